@@ -1,0 +1,236 @@
+package log
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+)
+
+// indexEntry says that the batch whose base offset is base+rel starts at pos.
+type indexEntry struct {
+	rel uint32
+	pos uint32
+}
+
+// segment is one .log file and its .index.
+//
+// Ownership: base, path, f and idx never change after the segment is made.
+// The writer (the goroutine holding Log.wmu) owns the fields marked (wmu).
+// Readers read size and next atomically and the index under mu.
+type segment struct {
+	base int64
+	path string // the .log file
+	f    File
+	idx  File
+
+	// size is the number of bytes of whole, fully written batches: readers
+	// may read [0, size). Invariant: the writer stores size before next, and
+	// only after the bytes are written, so a reader that loads next and then
+	// size never sees a batch that is not all there.
+	size atomic.Int64
+	// next is the offset after the segment's last record (== base if empty).
+	next atomic.Int64
+
+	mu    sync.RWMutex // guards index
+	index []indexEntry // strictly increasing in rel and pos
+
+	lastIndexPos int64  // (wmu) pos of the last index entry, 0 if none
+	lastMeta     uint64 // (wmu) meta of the last batch, 0 if empty
+	firstTs      int64  // (wmu) first batch's first timestamp (ms), for roll by age
+	maxTs        int64  // (wmu) largest batch max timestamp seen (ms), for retention by age
+	hasData      bool   // (wmu) at least one batch
+}
+
+func segmentName(base int64, ext string) string { return fmt.Sprintf("%020d%s", base, ext) }
+
+// createSegment makes a new empty segment with the given base offset.
+func createSegment(fsys FS, dir string, base int64) (*segment, error) {
+	s := &segment{base: base, path: filepath.Join(dir, segmentName(base, ".log"))}
+	var err error
+	if s.f, err = fsys.OpenFile(s.path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644); err != nil {
+		return nil, fmt.Errorf("log: create segment: %w", err)
+	}
+	if s.idx, err = fsys.OpenFile(s.indexPath(), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644); err != nil {
+		s.f.Close()
+		return nil, fmt.Errorf("log: create index: %w", err)
+	}
+	s.next.Store(base)
+	return s, nil
+}
+
+func (s *segment) indexPath() string {
+	return s.path[:len(s.path)-len(".log")] + ".index"
+}
+
+func (s *segment) close() error {
+	return errors.Join(s.f.Close(), s.idx.Close())
+}
+
+// readHeader reads the batch header at pos and checks that the whole batch
+// lies within limit. It returns the header and the batch's size.
+func (s *segment) readHeader(pos, limit int64) (Batch, int64, error) {
+	if limit-pos < batchHeaderSize {
+		return nil, 0, &CorruptError{File: s.path, Pos: pos, Reason: "truncated batch header"}
+	}
+	hdr := make(Batch, batchHeaderSize)
+	if _, err := s.f.ReadAt(hdr, pos); err != nil {
+		return nil, 0, fmt.Errorf("log: read %s at %d: %w", s.path, pos, err)
+	}
+	n := int64(binary.BigEndian.Uint32(hdr[offLength:])) + 4
+	if n < batchHeaderSize || n > maxBatchSize || hdr[offMagic] != batchMagic {
+		return nil, 0, &CorruptError{File: s.path, Pos: pos, Reason: "bad batch header"}
+	}
+	if pos+n > limit {
+		return nil, 0, &CorruptError{File: s.path, Pos: pos, Reason: "batch runs past the end"}
+	}
+	return hdr, n, nil
+}
+
+// findPos returns the position of the batch that holds offset, looking only
+// at [0, limit), and that batch's header and size. The caller guarantees
+// base <= offset < the segment's next offset as of limit.
+func (s *segment) findPos(offset, limit int64) (int64, Batch, int64, error) {
+	rel := offset - s.base
+	s.mu.RLock()
+	i := sort.Search(len(s.index), func(i int) bool { return int64(s.index[i].rel) > rel })
+	var pos int64
+	if i > 0 {
+		pos = int64(s.index[i-1].pos)
+	}
+	s.mu.RUnlock()
+	for pos < limit {
+		hdr, n, err := s.readHeader(pos, limit)
+		if err != nil {
+			return 0, nil, 0, err
+		}
+		if hdr.NextOffset() > offset {
+			return pos, hdr, n, nil
+		}
+		pos += n
+	}
+	return 0, nil, 0, &CorruptError{File: s.path, Pos: pos, Reason: fmt.Sprintf("offset %d not found", offset)}
+}
+
+// addIndex records that a batch with base offset off starts at pos, in memory
+// and in the index file. Called by the writer only.
+func (s *segment) addIndex(off, pos int64) error {
+	e := indexEntry{rel: uint32(off - s.base), pos: uint32(pos)}
+	var buf [indexEntrySize]byte
+	binary.BigEndian.PutUint32(buf[0:], e.rel)
+	binary.BigEndian.PutUint32(buf[4:], e.pos)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.idx.WriteAt(buf[:], int64(len(s.index))*indexEntrySize); err != nil {
+		return fmt.Errorf("log: write index: %w", err)
+	}
+	s.index = append(s.index, e)
+	s.lastIndexPos = pos
+	return nil
+}
+
+// dropIndexFrom forgets index entries at or after pos and rewrites the file.
+func (s *segment) dropIndexFrom(pos int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := sort.Search(len(s.index), func(i int) bool { return int64(s.index[i].pos) >= pos })
+	s.index = s.index[:i]
+	s.lastIndexPos = 0
+	if i > 0 {
+		s.lastIndexPos = int64(s.index[i-1].pos)
+	}
+	if err := s.idx.Truncate(int64(i) * indexEntrySize); err != nil {
+		return fmt.Errorf("log: truncate index: %w", err)
+	}
+	return nil
+}
+
+// writeIndexFile replaces the index file's content with s.index.
+func (s *segment) writeIndexFile() error {
+	s.mu.RLock()
+	buf := make([]byte, len(s.index)*indexEntrySize)
+	for i, e := range s.index {
+		binary.BigEndian.PutUint32(buf[i*indexEntrySize:], e.rel)
+		binary.BigEndian.PutUint32(buf[i*indexEntrySize+4:], e.pos)
+	}
+	s.mu.RUnlock()
+	if err := s.idx.Truncate(0); err != nil {
+		return fmt.Errorf("log: rewrite index: %w", err)
+	}
+	if _, err := s.idx.WriteAt(buf, 0); err != nil {
+		return fmt.Errorf("log: rewrite index: %w", err)
+	}
+	return nil
+}
+
+// scanner reads batches sequentially from a segment file, verifying each.
+type scanner struct {
+	s    *segment
+	r    *bufio.Reader
+	pos  int64 // position of the next batch
+	next int64 // expected base offset of the next batch
+	buf  []byte
+}
+
+func (s *segment) scan(pos, next, size int64) *scanner {
+	return &scanner{
+		s:    s,
+		r:    bufio.NewReaderSize(io.NewSectionReader(s.f, pos, size-pos), 256<<10),
+		pos:  pos,
+		next: next,
+	}
+}
+
+// batch returns the next verified batch, io.EOF at a clean end, or a
+// *CorruptError describing the first bad batch (torn, bad CRC, or offsets
+// that do not follow on). The returned batch is valid until the next call.
+func (sc *scanner) batch() (Batch, error) {
+	hdr := sc.buf[:0]
+	if cap(hdr) < batchHeaderSize {
+		hdr = make([]byte, batchHeaderSize)
+	}
+	hdr = hdr[:batchHeaderSize]
+	if _, err := io.ReadFull(sc.r, hdr); err != nil {
+		if err == io.EOF {
+			return nil, io.EOF
+		}
+		if err == io.ErrUnexpectedEOF {
+			return nil, sc.corrupt("torn batch header")
+		}
+		return nil, fmt.Errorf("log: scan %s: %w", sc.s.path, err)
+	}
+	length := int64(binary.BigEndian.Uint32(hdr[offLength:])) + 4
+	if length < batchHeaderSize || length > maxBatchSize || hdr[offMagic] != batchMagic || binary.BigEndian.Uint32(hdr[offCount:]) == 0 {
+		return nil, sc.corrupt("bad batch header")
+	}
+	if int64(cap(sc.buf)) < length {
+		sc.buf = make([]byte, length)
+	}
+	b := Batch(sc.buf[:length])
+	copy(b, hdr)
+	if _, err := io.ReadFull(sc.r, b[batchHeaderSize:]); err != nil {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return nil, sc.corrupt("torn batch")
+		}
+		return nil, fmt.Errorf("log: scan %s: %w", sc.s.path, err)
+	}
+	if batchCRC(b) != b.crc() {
+		return nil, sc.corrupt("crc mismatch")
+	}
+	if b.BaseOffset() != sc.next {
+		return nil, sc.corrupt(fmt.Sprintf("base offset %d, expected %d", b.BaseOffset(), sc.next))
+	}
+	sc.pos += length
+	sc.next = b.NextOffset()
+	return b, nil
+}
+
+func (sc *scanner) corrupt(reason string) error {
+	return &CorruptError{File: sc.s.path, Pos: sc.pos, Reason: reason}
+}
