@@ -198,16 +198,14 @@ type SegmentRef struct {
 // Sealed segments never change, and the active one only grows or, on a
 // Truncate, shrinks below what a caller has synced; so the first Size bytes
 // of each link stay valid after retention deletes the log's own name for
-// the file. It fsyncs the active segment first, so every listed byte is
-// durable. Replication builds snapshots from it.
+// the file. It does not fsync, to stay cheap: fsync the links (they share
+// the segments' inodes) before relying on the bytes being durable.
+// Replication builds snapshots from it.
 func (l *Log) LinkSegments(dir string) ([]SegmentRef, error) {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	if l.isClosed() {
 		return nil, ErrClosed
-	}
-	if err := l.syncActive(); err != nil {
-		return nil, err
 	}
 	l.mu.RLock()
 	segs := append([]*segment(nil), l.segs...)

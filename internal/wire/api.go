@@ -1,0 +1,81 @@
+package wire
+
+import (
+	"fmt"
+	"strconv"
+)
+
+// APIKey identifies a request type. Keys are append-only: a key, once
+// released, keeps its number and meaning forever.
+type APIKey uint16
+
+// API keys. Append new keys at the end (and add a row to apiTable).
+const (
+	Metadata    APIKey = 0
+	CreateTopic APIKey = 1
+	DeleteTopic APIKey = 2
+	Produce     APIKey = 3
+	Fetch       APIKey = 4
+	ListOffsets APIKey = 5
+)
+
+// VersionRange is the inclusive range of versions of one API that this
+// build of the protocol speaks.
+type VersionRange struct {
+	Min, Max uint16
+}
+
+// apiInfo is one row of apiTable.
+type apiInfo struct {
+	name     string
+	versions VersionRange
+}
+
+// apiTable lists every API with its supported versions, indexed by APIKey.
+// Every API is versioned from its first release; all are at v0 today.
+var apiTable = [...]apiInfo{
+	Metadata:    {"Metadata", VersionRange{0, 0}},
+	CreateTopic: {"CreateTopic", VersionRange{0, 0}},
+	DeleteTopic: {"DeleteTopic", VersionRange{0, 0}},
+	Produce:     {"Produce", VersionRange{0, 0}},
+	Fetch:       {"Fetch", VersionRange{0, 0}},
+	ListOffsets: {"ListOffsets", VersionRange{0, 0}},
+}
+
+// known reports whether k is in this version's API table.
+func (k APIKey) known() bool { return int(k) < len(apiTable) }
+
+// String returns the API's name, e.g. "Produce", or "APIKey(N)" for a key
+// this version does not know.
+func (k APIKey) String() string {
+	if k.known() {
+		return apiTable[k].name
+	}
+	return "APIKey(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Versions returns the versions of key this build supports, and false if
+// the key is unknown. A client sends the highest version both sides
+// support; today that is always 0.
+func Versions(key APIKey) (VersionRange, bool) {
+	if !key.known() {
+		return VersionRange{}, false
+	}
+	return apiTable[key].versions, true
+}
+
+// CheckVersion returns nil if this build supports version of key, an
+// error wrapping ErrUnknownAPI if the key is unknown, or one wrapping
+// ErrUnsupportedVersion if the version is outside the supported range. A
+// broker answers either error with an ErrorResponse carrying CodeOf(err).
+// Safe for concurrent use.
+func CheckVersion(key APIKey, version uint16) error {
+	vr, ok := Versions(key)
+	if !ok {
+		return fmt.Errorf("wire: api key %d: %w", uint16(key), ErrUnknownAPI)
+	}
+	if version < vr.Min || version > vr.Max {
+		return fmt.Errorf("wire: %v v%d (supported v%d..v%d): %w", key, version, vr.Min, vr.Max, ErrUnsupportedVersion)
+	}
+	return nil
+}

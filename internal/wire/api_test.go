@@ -1,0 +1,79 @@
+package wire
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestCheckVersion(t *testing.T) {
+	for _, tc := range []struct {
+		key     APIKey
+		version uint16
+		want    error
+	}{
+		{Metadata, 0, nil},
+		{CreateTopic, 0, nil},
+		{DeleteTopic, 0, nil},
+		{Produce, 0, nil},
+		{Fetch, 0, nil},
+		{ListOffsets, 0, nil},
+		{Produce, 1, ErrUnsupportedVersion},
+		{Fetch, 0xFFFF, ErrUnsupportedVersion},
+		{ListOffsets + 1, 0, ErrUnknownAPI},
+		{0xFFFF, 0, ErrUnknownAPI},
+	} {
+		err := CheckVersion(tc.key, tc.version)
+		if tc.want == nil && err != nil || !errors.Is(err, tc.want) {
+			t.Errorf("CheckVersion(%v, %d) = %v, want %v", tc.key, tc.version, err, tc.want)
+		}
+	}
+}
+
+func TestAPIKeys(t *testing.T) {
+	// The numbers are part of the protocol and must never change.
+	want := []struct {
+		key  APIKey
+		num  uint16
+		name string
+	}{
+		{Metadata, 0, "Metadata"},
+		{CreateTopic, 1, "CreateTopic"},
+		{DeleteTopic, 2, "DeleteTopic"},
+		{Produce, 3, "Produce"},
+		{Fetch, 4, "Fetch"},
+		{ListOffsets, 5, "ListOffsets"},
+	}
+	if len(apiTable) != len(want) {
+		t.Fatalf("apiTable has %d APIs, want %d", len(apiTable), len(want))
+	}
+	for _, w := range want {
+		if uint16(w.key) != w.num || w.key.String() != w.name {
+			t.Errorf("%v = %d, want %s = %d", w.key, uint16(w.key), w.name, w.num)
+		}
+		if vr, ok := Versions(w.key); !ok || vr != (VersionRange{0, 0}) {
+			t.Errorf("Versions(%v) = %v, %v", w.key, vr, ok)
+		}
+	}
+	if s := APIKey(42).String(); s != "APIKey(42)" {
+		t.Errorf("got %q", s)
+	}
+	if _, ok := Versions(42); ok {
+		t.Error("Versions(42) reported a known API")
+	}
+}
+
+func TestCodeNumbers(t *testing.T) {
+	// The numbers are part of the protocol and must never change.
+	want := []Code{
+		CodeNone, CodeUnknown, CodeMalformed, CodeUnknownAPI, CodeUnsupportedVersion,
+		CodeFrameTooLarge, CodeMessageTooLarge, CodeUnknownTopic, CodeUnknownPartition,
+		CodeTopicExists, CodeInvalidTopicConfig, CodeNotLeader, CodeOutcomeUnknown,
+		CodeOffsetOutOfRange, CodeTimeout, CodeTooManyInFlight, CodeShuttingDown,
+		CodeStorage, CodeNoLeader,
+	}
+	for i, c := range want {
+		if int(c) != i {
+			t.Errorf("%v = %d, want %d", c, c, i)
+		}
+	}
+}

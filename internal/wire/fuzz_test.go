@@ -1,0 +1,256 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"reflect"
+	"runtime/metrics"
+	"testing"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// checkAlloc fails t if f allocates more than a generous multiple of the
+// input size: decoding may expand records into Go structs (about 16x at
+// worst), but never by the gigabytes a declared length could claim.
+// runtime/metrics is used because it is cheap (runtime.ReadMemStats stops
+// the world, ~20µs); it counts large allocations at once and small ones
+// a span at a time, which the 1 MiB slack absorbs.
+func checkAlloc(t *testing.T, inputLen int, f func()) {
+	t.Helper()
+	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(s)
+	before := s[0].Value.Uint64()
+	f()
+	metrics.Read(s)
+	if n, limit := s[0].Value.Uint64()-before, uint64(64*inputLen+1<<20); n > limit {
+		t.Fatalf("decoding %d bytes allocated %d (limit %d)", inputLen, n, limit)
+	}
+}
+
+// checkRoundTrip re-encodes v, decodes the result into a fresh value and
+// requires both to be equal, and the encoding to be stable.
+func checkRoundTrip(t *testing.T, v message, empty func() message) {
+	t.Helper()
+	b, err := msgpack.Marshal(v)
+	if err != nil {
+		t.Fatalf("re-encoding %T: %v", v, err)
+	}
+	v2 := empty()
+	if err := DecodeBody(b, v2); err != nil {
+		t.Fatalf("decoding re-encoded %T: %v\n% x", v, err, b)
+	}
+	if !reflect.DeepEqual(v, v2) {
+		t.Fatalf("round trip of %T differs:\n%+v\n%+v", v, v, v2)
+	}
+	if b2 := marshal(v2); !bytes.Equal(b, b2) {
+		t.Fatalf("encoding of %T is not stable:\n% x\n% x", v, b, b2)
+	}
+}
+
+// maxSeed is the largest seed given to a fuzzer: big seeds slow every
+// execution and make minimising new inputs take minutes. The unit tests
+// cover the large-input paths.
+const maxSeed = 4 << 10
+
+func FuzzReadFrame(f *testing.F) {
+	for _, s := range samples() {
+		b, _ := EncodeRequest(nil, RequestHeader{APIKey: s.key}, s.msg)
+		if len(b) <= maxSeed {
+			f.Add(b, uint32(0))
+			f.Add(b, uint32(len(b)-FrameHeaderSize-1))
+		}
+	}
+	f.Add([]byte{}, uint32(0))
+	f.Add([]byte{0, 0, 0, 0}, uint32(0))
+	f.Add([]byte{0, 0, 0, 3, 1, 2}, uint32(0))
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 1}, uint32(0))
+	f.Add(append(binary.BigEndian.AppendUint32(nil, 3000), make([]byte, 3000)...), uint32(2999))
+	f.Fuzz(func(t *testing.T, data []byte, maxFrame uint32) {
+		limit := int(maxFrame % (DefaultMaxFrame + 1))
+		if limit == 0 {
+			limit = DefaultMaxFrame
+		}
+		r := bytes.NewReader(data)
+		var buf []byte
+		for {
+			start := len(data) - r.Len()
+			var p []byte
+			var err error
+			checkAlloc(t, len(data), func() { p, err = ReadFrame(r, limit, buf) })
+			if err != nil {
+				if err != io.EOF && !errors.Is(err, io.ErrUnexpectedEOF) &&
+					!errors.Is(err, ErrMalformed) && !errors.Is(err, ErrFrameTooLarge) {
+					t.Fatalf("unexpected error %v", err)
+				}
+				if err == io.EOF && start != len(data) {
+					t.Fatalf("io.EOF with %d bytes unread", len(data)-start)
+				}
+				return
+			}
+			if len(p) == 0 || len(p) > limit {
+				t.Fatalf("payload of %d bytes with limit %d", len(p), limit)
+			}
+			frame, err := AppendFrame(nil, p)
+			if err != nil || !bytes.Equal(frame, data[start:len(data)-r.Len()]) {
+				t.Fatalf("frame does not re-encode to its input: %v", err)
+			}
+			buf = p[:0]
+		}
+	})
+}
+
+// addSeed adds b to f's corpus unless it is larger than maxSeed.
+func addSeed(f *testing.F, b []byte) {
+	if len(b) <= maxSeed {
+		f.Add(b)
+	}
+}
+
+// fuzzSeeds adds every sample's payload (header + body) to f, plus the
+// hostile bodies behind valid headers.
+func fuzzSeeds(f *testing.F, response bool) {
+	for _, s := range samples() {
+		if s.response != response {
+			continue
+		}
+		var frame []byte
+		if response {
+			frame, _ = EncodeResponse(nil, ResponseHeader{CorrelationID: 1}, s.msg)
+		} else {
+			frame, _ = EncodeRequest(nil, RequestHeader{APIKey: s.key, CorrelationID: 1}, s.msg)
+		}
+		addSeed(f, frame[FrameHeaderSize:])
+	}
+	hdr := marshal([]any{3, 0, 1})
+	if response {
+		hdr = marshal([]any{1})
+	}
+	for _, h := range hostileBodies() {
+		addSeed(f, append(append([]byte{}, hdr...), h.body...))
+	}
+	addSeed(f, append(append([]byte{}, hdr...), marshal(ErrorResponse{ErrorCode: CodeNotLeader, ErrorMessage: "x"})...))
+	addSeed(f, append(append(append([]byte{}, hdr...), 0x92, 0xa1, 'x'), bytes.Repeat([]byte{0x91}, 100)...))
+	// A small record batch, since the samples' records exceed maxSeed.
+	small := &ProduceRequest{Topic: "t", Acks: AcksAll, Records: testRecords(3, 10)}
+	small.Records[1].Headers = []Header{{Key: "h", Value: []byte("v")}}
+	if response {
+		addSeed(f, append(append([]byte{}, hdr...), marshal(&FetchResponse{HighWatermark: 3, Records: small.Records})...))
+	} else {
+		addSeed(f, append(append([]byte{}, hdr...), marshal(small)...))
+	}
+}
+
+func FuzzRequest(f *testing.F) {
+	fuzzSeeds(f, false)
+	types := requestSamples()
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		var h RequestHeader
+		var body []byte
+		var err error
+		checkAlloc(t, len(payload), func() { h, body, err = DecodeRequestHeader(payload) })
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("header error %v does not wrap ErrMalformed", err)
+			}
+			return
+		}
+		fuzzBodies(t, body, types, func(v message) {
+			frame, err := EncodeRequest(nil, h, v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h2, _, err := DecodeRequestHeader(frame[FrameHeaderSize:])
+			if err != nil || h2 != h {
+				t.Fatalf("header round trip: %+v, %v; want %+v", h2, err, h)
+			}
+		})
+	})
+}
+
+func FuzzResponse(f *testing.F) {
+	fuzzSeeds(f, true)
+	types := append(responseSamples(), sample{name: "ErrorResponse", response: true,
+		empty: func() message { return new(ErrorResponse) }})
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		var h ResponseHeader
+		var body []byte
+		var err error
+		checkAlloc(t, len(payload), func() { h, body, err = DecodeResponseHeader(payload) })
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("header error %v does not wrap ErrMalformed", err)
+			}
+			return
+		}
+		fuzzBodies(t, body, types, func(v message) {
+			frame, err := EncodeResponse(nil, h, v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h2, _, err := DecodeResponseHeader(frame[FrameHeaderSize:])
+			if err != nil || h2 != h {
+				t.Fatalf("header round trip: %+v, %v; want %+v", h2, err, h)
+			}
+		})
+	})
+}
+
+// fuzzBodies decodes body as every type in types (whatever the header's
+// API key, so each seed exercises every decoder) and round-trips each
+// success; frameCheck checks the decoded value inside a whole frame.
+func fuzzBodies(t *testing.T, body []byte, types []sample, frameCheck func(message)) {
+	for _, s := range types {
+		v := s.empty()
+		var err error
+		checkAlloc(t, len(body), func() { err = DecodeBody(body, v) })
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("%s: error %v does not wrap ErrMalformed", s.name, err)
+			}
+			continue
+		}
+		checkRoundTrip(t, v, s.empty)
+		frameCheck(v)
+	}
+}
+
+func FuzzRecord(f *testing.F) {
+	for _, r := range sampleRecords() {
+		addSeed(f, marshal(r))
+	}
+	f.Add(marshal(Record{}))
+	f.Add(marshal([]any{1, 2, []byte("k"), "v", []any{[]any{"h", nil, "extra"}}, map[string]int{"x": 1}}))
+	f.Add([]byte{0x95, 0, 0, 0xc6, 0xff, 0xff, 0xff, 0xff})
+	f.Add([]byte{0x95, 0, 0, 0xc0, 0xc0, 0xdd, 0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var rec Record
+		var err error
+		checkAlloc(t, len(data), func() { err = DecodeBody(data, &rec) })
+		if err == nil {
+			checkRoundTrip(t, &rec, func() message { return new(Record) })
+		} else if !errors.Is(err, ErrMalformed) {
+			t.Fatalf("error %v does not wrap ErrMalformed", err)
+		}
+
+		// Decoding from a reader that hides how much input remains must
+		// agree on the record (it does not check for trailing bytes).
+		var viaLen, viaNoLen Record
+		errLen := viaLen.DecodeMsgpack(msgpack.NewDecoder(bytes.NewReader(data)))
+		var errNoLen error
+		checkAlloc(t, len(data), func() {
+			errNoLen = viaNoLen.DecodeMsgpack(msgpack.NewDecoder(noLenReader{bytes.NewReader(data)}))
+		})
+		if (errLen == nil) != (errNoLen == nil) {
+			t.Fatalf("with Len: %v; without: %v", errLen, errNoLen)
+		}
+		if errLen == nil && !reflect.DeepEqual(viaLen, viaNoLen) {
+			t.Fatalf("with Len: %+v; without: %+v", viaLen, viaNoLen)
+		}
+		if err == nil && !reflect.DeepEqual(rec, viaLen) {
+			t.Fatalf("DecodeBody: %+v; DecodeMsgpack: %+v", rec, viaLen)
+		}
+	})
+}

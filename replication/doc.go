@@ -1,0 +1,36 @@
+// Package replication makes minibroker's partition logs a replicated state
+// machine with hashicorp/raft.
+//
+// The pieces, bottom up:
+//
+//   - Node wraps one raft server: the TCP transport, raft-boltdb as log and
+//     stable store, leadership tracking (a new leader runs a Barrier before
+//     it serves), membership, and Apply with the three acks levels.
+//   - FSM is the state machine: topics, partition logs (package log),
+//     committed offsets and node addresses. Commands are one type byte plus
+//     a msgpack body (command.go). Apply is deterministic: offsets are
+//     assigned there, the leader stamps times into commands, and an entry
+//     is never applied twice, even when raft replays its log after a crash
+//     (see FSM).
+//   - SnapshotStore keeps snapshots as a manifest plus hard links to the
+//     immutable segment files, so taking one costs O(segments) rather than
+//     O(data); it becomes a byte stream only when a follower needs an
+//     InstallSnapshot (snapshot.go).
+//   - Store ties them together with the operations the broker calls:
+//     CreateTopic, Append, CommitOffset, and reads of applied data.
+//
+// Acks, and what each promises:
+//
+//	AcksNone   returns once the entry is handed to raft. No outcome.
+//	AcksLeader returns once the leader's raft log holds the entry durably
+//	           (bbolt fsynced it), before any follower has it. If the leader
+//	           dies before a quorum has the entry, a new leader without it
+//	           overwrites it: the write is lost. No offset is known yet.
+//	AcksAll    returns once a quorum committed the entry and the leader
+//	           applied it; the result carries the assigned offsets. Such a
+//	           write survives any minority of failures.
+//
+// ErrOutcomeUnknown (leadership lost or context ended after the entry was
+// handed to raft) means the entry may or may not be applied: a retry can
+// duplicate it. It never means "failed".
+package replication

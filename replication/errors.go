@@ -1,0 +1,96 @@
+package replication
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Configuration errors.
+var (
+	// ErrInvalidConfig is wrapped by every error that NodeConfig.Validate and
+	// NewNode return for a configuration they reject. The concrete error is a
+	// *ConfigError naming the offending field.
+	ErrInvalidConfig = errors.New("replication: invalid config")
+)
+
+// Errors of Node operations.
+var (
+	// ErrNotLeader is matched (errors.Is) by the *NotLeaderError that an
+	// operation returns when it must run on the leader and this node is not
+	// the leader. The request was not accepted; it is safe to retry it on the
+	// leader named in the *NotLeaderError.
+	ErrNotLeader = errors.New("replication: not the leader")
+
+	// ErrOutcomeUnknown means that an entry was handed to raft but the call
+	// stopped waiting before learning whether it was committed: leadership
+	// was lost, the context ended, or the node shut down. The entry may still
+	// commit (and be applied) or may be lost. Callers that retry must tolerate
+	// duplicates.
+	ErrOutcomeUnknown = errors.New("replication: outcome unknown")
+
+	// ErrShutdown is returned by operations on a node that is stopping or has
+	// stopped (Close, Fatal). When it is returned together with
+	// ErrOutcomeUnknown, the entry had already been handed to raft.
+	ErrShutdown = errors.New("replication: node is shut down")
+
+	// ErrTimeout means that raft did not accept a request before the
+	// context's deadline (its queue was full). The request was not handed
+	// over; it is safe to retry.
+	ErrTimeout = errors.New("replication: timed out")
+)
+
+// ConfigError describes why a NodeConfig was rejected. It matches
+// ErrInvalidConfig with errors.Is.
+type ConfigError struct {
+	Field  string // the NodeConfig field, e.g. "ElectionTimeout"
+	Reason string // what is wrong with it
+}
+
+// Error implements error.
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("%v: %s: %s", ErrInvalidConfig, e.Field, e.Reason)
+}
+
+// Is reports whether target is ErrInvalidConfig.
+func (e *ConfigError) Is(target error) bool { return target == ErrInvalidConfig }
+
+// NotLeaderError is returned by operations that only the leader can serve.
+// It matches ErrNotLeader with errors.Is. LeaderID and LeaderAddr name the
+// leader this node knows of (its raft ID and advertised raft address); both
+// are empty while no leader is known.
+type NotLeaderError struct {
+	LeaderID   string
+	LeaderAddr string
+}
+
+// Error implements error.
+func (e *NotLeaderError) Error() string {
+	if e.LeaderID == "" {
+		return fmt.Sprintf("%v (leader unknown)", ErrNotLeader)
+	}
+	return fmt.Sprintf("%v (leader is %s at %s)", ErrNotLeader, e.LeaderID, e.LeaderAddr)
+}
+
+// Is reports whether target is ErrNotLeader.
+func (e *NotLeaderError) Is(target error) bool { return target == ErrNotLeader }
+
+// Errors of the replicated state machine. Apply returns them as the entry's
+// response; every replica returns the same one for the same entry.
+var (
+	// ErrUnknownTopic means the topic does not exist (or no longer does).
+	ErrUnknownTopic = errors.New("replication: unknown topic")
+	// ErrUnknownPartition means the topic has no such partition.
+	ErrUnknownPartition = errors.New("replication: unknown partition")
+	// ErrTopicExists is returned by CreateTopic for a name already in use.
+	ErrTopicExists = errors.New("replication: topic already exists")
+	// ErrInvalidTopic is returned by CreateTopic for a bad name, partition
+	// count or config.
+	ErrInvalidTopic = errors.New("replication: invalid topic")
+	// ErrBadCommand means a Raft entry could not be decoded. It is the same
+	// on every replica, so the entry is rejected, not the node stopped.
+	ErrBadCommand = errors.New("replication: malformed command")
+	// ErrStopped means the state machine stopped after an error it could not
+	// recover from (a disk error while applying). The node shuts down; on
+	// restart the entry is applied again from the Raft log.
+	ErrStopped = errors.New("replication: state machine stopped")
+)

@@ -1,0 +1,198 @@
+package replication
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	mlog "github.com/minibroker/minibroker/log"
+)
+
+// AppendResult is the response to an applied Append: where the batch landed.
+type AppendResult struct {
+	BaseOffset int64 // offset of the batch's first record
+	Count      int   // number of records
+	// Replayed is true when the entry had been applied before a restart and
+	// was skipped; BaseOffset is then -1.
+	Replayed bool
+}
+
+func (f *FSM) applyAppend(index uint64, body []byte) any {
+	var c AppendCmd
+	if err := decodeBody(body, &c); err != nil {
+		return err
+	}
+	f.mu.RLock()
+	p, err := f.partitionLocked(c.Topic, c.Partition)
+	f.mu.RUnlock()
+	if err != nil {
+		return err
+	}
+	if index <= p.lastIndex {
+		return AppendResult{BaseOffset: -1, Replayed: true}
+	}
+	b, rest, err := mlog.ParseBatch(c.Batch)
+	if err != nil || len(rest) != 0 {
+		return fmt.Errorf("%w: batch at index %d: %v (%d bytes after it)", ErrBadCommand, index, err, len(rest))
+	}
+	f.now = c.Timestamp
+	b.SetMeta(index)
+	base, err := p.log.Append(b)
+	if err != nil {
+		return f.fail(fmt.Sprintf("append to %s/%d", c.Topic, c.Partition), err)
+	}
+	p.lastIndex = index
+	f.woken = appendOnce(f.woken, p)
+	f.appendBytes.Add(int64(len(b)))
+	f.appendCount.Add(1)
+	if f.cfg.SnapshotBytes > 0 && f.sinceSnap.Add(int64(len(b))) >= f.cfg.SnapshotBytes {
+		select {
+		case f.snapWant <- struct{}{}:
+		default:
+		}
+	}
+	return AppendResult{BaseOffset: base, Count: b.Count()}
+}
+
+func appendOnce(ps []*partition, p *partition) []*partition {
+	for _, q := range ps {
+		if q == p {
+			return ps
+		}
+	}
+	return append(ps, p)
+}
+
+// partitionLocked finds a partition; f.mu must be held.
+func (f *FSM) partitionLocked(topic string, id int32) (*partition, error) {
+	t, ok := f.meta.Topics[topic]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownTopic, topic)
+	}
+	if id < 0 || id >= t.Partitions {
+		return nil, fmt.Errorf("%w: %s has partitions 0 to %d, not %d", ErrUnknownPartition, topic, t.Partitions-1, id)
+	}
+	return f.parts[partKey{topic, id}], nil
+}
+
+func (f *FSM) applyCreateTopic(index uint64, body []byte) any {
+	if index <= f.meta.Index {
+		return nil // applied before a restart
+	}
+	var c CreateTopicCmd
+	if err := decodeBody(body, &c); err != nil {
+		return err
+	}
+	if err := validateTopic(&c); err != nil {
+		f.setMetaIndex(index)
+		return err
+	}
+	if _, ok := f.meta.Topics[c.Name]; ok {
+		f.setMetaIndex(index)
+		return fmt.Errorf("%w: %q", ErrTopicExists, c.Name)
+	}
+	t := &Topic{Name: c.Name, Partitions: c.Partitions, Config: c.Config, CreateIndex: index}
+	parts := make([]*partition, 0, c.Partitions)
+	for i := int32(0); i < c.Partitions; i++ {
+		p, err := openPartition(f.stateDir, t, i, f.cfg.FS, f.cfg.LogSync, f.clock, f.logger)
+		if err != nil {
+			for _, q := range parts {
+				q.log.Close()
+			}
+			return f.fail("create topic "+c.Name, err)
+		}
+		parts = append(parts, p)
+	}
+	f.mu.Lock()
+	f.meta.Topics[t.Name] = t
+	for _, p := range parts {
+		f.parts[partKey{t.Name, p.id}] = p
+	}
+	f.meta.Index = index
+	f.mu.Unlock()
+	return nil
+}
+
+func (f *FSM) applyDeleteTopic(index uint64, body []byte) any {
+	if index <= f.meta.Index {
+		return nil
+	}
+	var c DeleteTopicCmd
+	if err := decodeBody(body, &c); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	t, ok := f.meta.Topics[c.Name]
+	if !ok {
+		f.meta.Index = index
+		f.mu.Unlock()
+		return fmt.Errorf("%w: %q", ErrUnknownTopic, c.Name)
+	}
+	delete(f.meta.Topics, c.Name)
+	var gone []*partition
+	for i := int32(0); i < t.Partitions; i++ {
+		k := partKey{c.Name, i}
+		gone = append(gone, f.parts[k])
+		delete(f.parts, k)
+	}
+	for k := range f.meta.Offsets { // the result does not depend on map order
+		if k.Topic == c.Name {
+			delete(f.meta.Offsets, k)
+		}
+	}
+	f.meta.Index = index
+	f.mu.Unlock()
+	for _, p := range gone {
+		p.log.Close()
+		p.wake() // long polls on the topic return and find it gone
+	}
+	if err := os.RemoveAll(filepath.Join(f.stateDir, topicDir(t.Name, t.CreateIndex))); err != nil {
+		return f.fail("delete topic "+c.Name, err)
+	}
+	return nil
+}
+
+func (f *FSM) applyCommitOffset(index uint64, body []byte) any {
+	if index <= f.meta.Index {
+		return nil
+	}
+	var c CommitOffsetCmd
+	if err := decodeBody(body, &c); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.meta.Index = index
+	if _, err := f.partitionLocked(c.Topic, c.Partition); err != nil {
+		return err
+	}
+	f.meta.Offsets[OffsetKey{c.Group, c.Topic, c.Partition}] = CommittedOffset{
+		Offset: c.Offset, Generation: c.Generation, Metadata: c.Metadata, Timestamp: c.Timestamp,
+	}
+	return nil
+}
+
+func (f *FSM) applyRegisterNode(index uint64, body []byte) any {
+	if index <= f.meta.Index {
+		return nil
+	}
+	var c RegisterNodeCmd
+	if err := decodeBody(body, &c); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.meta.Index = index
+	if c.Addr == "" {
+		delete(f.meta.Nodes, c.ID)
+	} else {
+		f.meta.Nodes[c.ID] = c.Addr
+	}
+	return nil
+}
+
+func (f *FSM) setMetaIndex(index uint64) {
+	f.mu.Lock()
+	f.meta.Index = index
+	f.mu.Unlock()
+}

@@ -1,0 +1,71 @@
+package replication
+
+import (
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	mlog "github.com/minibroker/minibroker/log"
+)
+
+// partKey names a partition.
+type partKey struct {
+	topic string
+	id    int32
+}
+
+// partition is one partition's log plus what the FSM tracks about it.
+type partition struct {
+	topic *Topic
+	id    int32
+	log   *mlog.Log
+
+	// lastIndex is the Raft index of the last batch in the log (its batch
+	// meta). Owned by the FSM goroutine. Replay skips Append entries at or
+	// below it.
+	lastIndex uint64
+
+	nmu    sync.Mutex    // guards notify
+	notify chan struct{} // closed when data is appended, then replaced
+}
+
+// topicDir is where a topic's partitions live, relative to the state dir.
+func topicDir(name string, createIndex uint64) string {
+	return filepath.Join("topics", fmt.Sprintf("%s-%d", name, createIndex))
+}
+
+// openPartition opens (creating or recovering) one partition's log. now is
+// the FSM's clock: the leader-stamped time of the entry being applied.
+func openPartition(stateDir string, t *Topic, id int32, fsys mlog.FS, sync mlog.SyncMode, now func() time.Time, logger *slog.Logger) (*partition, error) {
+	dir := filepath.Join(stateDir, topicDir(t.Name, t.CreateIndex), fmt.Sprint(id))
+	l, err := mlog.Open(dir, mlog.Config{
+		FS:             fsys,
+		SegmentBytes:   t.Config.SegmentBytes,
+		RetentionBytes: t.Config.RetentionBytes,
+		RetentionAge:   time.Duration(t.Config.RetentionMs) * time.Millisecond,
+		Sync:           sync,
+		Now:            now,
+		Logger:         logger.With("topic", t.Name, "partition", id),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("replication: open partition %s/%d: %w", t.Name, id, err)
+	}
+	return &partition{topic: t, id: id, log: l, lastIndex: l.LastMeta(), notify: make(chan struct{})}, nil
+}
+
+// changed returns a channel that is closed the next time data is appended.
+func (p *partition) changed() <-chan struct{} {
+	p.nmu.Lock()
+	defer p.nmu.Unlock()
+	return p.notify
+}
+
+// wake closes the current notify channel, waking every waiter.
+func (p *partition) wake() {
+	p.nmu.Lock()
+	close(p.notify)
+	p.notify = make(chan struct{})
+	p.nmu.Unlock()
+}

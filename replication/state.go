@@ -1,0 +1,141 @@
+package replication
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+)
+
+// Topic is a topic as the replicated state knows it.
+type Topic struct {
+	Name       string      `msgpack:"n"`
+	Partitions int32       `msgpack:"p"`
+	Config     TopicConfig `msgpack:"c"`
+	// CreateIndex is the Raft index of the CreateTopic entry. It names the
+	// topic's directory, so a topic deleted and created again under the
+	// same name never meets the old one's files.
+	CreateIndex uint64 `msgpack:"ci"`
+}
+
+// OffsetKey names a committed offset.
+type OffsetKey struct {
+	Group     string `msgpack:"g"`
+	Topic     string `msgpack:"t"`
+	Partition int32  `msgpack:"p"`
+}
+
+// CommittedOffset is a consumer group's committed position in a partition:
+// the offset of the next message to consume.
+type CommittedOffset struct {
+	Offset     int64  `msgpack:"o"`
+	Generation int32  `msgpack:"gen"`
+	Metadata   string `msgpack:"m,omitempty"`
+	Timestamp  int64  `msgpack:"ts"` // leader-stamped commit time, ms
+}
+
+// metaState is the replicated metadata: everything but the partitions' data.
+// It is owned by the FSM goroutine; readers get copies (see FSM.mu).
+type metaState struct {
+	// Index is the Raft index this state reflects for metadata commands:
+	// every metadata command at or below it is in the state. Replay skips
+	// them (see fsm.go).
+	Index   uint64                        `msgpack:"i"`
+	Topics  map[string]*Topic             `msgpack:"t"`
+	Offsets map[OffsetKey]CommittedOffset `msgpack:"-"`
+	// OffsetList is Offsets flattened in a fixed order for encoding (msgpack
+	// maps need string keys; the order keeps snapshots byte-identical).
+	OffsetList []offsetEntry     `msgpack:"o"`
+	Nodes      map[string]string `msgpack:"nd"` // node id -> client address
+}
+
+type offsetEntry struct {
+	Key OffsetKey       `msgpack:"k"`
+	Val CommittedOffset `msgpack:"v"`
+}
+
+func newMetaState() *metaState {
+	return &metaState{
+		Topics:  map[string]*Topic{},
+		Offsets: map[OffsetKey]CommittedOffset{},
+		Nodes:   map[string]string{},
+	}
+}
+
+// clone returns a deep copy, with OffsetList filled in sorted order, ready
+// to encode.
+func (m *metaState) clone() *metaState {
+	c := newMetaState()
+	c.Index = m.Index
+	for k, t := range m.Topics {
+		tc := *t
+		c.Topics[k] = &tc
+	}
+	for k, v := range m.Offsets {
+		c.Offsets[k] = v
+		c.OffsetList = append(c.OffsetList, offsetEntry{k, v})
+	}
+	sort.Slice(c.OffsetList, func(i, j int) bool {
+		a, b := c.OffsetList[i].Key, c.OffsetList[j].Key
+		if a.Group != b.Group {
+			return a.Group < b.Group
+		}
+		if a.Topic != b.Topic {
+			return a.Topic < b.Topic
+		}
+		return a.Partition < b.Partition
+	})
+	for k, v := range m.Nodes {
+		c.Nodes[k] = v
+	}
+	return c
+}
+
+// afterDecode rebuilds Offsets from OffsetList.
+func (m *metaState) afterDecode() {
+	if m.Topics == nil {
+		m.Topics = map[string]*Topic{}
+	}
+	if m.Nodes == nil {
+		m.Nodes = map[string]string{}
+	}
+	m.Offsets = make(map[OffsetKey]CommittedOffset, len(m.OffsetList))
+	for _, e := range m.OffsetList {
+		m.Offsets[e.Key] = e.Val
+	}
+	m.OffsetList = nil
+}
+
+// sortedTopics returns the topics ordered by name.
+func (m *metaState) sortedTopics() []*Topic {
+	ts := make([]*Topic, 0, len(m.Topics))
+	for _, t := range m.Topics {
+		ts = append(ts, t)
+	}
+	sort.Slice(ts, func(i, j int) bool { return ts[i].Name < ts[j].Name })
+	return ts
+}
+
+// Limits on topics, checked in Apply (so every replica agrees).
+const (
+	MaxTopicNameLen = 249
+	MaxPartitions   = 1024
+)
+
+var topicNameRE = regexp.MustCompile(`^[a-zA-Z0-9._-]+$`)
+
+// validateTopic checks a CreateTopic command; the error wraps ErrInvalidTopic.
+func validateTopic(c *CreateTopicCmd) error {
+	switch {
+	case len(c.Name) == 0 || len(c.Name) > MaxTopicNameLen:
+		return fmt.Errorf("%w: name must be 1 to %d characters", ErrInvalidTopic, MaxTopicNameLen)
+	case !topicNameRE.MatchString(c.Name) || c.Name == "." || c.Name == "..":
+		return fmt.Errorf("%w: name %q may hold only letters, digits, '.', '_' and '-'", ErrInvalidTopic, c.Name)
+	case c.Partitions < 1 || c.Partitions > MaxPartitions:
+		return fmt.Errorf("%w: %d partitions, want 1 to %d", ErrInvalidTopic, c.Partitions, MaxPartitions)
+	case c.Config.RetentionBytes < 0 || c.Config.RetentionMs < 0:
+		return fmt.Errorf("%w: negative retention", ErrInvalidTopic)
+	case c.Config.SegmentBytes != 0 && (c.Config.SegmentBytes < 1024 || c.Config.SegmentBytes > 1<<30):
+		return fmt.Errorf("%w: segment bytes %d not in [1 KiB, 1 GiB]", ErrInvalidTopic, c.Config.SegmentBytes)
+	}
+	return nil
+}

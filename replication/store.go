@@ -1,0 +1,233 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	mlog "github.com/minibroker/minibroker/log"
+)
+
+// Config configures a Store.
+type Config struct {
+	// Node configures the raft node: ID, addresses, DataDir, Bootstrap,
+	// timeouts. Its DataDir holds everything: raft.db, snapshots/, fsm/.
+	Node NodeConfig
+	// LogSync is the partition logs' fsync policy (see FSMConfig.LogSync).
+	LogSync mlog.SyncMode
+	// SnapshotBytes takes a snapshot once this many bytes of record batches
+	// were applied since the last one, on top of raft's entry-count
+	// threshold, so the Raft log stays bounded in bytes. Default 64 MiB.
+	SnapshotBytes int64
+	// TrailingBytes is roughly how many bytes of Raft log to keep after a
+	// snapshot, so a briefly lagging follower catches up from the log rather
+	// than a full InstallSnapshot. TrailingLogs is set from it and the mean
+	// entry size before each size-triggered snapshot. Default 64 MiB.
+	TrailingBytes int64
+	// Logger receives the store's logs; nil uses Node.Logger.
+	Logger *slog.Logger
+}
+
+// Defaults for Config.
+const (
+	DefaultSnapshotBytes = 64 << 20
+	DefaultTrailingBytes = 64 << 20
+)
+
+// Store is a replicated set of partition logs: the raft Node and the FSM
+// together, with the operations the broker needs. Writes go through raft on
+// the leader; reads serve applied data on any node. It is safe for
+// concurrent use.
+type Store struct {
+	cfg   Config
+	node  *Node
+	fsm   *FSM
+	snaps *SnapshotStore
+
+	fatalOnce sync.Once
+	fatal     chan error // buffered(1): the FSM's fatal error, for the watcher
+
+	stop    chan struct{}
+	loops   sync.WaitGroup
+	closeMu sync.Mutex // serializes Close
+	closed  bool       // guarded by closeMu
+}
+
+// Open starts a store: opens the FSM state in DataDir/fsm, the snapshot store
+// in DataDir/snapshots, and the raft node. It does not wait for an election:
+// use Node().WaitLeader. It returns ErrInvalidConfig, mlog.ErrCorrupt or a
+// wrapped I/O or network error.
+func Open(cfg Config) (*Store, error) {
+	if cfg.SnapshotBytes == 0 {
+		cfg.SnapshotBytes = DefaultSnapshotBytes
+	}
+	if cfg.TrailingBytes == 0 {
+		cfg.TrailingBytes = DefaultTrailingBytes
+	}
+	if cfg.SnapshotBytes < 0 || cfg.TrailingBytes < 0 {
+		return nil, &ConfigError{Field: "SnapshotBytes/TrailingBytes", Reason: "must not be negative"}
+	}
+	if err := cfg.Node.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = cfg.Node.Logger
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{cfg: cfg, fatal: make(chan error, 1), stop: make(chan struct{})}
+	var err error
+	s.fsm, err = NewFSM(FSMConfig{
+		Dir:           filepath.Join(cfg.Node.DataDir, "fsm"),
+		LogSync:       cfg.LogSync,
+		SnapshotBytes: cfg.SnapshotBytes,
+		OnFatal:       s.onFatal,
+		Logger:        cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if s.snaps, err = NewSnapshotStore(filepath.Join(cfg.Node.DataDir, "snapshots"), snapshotsRetained, cfg.Logger); err != nil {
+		s.fsm.Close()
+		return nil, err
+	}
+	if s.node, err = NewNode(cfg.Node, s.fsm, s.snaps); err != nil {
+		s.fsm.Close()
+		return nil, err
+	}
+	s.loops.Add(1)
+	go s.watch()
+	return s, nil
+}
+
+// onFatal is the FSM's OnFatal: it must not block (it runs inside Apply).
+func (s *Store) onFatal(err error) {
+	s.fatalOnce.Do(func() { s.fatal <- err })
+}
+
+// watch stops the node when the FSM fails, and takes size-triggered
+// snapshots. It is the only goroutine that does either.
+func (s *Store) watch() {
+	defer s.loops.Done()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case err := <-s.fatal:
+			s.node.Fatal(err)
+		case <-s.fsm.SnapshotDue():
+			s.tuneTrailingLogs()
+			if err := s.node.Snapshot(); err != nil && !errors.Is(err, ErrShutdown) {
+				s.cfg.Logger.Warn("size-triggered snapshot failed", "error", err)
+			}
+		}
+	}
+}
+
+// tuneTrailingLogs sets raft's TrailingLogs so that the entries kept after a
+// snapshot come to about TrailingBytes, from the mean size of applied
+// entries.
+func (s *Store) tuneTrailingLogs() {
+	mean := s.fsm.meanEntrySize()
+	if mean <= 0 {
+		return
+	}
+	n := uint64(s.cfg.TrailingBytes / mean)
+	n = max(64, min(n, s.node.cfg.TrailingLogs))
+	s.node.setTrailingLogs(n)
+}
+
+// Node is the raft node: leadership, membership, stats.
+func (s *Store) Node() *Node { return s.node }
+
+// FSM is the state machine, for reads.
+func (s *Store) FSM() *FSM { return s.fsm }
+
+// Append replicates one record batch (made by mlog.AppendBatch) to a
+// partition with the given acks and returns where it landed. The leader
+// stamps the current time into the command. With AcksAll the result has the
+// assigned offsets; with AcksLeader or AcksNone BaseOffset is -1, because
+// offsets are assigned when the entry is applied, after the quorum commit.
+//
+// Errors: *NotLeaderError (ErrNotLeader) on a follower; ErrOutcomeUnknown
+// when the entry was handed to raft but its fate is unknown (leadership
+// lost, ctx done): it may still be applied, so a retry may duplicate it;
+// ErrUnknownTopic, ErrUnknownPartition; ErrStopped; ErrShutdown.
+func (s *Store) Append(ctx context.Context, topic string, partition int32, batch mlog.Batch, acks Acks) (AppendResult, error) {
+	cmd, err := encodeCommand(CmdAppend, &AppendCmd{
+		Topic: topic, Partition: partition, Timestamp: time.Now().UnixMilli(), Batch: batch,
+	})
+	if err != nil {
+		return AppendResult{BaseOffset: -1}, err
+	}
+	resp, err := s.node.Apply(ctx, cmd, acks)
+	if err != nil {
+		return AppendResult{BaseOffset: -1}, err
+	}
+	if acks != AcksAll {
+		return AppendResult{BaseOffset: -1, Count: batch.Count()}, nil
+	}
+	r, ok := resp.(AppendResult)
+	if !ok {
+		return AppendResult{BaseOffset: -1}, fmt.Errorf("replication: append: unexpected response %T", resp)
+	}
+	return r, nil
+}
+
+// CreateTopic creates a topic through raft and waits until it is applied.
+// Errors: ErrInvalidTopic, ErrTopicExists, and those of Append.
+func (s *Store) CreateTopic(ctx context.Context, name string, partitions int32, cfg TopicConfig) error {
+	c := &CreateTopicCmd{Name: name, Partitions: partitions, Config: cfg}
+	if err := validateTopic(c); err != nil {
+		return err
+	}
+	return s.applyMeta(ctx, CmdCreateTopic, c)
+}
+
+// DeleteTopic deletes a topic and its data. Errors: ErrUnknownTopic, and
+// those of Append.
+func (s *Store) DeleteTopic(ctx context.Context, name string) error {
+	return s.applyMeta(ctx, CmdDeleteTopic, &DeleteTopicCmd{Name: name})
+}
+
+// CommitOffset records a consumer group's offset for a partition. The
+// leader stamps the time. Errors: ErrUnknownTopic, ErrUnknownPartition, and
+// those of Append.
+func (s *Store) CommitOffset(ctx context.Context, c CommitOffsetCmd) error {
+	c.Timestamp = time.Now().UnixMilli()
+	return s.applyMeta(ctx, CmdCommitOffset, &c)
+}
+
+// RegisterNode records a node's client address (empty removes it).
+func (s *Store) RegisterNode(ctx context.Context, id, addr string) error {
+	return s.applyMeta(ctx, CmdRegisterNode, &RegisterNodeCmd{ID: id, Addr: addr})
+}
+
+func (s *Store) applyMeta(ctx context.Context, t CommandType, body any) error {
+	cmd, err := encodeCommand(t, body)
+	if err != nil {
+		return err
+	}
+	_, err = s.node.Apply(ctx, cmd, AcksAll)
+	return err
+}
+
+// Close stops the node (raft first, so nothing is applied after) and then
+// closes the partition logs. It is idempotent and blocks until done.
+func (s *Store) Close() error {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	err := s.node.Close()
+	close(s.stop)
+	s.loops.Wait()
+	return errors.Join(err, s.fsm.Close())
+}
