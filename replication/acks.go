@@ -70,6 +70,31 @@ func (a Acks) String() string {
 //   - a wrapped log-store error if the leader failed to write the entry.
 //   - the FSM's error response (AcksAll).
 func (n *Node) Apply(ctx context.Context, cmd []byte, acks Acks) (any, error) {
+	p, err := n.Submit(ctx, cmd, acks)
+	if err != nil {
+		return nil, err
+	}
+	return p.Wait(ctx)
+}
+
+// Pending is an entry handed to raft by Submit, whose acknowledgement has
+// not been waited for yet. Call Wait exactly once.
+type Pending struct {
+	n      *Node
+	acks   Acks
+	f      raft.ApplyFuture
+	tok    ackToken
+	stored <-chan error
+}
+
+// Submit hands cmd to raft and returns without waiting for any
+// acknowledgement: Apply is Submit followed by Wait. Entries submitted one
+// after another from one goroutine enter the raft log in that order, so a
+// caller can pipeline writes and still keep their order. It blocks only
+// while raft's queue is full. Its errors are Apply's errors of the
+// hand-over: *NotLeaderError, ErrShutdown, ErrTimeout, ctx's error; none of
+// them means the entry was written.
+func (n *Node) Submit(ctx context.Context, cmd []byte, acks Acks) (*Pending, error) {
 	if acks != AcksNone && acks != AcksLeader && acks != AcksAll {
 		return nil, fmt.Errorf("replication: apply: unknown acks level %d", int8(acks))
 	}
@@ -80,25 +105,35 @@ func (n *Node) Apply(ctx context.Context, cmd []byte, acks Acks) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("replication: apply: %w", err)
 	}
+	p := &Pending{n: n, acks: acks}
 	entry := raft.Log{Data: cmd}
-	var stored <-chan error
 	if acks == AcksLeader {
-		tok := n.store.newToken()
-		stored = n.store.expect(tok)
-		defer n.store.forget(tok)
-		entry.Extensions = tok[:]
+		p.tok = n.store.newToken()
+		p.stored = n.store.expect(p.tok)
+		entry.Extensions = p.tok[:]
 	}
-	f := n.raft.ApplyLog(entry, timeout)
-	if !pending(f) {
-		return nil, n.raftErr("apply", f.Error(), false)
+	p.f = n.raft.ApplyLog(entry, timeout)
+	if !pending(p.f) {
+		if acks == AcksLeader {
+			n.store.forget(p.tok)
+		}
+		return nil, n.raftErr("apply", p.f.Error(), false)
 	}
-	switch acks {
+	return p, nil
+}
+
+// Wait waits for the acknowledgement that the entry's acks level asks for
+// and returns what Apply returns. It blocks until then, an error, or the
+// end of ctx (which gives ErrOutcomeUnknown: the entry was handed over).
+func (p *Pending) Wait(ctx context.Context) (any, error) {
+	switch p.acks {
 	case AcksNone:
 		return nil, nil
 	case AcksLeader:
-		return nil, n.awaitStored(ctx, f, stored)
+		defer p.n.store.forget(p.tok)
+		return nil, p.n.awaitStored(ctx, p.f, p.stored)
 	default:
-		return n.awaitApplied(ctx, f)
+		return p.n.awaitApplied(ctx, p.f)
 	}
 }
 

@@ -443,3 +443,45 @@ func TestFSMStopsOnDiskError(t *testing.T) {
 		t.Fatalf("after restart and replay: %v", got)
 	}
 }
+
+// TestRetentionKeepsSegmentsOfRetainedSnapshot: retention deletes segments
+// from the live log after a snapshot; the snapshot still streams and
+// restores the data it was taken with.
+func TestRetentionKeepsSegmentsOfRetainedSnapshot(t *testing.T) {
+	h := newHarness(t, FSMConfig{})
+	h.apply(CmdCreateTopic, &CreateTopicCmd{Name: "t", Partitions: 1,
+		Config: TopicConfig{SegmentBytes: 1024, RetentionBytes: 2048}})
+	for i := 0; i < 20; i++ {
+		h.append("t", 0, fmt.Sprint(i), 5)
+	}
+	want := values(t, h.f, "t", 0)
+	store, err := NewSnapshotStore(filepath.Join(t.TempDir(), "snaps"), 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, _ := h.f.Snapshot()
+	sink, _ := store.Create(1, h.index, 1, raft.Configuration{}, 1, nil)
+	if err := snap.Persist(sink); err != nil {
+		t.Fatal(err)
+	}
+	snap.Release()
+	startBefore, _, _ := h.f.Offsets("t", 0)
+	for i := 20; i < 60; i++ {
+		h.append("t", 0, fmt.Sprint(i), 5)
+	}
+	if start, _, _ := h.f.Offsets("t", 0); start <= startBefore {
+		t.Fatalf("retention did not move the start offset (%d -> %d)", startBefore, start)
+	}
+	metas, _ := store.List()
+	_, rc, err := store.Open(metas[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newHarness(t, FSMConfig{})
+	if err := g.f.Restore(rc); err != nil {
+		t.Fatal(err)
+	}
+	if got := values(t, g.f, "t", 0); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("restored %d values, want the %d the snapshot was taken with", len(got), len(want))
+	}
+}

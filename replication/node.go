@@ -151,6 +151,7 @@ func NewNode(cfg NodeConfig, fsm raft.BatchingFSM, snaps raft.SnapshotStore) (_ 
 	}
 	n.lead.init()
 	go n.watchLeadership()
+	n.electAloneNow()
 	n.logger.Info("replication: node started", "raft_addr", n.addr, "bootstrap", cfg.Bootstrap)
 	return n, nil
 }

@@ -159,18 +159,49 @@ func (s *Store) FSM() *FSM { return s.fsm }
 // lost, ctx done): it may still be applied, so a retry may duplicate it;
 // ErrUnknownTopic, ErrUnknownPartition; ErrStopped; ErrShutdown.
 func (s *Store) Append(ctx context.Context, topic string, partition int32, batch mlog.Batch, acks Acks) (AppendResult, error) {
+	p, err := s.SubmitAppend(ctx, topic, partition, batch, acks)
+	if err != nil {
+		return AppendResult{BaseOffset: -1}, err
+	}
+	return p.Wait(ctx)
+}
+
+// PendingAppend is an Append handed to raft whose outcome has not been
+// waited for. Call Wait exactly once.
+type PendingAppend struct {
+	p     *Pending
+	acks  Acks
+	count int
+}
+
+// SubmitAppend is the first half of Append: it hands the batch to raft and
+// returns. Batches submitted one after another from one goroutine are
+// applied in that order, so a connection can pipeline appends to a
+// partition and keep their order. Its errors mean nothing was written:
+// *NotLeaderError, ErrShutdown, ErrTimeout, ctx's error.
+func (s *Store) SubmitAppend(ctx context.Context, topic string, partition int32, batch mlog.Batch, acks Acks) (*PendingAppend, error) {
 	cmd, err := encodeCommand(CmdAppend, &AppendCmd{
 		Topic: topic, Partition: partition, Timestamp: time.Now().UnixMilli(), Batch: batch,
 	})
 	if err != nil {
-		return AppendResult{BaseOffset: -1}, err
+		return nil, err
 	}
-	resp, err := s.node.Apply(ctx, cmd, acks)
+	p, err := s.node.Submit(ctx, cmd, acks)
+	if err != nil {
+		return nil, err
+	}
+	return &PendingAppend{p: p, acks: acks, count: batch.Count()}, nil
+}
+
+// Wait is the second half of Append: it waits for the acknowledgement and
+// returns Append's result and errors.
+func (pa *PendingAppend) Wait(ctx context.Context) (AppendResult, error) {
+	resp, err := pa.p.Wait(ctx)
 	if err != nil {
 		return AppendResult{BaseOffset: -1}, err
 	}
-	if acks != AcksAll {
-		return AppendResult{BaseOffset: -1, Count: batch.Count()}, nil
+	if pa.acks != AcksAll {
+		return AppendResult{BaseOffset: -1, Count: pa.count}, nil
 	}
 	r, ok := resp.(AppendResult)
 	if !ok {

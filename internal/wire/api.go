@@ -17,6 +17,9 @@ const (
 	Produce     APIKey = 3
 	Fetch       APIKey = 4
 	ListOffsets APIKey = 5
+	// JoinCluster is sent by a starting broker to a member of the cluster
+	// it joins (and by a restarted one whose address changed).
+	JoinCluster APIKey = 6
 )
 
 // VersionRange is the inclusive range of versions of one API that this
@@ -40,6 +43,7 @@ var apiTable = [...]apiInfo{
 	Produce:     {"Produce", VersionRange{0, 0}},
 	Fetch:       {"Fetch", VersionRange{0, 0}},
 	ListOffsets: {"ListOffsets", VersionRange{0, 0}},
+	JoinCluster: {"JoinCluster", VersionRange{0, 0}},
 }
 
 // known reports whether k is in this version's API table.

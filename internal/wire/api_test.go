@@ -19,7 +19,8 @@ func TestCheckVersion(t *testing.T) {
 		{ListOffsets, 0, nil},
 		{Produce, 1, ErrUnsupportedVersion},
 		{Fetch, 0xFFFF, ErrUnsupportedVersion},
-		{ListOffsets + 1, 0, ErrUnknownAPI},
+		{JoinCluster, 0, nil},
+		{JoinCluster + 1, 0, ErrUnknownAPI},
 		{0xFFFF, 0, ErrUnknownAPI},
 	} {
 		err := CheckVersion(tc.key, tc.version)
@@ -42,6 +43,7 @@ func TestAPIKeys(t *testing.T) {
 		{Produce, 3, "Produce"},
 		{Fetch, 4, "Fetch"},
 		{ListOffsets, 5, "ListOffsets"},
+		{JoinCluster, 6, "JoinCluster"},
 	}
 	if len(apiTable) != len(want) {
 		t.Fatalf("apiTable has %d APIs, want %d", len(apiTable), len(want))

@@ -96,6 +96,12 @@ func samples() []sample {
 		{"ListOffsetsResponse", ListOffsets, true,
 			&ListOffsetsResponse{ErrorCode: CodeOffsetOutOfRange, ErrorMessage: "x", Offset: 17},
 			func() message { return new(ListOffsetsResponse) }},
+		{"JoinClusterRequest", JoinCluster, false,
+			&JoinClusterRequest{ID: "n2", RaftAddr: "127.0.0.1:9202", ClientAddr: "127.0.0.1:9102"},
+			func() message { return new(JoinClusterRequest) }},
+		{"JoinClusterResponse", JoinCluster, true,
+			&JoinClusterResponse{ErrorCode: CodeNotLeader, ErrorMessage: "x", LeaderID: "n1", LeaderAddr: "127.0.0.1:9101"},
+			func() message { return new(JoinClusterResponse) }},
 	}
 }
 

@@ -1,0 +1,285 @@
+package broker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/minibroker/minibroker/replication"
+)
+
+// Broker is one running minibroker node. It is safe for concurrent use.
+type Broker struct {
+	cfg    Config // defaults applied; read-only
+	id     string
+	addr   string // advertised client address
+	logger *slog.Logger
+	store  *replication.Store
+	ln     net.Listener
+
+	ctx    context.Context // ends at Close: unblocks long polls and loops
+	cancel context.CancelFunc
+
+	mu    sync.Mutex         // guards conns
+	conns map[*conn]struct{} // open client connections
+	wg    sync.WaitGroup     // accept loop, connections, registrar
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+const idFile = "node-id"
+
+// Start starts a broker and returns once it can serve: a node that forms a
+// new cluster has elected itself; a node joining a cluster has been added;
+// a restarted node is serving (it may wait for an election before it can
+// take writes, when the rest of its cluster is still down). It returns an
+// error wrapping ErrInvalidConfig, ErrStartTimeout, mlog.ErrCorrupt, or a
+// network or disk error; on error everything started is stopped again.
+func Start(cfg Config) (*Broker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("broker: data dir: %w", err)
+	}
+	_, statErr := os.Stat(filepath.Join(cfg.DataDir, "raft.db"))
+	fresh := errors.Is(statErr, os.ErrNotExist)
+	bootstrap := cfg.Bootstrap || (fresh && len(cfg.Join) == 0)
+	id, err := resolveID(cfg, bootstrap)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("broker: listen: %w", err)
+	}
+	b := &Broker{cfg: cfg, id: id, logger: cfg.Logger.With("node", id), ln: ln, conns: map[*conn]struct{}{}}
+	b.addr = cfg.AdvertiseAddr
+	if b.addr == "" {
+		b.addr = ln.Addr().String()
+	}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.store, err = replication.Open(replication.Config{
+		Node: replication.NodeConfig{
+			ID: id, RaftAddr: cfg.RaftAddr, DataDir: cfg.DataDir, Bootstrap: bootstrap,
+			HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout,
+			LeaderLeaseTimeout: cfg.LeaderLeaseTimeout, SnapshotThreshold: cfg.SnapshotThreshold,
+			TrailingLogs: cfg.TrailingLogs, SnapshotInterval: cfg.SnapshotInterval, Logger: cfg.Logger,
+		},
+		LogSync: cfg.LogSync,
+		Logger:  cfg.Logger,
+	})
+	if err != nil {
+		ln.Close()
+		b.cancel()
+		return nil, err
+	}
+	b.wg.Add(2)
+	go b.acceptLoop()
+	go b.registrar()
+	if err := b.waitReady(fresh, bootstrap); err != nil {
+		b.Close()
+		return nil, err
+	}
+	b.logger.Info("broker serving", "addr", b.addr, "raft_addr", b.store.Node().RaftAddr(), "data_dir", cfg.DataDir)
+	return b, nil
+}
+
+// resolveID picks the node id: Config.ID, else the saved one, else a new
+// one; and saves it so later runs agree.
+func resolveID(cfg Config, bootstrap bool) (string, error) {
+	path := filepath.Join(cfg.DataDir, idFile)
+	saved, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("broker: read node id: %w", err)
+	}
+	id := strings.TrimSpace(string(saved))
+	switch {
+	case cfg.ID != "" && id != "" && cfg.ID != id:
+		return "", fmt.Errorf("%w: ID %q, but %s belongs to node %q", ErrInvalidConfig, cfg.ID, cfg.DataDir, id)
+	case cfg.ID != "":
+		id = cfg.ID
+	case id != "":
+	case bootstrap:
+		id = "n1"
+	default:
+		var r [4]byte
+		rand.Read(r[:])
+		id = "n-" + hex.EncodeToString(r[:])
+	}
+	if id != strings.TrimSpace(string(saved)) {
+		if err := os.WriteFile(path, []byte(id+"\n"), 0o644); err != nil {
+			return "", fmt.Errorf("broker: save node id: %w", err)
+		}
+	}
+	return id, nil
+}
+
+// waitReady blocks until the node can serve, as Start describes.
+func (b *Broker) waitReady(fresh, bootstrap bool) error {
+	ctx, cancel := context.WithTimeout(b.ctx, b.cfg.StartTimeout)
+	defer cancel()
+	node := b.store.Node()
+	switch {
+	case fresh && !bootstrap:
+		if err := b.join(ctx, b.cfg.Join); err != nil {
+			return err
+		}
+	case !fresh:
+		// A restarted member of a multi-node cluster serves at once: its
+		// peers may start after it.
+		servers, err := node.Servers()
+		if err != nil || len(servers) != 1 {
+			return nil
+		}
+	}
+	if _, _, err := node.WaitLeader(ctx); err != nil {
+		return fmt.Errorf("%w: no leader: %v", ErrStartTimeout, err)
+	}
+	return nil
+}
+
+// acceptLoop accepts client connections until the listener closes.
+func (b *Broker) acceptLoop() {
+	defer b.wg.Done()
+	for {
+		nc, err := b.ln.Accept()
+		if err != nil {
+			if b.ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
+				b.logger.Error("accept failed", "error", err)
+			}
+			return
+		}
+		c := newConn(b, nc)
+		b.mu.Lock()
+		if b.ctx.Err() != nil {
+			b.mu.Unlock()
+			nc.Close()
+			return
+		}
+		b.conns[c] = struct{}{}
+		b.wg.Add(1)
+		b.mu.Unlock()
+		go func() {
+			defer b.wg.Done()
+			c.serve()
+			b.mu.Lock()
+			delete(b.conns, c)
+			b.mu.Unlock()
+		}()
+	}
+}
+
+// registrar keeps this node's client address registered in the cluster
+// state: the leader records its own; a follower asks the leader with a
+// JoinCluster request. It wakes on leadership changes and retries with
+// backoff while registration fails; it never spins.
+func (b *Broker) registrar() {
+	defer b.wg.Done()
+	node := b.store.Node()
+	backoff := 50 * time.Millisecond
+	for {
+		changed := node.LeaderChanged()
+		wait := changed
+		if !b.registered() {
+			if err := b.register(); err != nil {
+				b.logger.Debug("registering client address", "error", err)
+				timer := time.NewTimer(backoff)
+				select {
+				case <-b.ctx.Done():
+					timer.Stop()
+					return
+				case <-timer.C:
+				case <-changed:
+					timer.Stop()
+				}
+				backoff = min(2*backoff, 2*time.Second)
+				continue
+			}
+			backoff = 50 * time.Millisecond
+			continue
+		}
+		select {
+		case <-b.ctx.Done():
+			return
+		case <-wait:
+		}
+	}
+}
+
+func (b *Broker) registered() bool {
+	for _, n := range b.store.FSM().Nodes() {
+		if n.ID == b.id {
+			return n.Addr == b.addr
+		}
+	}
+	return false
+}
+
+func (b *Broker) register() error {
+	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+	defer cancel()
+	node := b.store.Node()
+	leaderID, _ := node.Leader()
+	switch {
+	case leaderID == "":
+		return errors.New("no leader")
+	case leaderID == b.id:
+		if !node.IsReady() {
+			return errors.New("leader not ready")
+		}
+		return b.store.RegisterNode(ctx, b.id, b.addr)
+	}
+	_, addr := b.leaderClientAddr()
+	if addr == "" {
+		return fmt.Errorf("leader %s has no known client address yet", leaderID)
+	}
+	return b.join(ctx, []string{addr})
+}
+
+// Addr is the client address this broker serves on (host:port).
+func (b *Broker) Addr() string { return b.addr }
+
+// ID is this node's id.
+func (b *Broker) ID() string { return b.id }
+
+// RaftAddr is this node's Raft transport address.
+func (b *Broker) RaftAddr() string { return b.store.Node().RaftAddr() }
+
+// IsLeader reports whether this node is the ready Raft leader.
+func (b *Broker) IsLeader() bool { return b.store.Node().IsReady() }
+
+// Leader returns the current leader's id and client address, as far as
+// this node knows ("" when unknown).
+func (b *Broker) Leader() (id, addr string) { return b.leaderClientAddr() }
+
+// Close stops the broker: it stops accepting, closes client connections
+// (in-flight requests end; their writers see the connection close), then
+// stops Raft and closes the data. It is idempotent and blocks until all of
+// that is done; later calls return the first call's result.
+func (b *Broker) Close() error {
+	b.closeOnce.Do(func() {
+		b.cancel()
+		b.ln.Close()
+		b.mu.Lock()
+		for c := range b.conns {
+			c.nc.Close()
+		}
+		b.mu.Unlock()
+		b.wg.Wait()
+		b.closeErr = b.store.Close()
+		b.logger.Info("broker closed")
+	})
+	return b.closeErr
+}

@@ -1,0 +1,140 @@
+package broker
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/minibroker/minibroker/internal/wire"
+	mlog "github.com/minibroker/minibroker/log"
+)
+
+// Config configures a Broker. Only DataDir is required; every zero field
+// takes the default written beside it.
+type Config struct {
+	// ID is this node's id, unique in the cluster forever. Default: the id
+	// saved in DataDir by an earlier run, else "n1" for a node that
+	// bootstraps and a random "n-xxxxxxxx" for one that joins.
+	ID string
+	// DataDir holds everything the node stores. Required.
+	DataDir string
+	// Addr is the client address to listen on. Default "127.0.0.1:0" (a
+	// free port; Broker.Addr tells which).
+	Addr string
+	// RaftAddr is the Raft transport's address. Default "127.0.0.1:0".
+	RaftAddr string
+	// AdvertiseAddr is the client address other nodes and clients are told;
+	// default: the address actually bound.
+	AdvertiseAddr string
+	// Bootstrap forms a new one-node cluster when DataDir holds no cluster
+	// yet; harmless on a DataDir that does. Without Bootstrap and without
+	// Join, a new DataDir bootstraps too (a single node needs no flags).
+	Bootstrap bool
+	// Join lists client addresses of existing members; a node with a new
+	// DataDir asks them to add it. Ignored once the node is a member.
+	Join []string
+
+	// Raft timing; zero means hashicorp/raft's defaults (1s, 1s, 500ms).
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	// SnapshotThreshold and TrailingLogs tune raft's log compaction; zero
+	// means the replication package's defaults.
+	SnapshotThreshold uint64
+	TrailingLogs      uint64
+	SnapshotInterval  time.Duration
+
+	// StartTimeout bounds how long Start waits to be ready. Default 30s.
+	StartTimeout time.Duration
+	// IdleTimeout closes a client connection with no request in flight for
+	// this long. Default 10 minutes.
+	IdleTimeout time.Duration
+	// MaxFrameBytes is the largest request frame accepted. Default 16 MiB.
+	MaxFrameBytes int
+	// MaxMessageBytes is the largest record (key + value + headers)
+	// accepted. Default 1 MiB.
+	MaxMessageBytes int
+	// MaxInFlight is the number of requests one connection may have in
+	// flight. Default 1024.
+	MaxInFlight int
+	// MaxFetchWait caps a Fetch's long-poll wait. Default 30s.
+	MaxFetchWait time.Duration
+	// LogSync is the partition logs' fsync policy; the default, SyncNever,
+	// relies on the fsynced Raft log (see replication.FSMConfig).
+	LogSync mlog.SyncMode
+
+	// Logger receives the broker's structured logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Defaults for Config's zero fields.
+const (
+	DefaultStartTimeout = 30 * time.Second
+	DefaultIdleTimeout  = 10 * time.Minute
+	DefaultMaxInFlight  = 1024
+	DefaultMaxFetchWait = 30 * time.Second
+)
+
+func (c Config) withDefaults() Config {
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:0"
+	}
+	if c.RaftAddr == "" {
+		c.RaftAddr = "127.0.0.1:0"
+	}
+	if c.StartTimeout == 0 {
+		c.StartTimeout = DefaultStartTimeout
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.MaxFrameBytes == 0 {
+		c.MaxFrameBytes = wire.DefaultMaxFrame
+	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = min(wire.DefaultMaxMessage, c.MaxFrameBytes)
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = DefaultMaxInFlight
+	}
+	if c.MaxFetchWait == 0 {
+		c.MaxFetchWait = DefaultMaxFetchWait
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Validate reports what is wrong with c (after defaults), as an error
+// wrapping ErrInvalidConfig. It does no I/O and never panics.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
+	}
+	if c.DataDir == "" {
+		return bad("DataDir is required")
+	}
+	for _, a := range append([]string{c.Addr, c.RaftAddr}, c.Join...) {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return bad("address %q: %v", a, err)
+		}
+	}
+	switch {
+	case c.StartTimeout < 0 || c.IdleTimeout < 0 || c.MaxFetchWait < 0:
+		return bad("negative timeout")
+	case c.HeartbeatTimeout < 0 || c.ElectionTimeout < 0 || c.LeaderLeaseTimeout < 0:
+		return bad("negative raft timeout")
+	case c.MaxFrameBytes < 1024 || c.MaxFrameBytes > 1<<30:
+		return bad("MaxFrameBytes %d not in [1 KiB, 1 GiB]", c.MaxFrameBytes)
+	case c.MaxMessageBytes < 1 || c.MaxMessageBytes > c.MaxFrameBytes:
+		return bad("MaxMessageBytes %d not in [1, MaxFrameBytes]", c.MaxMessageBytes)
+	case c.MaxInFlight < 1:
+		return bad("MaxInFlight %d < 1", c.MaxInFlight)
+	case c.Bootstrap && len(c.Join) > 0:
+		return bad("Bootstrap and Join exclude each other")
+	}
+	return nil
+}

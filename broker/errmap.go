@@ -1,0 +1,49 @@
+package broker
+
+import (
+	"context"
+	"errors"
+
+	"github.com/minibroker/minibroker/internal/wire"
+	mlog "github.com/minibroker/minibroker/log"
+	"github.com/minibroker/minibroker/replication"
+)
+
+// errTable maps the errors of the layers below to protocol codes. It is the
+// one place where that mapping lives. Order matters only where an error
+// matches several (OutcomeUnknown before Shutdown: an entry handed to raft
+// before the node stopped has an unknown outcome).
+var errTable = []struct {
+	err  error
+	code wire.Code
+}{
+	{replication.ErrOutcomeUnknown, wire.CodeOutcomeUnknown},
+	{replication.ErrNotLeader, wire.CodeNotLeader},
+	{replication.ErrShutdown, wire.CodeShuttingDown},
+	{replication.ErrTimeout, wire.CodeTimeout},
+	{replication.ErrUnknownTopic, wire.CodeUnknownTopic},
+	{replication.ErrUnknownPartition, wire.CodeUnknownPartition},
+	{replication.ErrTopicExists, wire.CodeTopicExists},
+	{replication.ErrInvalidTopic, wire.CodeInvalidTopicConfig},
+	{replication.ErrBadCommand, wire.CodeMalformed},
+	{replication.ErrStopped, wire.CodeStorage},
+	{mlog.ErrOffsetOutOfRange, wire.CodeOffsetOutOfRange},
+	{mlog.ErrMalformedBatch, wire.CodeMalformed},
+	{context.DeadlineExceeded, wire.CodeTimeout},
+	{ErrClosed, wire.CodeShuttingDown},
+}
+
+// codeOf returns the protocol code for err (CodeNone for nil). Errors that
+// are already protocol errors keep their code; anything unknown is
+// CodeUnknown.
+func codeOf(err error) wire.Code {
+	if err == nil {
+		return wire.CodeNone
+	}
+	for _, e := range errTable {
+		if errors.Is(err, e.err) {
+			return e.code
+		}
+	}
+	return wire.CodeOf(err)
+}

@@ -1,0 +1,107 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/minibroker/minibroker/internal/wire"
+	mlog "github.com/minibroker/minibroker/log"
+)
+
+// DefaultFetchMaxBytes is used for a Fetch with MaxBytes <= 0.
+const DefaultFetchMaxBytes = 1 << 20
+
+// fetch serves a Fetch from this node's applied data. If there is nothing
+// at the offset yet, it waits up to MaxWaitMs (capped by MaxFetchWait) for
+// an append to the partition, woken by the state machine: no polling.
+func (b *Broker) fetch(ctx context.Context, req *wire.FetchRequest) wire.FetchResponse {
+	f := b.store.FSM()
+	maxBytes := int(req.MaxBytes)
+	if maxBytes <= 0 {
+		maxBytes = DefaultFetchMaxBytes
+	}
+	maxBytes = min(maxBytes, b.cfg.MaxFrameBytes/2)
+	wait := min(time.Duration(req.MaxWaitMs)*time.Millisecond, b.cfg.MaxFetchWait)
+	var timer *time.Timer
+	for {
+		changed, err := f.Changed(req.Topic, req.Partition)
+		if err != nil {
+			return fetchErr(err)
+		}
+		start, end, err := f.Offsets(req.Topic, req.Partition)
+		if err != nil {
+			return fetchErr(err)
+		}
+		if req.Offset < start || req.Offset > end {
+			resp := fetchErr(&mlog.OffsetRangeError{Offset: req.Offset, Start: start, End: end})
+			resp.StartOffset, resp.HighWatermark = start, end
+			return resp
+		}
+		if req.Offset < end || wait <= 0 {
+			return b.readRecords(req, maxBytes, start, end)
+		}
+		if timer == nil {
+			timer = time.NewTimer(wait)
+			defer timer.Stop()
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			wait = 0
+		case <-ctx.Done():
+			return fetchErr(ErrClosed)
+		}
+	}
+}
+
+func fetchErr(err error) wire.FetchResponse {
+	return wire.FetchResponse{ErrorCode: codeOf(err), ErrorMessage: err.Error()}
+}
+
+// readRecords reads from req.Offset and converts the batches to records,
+// dropping those before the offset (a batch may begin earlier).
+func (b *Broker) readRecords(req *wire.FetchRequest, maxBytes int, start, end int64) wire.FetchResponse {
+	resp := wire.FetchResponse{StartOffset: start, HighWatermark: end}
+	if req.Offset == end {
+		return resp
+	}
+	buf, err := b.store.FSM().Read(req.Topic, req.Partition, req.Offset, maxBytes)
+	if err != nil {
+		r := fetchErr(err)
+		r.StartOffset, r.HighWatermark = start, end
+		return r
+	}
+	var lrecs []mlog.Record
+	for len(buf) > 0 {
+		batch, rest, err := mlog.ParseBatch(buf)
+		if err != nil {
+			b.logger.Error("corrupt batch in partition", "topic", req.Topic, "partition", req.Partition, "error", err)
+			r := fetchErr(fmt.Errorf("%w: %v", wire.ErrStorage, err))
+			r.StartOffset, r.HighWatermark = start, end
+			return r
+		}
+		if lrecs, err = batch.Records(lrecs); err != nil {
+			r := fetchErr(fmt.Errorf("%w: %v", wire.ErrStorage, err))
+			r.StartOffset, r.HighWatermark = start, end
+			return r
+		}
+		buf = rest
+	}
+	resp.Records = make([]wire.Record, 0, len(lrecs))
+	for i := range lrecs {
+		lr := &lrecs[i]
+		if lr.Offset < req.Offset {
+			continue
+		}
+		r := wire.Record{Offset: lr.Offset, Timestamp: lr.Timestamp, Key: lr.Key, Value: lr.Value}
+		if len(lr.Headers) > 0 {
+			r.Headers = make([]wire.Header, len(lr.Headers))
+			for j, h := range lr.Headers {
+				r.Headers[j] = wire.Header{Key: h.Key, Value: h.Value}
+			}
+		}
+		resp.Records = append(resp.Records, r)
+	}
+	return resp
+}

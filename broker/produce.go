@@ -1,0 +1,106 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/minibroker/minibroker/internal/wire"
+	mlog "github.com/minibroker/minibroker/log"
+	"github.com/minibroker/minibroker/replication"
+)
+
+// DefaultProduceTimeout bounds a produce request whose TimeoutMs is 0.
+const DefaultProduceTimeout = 30 * time.Second
+
+// produce validates a produce request and hands it to Raft from the
+// connection's reader goroutine, so requests keep their order; the wait for
+// the acknowledgement and the response happen in a request goroutine.
+func (c *conn) produce(corr uint32, req *wire.ProduceRequest) {
+	b := c.b
+	fail := func(err error) {
+		resp := wire.ProduceResponse{ErrorCode: codeOf(err), ErrorMessage: err.Error(), BaseOffset: -1}
+		resp.LeaderID, resp.LeaderAddr = b.leaderClientAddr()
+		c.respond(corr, resp)
+	}
+	acks, err := acksOf(req.Acks)
+	if err != nil {
+		fail(err)
+		return
+	}
+	batch, err := b.encodeBatch(req.Records)
+	if err != nil {
+		fail(err)
+		return
+	}
+	timeout := DefaultProduceTimeout
+	if req.TimeoutMs > 0 {
+		timeout = time.Duration(req.TimeoutMs) * time.Millisecond
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, timeout)
+	pending, err := b.store.SubmitAppend(ctx, req.Topic, req.Partition, batch, acks)
+	if err != nil {
+		cancel()
+		fail(err)
+		return
+	}
+	if acks == replication.AcksNone {
+		cancel()
+		c.respond(corr, wire.ProduceResponse{BaseOffset: -1})
+		return
+	}
+	c.async(func() {
+		defer cancel()
+		res, err := pending.Wait(ctx)
+		if err != nil {
+			fail(err)
+			return
+		}
+		c.respond(corr, wire.ProduceResponse{BaseOffset: res.BaseOffset})
+	})
+}
+
+func acksOf(a int8) (replication.Acks, error) {
+	switch a {
+	case wire.AcksNone:
+		return replication.AcksNone, nil
+	case wire.AcksLeader:
+		return replication.AcksLeader, nil
+	case wire.AcksAll:
+		return replication.AcksAll, nil
+	}
+	return 0, wire.Err(wire.CodeMalformed, fmt.Sprintf("acks %d: want 0, 1 or -1", a))
+}
+
+// encodeBatch checks the records against MaxMessageBytes and encodes them
+// as one log batch, stamping the current time on records without one.
+func (b *Broker) encodeBatch(recs []wire.Record) (mlog.Batch, error) {
+	if len(recs) == 0 {
+		return nil, wire.Err(wire.CodeMalformed, "produce request without records")
+	}
+	now := time.Now().UnixMilli()
+	lrecs := make([]mlog.Record, len(recs))
+	for i := range recs {
+		r := &recs[i]
+		if n := r.Size(); n > b.cfg.MaxMessageBytes {
+			return nil, wire.Err(wire.CodeMessageTooLarge,
+				fmt.Sprintf("record %d is %d bytes, the limit is %d", i, n, b.cfg.MaxMessageBytes))
+		}
+		lr := &lrecs[i]
+		lr.Timestamp, lr.Key, lr.Value = r.Timestamp, r.Key, r.Value
+		if lr.Timestamp == 0 {
+			lr.Timestamp = now
+		}
+		if len(r.Headers) > 0 {
+			lr.Headers = make([]mlog.Header, len(r.Headers))
+			for j, h := range r.Headers {
+				lr.Headers[j] = mlog.Header{Key: h.Key, Value: h.Value}
+			}
+		}
+	}
+	batch, err := mlog.AppendBatch(nil, lrecs, 0)
+	if err != nil {
+		return nil, wire.Err(wire.CodeMessageTooLarge, err.Error())
+	}
+	return batch, nil
+}
