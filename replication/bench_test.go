@@ -113,7 +113,8 @@ func BenchmarkBaselineRaftApply(b *testing.B) {
 	for _, sh := range benchShapes {
 		b.Run(fmt.Sprintf("records=%d/inflight=%d", sh.records, sh.inflight), func(b *testing.B) {
 			nodes := startBenchNodes(b, 3)
-			cmd, err := encodeCommand(CmdAppend, &AppendCmd{Topic: "bench", Timestamp: 1, Batch: benchBatch(b, sh.records)})
+			cmd := encodeAppend(&AppendCmd{Topic: "bench", Timestamp: 1, Batch: benchBatch(b, sh.records)})
+			var err error
 			if err != nil {
 				b.Fatal(err)
 			}

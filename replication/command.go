@@ -63,11 +63,16 @@ type DeleteTopicCmd struct {
 // log.AppendBatch) to a partition. Timestamp is stamped by the leader when it
 // proposes the command (ms since the epoch); Apply uses it as "now" for
 // segment rolls and retention, never the local clock.
+//
+// It is the hot path, so it is a msgpack array [Topic, Partition,
+// Timestamp, Batch] encoded and decoded by hand (append.go) rather than by
+// reflection; fields are only ever appended.
 type AppendCmd struct {
-	Topic     string `msgpack:"t"`
-	Partition int32  `msgpack:"p"`
-	Timestamp int64  `msgpack:"ts"`
-	Batch     []byte `msgpack:"b"`
+	_msgpack  struct{} `msgpack:",as_array"`
+	Topic     string
+	Partition int32
+	Timestamp int64
+	Batch     []byte
 }
 
 // CommitOffsetCmd records a consumer group's committed offset for a

@@ -18,8 +18,8 @@ type AppendResult struct {
 }
 
 func (f *FSM) applyAppend(index uint64, body []byte) any {
-	var c AppendCmd
-	if err := decodeBody(body, &c); err != nil {
+	c, err := decodeAppend(body)
+	if err != nil {
 		return err
 	}
 	f.mu.RLock()
@@ -31,7 +31,9 @@ func (f *FSM) applyAppend(index uint64, body []byte) any {
 	if index <= p.lastIndex {
 		return AppendResult{BaseOffset: -1, Replayed: true}
 	}
-	b, rest, err := mlog.ParseBatch(c.Batch)
+	// The batch aliases the raft entry's data; the log writes its header in
+	// place, so work on a copy and leave raft's buffer as it was.
+	b, rest, err := mlog.ParseBatch(append([]byte(nil), c.Batch...))
 	if err != nil || len(rest) != 0 {
 		return fmt.Errorf("%w: batch at index %d: %v (%d bytes after it)", ErrBadCommand, index, err, len(rest))
 	}

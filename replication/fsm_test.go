@@ -485,3 +485,7 @@ func TestRetentionKeepsSegmentsOfRetainedSnapshot(t *testing.T) {
 		t.Fatalf("restored %d values, want the %d the snapshot was taken with", len(got), len(want))
 	}
 }
+
+func rawLog(index uint64, data []byte) *raft.Log {
+	return &raft.Log{Index: index, Term: 1, Type: raft.LogCommand, Data: data}
+}

@@ -93,9 +93,10 @@ func readHeader(r *bufio.Reader) (byte, *manifest, error) {
 	if err != nil || n > maxHeader {
 		return 0, nil, fmt.Errorf("replication: snapshot header length %d: %v", n, err)
 	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(r, body); err != nil {
-		return 0, nil, fmt.Errorf("replication: snapshot manifest: %w", err)
+	// Grow with the bytes that actually arrive, not with the declared length.
+	body, err := io.ReadAll(io.LimitReader(r, int64(n)))
+	if err != nil || uint64(len(body)) != n {
+		return 0, nil, fmt.Errorf("replication: snapshot manifest: %d of %d bytes: %v", len(body), n, err)
 	}
 	m := &manifest{}
 	if err := msgpack.Unmarshal(body, m); err != nil {

@@ -180,12 +180,9 @@ type PendingAppend struct {
 // partition and keep their order. Its errors mean nothing was written:
 // *NotLeaderError, ErrShutdown, ErrTimeout, ctx's error.
 func (s *Store) SubmitAppend(ctx context.Context, topic string, partition int32, batch mlog.Batch, acks Acks) (*PendingAppend, error) {
-	cmd, err := encodeCommand(CmdAppend, &AppendCmd{
+	cmd := encodeAppend(&AppendCmd{
 		Topic: topic, Partition: partition, Timestamp: time.Now().UnixMilli(), Batch: batch,
 	})
-	if err != nil {
-		return nil, err
-	}
 	p, err := s.node.Submit(ctx, cmd, acks)
 	if err != nil {
 		return nil, err
