@@ -32,6 +32,20 @@ type Batch []byte
 // batch (the appended part of dst). The base offset is left at 0 for the log
 // to assign, meta is stored as given. It returns ErrMalformedBatch for an empty
 // record slice and ErrBatchTooLarge for a batch over 1 GiB.
+//
+// It returns only the new batch, not the grown dst, as append would: if dst
+// lacked the capacity, the batch lives in a new array that dst does not see.
+// To encode several batches into one buffer, append each returned batch to
+// the buffer passed in, noting the length before if you need to find the
+// batch again (see the example):
+//
+//	start := len(buf)
+//	b, err := AppendBatch(buf, recs, meta)
+//	// if err != nil ...
+//	buf = append(buf, b...) // b is buf[start:] from here on
+//
+// When dst had the capacity, that append copies the batch onto itself.
+// Appending a batch to a Log changes its base offset and checksum in place.
 func AppendBatch(dst []byte, records []Record, meta uint64) (Batch, error) {
 	if len(records) == 0 {
 		return nil, fmt.Errorf("%w: no records", ErrMalformedBatch)

@@ -6,17 +6,21 @@ import (
 	"time"
 )
 
-// SyncMode says when a Log fsyncs appended data.
+// SyncMode says when a Log fsyncs appended data. Under every mode, a
+// segment sealed by a roll is fsynced by the Log's background flusher, and
+// Sync and Close make everything durable (see doc.go, Durability).
 type SyncMode int
 
 const (
-	// SyncNever leaves syncing to the caller (Sync) and to segment rolls,
-	// which always sync the segment they seal.
+	// SyncNever promises nothing until Sync (or Close) returns: the active
+	// segment is fsynced only then, sealed segments by the flusher soon
+	// after they are sealed.
 	SyncNever SyncMode = iota
-	// SyncEveryAppend fsyncs after every Append, before it returns.
+	// SyncEveryAppend fsyncs the active segment after every Append, before
+	// it returns, and the segment a roll seals before the roll.
 	SyncEveryAppend
-	// SyncEveryBytes fsyncs once at least SyncBytes have been appended since
-	// the last sync.
+	// SyncEveryBytes fsyncs the active segment once at least SyncBytes have
+	// been appended to it since its last fsync.
 	SyncEveryBytes
 )
 
@@ -55,7 +59,8 @@ type Config struct {
 	// Replication sets it to the leader-stamped time of the entry being
 	// applied so that every replica decides alike.
 	Now func() time.Time
-	// Logger receives recovery reports (what a torn tail cut); nil discards.
+	// Logger receives recovery reports (what a torn tail cut), background
+	// fsync failures and retention failures after a roll; nil discards.
 	Logger *slog.Logger
 }
 

@@ -29,6 +29,14 @@ var (
 	// ErrInvalidConfig is returned by Open for a Config that fails Validate.
 	ErrInvalidConfig = errors.New("log: invalid config")
 
+	// ErrFlushFailed means the background fsync of a sealed segment failed
+	// (see doc.go, Durability). The Log is failed from then on: every writing
+	// method (Append, Sync, Truncate, EnforceRetention, LinkSegments) returns
+	// it, wrapped with the cause, and Close returns it once. Reads still
+	// work. Close and reopen the log: recovery verifies everything after the
+	// recovery point, which never moved past the segment that failed.
+	ErrFlushFailed = errors.New("log: background fsync failed")
+
 	// ErrBatchTooLarge is returned by Append for a batch that cannot fit in a
 	// segment at all (over 1 GiB, the limit of the index's 32-bit positions
 	// with room to spare).

@@ -61,7 +61,28 @@ import (
 //	+------------------+------------------+
 //
 // Both fields strictly increase from entry to entry. The index is a hint that
-// Open checks and rebuilds from the .log when it does not hold up.
+// Open checks and rebuilds from the .log when it does not hold up. Entries
+// reach the file in chunks (see indexFlushEntries), at the latest when the
+// segment is sealed and on Sync, Close and Truncate; Open trusts only those
+// for batches before the recovery point.
+//
+// The log directory's recovery-point file says how much of the log is known
+// durable: every byte before byte pos of the segment whose base offset is
+// segmentBase was fsynced (.log and .index) before the file was written. It
+// is one line of ASCII, two decimal numbers and a newline:
+//
+//	+-------------+-----+-----+----+
+//	| segmentBase | ' ' | pos | \n |      e.g. "52311 1048576\n"
+//	+-------------+-----+-----+----+
+//
+//	segmentBase  decimal int64 >= 0, the base offset of an existing segment
+//	pos          decimal int64 >= 0, a batch boundary in that segment's .log
+//
+// It is replaced atomically (written to recovery-point.tmp, fsynced, renamed
+// over recovery-point, directory fsynced), so it holds the old value or the
+// new one, never a mix; a file that does not parse is a *CorruptError. A
+// missing file means the start of the last segment (logs written before
+// the file existed, whose sealed segments were fsynced when sealed).
 const (
 	batchHeaderSize = 48
 	batchMagic      = 1

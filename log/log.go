@@ -3,11 +3,9 @@ package log
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sort"
-	"strconv"
-	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Log is one partition's segmented log. It is safe for concurrent use by one
@@ -20,7 +18,8 @@ type Log struct {
 	// Sync, LinkSegments, Close) and guards the fields marked (wmu) here and
 	// in segment.
 	wmu      sync.Mutex
-	unsynced int64 // (wmu) bytes appended since the last fsync
+	unsynced int64     // (wmu) bytes appended to the active segment since its last fsync
+	lastJob  *flushJob // (wmu) the last segment handed to the flusher, nil if none
 
 	// mu guards segs and closed. Readers hold it shared for the whole of a
 	// read, so a segment's files are never closed under them; the writer
@@ -28,98 +27,20 @@ type Log struct {
 	mu     sync.RWMutex
 	segs   []*segment // sorted by base; the last is the active one; never empty while open
 	closed bool
-}
 
-// Open opens the log in dir, creating the directory and an empty first
-// segment if there is none, and recovers what it finds (see openSegment).
-// It returns ErrInvalidConfig for a bad Config, a *CorruptError for a corrupt
-// sealed segment, and I/O errors wrapped with context.
-func Open(dir string, cfg Config) (*Log, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	cfg = cfg.withDefaults()
-	l := &Log{dir: dir, cfg: cfg}
-	if err := cfg.FS.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("log: create dir: %w", err)
-	}
-	bases, err := l.listSegments()
-	if err != nil {
-		return nil, err
-	}
-	for i, base := range bases {
-		seg, err := openSegment(cfg.FS, dir, base, i == len(bases)-1, cfg.IndexInterval, cfg.Logger)
-		if err != nil {
-			l.closeSegments()
-			return nil, err
-		}
-		if i > 0 {
-			if prev := l.segs[i-1]; prev.next.Load() != base {
-				seg.close()
-				l.closeSegments()
-				return nil, &CorruptError{File: prev.path, Pos: prev.size.Load(),
-					Reason: fmt.Sprintf("segment ends at offset %d but the next starts at %d", prev.next.Load(), base)}
-			}
-		}
-		l.segs = append(l.segs, seg)
-	}
-	if len(l.segs) == 0 {
-		seg, err := createSegment(cfg.FS, dir, 0)
-		if err != nil {
-			return nil, err
-		}
-		l.segs = []*segment{seg}
-		if err := cfg.FS.SyncDir(dir); err != nil {
-			l.closeSegments()
-			return nil, fmt.Errorf("log: sync dir: %w", err)
-		}
-	}
-	return l, nil
-}
+	fl *flusher // the background flusher; started by Open, stopped by Close
 
-// listSegments returns the base offsets of the .log files in dir, sorted. It
-// removes index files whose .log is gone (a crash mid-deletion).
-func (l *Log) listSegments() ([]int64, error) {
-	entries, err := l.cfg.FS.ReadDir(l.dir)
-	if err != nil {
-		return nil, fmt.Errorf("log: list dir: %w", err)
-	}
-	logs := map[int64]bool{}
-	var indexes []int64
-	for _, e := range entries {
-		name := e.Name()
-		ext := filepath.Ext(name)
-		base, err := strconv.ParseInt(strings.TrimSuffix(name, ext), 10, 64)
-		if err != nil || len(name)-len(ext) != 20 {
-			continue
-		}
-		switch ext {
-		case ".log":
-			logs[base] = true
-		case ".index":
-			indexes = append(indexes, base)
-		}
-	}
-	for _, b := range indexes {
-		if !logs[b] {
-			if err := l.cfg.FS.Remove(filepath.Join(l.dir, segmentName(b, ".index"))); err != nil {
-				return nil, fmt.Errorf("log: remove orphan index: %w", err)
-			}
-		}
-	}
-	bases := make([]int64, 0, len(logs))
-	for b := range logs {
-		bases = append(bases, b)
-	}
-	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
-	return bases, nil
-}
+	// rpMu guards rp and the recovery point file; it is held across the
+	// file's replacement, so writes of it never interleave. Both the writer
+	// and the flusher write it.
+	rpMu sync.Mutex
+	// rp is the recovery point the file holds (or, without a file, the one
+	// Open assumed). Invariant: every byte of the log before it is durable.
+	rp recoveryPoint
 
-func (l *Log) closeSegments() {
-	for _, s := range l.segs {
-		s.close()
-	}
-	l.segs = nil
+	// failErr is the first background fsync failure; set once by the
+	// flusher, never cleared. Atomic: Append reads it every time.
+	failErr atomic.Pointer[error]
 }
 
 // Dir is the log's directory.
@@ -160,6 +81,7 @@ func (l *Log) Size() int64 {
 
 // LastMeta is the meta value of the last batch in the log, 0 if it is empty.
 // Replication uses it to learn the Raft index the log has applied up to.
+// It waits for a write in progress.
 func (l *Log) LastMeta() uint64 {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
@@ -176,12 +98,16 @@ func (l *Log) LastMeta() uint64 {
 // checksum in place (b is modified). b must be one whole batch as made by
 // AppendBatch or returned by ParseBatch. Append rolls to a new segment first
 // if the active one is full or too old, and applies retention after a roll.
-// It fsyncs according to Config.Sync.
+// It fsyncs according to Config.Sync; the segment a roll seals is fsynced
+// in the background (see doc.go, Durability).
 //
 // On a write error (ENOSPC, a short write) nothing is appended: the partial
 // write is cut off again, and later appends work once the cause is gone.
-// It returns ErrMalformedBatch, ErrClosed or a wrapped I/O error. Append
-// blocks for the write (and the fsync, by policy).
+// A retention failure after a roll does not fail the Append (the batch is
+// in the log): it is logged to Config.Logger and retention is tried again on
+// the next roll or EnforceRetention. It returns ErrMalformedBatch, ErrClosed,
+// ErrFlushFailed (wrapped) once a background fsync has failed, or a wrapped
+// I/O error. Append blocks for the write (and the fsync, by policy).
 func (l *Log) Append(b Batch) (int64, error) {
 	n, err := batchLen(b)
 	if err != nil {
@@ -195,6 +121,9 @@ func (l *Log) Append(b Batch) (int64, error) {
 	if l.isClosed() {
 		return 0, ErrClosed
 	}
+	if err := l.failure(); err != nil {
+		return 0, err
+	}
 	rolled, err := l.maybeRoll(int64(len(b)), int64(b.Count()))
 	if err != nil {
 		return 0, err
@@ -206,12 +135,21 @@ func (l *Log) Append(b Batch) (int64, error) {
 		return 0, l.undoWrite(s, pos, fmt.Errorf("log: append: %w", err))
 	}
 	if pos-s.lastIndexPos >= l.cfg.IndexInterval {
-		if err := s.addIndex(next, pos); err != nil {
-			return 0, l.undoWrite(s, pos, err)
+		s.addIndex(next, pos)
+		if s.indexPending() >= indexFlushEntries {
+			if err := s.flushIndex(); err != nil {
+				return 0, l.undoWrite(s, pos, err)
+			}
 		}
 	}
 	l.unsynced += int64(len(b))
 	if l.cfg.Sync == SyncEveryAppend || (l.cfg.Sync == SyncEveryBytes && l.unsynced >= l.cfg.SyncBytes) {
+		if s.dirPending {
+			if err := l.cfg.FS.SyncDir(l.dir); err != nil {
+				return 0, l.undoWrite(s, pos, fmt.Errorf("log: sync dir: %w", err))
+			}
+			s.dirPending = false
+		}
 		if err := s.f.Sync(); err != nil {
 			// The bytes may or may not be on disk: do not publish them.
 			return 0, l.undoWrite(s, pos, fmt.Errorf("log: fsync: %w", err))
@@ -223,7 +161,7 @@ func (l *Log) Append(b Batch) (int64, error) {
 	s.next.Store(b.NextOffset())
 	if rolled {
 		if _, err := l.enforceRetention(); err != nil {
-			return next, err
+			l.cfg.Logger.Warn("retention after a roll failed; retrying on the next roll", "dir", l.dir, "error", err)
 		}
 	}
 	return next, nil
@@ -258,12 +196,24 @@ func (l *Log) isClosed() bool {
 // many as fit in maxBytes, and at least one even if it alone is larger. The
 // first batch may begin before offset; callers skip the records before it.
 // Reading at NextOffset returns no bytes and no error. Read stops at the end
-// of a segment. It does not verify checksums (ParseBatch does).
+// of a segment. It does not verify checksums (ParseBatch does). The result
+// is a new slice owned by the caller; ReadInto reuses a buffer instead.
 //
 // It returns an *OffsetRangeError (ErrOffsetOutOfRange) for an offset below
 // StartOffset or past NextOffset, ErrClosed, or a wrapped I/O error. It is
 // safe to call concurrently with everything, and blocks only for the read.
 func (l *Log) Read(offset int64, maxBytes int) ([]byte, error) {
+	return l.ReadInto(nil, offset, maxBytes)
+}
+
+// ReadInto is Read into dst's storage: the batches are read into
+// dst[:cap(dst)] from its start (dst's length is ignored and its bytes
+// overwritten), and the result is a prefix of that storage. If they do not
+// fit in cap(dst), ReadInto reads into a new slice instead. A reader that
+// walks the log passes the previous result back in, and so reads without
+// allocating once its buffer has grown to what the reads need. It returns
+// what Read returns; on error, the bytes of dst may have been overwritten.
+func (l *Log) ReadInto(dst []byte, offset int64, maxBytes int) ([]byte, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.closed {
@@ -278,7 +228,7 @@ func (l *Log) Read(offset int64, maxBytes int) ([]byte, error) {
 	next := s.next.Load()
 	size := s.size.Load() // loaded after next: covers at least [base, next)
 	if offset >= next {
-		return nil, nil // the end of the log (an empty active segment)
+		return dst[:0], nil // the end of the log (an empty active segment)
 	}
 	pos, _, first, err := s.findPos(offset, size)
 	if err != nil {
@@ -288,7 +238,12 @@ func (l *Log) Read(offset int64, maxBytes int) ([]byte, error) {
 	if int64(maxBytes) > n {
 		n = min(int64(maxBytes), size-pos)
 	}
-	buf := make([]byte, n)
+	buf := dst[:0]
+	if int64(cap(buf)) >= n {
+		buf = buf[:n]
+	} else {
+		buf = make([]byte, n)
+	}
 	if _, err := s.f.ReadAt(buf, pos); err != nil {
 		return nil, fmt.Errorf("log: read %s at %d: %w", s.path, pos, err)
 	}
@@ -307,19 +262,52 @@ func (l *Log) Read(offset int64, maxBytes int) ([]byte, error) {
 	return buf[:keep], nil
 }
 
-// Sync fsyncs the active segment and its index. Sealed segments were synced
-// when they were sealed. It returns ErrClosed or a wrapped I/O error.
+// Sync makes everything appended so far durable: it fsyncs the active
+// segment and its index, waits for the flusher to finish every sealed
+// segment, and moves the recovery point to the end of the log, so that the
+// next Open need not verify any of it. It returns ErrClosed, ErrFlushFailed (wrapped)
+// once a background fsync has failed, or a wrapped I/O error. It blocks
+// for the fsyncs and waits for a write in progress.
 func (l *Log) Sync() error {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	if l.isClosed() {
 		return ErrClosed
 	}
-	return l.syncActive()
+	return l.syncAll()
 }
 
+// syncAll is Sync with wmu held. The active segment is fsynced while the
+// flusher may still be working on sealed ones; the recovery point moves
+// only once both are done.
+func (l *Log) syncAll() error {
+	if err := l.failure(); err != nil {
+		return err
+	}
+	s := l.active()
+	if s.dirPending {
+		if err := l.cfg.FS.SyncDir(l.dir); err != nil {
+			return fmt.Errorf("log: sync dir: %w", err)
+		}
+		s.dirPending = false
+	}
+	if err := l.syncActive(); err != nil {
+		return err
+	}
+	if err := l.drain(); err != nil {
+		return err
+	}
+	return l.advanceRecoveryPoint(recoveryPoint{base: s.base, pos: s.size.Load()})
+}
+
+// syncActive writes the active segment's pending index entries and fsyncs
+// its .log and .index. It does not move the recovery point (a per-append
+// fsync must stay one fsync).
 func (l *Log) syncActive() error {
 	s := l.active()
+	if err := s.flushIndex(); err != nil {
+		return err
+	}
 	if err := s.f.Sync(); err != nil {
 		return fmt.Errorf("log: fsync: %w", err)
 	}
@@ -330,16 +318,21 @@ func (l *Log) syncActive() error {
 	return nil
 }
 
-// Close fsyncs the active segment and closes every file. It is idempotent:
-// later calls return nil. It blocks until any write in progress is done and
-// readers have left; Read and writes after Close return ErrClosed.
+// Close makes the log durable as Sync does (so the next Open verifies
+// nothing but segment tails), stops the flusher and closes every file. It is
+// idempotent: later calls return nil. It blocks until any write in progress
+// is done, the flusher has finished and readers have left; Read and writes
+// after Close return ErrClosed. The files are closed even when it returns an
+// error: ErrFlushFailed (wrapped) after a background fsync failure, or a
+// wrapped I/O error from the final fsync.
 func (l *Log) Close() error {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	if l.isClosed() {
 		return nil
 	}
-	err := l.syncActive()
+	err := l.syncAll()
+	l.stopFlusher()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.closed = true

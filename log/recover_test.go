@@ -47,9 +47,30 @@ func flipByte(t *testing.T, path string, pos int64) {
 	}
 }
 
+// crashed makes dir look as if the process had died before Close: fill
+// closes the log cleanly, which moves the recovery point to the end (the
+// next Open would trust the whole log and report damage as ErrCorrupt). A
+// crash leaves the recovery point where the last flush or Sync put it: here
+// the start of the only segment. without removes the file instead, as a log
+// written before recovery points existed has none.
+func crashed(t *testing.T, dir string, without bool) {
+	t.Helper()
+	p := filepath.Join(dir, recoveryPointFile)
+	if without {
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if err := os.WriteFile(p, []byte("0 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestRecoveryTornTail(t *testing.T) {
 	dir := t.TempDir()
 	logs, size := fill(t, dir, Config{}, 10)
+	crashed(t, dir, true)
 	// Cut the file in the middle of the last batch, as a crash mid-write does.
 	st, _ := os.Stat(logs[0])
 	if err := os.Truncate(logs[0], st.Size()-size/2); err != nil {
@@ -72,6 +93,7 @@ func TestRecoveryTornTail(t *testing.T) {
 func TestRecoveryFlippedBitInLastBatch(t *testing.T) {
 	dir := t.TempDir()
 	logs, size := fill(t, dir, Config{}, 10)
+	crashed(t, dir, false)
 	st, _ := os.Stat(logs[0])
 	flipByte(t, logs[0], st.Size()-size+batchHeaderSize+3)
 	l := openT(t, dir, Config{})

@@ -3,10 +3,8 @@ package log
 import (
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"path/filepath"
-	"sort"
 	"time"
 )
 
@@ -30,25 +28,44 @@ func (l *Log) maybeRoll(size, count int64) (bool, error) {
 	return true, l.roll()
 }
 
-// roll seals the active segment (fsyncing it and its index, so that recovery
-// only ever has to check the active segment's tail) and starts a new one.
-// Called with wmu held.
+// roll seals the active segment and starts a new one. The sealed segment's
+// pending index entries are written now; its fsync is the flusher's. The
+// new segment's creation is made durable by the next directory fsync (the
+// flusher's recovery point update, Sync, or the first SyncEveryBytes fsync
+// in the segment; see segment.dirPending), not here: a directory fsync here
+// waits for the journal, and with it for the flusher's writeback of the
+// previous segment, tens of milliseconds. Under SyncEveryAppend both fsyncs
+// happen here instead, before anything is appended to the new segment, as
+// every append is durable when it returns.
+// If the roll fails after creating the new segment's files, it removes
+// them again, so a failed roll leaves the directory as it was. Called with
+// wmu held.
 func (l *Log) roll() error {
 	s := l.active()
-	if err := l.syncActive(); err != nil {
+	if l.cfg.Sync == SyncEveryAppend {
+		if err := l.syncActive(); err != nil {
+			return err
+		}
+	} else if err := s.flushIndex(); err != nil {
 		return err
 	}
 	seg, err := createSegment(l.cfg.FS, l.dir, s.next.Load())
 	if err != nil {
 		return err
 	}
-	if err := l.cfg.FS.SyncDir(l.dir); err != nil {
-		seg.close()
-		return fmt.Errorf("log: sync dir: %w", err)
+	if l.cfg.Sync == SyncEveryAppend {
+		if err := l.cfg.FS.SyncDir(l.dir); err != nil {
+			seg.discard(l.cfg.FS)
+			return fmt.Errorf("log: sync dir: %w", err)
+		}
+	} else {
+		seg.dirPending = true
 	}
 	l.mu.Lock()
 	l.segs = append(l.segs, seg)
 	l.mu.Unlock()
+	l.unsynced = 0 // the sealed segment's bytes are the flusher's now
+	l.enqueueFlush(s)
 	return nil
 }
 
@@ -58,6 +75,12 @@ func (l *Log) roll() error {
 // segment is never deleted. StartOffset moves to the first remaining
 // segment. It returns how many segments went. Append calls it after each
 // roll; call it periodically for age-based retention on an idle log.
+//
+// Segments go oldest first, each once the flusher is done with it (which it
+// normally is), and each taken out of the log only after its .log file is
+// deleted: a failure leaves the log and the directory agreeing, and the next
+// call tries again. It returns ErrClosed, ErrFlushFailed (wrapped) or a
+// wrapped I/O error, and blocks for the deletions.
 func (l *Log) EnforceRetention() (int, error) {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
@@ -71,8 +94,11 @@ func (l *Log) enforceRetention() (int, error) {
 	if l.cfg.RetentionBytes == 0 && l.cfg.RetentionAge == 0 {
 		return 0, nil
 	}
+	if err := l.failure(); err != nil {
+		return 0, err
+	}
 	now := l.cfg.Now()
-	l.mu.RLock()
+	// The writer (holding wmu) is the only one that changes segs.
 	var total int64
 	for _, s := range l.segs {
 		total += s.size.Load()
@@ -88,101 +114,45 @@ func (l *Log) enforceRetention() (int, error) {
 		total -= size
 		drop++
 	}
-	l.mu.RUnlock()
-	if drop == 0 {
-		return 0, nil
+	var err error
+	n := 0
+	for ; n < drop; n++ {
+		if err = l.removeOldest(); err != nil {
+			break
+		}
 	}
-	l.mu.Lock()
-	gone := l.segs[:drop]
-	l.segs = append([]*segment(nil), l.segs[drop:]...)
-	l.mu.Unlock()
-	return drop, l.removeSegments(gone)
+	if n > 0 {
+		if serr := l.cfg.FS.SyncDir(l.dir); serr != nil {
+			err = errors.Join(err, fmt.Errorf("log: sync dir: %w", serr))
+		}
+	}
+	return n, err
 }
 
-// removeSegments closes and deletes segments already taken out of l.segs.
-// No reader can reach them any more. The .log goes first: an .index whose
-// .log is gone is cleaned up by Open.
-func (l *Log) removeSegments(segs []*segment) error {
-	var err error
-	for _, s := range segs {
-		err = errors.Join(err, s.close(),
-			l.cfg.FS.Remove(s.path), l.cfg.FS.Remove(s.indexPath()))
+// removeOldest deletes the oldest segment, which is sealed. The .log goes
+// first: an .index whose .log is gone is cleaned up by Open. Readers may
+// still be reading the segment through its open files; it is closed once
+// they have left.
+func (l *Log) removeOldest() error {
+	s := l.segs[0]
+	<-s.flushed
+	if err := l.failure(); err != nil {
+		return err
+	}
+	if err := l.cfg.FS.Remove(s.path); err != nil {
+		return fmt.Errorf("log: delete segment: %w", err)
+	}
+	l.mu.Lock()
+	l.segs = append([]*segment(nil), l.segs[1:]...)
+	l.mu.Unlock()
+	err := s.close()
+	if rerr := l.cfg.FS.Remove(s.indexPath()); rerr != nil {
+		err = errors.Join(err, rerr)
 	}
 	if err != nil {
-		return fmt.Errorf("log: delete segments: %w", err)
-	}
-	if err := l.cfg.FS.SyncDir(l.dir); err != nil {
-		return fmt.Errorf("log: sync dir: %w", err)
+		return fmt.Errorf("log: delete segment: %w", err)
 	}
 	return nil
-}
-
-// Truncate drops every record at and after offset, so that NextOffset
-// becomes offset. Batches are never split: if offset falls inside a batch,
-// that whole batch goes and NextOffset becomes the batch's base offset.
-// Truncating at or past NextOffset does nothing. It returns an
-// *OffsetRangeError for an offset below StartOffset, ErrClosed, or a wrapped
-// I/O error. Concurrent readers wait while the files are cut.
-func (l *Log) Truncate(offset int64) error {
-	l.wmu.Lock()
-	defer l.wmu.Unlock()
-	if l.isClosed() {
-		return ErrClosed
-	}
-	l.mu.RLock()
-	start, end := l.segs[0].base, l.segs[len(l.segs)-1].next.Load()
-	l.mu.RUnlock()
-	if offset >= end {
-		return nil
-	}
-	if offset < start {
-		return &OffsetRangeError{Offset: offset, Start: start, End: end}
-	}
-	l.mu.Lock()
-	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].base > offset }) - 1
-	s := l.segs[i]
-	pos, hdr, _, err := s.findPos(offset, s.size.Load())
-	if err != nil {
-		l.mu.Unlock()
-		return err
-	}
-	gone := append([]*segment(nil), l.segs[i+1:]...)
-	l.segs = l.segs[:i+1]
-	if err := s.f.Truncate(pos); err != nil {
-		l.mu.Unlock()
-		return fmt.Errorf("log: truncate: %w", err)
-	}
-	s.size.Store(pos)
-	s.next.Store(hdr.BaseOffset())
-	l.mu.Unlock()
-
-	if err := s.dropIndexFrom(pos); err != nil {
-		return err
-	}
-	if err := l.rescanSummary(s); err != nil {
-		return err
-	}
-	if err := l.syncActive(); err != nil {
-		return err
-	}
-	return l.removeSegments(gone)
-}
-
-// rescanSummary recomputes a segment's writer-owned summary (last meta,
-// timestamps) after its tail was cut.
-func (l *Log) rescanSummary(s *segment) error {
-	s.hasData, s.lastMeta, s.firstTs, s.maxTs = false, 0, 0, 0
-	sc := s.scan(0, s.base, s.size.Load())
-	for {
-		b, err := sc.batch()
-		if err != nil {
-			if err == io.EOF {
-				return nil
-			}
-			return err
-		}
-		s.noteBatch(b)
-	}
 }
 
 // SegmentRef names one segment file and how many of its bytes belong to the
@@ -198,20 +168,23 @@ type SegmentRef struct {
 // Sealed segments never change, and the active one only grows or, on a
 // Truncate, shrinks below what a caller has synced; so the first Size bytes
 // of each link stay valid after retention deletes the log's own name for
-// the file. It does not fsync, to stay cheap: fsync the links (they share
-// the segments' inodes) before relying on the bytes being durable.
-// Replication builds snapshots from it.
+// the file. It waits for the flusher first, so the sealed segments are
+// durable when it returns (normally at once: the flusher is done with them
+// long before); it does not fsync the active segment, to stay cheap: fsync
+// its link (it shares the segment's inode) before relying on its bytes
+// being durable. Replication builds snapshots from it. It returns
+// ErrClosed, ErrFlushFailed (wrapped) or a wrapped I/O error.
 func (l *Log) LinkSegments(dir string) ([]SegmentRef, error) {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	if l.isClosed() {
 		return nil, ErrClosed
 	}
-	l.mu.RLock()
-	segs := append([]*segment(nil), l.segs...)
-	l.mu.RUnlock()
-	refs := make([]SegmentRef, 0, len(segs))
-	for _, s := range segs {
+	if err := l.drain(); err != nil {
+		return nil, err
+	}
+	refs := make([]SegmentRef, 0, len(l.segs))
+	for _, s := range l.segs {
 		ref := SegmentRef{Base: s.base, Name: filepath.Base(s.path), Size: s.size.Load()}
 		if err := l.cfg.FS.Link(s.path, filepath.Join(dir, ref.Name)); err != nil {
 			return nil, fmt.Errorf("log: link segment: %w", err)

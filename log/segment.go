@@ -13,6 +13,13 @@ import (
 	"sync/atomic"
 )
 
+// indexFlushEntries is how many index entries the writer keeps pending in
+// memory before it writes them to the .index file in one write. Pending
+// entries are also written when the segment is sealed and on Sync, Close and
+// Truncate. Readers use the in-memory index, so pending entries serve reads
+// at once; the file is only a hint for the next Open.
+const indexFlushEntries = 256
+
 // indexEntry says that the batch whose base offset is base+rel starts at pos.
 type indexEntry struct {
 	rel uint32
@@ -41,16 +48,35 @@ type segment struct {
 	mu    sync.RWMutex // guards index
 	index []indexEntry // strictly increasing in rel and pos
 
+	// idxWritten is how many entries of index are in the .index file
+	// (entries [idxWritten, len(index)) are pending). Invariant: the file
+	// holds exactly the first idxWritten entries, plus possibly the torn
+	// remains of a failed write after them, which the next write overwrites
+	// and a cut truncates.
+	idxWritten   int    // (wmu)
 	lastIndexPos int64  // (wmu) pos of the last index entry, 0 if none
 	lastMeta     uint64 // (wmu) meta of the last batch, 0 if empty
 	firstTs      int64  // (wmu) first batch's first timestamp (ms), for roll by age
 	maxTs        int64  // (wmu) largest batch max timestamp seen (ms), for retention by age
 	hasData      bool   // (wmu) at least one batch
+	// dirPending says the segment's creation may not be durable yet (roll
+	// did not fsync the directory): an fsync of the segment that promises
+	// durability (SyncEveryBytes, Sync) fsyncs the directory first.
+	dirPending bool // (wmu)
+
+	// flushed is closed once the segment, sealed, is durable (its .log and
+	// .index fsynced by the flusher) or the flusher gave up on it (then the
+	// Log has failed; see Log.failure). Nil while the segment is active.
+	// (wmu) A segment made active again by Truncate gets a new channel when
+	// it is sealed again.
+	flushed chan struct{}
 }
 
 func segmentName(base int64, ext string) string { return fmt.Sprintf("%020d%s", base, ext) }
 
-// createSegment makes a new empty segment with the given base offset.
+// createSegment makes a new empty segment with the given base offset. If it
+// fails after creating the .log, it removes the .log again (best effort), so
+// that a failed roll leaves no stray segment behind.
 func createSegment(fsys FS, dir string, base int64) (*segment, error) {
 	s := &segment{base: base, path: filepath.Join(dir, segmentName(base, ".log"))}
 	var err error
@@ -59,6 +85,7 @@ func createSegment(fsys FS, dir string, base int64) (*segment, error) {
 	}
 	if s.idx, err = fsys.OpenFile(s.indexPath(), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644); err != nil {
 		s.f.Close()
+		fsys.Remove(s.path)
 		return nil, fmt.Errorf("log: create index: %w", err)
 	}
 	s.next.Store(base)
@@ -73,14 +100,33 @@ func (s *segment) close() error {
 	return errors.Join(s.f.Close(), s.idx.Close())
 }
 
+// discard closes a segment that never held data and removes its files, best
+// effort: it undoes createSegment.
+func (s *segment) discard(fsys FS) {
+	s.close()
+	fsys.Remove(s.path)
+	fsys.Remove(s.indexPath())
+}
+
+// syncFiles fsyncs the .log and then the .index.
+func (s *segment) syncFiles() error {
+	if err := s.f.Sync(); err != nil {
+		return fmt.Errorf("log: fsync %s: %w", s.path, err)
+	}
+	if err := s.idx.Sync(); err != nil {
+		return fmt.Errorf("log: fsync %s: %w", s.indexPath(), err)
+	}
+	return nil
+}
+
 // readHeader reads the batch header at pos and checks that the whole batch
 // lies within limit. It returns the header and the batch's size.
 func (s *segment) readHeader(pos, limit int64) (Batch, int64, error) {
 	if limit-pos < batchHeaderSize {
 		return nil, 0, &CorruptError{File: s.path, Pos: pos, Reason: "truncated batch header"}
 	}
-	hdr := make(Batch, batchHeaderSize)
-	if _, err := s.f.ReadAt(hdr, pos); err != nil {
+	var hdr [batchHeaderSize]byte
+	if _, err := s.f.ReadAt(hdr[:], pos); err != nil {
 		return nil, 0, fmt.Errorf("log: read %s at %d: %w", s.path, pos, err)
 	}
 	n := int64(binary.BigEndian.Uint32(hdr[offLength:])) + 4
@@ -90,7 +136,7 @@ func (s *segment) readHeader(pos, limit int64) (Batch, int64, error) {
 	if pos+n > limit {
 		return nil, 0, &CorruptError{File: s.path, Pos: pos, Reason: "batch runs past the end"}
 	}
-	return hdr, n, nil
+	return Batch(hdr[:]), n, nil
 }
 
 // findPos returns the position of the batch that holds offset, looking only
@@ -118,34 +164,59 @@ func (s *segment) findPos(offset, limit int64) (int64, Batch, int64, error) {
 	return 0, nil, 0, &CorruptError{File: s.path, Pos: pos, Reason: fmt.Sprintf("offset %d not found", offset)}
 }
 
-// addIndex records that a batch with base offset off starts at pos, in memory
-// and in the index file. Called by the writer only.
-func (s *segment) addIndex(off, pos int64) error {
+// addIndex records in memory that a batch with base offset off starts at
+// pos. The entry reaches the .index file with the next flushIndex. Called by
+// the writer only.
+func (s *segment) addIndex(off, pos int64) {
 	e := indexEntry{rel: uint32(off - s.base), pos: uint32(pos)}
-	var buf [indexEntrySize]byte
-	binary.BigEndian.PutUint32(buf[0:], e.rel)
-	binary.BigEndian.PutUint32(buf[4:], e.pos)
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, err := s.idx.WriteAt(buf[:], int64(len(s.index))*indexEntrySize); err != nil {
+	s.index = append(s.index, e)
+	s.mu.Unlock()
+	s.lastIndexPos = pos
+}
+
+// indexPending is the number of index entries not yet in the file.
+func (s *segment) indexPending() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.index) - s.idxWritten
+}
+
+// flushIndex writes the pending index entries to the .index file in one
+// write (no fsync). On error they stay pending. Called by the writer only.
+func (s *segment) flushIndex() error {
+	s.mu.RLock()
+	pending := s.index[s.idxWritten:]
+	buf := make([]byte, len(pending)*indexEntrySize)
+	for i, e := range pending {
+		binary.BigEndian.PutUint32(buf[i*indexEntrySize:], e.rel)
+		binary.BigEndian.PutUint32(buf[i*indexEntrySize+4:], e.pos)
+	}
+	s.mu.RUnlock()
+	if len(buf) == 0 {
+		return nil
+	}
+	if _, err := s.idx.WriteAt(buf, int64(s.idxWritten)*indexEntrySize); err != nil {
 		return fmt.Errorf("log: write index: %w", err)
 	}
-	s.index = append(s.index, e)
-	s.lastIndexPos = pos
+	s.idxWritten += len(pending)
 	return nil
 }
 
-// dropIndexFrom forgets index entries at or after pos and rewrites the file.
+// dropIndexFrom forgets index entries at or after pos and cuts the file to
+// the entries written before them (which also drops the remains of a failed
+// write).
 func (s *segment) dropIndexFrom(pos int64) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	i := sort.Search(len(s.index), func(i int) bool { return int64(s.index[i].pos) >= pos })
 	s.index = s.index[:i]
+	s.mu.Unlock()
 	s.lastIndexPos = 0
 	if i > 0 {
 		s.lastIndexPos = int64(s.index[i-1].pos)
 	}
-	if err := s.idx.Truncate(int64(i) * indexEntrySize); err != nil {
+	s.idxWritten = min(s.idxWritten, i)
+	if err := s.idx.Truncate(int64(s.idxWritten) * indexEntrySize); err != nil {
 		return fmt.Errorf("log: truncate index: %w", err)
 	}
 	return nil
@@ -153,17 +224,11 @@ func (s *segment) dropIndexFrom(pos int64) error {
 
 // writeIndexFile replaces the index file's content with s.index.
 func (s *segment) writeIndexFile() error {
-	s.mu.RLock()
-	buf := make([]byte, len(s.index)*indexEntrySize)
-	for i, e := range s.index {
-		binary.BigEndian.PutUint32(buf[i*indexEntrySize:], e.rel)
-		binary.BigEndian.PutUint32(buf[i*indexEntrySize+4:], e.pos)
-	}
-	s.mu.RUnlock()
+	s.idxWritten = 0
 	if err := s.idx.Truncate(0); err != nil {
 		return fmt.Errorf("log: rewrite index: %w", err)
 	}
-	if _, err := s.idx.WriteAt(buf, 0); err != nil {
+	if err := s.flushIndex(); err != nil {
 		return fmt.Errorf("log: rewrite index: %w", err)
 	}
 	return nil

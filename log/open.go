@@ -1,0 +1,232 @@
+package log
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Open opens the log in dir, creating the directory and an empty first
+// segment if there is none, and recovers what it finds around the recovery
+// point (see doc.go, Durability, and recoverSegments). It starts the Log's
+// flusher goroutine, which Close stops.
+//
+// It returns ErrInvalidConfig for a bad Config, a *CorruptError for damage
+// to data that was durable (before the recovery point) or a malformed
+// recovery point file, and I/O errors wrapped with context. It blocks for
+// the recovery, which reads only the segments' tails after a clean Close.
+func Open(dir string, cfg Config) (*Log, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	l := &Log{dir: dir, cfg: cfg}
+	if err := cfg.FS.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("log: create dir: %w", err)
+	}
+	bases, err := l.listSegments()
+	if err != nil {
+		return nil, err
+	}
+	rp, found, err := readRecoveryPoint(cfg.FS, dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.FS.Remove(filepath.Join(dir, recoveryPointTmpFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("log: remove stale recovery point: %w", err)
+	}
+	if len(bases) == 0 {
+		if found && rp != (recoveryPoint{}) {
+			return nil, &CorruptError{File: filepath.Join(dir, recoveryPointFile),
+				Reason: fmt.Sprintf("the recovery point is in segment %d, but there are no segments", rp.base)}
+		}
+		seg, err := createSegment(cfg.FS, dir, 0)
+		if err != nil {
+			return nil, err
+		}
+		if err := cfg.FS.SyncDir(dir); err != nil {
+			seg.discard(cfg.FS)
+			return nil, fmt.Errorf("log: sync dir: %w", err)
+		}
+		l.segs = []*segment{seg}
+		l.rp = recoveryPoint{}
+		l.startFlusher()
+		return l, nil
+	}
+	if !found {
+		// A log written before recovery points existed, whose sealed
+		// segments were fsynced as they were sealed.
+		rp = recoveryPoint{base: bases[len(bases)-1]}
+	}
+	if rp.base < bases[0] {
+		// Retention deleted the segment the recovery point is in (its
+		// update had failed): verify everything.
+		rp = recoveryPoint{base: bases[0]}
+	}
+	k := sort.Search(len(bases), func(i int) bool { return bases[i] >= rp.base })
+	if k == len(bases) || bases[k] != rp.base {
+		return nil, &CorruptError{File: filepath.Join(dir, recoveryPointFile),
+			Reason: fmt.Sprintf("the recovery point is in segment %d, which is missing", rp.base)}
+	}
+	l.rp = rp
+	if err := l.recoverSegments(bases, k, rp.pos); err != nil {
+		return nil, err
+	}
+	l.startFlusher()
+	// Sealed segments from the recovery point on were verified but may not
+	// be durable: they go to the flusher, which moves the recovery point.
+	for i := k; i < len(l.segs)-1; i++ {
+		l.enqueueFlush(l.segs[i])
+	}
+	return l, nil
+}
+
+// closedChan is the flushed channel of segments durable since Open.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// recoverSegments opens the segments named by bases, oldest first, into
+// l.segs. The recovery point is byte rpPos of segment k. Segments before k
+// were durable: damage in them is a *CorruptError, and so is one that does
+// not follow on from the one before. From the recovery point on, the first
+// bad batch, or the first segment that does not follow on, is where the log
+// ends: later segments are deleted (newest first, then the directory is
+// fsynced), then the bad segment's tail is cut, and what was cut is logged.
+func (l *Log) recoverSegments(bases []int64, k int, rpPos int64) error {
+	fail := func(err error) error {
+		l.closeSegments()
+		return err
+	}
+	for i, base := range bases {
+		synced := int64(wholeFile)
+		switch {
+		case i == k:
+			synced = rpPos
+		case i > k:
+			synced = 0
+		}
+		seg, cut, err := openSegment(l.cfg.FS, l.dir, base, synced, l.cfg.IndexInterval, l.cfg.Logger)
+		if err != nil {
+			return fail(err)
+		}
+		if i > 0 {
+			if prev := l.segs[i-1]; prev.next.Load() != base {
+				seg.close()
+				if i <= k {
+					return fail(&CorruptError{File: prev.path, Pos: prev.size.Load(),
+						Reason: fmt.Sprintf("segment ends at offset %d but the next starts at %d", prev.next.Load(), base)})
+				}
+				// Written after the recovery point, and what it followed
+				// on from was lost: drop it and everything after it.
+				n, err := l.removeSegmentFiles(bases[i:])
+				if err != nil {
+					return fail(err)
+				}
+				l.cfg.Logger.Warn("deleting segments that no longer follow on after the recovery point",
+					"after", prev.path, "offsets_from", prev.next.Load(), "segment_bases", bases[i:], "bytes_cut", n)
+				break
+			}
+		}
+		if i < k {
+			seg.flushed = closedChan
+		}
+		l.segs = append(l.segs, seg)
+		if cut == nil {
+			continue
+		}
+		n, err := l.removeSegmentFiles(bases[i+1:])
+		if err != nil {
+			return fail(err)
+		}
+		st, err := seg.f.Stat()
+		if err != nil {
+			return fail(fmt.Errorf("log: stat segment: %w", err))
+		}
+		tail := st.Size() - cut.Pos
+		if err := seg.cutTail(cut.Pos); err != nil {
+			return fail(err)
+		}
+		l.cfg.Logger.Warn("truncating the log at the first bad batch after the recovery point",
+			"segment", seg.path, "pos", cut.Pos, "reason", cut.Reason, "offsets_from", seg.next.Load(),
+			"bytes_cut", tail+n, "segments_deleted", bases[i+1:])
+		break
+	}
+	return nil
+}
+
+// removeSegmentFiles deletes the files of the segments with these bases,
+// which are not open, newest first, and fsyncs the directory. It returns
+// the bytes of .log deleted.
+func (l *Log) removeSegmentFiles(bases []int64) (int64, error) {
+	var n int64
+	for j := len(bases) - 1; j >= 0; j-- {
+		path := filepath.Join(l.dir, segmentName(bases[j], ".log"))
+		if f, err := l.cfg.FS.OpenFile(path, os.O_RDONLY, 0); err == nil {
+			if st, err := f.Stat(); err == nil {
+				n += st.Size()
+			}
+			f.Close()
+		}
+		if err := l.cfg.FS.Remove(path); err != nil {
+			return n, fmt.Errorf("log: delete segment: %w", err)
+		}
+		if err := l.cfg.FS.Remove(filepath.Join(l.dir, segmentName(bases[j], ".index"))); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return n, fmt.Errorf("log: delete segment index: %w", err)
+		}
+	}
+	if len(bases) > 0 {
+		if err := l.cfg.FS.SyncDir(l.dir); err != nil {
+			return n, fmt.Errorf("log: sync dir: %w", err)
+		}
+	}
+	return n, nil
+}
+
+// listSegments returns the base offsets of the .log files in dir, sorted. It
+// removes index files whose .log is gone (a crash mid-deletion).
+func (l *Log) listSegments() ([]int64, error) {
+	entries, err := l.cfg.FS.ReadDir(l.dir)
+	if err != nil {
+		return nil, fmt.Errorf("log: list dir: %w", err)
+	}
+	logs := map[int64]bool{}
+	var indexes []int64
+	for _, e := range entries {
+		name := e.Name()
+		ext := filepath.Ext(name)
+		base, err := strconv.ParseInt(strings.TrimSuffix(name, ext), 10, 64)
+		if err != nil || len(name)-len(ext) != 20 {
+			continue
+		}
+		switch ext {
+		case ".log":
+			logs[base] = true
+		case ".index":
+			indexes = append(indexes, base)
+		}
+	}
+	for _, b := range indexes {
+		if !logs[b] {
+			if err := l.cfg.FS.Remove(filepath.Join(l.dir, segmentName(b, ".index"))); err != nil {
+				return nil, fmt.Errorf("log: remove orphan index: %w", err)
+			}
+		}
+	}
+	bases := make([]int64, 0, len(logs))
+	for b := range logs {
+		bases = append(bases, b)
+	}
+	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
+	return bases, nil
+}
+
+func (l *Log) closeSegments() {
+	for _, s := range l.segs {
+		s.close()
+	}
+	l.segs = nil
+}
