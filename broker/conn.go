@@ -106,20 +106,28 @@ func (c *conn) async(fn func()) {
 	}()
 }
 
+// framePool recycles encoded response frames.
+var framePool = sync.Pool{New: func() any { return new([]byte) }}
+
 // respond writes one response frame. Errors mean the connection is gone;
 // the reader notices.
 func (c *conn) respond(corr uint32, body any) {
-	frame, err := wire.EncodeResponse(nil, wire.ResponseHeader{CorrelationID: corr}, body)
+	fp := framePool.Get().(*[]byte)
+	frame, err := wire.EncodeResponse((*fp)[:0], wire.ResponseHeader{CorrelationID: corr}, body)
 	if err != nil {
 		c.b.logger.Error("encoding response", "error", err)
-		frame, _ = wire.EncodeResponse(nil, wire.ResponseHeader{CorrelationID: corr},
+		frame, _ = wire.EncodeResponse((*fp)[:0], wire.ResponseHeader{CorrelationID: corr},
 			wire.ErrorResponse{ErrorCode: wire.CodeUnknown, ErrorMessage: "broker could not encode the response"})
 	}
 	c.wmu.Lock()
-	defer c.wmu.Unlock()
 	c.nc.SetWriteDeadline(time.Now().Add(c.b.cfg.IdleTimeout))
 	if _, err := c.bw.Write(frame); err == nil {
 		c.bw.Flush()
+	}
+	c.wmu.Unlock()
+	if cap(frame) <= 16<<20 {
+		*fp = frame
+		framePool.Put(fp)
 	}
 }
 
@@ -144,7 +152,7 @@ func (c *conn) dispatch(hdr wire.RequestHeader, body []byte) error {
 		if err := wire.DecodeBody(body, &req); err != nil {
 			return err
 		}
-		c.async(func() { c.respond(hdr.CorrelationID, c.b.fetch(c.ctx, &req)) })
+		c.async(func() { c.serveFetch(hdr.CorrelationID, &req) })
 	case wire.Metadata:
 		var req wire.MetadataRequest
 		if err := wire.DecodeBody(body, &req); err != nil {

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/minibroker/minibroker/internal/wire"
@@ -12,10 +13,32 @@ import (
 // DefaultFetchMaxBytes is used for a Fetch with MaxBytes <= 0.
 const DefaultFetchMaxBytes = 1 << 20
 
+// fetchBuffers recycles the buffers a Fetch reads into and converts from:
+// a response's records alias them until it has been encoded and written.
+type fetchBuffers struct {
+	read  []byte
+	lrecs []mlog.Record
+	wrecs []wire.Record
+}
+
+var fetchPool = sync.Pool{New: func() any { return new(fetchBuffers) }}
+
+// serveFetch answers a Fetch on c, recycling its buffers afterwards.
+func (c *conn) serveFetch(corr uint32, req *wire.FetchRequest) {
+	bufs := fetchPool.Get().(*fetchBuffers)
+	c.respond(corr, c.b.fetch(c.ctx, req, bufs))
+	clear(bufs.wrecs[:cap(bufs.wrecs)]) // drop references into the read buffer
+	clear(bufs.lrecs[:cap(bufs.lrecs)])
+	if cap(bufs.read) <= 16<<20 {
+		fetchPool.Put(bufs)
+	}
+}
+
 // fetch serves a Fetch from this node's applied data. If there is nothing
 // at the offset yet, it waits up to MaxWaitMs (capped by MaxFetchWait) for
-// an append to the partition, woken by the state machine: no polling.
-func (b *Broker) fetch(ctx context.Context, req *wire.FetchRequest) wire.FetchResponse {
+// an append to the partition, woken by the state machine: no polling. The
+// response's records alias bufs.
+func (b *Broker) fetch(ctx context.Context, req *wire.FetchRequest, bufs *fetchBuffers) wire.FetchResponse {
 	f := b.store.FSM()
 	maxBytes := int(req.MaxBytes)
 	if maxBytes <= 0 {
@@ -39,7 +62,7 @@ func (b *Broker) fetch(ctx context.Context, req *wire.FetchRequest) wire.FetchRe
 			return resp
 		}
 		if req.Offset < end || wait <= 0 {
-			return b.readRecords(req, maxBytes, start, end)
+			return b.readRecords(req, maxBytes, start, end, bufs)
 		}
 		if timer == nil {
 			timer = time.NewTimer(wait)
@@ -61,18 +84,20 @@ func fetchErr(err error) wire.FetchResponse {
 
 // readRecords reads from req.Offset and converts the batches to records,
 // dropping those before the offset (a batch may begin earlier).
-func (b *Broker) readRecords(req *wire.FetchRequest, maxBytes int, start, end int64) wire.FetchResponse {
+func (b *Broker) readRecords(req *wire.FetchRequest, maxBytes int, start, end int64, bufs *fetchBuffers) wire.FetchResponse {
 	resp := wire.FetchResponse{StartOffset: start, HighWatermark: end}
 	if req.Offset == end {
 		return resp
 	}
-	buf, err := b.store.FSM().Read(req.Topic, req.Partition, req.Offset, maxBytes)
+	buf, err := b.store.FSM().ReadInto(bufs.read, req.Topic, req.Partition, req.Offset, maxBytes)
+	bufs.read = buf
 	if err != nil {
 		r := fetchErr(err)
 		r.StartOffset, r.HighWatermark = start, end
 		return r
 	}
-	var lrecs []mlog.Record
+	lrecs := bufs.lrecs[:0]
+	defer func() { bufs.lrecs = lrecs }()
 	for len(buf) > 0 {
 		batch, rest, err := mlog.ParseBatch(buf)
 		if err != nil {
@@ -88,7 +113,8 @@ func (b *Broker) readRecords(req *wire.FetchRequest, maxBytes int, start, end in
 		}
 		buf = rest
 	}
-	resp.Records = make([]wire.Record, 0, len(lrecs))
+	resp.Records = bufs.wrecs[:0]
+	defer func() { bufs.wrecs = resp.Records }()
 	for i := range lrecs {
 		lr := &lrecs[i]
 		if lr.Offset < req.Offset {

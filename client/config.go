@@ -140,7 +140,7 @@ func (a Acks) wire() int8 {
 const (
 	DefaultBatchBytes       = 64 << 10
 	DefaultLinger           = 0
-	DefaultMaxInFlight      = 8
+	DefaultMaxInFlight      = 32
 	DefaultRetries          = 10
 	DefaultRetryBackoff     = 50 * time.Millisecond
 	DefaultRetryBackoffMax  = time.Second
@@ -168,7 +168,7 @@ type ProducerConfig struct {
 	// load without adding latency when the load is light.
 	Linger time.Duration
 	// MaxInFlight is the number of produce requests per partition that
-	// may await an answer at once. Default 8; at most 1024. 1 gives the
+	// may await an answer at once. Default 32; at most 1024. 1 gives the
 	// strictest ordering under retries.
 	MaxInFlight int
 	// Retries is how many times a batch that failed with a retriable

@@ -17,11 +17,16 @@ import (
 // ErrUnknownPartition, or mlog.ErrOffsetOutOfRange (an
 // *mlog.OffsetRangeError).
 func (f *FSM) Read(topic string, partition int32, offset int64, maxBytes int) ([]byte, error) {
+	return f.ReadInto(nil, topic, partition, offset, maxBytes)
+}
+
+// ReadInto is Read reusing dst's storage (see log.Log.ReadInto).
+func (f *FSM) ReadInto(dst []byte, topic string, partition int32, offset int64, maxBytes int) ([]byte, error) {
 	p, err := f.partition(topic, partition)
 	if err != nil {
 		return nil, err
 	}
-	b, err := p.log.Read(offset, maxBytes)
+	b, err := p.log.ReadInto(dst, offset, maxBytes)
 	if errors.Is(err, mlog.ErrClosed) { // deleted (or replaced by a restore) meanwhile
 		return nil, fmt.Errorf("%w: %q", ErrUnknownTopic, topic)
 	}
