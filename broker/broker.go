@@ -191,29 +191,32 @@ func (b *Broker) registrar() {
 	backoff := 50 * time.Millisecond
 	for {
 		changed := node.LeaderChanged()
-		wait := changed
-		if !b.registered() {
-			if err := b.register(); err != nil {
-				b.logger.Debug("registering client address", "error", err)
-				timer := time.NewTimer(backoff)
-				select {
-				case <-b.ctx.Done():
-					timer.Stop()
-					return
-				case <-timer.C:
-				case <-changed:
-					timer.Stop()
-				}
-				backoff = min(2*backoff, 2*time.Second)
-				continue
-			}
+		if b.registered() {
 			backoff = 50 * time.Millisecond
+			select {
+			case <-b.ctx.Done():
+				return
+			case <-changed:
+			}
 			continue
 		}
+		err := b.register()
+		if err != nil {
+			b.logger.Debug("registering client address", "error", err)
+		}
+		// After a failure, or a success this node has not applied yet,
+		// look again after a while (sooner if the leader changes).
+		timer := time.NewTimer(backoff)
 		select {
 		case <-b.ctx.Done():
+			timer.Stop()
 			return
-		case <-wait:
+		case <-timer.C:
+		case <-changed:
+			timer.Stop()
+		}
+		if err != nil {
+			backoff = min(2*backoff, 2*time.Second)
 		}
 	}
 }
