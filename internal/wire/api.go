@@ -20,6 +20,8 @@ const (
 	// JoinCluster is sent by a starting broker to a member of the cluster
 	// it joins (and by a restarted one whose address changed).
 	JoinCluster APIKey = 6
+	// InitProducer gives an idempotent producer its producer id.
+	InitProducer APIKey = 7
 )
 
 // VersionRange is the inclusive range of versions of one API that this
@@ -37,13 +39,14 @@ type apiInfo struct {
 // apiTable lists every API with its supported versions, indexed by APIKey.
 // Every API is versioned from its first release; all are at v0 today.
 var apiTable = [...]apiInfo{
-	Metadata:    {"Metadata", VersionRange{0, 0}},
-	CreateTopic: {"CreateTopic", VersionRange{0, 0}},
-	DeleteTopic: {"DeleteTopic", VersionRange{0, 0}},
-	Produce:     {"Produce", VersionRange{0, 0}},
-	Fetch:       {"Fetch", VersionRange{0, 0}},
-	ListOffsets: {"ListOffsets", VersionRange{0, 0}},
-	JoinCluster: {"JoinCluster", VersionRange{0, 0}},
+	Metadata:     {"Metadata", VersionRange{0, 0}},
+	CreateTopic:  {"CreateTopic", VersionRange{0, 0}},
+	DeleteTopic:  {"DeleteTopic", VersionRange{0, 0}},
+	Produce:      {"Produce", VersionRange{0, 1}}, // v1: ProducerID and Sequence
+	Fetch:        {"Fetch", VersionRange{0, 0}},
+	ListOffsets:  {"ListOffsets", VersionRange{0, 0}},
+	JoinCluster:  {"JoinCluster", VersionRange{0, 0}},
+	InitProducer: {"InitProducer", VersionRange{0, 0}},
 }
 
 // known reports whether k is in this version's API table.

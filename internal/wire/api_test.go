@@ -17,10 +17,12 @@ func TestCheckVersion(t *testing.T) {
 		{Produce, 0, nil},
 		{Fetch, 0, nil},
 		{ListOffsets, 0, nil},
-		{Produce, 1, ErrUnsupportedVersion},
+		{Produce, 1, nil},
+		{Produce, 2, ErrUnsupportedVersion},
 		{Fetch, 0xFFFF, ErrUnsupportedVersion},
 		{JoinCluster, 0, nil},
-		{JoinCluster + 1, 0, ErrUnknownAPI},
+		{InitProducer, 0, nil},
+		{InitProducer + 1, 0, ErrUnknownAPI},
 		{0xFFFF, 0, ErrUnknownAPI},
 	} {
 		err := CheckVersion(tc.key, tc.version)
@@ -44,6 +46,7 @@ func TestAPIKeys(t *testing.T) {
 		{Fetch, 4, "Fetch"},
 		{ListOffsets, 5, "ListOffsets"},
 		{JoinCluster, 6, "JoinCluster"},
+		{InitProducer, 7, "InitProducer"},
 	}
 	if len(apiTable) != len(want) {
 		t.Fatalf("apiTable has %d APIs, want %d", len(apiTable), len(want))
@@ -52,7 +55,11 @@ func TestAPIKeys(t *testing.T) {
 		if uint16(w.key) != w.num || w.key.String() != w.name {
 			t.Errorf("%v = %d, want %s = %d", w.key, uint16(w.key), w.name, w.num)
 		}
-		if vr, ok := Versions(w.key); !ok || vr != (VersionRange{0, 0}) {
+		want := VersionRange{0, 0}
+		if w.key == Produce {
+			want = VersionRange{0, 1} // v1 adds ProducerID and Sequence
+		}
+		if vr, ok := Versions(w.key); !ok || vr != want {
 			t.Errorf("Versions(%v) = %v, %v", w.key, vr, ok)
 		}
 	}

@@ -76,3 +76,59 @@ func (m *JoinClusterResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 
 // Err returns the response's error: nil for CodeNone, else a *ServerError.
 func (m *JoinClusterResponse) Err() error { return ResponseError(m.ErrorCode, m.ErrorMessage) }
+
+// InitProducerRequest asks for a new producer id (API key InitProducer),
+// which an idempotent producer puts in its ProduceRequests. The id is
+// allocated through Raft: unique and persistent. On the wire: [].
+type InitProducerRequest struct {
+	_msgpack struct{} `msgpack:",as_array"`
+}
+
+// InitProducerResponse answers an InitProducerRequest. On the wire:
+// [ErrorCode, ErrorMessage, ProducerID].
+type InitProducerResponse struct {
+	_msgpack struct{} `msgpack:",as_array"`
+
+	ErrorCode    Code
+	ErrorMessage string
+	ProducerID   int64
+}
+
+const initProducerResponseFields = 3
+
+// EncodeMsgpack implements msgpack.CustomEncoder.
+func (m InitProducerRequest) EncodeMsgpack(e *msgpack.Encoder) error {
+	w := beginEncode(e, 0)
+	return w.err
+}
+
+// DecodeMsgpack implements msgpack.CustomDecoder.
+func (m *InitProducerRequest) DecodeMsgpack(d *msgpack.Decoder) error {
+	*m = InitProducerRequest{}
+	var f fieldReader
+	f.begin(d, "InitProducerRequest", 0)
+	return f.done()
+}
+
+// EncodeMsgpack implements msgpack.CustomEncoder.
+func (m InitProducerResponse) EncodeMsgpack(e *msgpack.Encoder) error {
+	w := beginEncode(e, initProducerResponseFields)
+	w.uint(uint64(m.ErrorCode))
+	w.string(m.ErrorMessage)
+	w.int(m.ProducerID)
+	return w.err
+}
+
+// DecodeMsgpack implements msgpack.CustomDecoder.
+func (m *InitProducerResponse) DecodeMsgpack(d *msgpack.Decoder) error {
+	*m = InitProducerResponse{}
+	var f fieldReader
+	f.begin(d, "InitProducerResponse", minResponseFields)
+	f.code(&m.ErrorCode)
+	f.string(&m.ErrorMessage)
+	f.int64(&m.ProducerID)
+	return f.done()
+}
+
+// Err returns the response's error: nil for CodeNone, else a *ServerError.
+func (m *InitProducerResponse) Err() error { return ResponseError(m.ErrorCode, m.ErrorMessage) }

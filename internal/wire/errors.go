@@ -33,6 +33,9 @@ const (
 	CodeShuttingDown                   // the broker is shutting down
 	CodeStorage                        // a disk error on the broker
 	CodeNoLeader                       // no leader right now: an election is in progress
+	CodeDuplicateSequence              // idempotent produce: an old batch already stored, its offset no longer known
+	CodeOutOfOrderSequence             // idempotent produce: a gap in the producer's sequence numbers
+	CodeUnknownProducer                // idempotent produce: producer id unknown or expired; get a new one
 )
 
 // Sentinel errors, one per non-zero Code. Compare with errors.Is: errors
@@ -56,6 +59,9 @@ var (
 	ErrShuttingDown       = errors.New("minibroker: broker is shutting down")
 	ErrStorage            = errors.New("minibroker: broker storage error")
 	ErrNoLeader           = errors.New("minibroker: no leader (election in progress)")
+	ErrDuplicateSequence  = errors.New("minibroker: duplicate sequence (batch already stored)")
+	ErrOutOfOrderSequence = errors.New("minibroker: out-of-order sequence (an earlier batch is missing)")
+	ErrUnknownProducer    = errors.New("minibroker: unknown or expired producer id")
 )
 
 // codeInfo is one row of codeTable.
@@ -87,6 +93,9 @@ var codeTable = [...]codeInfo{
 	CodeShuttingDown:       {"ShuttingDown", ErrShuttingDown, true},
 	CodeStorage:            {"Storage", ErrStorage, false},
 	CodeNoLeader:           {"NoLeader", ErrNoLeader, true},
+	CodeDuplicateSequence:  {"DuplicateSequence", ErrDuplicateSequence, false},
+	CodeOutOfOrderSequence: {"OutOfOrderSequence", ErrOutOfOrderSequence, true},
+	CodeUnknownProducer:    {"UnknownProducer", ErrUnknownProducer, false},
 }
 
 // known reports whether c is in this version's code table.

@@ -17,7 +17,7 @@ func allCodes() []Code {
 }
 
 func TestCodeTableRoundTrip(t *testing.T) {
-	if got, want := len(allCodes()), int(CodeNoLeader)+1; got != want {
+	if got, want := len(allCodes()), int(CodeUnknownProducer)+1; got != want {
 		t.Fatalf("code table has %d entries, want %d", got, want)
 	}
 	seen := map[error]Code{}
@@ -116,6 +116,7 @@ func TestRetriable(t *testing.T) {
 	want := map[Code]bool{
 		CodeNotLeader: true, CodeOutcomeUnknown: true, CodeNoLeader: true,
 		CodeTimeout: true, CodeTooManyInFlight: true, CodeShuttingDown: true,
+		CodeOutOfOrderSequence: true, // an earlier batch is being retried: send again after it
 	}
 	for _, c := range append(allCodes(), Code(999)) {
 		if got := Retriable(c); got != want[c] {

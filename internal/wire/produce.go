@@ -18,7 +18,8 @@ const (
 )
 
 // ProduceRequest appends records to one partition (API key Produce). On
-// the wire: [Topic, Partition, Acks, TimeoutMs, Records].
+// the wire: [Topic, Partition, Acks, TimeoutMs, Records, ProducerID,
+// Sequence]; v0 requests end after Records (no idempotence).
 type ProduceRequest struct {
 	_msgpack struct{} `msgpack:",as_array"`
 
@@ -29,6 +30,12 @@ type ProduceRequest struct {
 	// Records to append, in order. Their Offset is ignored; a zero
 	// Timestamp is stamped by the broker.
 	Records []Record
+	// ProducerID, from InitProducer, makes the request idempotent (v1);
+	// 0 means none. Sequence numbers the first record: a producer numbers
+	// its records per partition from 0, and a retry resends a batch with
+	// the same Sequence, so the broker can recognise it.
+	ProducerID int64
+	Sequence   int32
 }
 
 // ProduceResponse answers a ProduceRequest. On the
@@ -49,7 +56,8 @@ type ProduceResponse struct {
 }
 
 const (
-	produceRequestFields  = 5
+	produceRequestFields  = 7
+	produceRequestMin     = 5 // v0 ends after Records
 	produceResponseFields = 5
 )
 
@@ -61,6 +69,8 @@ func (m ProduceRequest) EncodeMsgpack(e *msgpack.Encoder) error {
 	w.int(int64(m.Acks))
 	w.int(int64(m.TimeoutMs))
 	encodeSliceField(&w, m.Records)
+	w.int(m.ProducerID)
+	w.int(int64(m.Sequence))
 	return w.err
 }
 
@@ -68,12 +78,14 @@ func (m ProduceRequest) EncodeMsgpack(e *msgpack.Encoder) error {
 func (m *ProduceRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = ProduceRequest{}
 	var f fieldReader
-	f.begin(d, "ProduceRequest", produceRequestFields)
+	f.begin(d, "ProduceRequest", produceRequestMin)
 	f.string(&m.Topic)
 	f.int32(&m.Partition)
 	f.int8(&m.Acks)
 	f.int32(&m.TimeoutMs)
 	f.records(&m.Records)
+	f.int64(&m.ProducerID)
+	f.int32(&m.Sequence)
 	return f.done()
 }
 

@@ -102,6 +102,15 @@ func samples() []sample {
 		{"JoinClusterResponse", JoinCluster, true,
 			&JoinClusterResponse{ErrorCode: CodeNotLeader, ErrorMessage: "x", LeaderID: "n1", LeaderAddr: "127.0.0.1:9101"},
 			func() message { return new(JoinClusterResponse) }},
+		{"ProduceRequestIdempotent", Produce, false,
+			&ProduceRequest{Topic: "t", Partition: 2, Acks: AcksAll, Records: recs, ProducerID: 77, Sequence: 1000},
+			func() message { return new(ProduceRequest) }},
+		{"InitProducerRequest", InitProducer, false,
+			&InitProducerRequest{},
+			func() message { return new(InitProducerRequest) }},
+		{"InitProducerResponse", InitProducer, true,
+			&InitProducerResponse{ProducerID: 42},
+			func() message { return new(InitProducerResponse) }},
 	}
 }
 
