@@ -183,6 +183,12 @@ func (c *conn) dispatch(hdr wire.RequestHeader, body []byte) error {
 			return err
 		}
 		c.async(func() { c.respond(hdr.CorrelationID, c.b.joinCluster(c.ctx, &req)) })
+	case wire.InitProducer:
+		var req wire.InitProducerRequest
+		if err := wire.DecodeBody(body, &req); err != nil {
+			return err
+		}
+		c.async(func() { c.respond(hdr.CorrelationID, c.b.initProducer(c.ctx)) })
 	default:
 		// CheckVersion accepted a key this switch does not serve: a bug.
 		c.respondErr(hdr.CorrelationID, wire.Err(wire.CodeUnknownAPI, hdr.APIKey.String()+" is not served"))

@@ -38,7 +38,7 @@ func (c *conn) produce(corr uint32, req *wire.ProduceRequest) {
 		timeout = time.Duration(req.TimeoutMs) * time.Millisecond
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, timeout)
-	pending, err := b.store.SubmitAppend(ctx, req.Topic, req.Partition, batch, acks)
+	pending, err := b.store.SubmitIdempotent(ctx, req.Topic, req.Partition, batch, acks, req.ProducerID, req.Sequence)
 	if err != nil {
 		cancel()
 		fail(err)
@@ -103,4 +103,13 @@ func (b *Broker) encodeBatch(recs []wire.Record) (mlog.Batch, error) {
 		return nil, wire.Err(wire.CodeMessageTooLarge, err.Error())
 	}
 	return batch, nil
+}
+
+// initProducer allocates a producer id through Raft (leader only).
+func (b *Broker) initProducer(ctx context.Context) wire.InitProducerResponse {
+	id, err := b.store.InitProducer(ctx)
+	if err != nil {
+		return wire.InitProducerResponse{ErrorCode: codeOf(err), ErrorMessage: b.errText(err)}
+	}
+	return wire.InitProducerResponse{ProducerID: id}
 }

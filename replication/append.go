@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"math"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -14,8 +15,8 @@ import (
 // buffer sized up front (the batch is copied once).
 func encodeAppend(c *AppendCmd) []byte {
 	n := len(c.Batch)
-	out := make([]byte, 0, 1+1+5+len(c.Topic)+9+9+5+n)
-	out = append(out, byte(CmdAppend), 0x94) // fixarray of 4
+	out := make([]byte, 0, 1+1+5+len(c.Topic)+9+9+5+n+18)
+	out = append(out, byte(CmdAppend), 0x96) // fixarray of 6
 	switch l := len(c.Topic); {
 	case l < 32:
 		out = append(out, 0xa0|byte(l))
@@ -37,13 +38,15 @@ func encodeAppend(c *AppendCmd) []byte {
 	default:
 		out = binary.BigEndian.AppendUint32(append(out, 0xc6), uint32(n))
 	}
-	return append(out, c.Batch...)
+	out = append(out, c.Batch...)
+	out = binary.BigEndian.AppendUint64(append(out, 0xd3), uint64(c.ProducerID))
+	return binary.BigEndian.AppendUint64(append(out, 0xd3), uint64(int64(c.Sequence)))
 }
 
 // decodeAppend decodes an Append command body (after the type byte). The
 // returned Batch aliases body: it is not copied. It accepts any valid
-// msgpack encoding of the array, and ignores fields appended after Batch.
-// Errors wrap ErrBadCommand.
+// msgpack encoding of the array, with or without the producer fields, and
+// ignores fields appended after them. Errors wrap ErrBadCommand.
 func decodeAppend(body []byte) (AppendCmd, error) {
 	var c AppendCmd
 	r := bytes.NewReader(body)
@@ -70,5 +73,16 @@ func decodeAppend(body []byte) (AppendCmd, error) {
 	}
 	off := len(body) - r.Len()
 	c.Batch = body[off : off+bl : off+bl]
+	if n >= 6 {
+		if _, err := r.Seek(int64(bl), io.SeekCurrent); err != nil {
+			return bad("batch", err)
+		}
+		if c.ProducerID, err = d.DecodeInt64(); err != nil {
+			return bad("producer id", err)
+		}
+		if c.Sequence, err = d.DecodeInt32(); err != nil {
+			return bad("sequence", err)
+		}
+	}
 	return c, nil
 }

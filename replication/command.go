@@ -19,8 +19,9 @@ const (
 	CmdAppend                          // AppendCmd
 	CmdCommitOffset                    // CommitOffsetCmd
 	CmdRegisterNode                    // RegisterNodeCmd
-	// Reserved for what comes next, in this order: group membership
-	// (join/sync/leave/expire) and producer ids. Only add to the end.
+	CmdInitProducer                    // InitProducerCmd
+	// Reserved for what comes next: group membership (join/sync/leave/
+	// expire). Only add to the end.
 )
 
 func (t CommandType) String() string {
@@ -35,6 +36,8 @@ func (t CommandType) String() string {
 		return "CommitOffset"
 	case CmdRegisterNode:
 		return "RegisterNode"
+	case CmdInitProducer:
+		return "InitProducer"
 	}
 	return fmt.Sprintf("CommandType(%d)", uint8(t))
 }
@@ -65,14 +68,25 @@ type DeleteTopicCmd struct {
 // segment rolls and retention, never the local clock.
 //
 // It is the hot path, so it is a msgpack array [Topic, Partition,
-// Timestamp, Batch] encoded and decoded by hand (append.go) rather than by
-// reflection; fields are only ever appended.
+// Timestamp, Batch, ProducerID, Sequence] encoded and decoded by hand
+// (append.go) rather than by reflection; fields are only ever appended.
+// ProducerID 0 means no idempotence; otherwise Sequence numbers the
+// batch's first record in that producer's sequence for the partition.
 type AppendCmd struct {
-	_msgpack  struct{} `msgpack:",as_array"`
-	Topic     string
-	Partition int32
-	Timestamp int64
-	Batch     []byte
+	_msgpack   struct{} `msgpack:",as_array"`
+	Topic      string
+	Partition  int32
+	Timestamp  int64
+	Batch      []byte
+	ProducerID int64
+	Sequence   int32
+}
+
+// InitProducerCmd allocates a producer id: the Raft index of the entry,
+// unique and the same on every replica. Timestamp (leader-stamped) marks
+// the producer alive and drives the expiry of idle producers.
+type InitProducerCmd struct {
+	Timestamp int64 `msgpack:"ts"`
 }
 
 // CommitOffsetCmd records a consumer group's committed offset for a

@@ -89,6 +89,15 @@ var (
 	// ErrBadCommand means a Raft entry could not be decoded. It is the same
 	// on every replica, so the entry is rejected, not the node stopped.
 	ErrBadCommand = errors.New("replication: malformed command")
+	// ErrUnknownProducer: an idempotent append names a producer id that was
+	// never allocated or has expired; the producer must get a new one.
+	ErrUnknownProducer = errors.New("replication: unknown or expired producer id")
+	// ErrOutOfOrderSequence: an idempotent append skips sequence numbers:
+	// an earlier batch of the producer has not been stored (yet).
+	ErrOutOfOrderSequence = errors.New("replication: out-of-order sequence number")
+	// ErrDuplicateSequence: an idempotent append repeats a batch stored too
+	// long ago for its offset to be remembered. It is stored; not again.
+	ErrDuplicateSequence = errors.New("replication: duplicate sequence number")
 	// ErrStopped means the state machine stopped after an error it could not
 	// recover from (a disk error while applying). The node shuts down; on
 	// restart the entry is applied again from the Raft log.

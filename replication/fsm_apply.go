@@ -15,6 +15,9 @@ type AppendResult struct {
 	// Replayed is true when the entry had been applied before a restart and
 	// was skipped; BaseOffset is then -1.
 	Replayed bool
+	// Duplicate is true when an idempotent producer's retry of a batch
+	// already stored was acknowledged again (BaseOffset is the original).
+	Duplicate bool
 }
 
 func (f *FSM) applyAppend(index uint64, body []byte) any {
@@ -29,6 +32,15 @@ func (f *FSM) applyAppend(index uint64, body []byte) any {
 		return err
 	}
 	if index <= p.lastIndex {
+		if c.ProducerID != 0 {
+			// Keep the dedup state in step, though the offset is not at
+			// hand: a retry of this batch is then acked with offset -1.
+			if b, _, err := mlog.ParseBatch(c.Batch); err == nil {
+				f.mu.Lock()
+				f.meta.dedupRecord(&c, b.Count(), -1)
+				f.mu.Unlock()
+			}
+		}
 		return AppendResult{BaseOffset: -1, Replayed: true}
 	}
 	// The batch aliases the raft entry's data; the log writes its header in
@@ -37,6 +49,14 @@ func (f *FSM) applyAppend(index uint64, body []byte) any {
 	if err != nil || len(rest) != 0 {
 		return fmt.Errorf("%w: batch at index %d: %v (%d bytes after it)", ErrBadCommand, index, err, len(rest))
 	}
+	if c.ProducerID != 0 {
+		f.mu.RLock()
+		r, done := f.meta.dedupCheck(&c, b.Count())
+		f.mu.RUnlock()
+		if done {
+			return r
+		}
+	}
 	f.now = c.Timestamp
 	b.SetMeta(index)
 	base, err := p.log.Append(b)
@@ -44,6 +64,11 @@ func (f *FSM) applyAppend(index uint64, body []byte) any {
 		return f.fail(fmt.Sprintf("append to %s/%d", c.Topic, c.Partition), err)
 	}
 	p.lastIndex = index
+	if c.ProducerID != 0 {
+		f.mu.Lock()
+		f.meta.dedupRecord(&c, b.Count(), base)
+		f.mu.Unlock()
+	}
 	f.woken = appendOnce(f.woken, p)
 	f.appendBytes.Add(int64(len(b)))
 	f.appendCount.Add(1)
@@ -142,6 +167,7 @@ func (f *FSM) applyDeleteTopic(index uint64, body []byte) any {
 			delete(f.meta.Offsets, k)
 		}
 	}
+	f.meta.dropTopicProducers(c.Name)
 	f.meta.Index = index
 	f.mu.Unlock()
 	for _, p := range gone {

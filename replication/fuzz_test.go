@@ -12,7 +12,7 @@ import (
 // never panics, and a decoded batch lies within the input; encodeAppend's
 // output decodes to what went in.
 func FuzzDecodeAppend(f *testing.F) {
-	good := encodeAppend(&AppendCmd{Topic: "orders", Partition: 3, Timestamp: 99, Batch: []byte("batch-bytes")})
+	good := encodeAppend(&AppendCmd{Topic: "orders", Partition: 3, Timestamp: 99, Batch: []byte("batch-bytes"), ProducerID: 7, Sequence: 12})
 	f.Add(good[1:])
 	f.Add([]byte{0x94})
 	f.Add([]byte{0x94, 0xa1, 't', 0x01, 0x02, 0xc6, 0xff, 0xff, 0xff, 0xff})
@@ -28,7 +28,8 @@ func FuzzDecodeAppend(f *testing.F) {
 		}
 		again := encodeAppend(&c)
 		c2, err := decodeAppend(again[1:])
-		if err != nil || c2.Topic != c.Topic || c2.Partition != c.Partition || c2.Timestamp != c.Timestamp || !bytes.Equal(c2.Batch, c.Batch) {
+		if err != nil || c2.Topic != c.Topic || c2.Partition != c.Partition || c2.Timestamp != c.Timestamp || !bytes.Equal(c2.Batch, c.Batch) ||
+			c2.ProducerID != c.ProducerID || c2.Sequence != c.Sequence {
 			t.Fatalf("round trip: %+v vs %+v (%v)", c2, c, err)
 		}
 	})

@@ -46,6 +46,10 @@ type metaState struct {
 	// maps need string keys; the order keeps snapshots byte-identical).
 	OffsetList []offsetEntry     `msgpack:"o"`
 	Nodes      map[string]string `msgpack:"nd"` // node id -> client address
+	// Producers is the idempotent producers' dedup state (producers.go);
+	// ProducerList is it flattened by id for encoding.
+	Producers    map[int64]*producerState `msgpack:"-"`
+	ProducerList []*producerState         `msgpack:"pr"`
 }
 
 type offsetEntry struct {
@@ -55,9 +59,10 @@ type offsetEntry struct {
 
 func newMetaState() *metaState {
 	return &metaState{
-		Topics:  map[string]*Topic{},
-		Offsets: map[OffsetKey]CommittedOffset{},
-		Nodes:   map[string]string{},
+		Topics:    map[string]*Topic{},
+		Offsets:   map[OffsetKey]CommittedOffset{},
+		Nodes:     map[string]string{},
+		Producers: map[int64]*producerState{},
 	}
 }
 
@@ -87,6 +92,10 @@ func (m *metaState) clone() *metaState {
 	for k, v := range m.Nodes {
 		c.Nodes[k] = v
 	}
+	c.ProducerList = m.sortedProducers()
+	for _, p := range c.ProducerList {
+		c.Producers[p.ID] = p
+	}
 	return c
 }
 
@@ -103,6 +112,11 @@ func (m *metaState) afterDecode() {
 		m.Offsets[e.Key] = e.Val
 	}
 	m.OffsetList = nil
+	m.Producers = make(map[int64]*producerState, len(m.ProducerList))
+	for _, p := range m.ProducerList {
+		m.Producers[p.ID] = p
+	}
+	m.ProducerList = nil
 }
 
 // sortedTopics returns the topics ordered by name.

@@ -180,14 +180,43 @@ type PendingAppend struct {
 // partition and keep their order. Its errors mean nothing was written:
 // *NotLeaderError, ErrShutdown, ErrTimeout, ctx's error.
 func (s *Store) SubmitAppend(ctx context.Context, topic string, partition int32, batch mlog.Batch, acks Acks) (*PendingAppend, error) {
+	return s.SubmitIdempotent(ctx, topic, partition, batch, acks, 0, 0)
+}
+
+// SubmitIdempotent is SubmitAppend for an idempotent producer: producerID
+// (from InitProducer) and sequence (of the batch's first record) let the
+// state machine recognise a retried batch and ack it again with its
+// original offset instead of storing it twice. Wait then also returns
+// ErrUnknownProducer, ErrOutOfOrderSequence or ErrDuplicateSequence.
+// producerID 0 means no idempotence.
+func (s *Store) SubmitIdempotent(ctx context.Context, topic string, partition int32, batch mlog.Batch, acks Acks, producerID int64, sequence int32) (*PendingAppend, error) {
 	cmd := encodeAppend(&AppendCmd{
 		Topic: topic, Partition: partition, Timestamp: time.Now().UnixMilli(), Batch: batch,
+		ProducerID: producerID, Sequence: sequence,
 	})
 	p, err := s.node.Submit(ctx, cmd, acks)
 	if err != nil {
 		return nil, err
 	}
 	return &PendingAppend{p: p, acks: acks, count: batch.Count()}, nil
+}
+
+// InitProducer allocates a producer id through raft (leader only) for an
+// idempotent producer. Errors: those of Append.
+func (s *Store) InitProducer(ctx context.Context) (int64, error) {
+	cmd, err := encodeCommand(CmdInitProducer, &InitProducerCmd{Timestamp: time.Now().UnixMilli()})
+	if err != nil {
+		return 0, err
+	}
+	resp, err := s.node.Apply(ctx, cmd, AcksAll)
+	if err != nil {
+		return 0, err
+	}
+	id, ok := resp.(int64)
+	if !ok {
+		return 0, fmt.Errorf("replication: init producer: unexpected response %T", resp)
+	}
+	return id, nil
 }
 
 // Wait is the second half of Append: it waits for the acknowledgement and

@@ -1,0 +1,173 @@
+package replication
+
+import (
+	"fmt"
+	"sort"
+	"time"
+)
+
+// Idempotent producers. A producer id is the Raft index of its
+// InitProducer entry. For each (producer, partition) the state machine
+// keeps the next expected sequence number and the last few batches it
+// stored, so that a retried batch is acknowledged again with its original
+// offset instead of being stored twice. The state is part of metaState:
+// replicated, in snapshots, and so it survives failover and restarts.
+//
+// Bounds: recentBatches per (producer, partition); producers idle for
+// ProducerIdleTimeout (by leader-stamped command time, so every replica
+// expires the same ones) are dropped and must get a new id.
+const (
+	recentBatches = 5
+	// ProducerIdleTimeout drops a producer that has not appended for this
+	// long. It is a constant, not a setting: every replica must agree.
+	ProducerIdleTimeout = 24 * time.Hour
+)
+
+// producerState is one producer's dedup state.
+type producerState struct {
+	ID       int64          `msgpack:"id"`
+	LastSeen int64          `msgpack:"ls"` // leader-stamped ms of its last command
+	Parts    []producerPart `msgpack:"p"`  // few: a client uses one id per partition
+}
+
+// producerPart is a producer's state in one partition.
+type producerPart struct {
+	Topic     string        `msgpack:"t"`
+	Partition int32         `msgpack:"p"`
+	NextSeq   int32         `msgpack:"n"` // sequence the next new batch must start at
+	Recent    []recentBatch `msgpack:"r"` // oldest first, at most recentBatches
+}
+
+// recentBatch remembers where a stored batch landed.
+type recentBatch struct {
+	FirstSeq   int32 `msgpack:"s"`
+	Count      int32 `msgpack:"c"`
+	BaseOffset int64 `msgpack:"o"` // -1 if stored before a restart and skipped on replay
+}
+
+func (p *producerState) clone() *producerState {
+	c := *p
+	c.Parts = make([]producerPart, len(p.Parts))
+	for i, pp := range p.Parts {
+		c.Parts[i] = pp
+		c.Parts[i].Recent = append([]recentBatch(nil), pp.Recent...)
+	}
+	return &c
+}
+
+func (p *producerState) part(topic string, partition int32) *producerPart {
+	for i := range p.Parts {
+		if p.Parts[i].Topic == topic && p.Parts[i].Partition == partition {
+			return &p.Parts[i]
+		}
+	}
+	p.Parts = append(p.Parts, producerPart{Topic: topic, Partition: partition})
+	return &p.Parts[len(p.Parts)-1]
+}
+
+// dedupCheck decides what to do with an idempotent batch. It returns
+// (result, true) when the batch must not be appended: a duplicate to ack
+// again, or an error. It does not change the state.
+func (m *metaState) dedupCheck(c *AppendCmd, count int) (any, bool) {
+	p, ok := m.Producers[c.ProducerID]
+	if !ok {
+		return fmt.Errorf("%w: %d", ErrUnknownProducer, c.ProducerID), true
+	}
+	pp := p.find(c.Topic, c.Partition)
+	next := int32(0)
+	if pp != nil {
+		next = pp.NextSeq
+	}
+	switch {
+	case c.Sequence == next:
+		return nil, false
+	case c.Sequence > next:
+		return fmt.Errorf("%w: producer %d sent sequence %d, expected %d", ErrOutOfOrderSequence, c.ProducerID, c.Sequence, next), true
+	}
+	for _, rb := range pp.Recent {
+		if rb.FirstSeq == c.Sequence && int(rb.Count) == count {
+			return AppendResult{BaseOffset: rb.BaseOffset, Count: count, Duplicate: true}, true
+		}
+	}
+	return fmt.Errorf("%w: producer %d sequence %d (next is %d)", ErrDuplicateSequence, c.ProducerID, c.Sequence, next), true
+}
+
+func (p *producerState) find(topic string, partition int32) *producerPart {
+	for i := range p.Parts {
+		if p.Parts[i].Topic == topic && p.Parts[i].Partition == partition {
+			return &p.Parts[i]
+		}
+	}
+	return nil
+}
+
+// dedupRecord notes a stored batch (BaseOffset -1 when unknown, on replay).
+// A producer that has expired since is ignored.
+func (m *metaState) dedupRecord(c *AppendCmd, count int, base int64) {
+	p, ok := m.Producers[c.ProducerID]
+	if !ok {
+		return
+	}
+	p.LastSeen = max(p.LastSeen, c.Timestamp)
+	pp := p.part(c.Topic, c.Partition)
+	pp.NextSeq = max(pp.NextSeq, c.Sequence+int32(count))
+	for _, rb := range pp.Recent {
+		if rb.FirstSeq == c.Sequence {
+			return // a replay of an entry the state already holds
+		}
+	}
+	pp.Recent = append(pp.Recent, recentBatch{FirstSeq: c.Sequence, Count: int32(count), BaseOffset: base})
+	if len(pp.Recent) > recentBatches {
+		pp.Recent = append(pp.Recent[:0], pp.Recent[len(pp.Recent)-recentBatches:]...)
+	}
+}
+
+// expireProducers drops producers idle since before now-ProducerIdleTimeout.
+// The result does not depend on map order.
+func (m *metaState) expireProducers(now int64) {
+	cutoff := now - ProducerIdleTimeout.Milliseconds()
+	for id, p := range m.Producers {
+		if p.LastSeen < cutoff {
+			delete(m.Producers, id)
+		}
+	}
+}
+
+// dropTopicProducers forgets a deleted topic's dedup state.
+func (m *metaState) dropTopicProducers(topic string) {
+	for _, p := range m.Producers {
+		parts := p.Parts[:0]
+		for _, pp := range p.Parts {
+			if pp.Topic != topic {
+				parts = append(parts, pp)
+			}
+		}
+		p.Parts = parts
+	}
+}
+
+// sortedProducers lists producers by id, for encoding.
+func (m *metaState) sortedProducers() []*producerState {
+	out := make([]*producerState, 0, len(m.Producers))
+	for _, p := range m.Producers {
+		out = append(out, p.clone())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+func (f *FSM) applyInitProducer(index uint64, body []byte) any {
+	if index <= f.meta.Index {
+		return int64(index) // applied before a restart
+	}
+	var c InitProducerCmd
+	if err := decodeBody(body, &c); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.meta.expireProducers(c.Timestamp)
+	f.meta.Producers[int64(index)] = &producerState{ID: int64(index), LastSeen: c.Timestamp}
+	f.meta.Index = index
+	return int64(index)
+}
