@@ -251,8 +251,13 @@ func (b *Broker) register() error {
 	return b.join(ctx, []string{addr})
 }
 
-// Addr is the client address this broker serves on (host:port).
+// Addr is the client address this broker serves on (host:port), as
+// advertised to clients and other nodes.
 func (b *Broker) Addr() string { return b.addr }
+
+// ListenAddr is the address the client listener is bound to; it differs
+// from Addr only when Config.AdvertiseAddr is set (behind a proxy).
+func (b *Broker) ListenAddr() string { return b.ln.Addr().String() }
 
 // ID is this node's id.
 func (b *Broker) ID() string { return b.id }

@@ -149,7 +149,7 @@ func (c *Cluster) Restart(i int) *broker.Broker {
 	if err != nil {
 		c.t.Fatalf("brokertest: start n%d: %v", i+1, err)
 	}
-	c.cfgs[i].Addr, c.cfgs[i].RaftAddr = b.Addr(), b.RaftAddr() // same ports next time
+	c.cfgs[i].Addr, c.cfgs[i].RaftAddr = b.ListenAddr(), b.RaftAddr() // same ports next time
 	c.brokers[i] = b
 	return b
 }
