@@ -54,10 +54,24 @@ type batch struct {
 	done    chan struct{} // closed once every completion has been told
 
 	// Owned by the partition's sender goroutine once the batch is sealed.
-	attempts  int    // sends so far
-	addr      string // broker of the latest send
-	acked     bool   // completed when written (AcksNone): an answer only frees its slot
-	uncertain bool   // some attempt's outcome is unknown: it may have been stored
+	attempts int    // sends so far
+	free     int    // attempts not counted against Retries (see partSender.failed)
+	addr     string // broker of the latest send
+	acked    bool   // completed when written (AcksNone): an answer only frees its slot
+	// uncertain: an attempt since the batch was last sequenced (or any
+	// attempt, without idempotence) has an unknown outcome: it may have
+	// been stored. An idempotent retry's OutOfOrderSequence answer clears
+	// it: the broker has not stored this producer id and sequence.
+	uncertain bool
+	// uncertainOld: an attempt under an earlier producer id (or none) may
+	// have been stored; nothing can tell any more. Never cleared.
+	uncertainOld bool
+	// Idempotence: the producer id and sequence the batch was last sent
+	// with, kept by retries (pid 0: sent without, or not yet sent). A batch
+	// whose pid differs from its sender's is sequenced afresh on its next
+	// send (see partSender.sequence).
+	pid  int64
+	pseq int32
 
 	// The outcome, written before the batch is handed to the dispatcher.
 	base int64

@@ -8,9 +8,10 @@ import (
 )
 
 // Producer throughput against an in-process fake that answers produce
-// requests without storing them, next to a baseline: the same records in
-// hand-built 64 KiB batches sent one request at a time over one
-// connection (no partitioning, callbacks, buffering or pipelining).
+// requests without storing them, with and without idempotence, next to a
+// baseline: the same records in hand-built 64 KiB batches sent one
+// request at a time over one connection (no partitioning, callbacks,
+// buffering or pipelining).
 //
 //	go test -run XXX -bench . -benchmem ./client
 
@@ -30,35 +31,51 @@ func benchSetup(b *testing.B) *Client {
 	return cl
 }
 
+// idempotenceModes are the sub-benchmarks of the producer benchmarks:
+// the fake answers InitProducer once per partition and then every produce
+// request alike, so the difference is the client's own cost.
+var idempotenceModes = []struct {
+	name string
+	mode Idempotence
+}{{"idempotence=on", IdempotenceOn}, {"idempotence=off", IdempotenceOff}}
+
 func BenchmarkProduceAsync(b *testing.B) {
-	cl := benchSetup(b)
-	p := cl.Producer(ProducerConfig{})
-	defer p.Close()
-	val := make([]byte, benchValueSize)
-	b.SetBytes(benchValueSize)
-	b.ReportAllocs()
-	for b.Loop() {
-		p.ProduceAsync(Message{Topic: "t", Value: val}, nil)
-	}
-	if err := p.Flush(context.Background()); err != nil {
-		b.Fatal(err)
+	for _, m := range idempotenceModes {
+		b.Run(m.name, func(b *testing.B) {
+			cl := benchSetup(b)
+			p := cl.Producer(ProducerConfig{Idempotence: m.mode})
+			defer p.Close()
+			val := make([]byte, benchValueSize)
+			b.SetBytes(benchValueSize)
+			b.ReportAllocs()
+			for b.Loop() {
+				p.ProduceAsync(Message{Topic: "t", Value: val}, nil)
+			}
+			if err := p.Flush(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+		})
 	}
 }
 
 func BenchmarkProduceAsyncParallel(b *testing.B) {
-	cl := benchSetup(b)
-	p := cl.Producer(ProducerConfig{})
-	defer p.Close()
-	val := make([]byte, benchValueSize)
-	b.SetBytes(benchValueSize)
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			p.ProduceAsync(Message{Topic: "t", Value: val}, nil)
-		}
-	})
-	if err := p.Flush(context.Background()); err != nil {
-		b.Fatal(err)
+	for _, m := range idempotenceModes {
+		b.Run(m.name, func(b *testing.B) {
+			cl := benchSetup(b)
+			p := cl.Producer(ProducerConfig{Idempotence: m.mode})
+			defer p.Close()
+			val := make([]byte, benchValueSize)
+			b.SetBytes(benchValueSize)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					p.ProduceAsync(Message{Topic: "t", Value: val}, nil)
+				}
+			})
+			if err := p.Flush(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+		})
 	}
 }
 

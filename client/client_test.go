@@ -281,7 +281,7 @@ func twoNodes(t *testing.T, withLeaderAddr bool) (leader, follower *fakeBroker) 
 			}
 			r.reply(resp)
 			return true
-		case wire.CreateTopic, wire.DeleteTopic:
+		case wire.CreateTopic, wire.DeleteTopic, wire.InitProducer:
 			r.replyCode(wire.CodeNotLeader)
 			return true
 		}
@@ -309,7 +309,9 @@ func TestProduceFollowsNotLeaderRedirect(t *testing.T) {
 	leader.addTopic("t", 1)
 	follower.addTopic("t", 1)
 	cl := newTestClient(t, Config{Brokers: []string{follower.addr}})
-	p := cl.Producer(ProducerConfig{})
+	// Without idempotence: InitProducer, which names no leader, would go
+	// first (see TestIdempotentInitProducerFollowsLeader).
+	p := cl.Producer(ProducerConfig{Idempotence: IdempotenceOff})
 	defer p.Close()
 	res, err := p.Produce(testCtx(t), Message{Topic: "t", Value: []byte("v")})
 	if err != nil || res.Offset != 0 {

@@ -136,6 +136,45 @@ func (a Acks) wire() int8 {
 	return wire.AcksAll
 }
 
+// Idempotence selects whether a Producer is idempotent: whether its
+// batches carry a producer id and sequence numbers, so that the broker
+// stores a batch the Producer retried only once (see Producer). The zero
+// value is IdempotenceAuto.
+type Idempotence int8
+
+const (
+	// IdempotenceAuto is on when Acks is AcksAll and off otherwise, as in
+	// Kafka since 3.0. Against a broker that does not know the
+	// InitProducer API (an older one), the Producer logs a warning and
+	// goes on without idempotence. The zero value and default.
+	IdempotenceAuto Idempotence = iota
+	// IdempotenceOn requires idempotence. It needs AcksAll (the broker
+	// decides whether a batch is a duplicate when the batch commits, which
+	// only AcksAll waits for): Validate rejects it with other Acks. Against
+	// a broker that does not support it, batches fail with ErrUnknownAPI.
+	IdempotenceOn
+	// IdempotenceOff sends plain batches: a retry may store a batch twice.
+	IdempotenceOff
+)
+
+// String returns "auto", "on" or "off".
+func (i Idempotence) String() string {
+	switch i {
+	case IdempotenceAuto:
+		return "auto"
+	case IdempotenceOn:
+		return "on"
+	case IdempotenceOff:
+		return "off"
+	}
+	return fmt.Sprintf("Idempotence(%d)", int8(i))
+}
+
+// enabled reports whether a Producer with acks is idempotent under i.
+func (i Idempotence) enabled(acks Acks) bool {
+	return i == IdempotenceOn || (i == IdempotenceAuto && acks == AcksAll)
+}
+
 // Defaults applied to zero ProducerConfig fields.
 const (
 	DefaultBatchBytes       = 64 << 10
@@ -168,11 +207,14 @@ type ProducerConfig struct {
 	// load without adding latency when the load is light.
 	Linger time.Duration
 	// MaxInFlight is the number of produce requests per partition that
-	// may await an answer at once. Default 32; at most 1024. 1 gives the
-	// strictest ordering under retries.
+	// may await an answer at once. Default 32; at most 1024. Without
+	// idempotence, 1 gives the strictest ordering under retries; an
+	// idempotent Producer keeps a partition's order with any value.
 	MaxInFlight int
 	// Retries is how many times a batch that failed with a retriable
-	// error is sent again. Default 10; negative means no retries.
+	// error is sent again. Default 10; negative means no retries. An
+	// idempotent batch refused as out of order because an earlier one is
+	// still being retried (or failed) is retried without counting.
 	Retries int
 	// RetryBackoff is the wait before the first retry; it doubles with
 	// each further retry up to RetryBackoffMax, with ±20% jitter.
@@ -184,6 +226,10 @@ type ProducerConfig struct {
 	// all partitions; Produce and ProduceAsync block while it is reached.
 	// Default 32 MiB; at least 1 MiB + 64 KiB.
 	MaxBufferedBytes int
+	// Idempotence: IdempotenceAuto (default: on with AcksAll),
+	// IdempotenceOn (requires AcksAll) or IdempotenceOff. See Producer for
+	// what it guarantees.
+	Idempotence Idempotence
 	// Partitioner chooses partitions for messages whose Partition is not
 	// set (see Message.Partition). Default (nil): FNV-1a hash of the key
 	// (see HashKey); messages with a nil key stick to one partition until
@@ -197,6 +243,10 @@ func (c ProducerConfig) Validate() error {
 	switch {
 	case c.Acks != AcksAll && c.Acks != AcksLeader && c.Acks != AcksNone:
 		return &ConfigError{"Acks", fmt.Sprintf("unknown value %d", int8(c.Acks))}
+	case c.Idempotence != IdempotenceAuto && c.Idempotence != IdempotenceOn && c.Idempotence != IdempotenceOff:
+		return &ConfigError{"Idempotence", fmt.Sprintf("unknown value %d", int8(c.Idempotence))}
+	case c.Idempotence == IdempotenceOn && c.Acks != AcksAll:
+		return &ConfigError{"Idempotence", fmt.Sprintf("IdempotenceOn requires Acks AcksAll, not %v", c.Acks)}
 	case c.BatchBytes < 0:
 		return &ConfigError{"BatchBytes", "must not be negative"}
 	case c.MaxInFlight < 0 || c.MaxInFlight > maxInFlightLimit:

@@ -64,6 +64,12 @@ func TestProducerConfigValidate(t *testing.T) {
 		{"negative backoff", ProducerConfig{RetryBackoff: -1}, "RetryBackoff"},
 		{"negative backoff max", ProducerConfig{RetryBackoffMax: -1}, "RetryBackoffMax"},
 		{"tiny buffer", ProducerConfig{MaxBufferedBytes: 1000}, "MaxBufferedBytes"},
+		{"idempotence on", ProducerConfig{Idempotence: IdempotenceOn}, ""},
+		{"idempotence auto, acks none", ProducerConfig{Acks: AcksNone}, ""},
+		{"idempotence off, acks leader", ProducerConfig{Acks: AcksLeader, Idempotence: IdempotenceOff}, ""},
+		{"idempotence on, acks leader", ProducerConfig{Acks: AcksLeader, Idempotence: IdempotenceOn}, "Idempotence"},
+		{"idempotence on, acks none", ProducerConfig{Acks: AcksNone, Idempotence: IdempotenceOn}, "Idempotence"},
+		{"bad idempotence", ProducerConfig{Idempotence: 9}, "Idempotence"},
 	}
 	for _, c := range cases {
 		checkConfigErr(t, c.name, c.cfg.Validate(), c.field)

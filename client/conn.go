@@ -68,8 +68,14 @@ func newConn(nc net.Conn, addr string, maxFrame int, writeTimeout time.Duration,
 	}
 }
 
-// send writes a request and registers fn for its answer. It blocks until
-// the request is written (or the write fails or times out).
+// send is sendVersion for version 0 of key.
+func (c *conn) send(key wire.APIKey, body any, timeout time.Duration, fn handler) (id uint32, written bool, err error) {
+	return c.sendVersion(key, 0, body, timeout, fn)
+}
+
+// sendVersion writes a request of the given API version and registers fn
+// for its answer. It blocks until the request is written (or the write
+// fails or times out).
 //
 // If send returns an error, fn is never called: the connection had
 // already failed (an error wrapping ErrConnectionLost, or ErrClosed), or
@@ -78,14 +84,14 @@ func newConn(nc net.Conn, addr string, maxFrame int, writeTimeout time.Duration,
 // whole request reached the socket (false: the write failed, and fn gets
 // ErrConnectionLost). timeout > 0 fails the call with ErrTimeout and
 // closes the connection if no answer has come by then.
-func (c *conn) send(key wire.APIKey, body any, timeout time.Duration, fn handler) (id uint32, written bool, err error) {
+func (c *conn) sendVersion(key wire.APIKey, version uint16, body any, timeout time.Duration, fn handler) (id uint32, written bool, err error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.dead.Load() {
 		return 0, false, c.failure()
 	}
 	id = c.nextID.Add(1)
-	frame, err := wire.EncodeRequest(c.wbuf[:0], wire.RequestHeader{APIKey: key, CorrelationID: id}, body)
+	frame, err := wire.EncodeRequest(c.wbuf[:0], wire.RequestHeader{APIKey: key, APIVersion: version, CorrelationID: id}, body)
 	if err != nil {
 		return 0, false, fmt.Errorf("minibroker: encoding %v request: %w", key, err)
 	}

@@ -31,10 +31,21 @@
 // Delivery is at-least-once. With AcksAll, an acknowledged message is on a
 // quorum of brokers and survives failover. A write that fails with
 // ErrOutcomeUnknown, ErrTimeout or ErrConnectionLost may or may not have
-// been stored; the Producer retries it (see Producer), so it may be
-// stored twice. Errors from the broker are *ServerError values that match
-// the sentinels (ErrNotLeader, ...) with errors.Is; IsRetriable tells
-// which are worth a retry.
+// been stored; the Producer retries it (see Producer). Errors from the
+// broker are *ServerError values that match the sentinels (ErrNotLeader,
+// ...) with errors.Is; IsRetriable tells which are worth a retry.
+//
+// With AcksAll the Producer is idempotent by default
+// (ProducerConfig.Idempotence): its batches carry a producer id and
+// sequence numbers, and the broker stores a retried batch only once and
+// only in order, also across a leader failover. That removes the
+// duplicates the Producer's own retries would cause, within the life of
+// one Producer. It does not remove the duplicates of an application that
+// sends a message again (after a crash, a restarted Producer has new
+// producer ids), nor the records a consumer reads twice because it
+// crashed before committing its offset; and a batch that is renumbered
+// after a reset (see Producer) may be stored twice. Without idempotence
+// (IdempotenceOff, AcksLeader, AcksNone) a retry may store a batch twice.
 //
 // # Concurrency
 //

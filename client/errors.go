@@ -30,6 +30,9 @@ var (
 	ErrShuttingDown       = wire.ErrShuttingDown
 	ErrStorage            = wire.ErrStorage
 	ErrNoLeader           = wire.ErrNoLeader
+	ErrDuplicateSequence  = wire.ErrDuplicateSequence
+	ErrOutOfOrderSequence = wire.ErrOutOfOrderSequence
+	ErrUnknownProducer    = wire.ErrUnknownProducer
 )
 
 // Errors of the client itself.
@@ -101,10 +104,11 @@ func (e *OffsetOutOfRangeError) Unwrap() error { return e.Err }
 
 // IsRetriable reports whether the request that failed with err may succeed
 // if sent again: a retriable broker code (NotLeader, NoLeader,
-// OutcomeUnknown, Timeout, TooManyInFlight, ShuttingDown), a lost
-// connection, or a broker that could not be reached. Retrying a write
-// after ErrOutcomeUnknown, ErrTimeout or ErrConnectionLost may store it
-// twice. Context errors and ErrClosed are not retriable.
+// OutcomeUnknown, Timeout, TooManyInFlight, ShuttingDown,
+// OutOfOrderSequence), a lost connection, or a broker that could not be
+// reached. Retrying a write after ErrOutcomeUnknown, ErrTimeout or
+// ErrConnectionLost may store it twice, unless it is an idempotent
+// produce (see Producer). Context errors and ErrClosed are not retriable.
 func IsRetriable(err error) bool {
 	if err == nil {
 		return false

@@ -35,6 +35,7 @@ type fakeBroker struct {
 	parked   int                 // fetches waiting for data
 	discard  bool                // benchmarks: answer produce requests without decoding or storing
 	held     []*fakeReq          // requests held back by the hold hook
+	idem     fakeIdem            // idempotent producers (fakeidem_test.go)
 	changed  chan struct{}       // closed and replaced on every change above
 	data     chan struct{}       // closed and replaced when records are appended
 }
@@ -135,6 +136,7 @@ func (fb *fakeBroker) serveConn(c *fakeConn) {
 			var req wire.ProduceRequest
 			if wire.DecodeBody(body, &req) == nil {
 				fb.produced = append(fb.produced, len(req.Records))
+				fb.idem.note(hdr, &req)
 			}
 		}
 		hook := fb.hook
@@ -318,6 +320,8 @@ func (r *fakeReq) serve() {
 		r.reply(&wire.DeleteTopicResponse{})
 	case wire.Produce:
 		r.serveProduce()
+	case wire.InitProducer:
+		r.serveInitProducer()
 	case wire.Fetch:
 		r.serveFetch(true)
 	case wire.ListOffsets:
@@ -406,6 +410,13 @@ func (r *fakeReq) applyProduce() (int64, wire.Code) {
 	}
 	log := parts[req.Partition]
 	start := int64(len(log))
+	if req.ProducerID != 0 {
+		if base, code, done := fb.idem.check(&req); done {
+			fb.notifyLocked()
+			return base, code
+		}
+		fb.idem.record(&req, start)
+	}
 	for i, rec := range req.Records {
 		rec.Offset = start + int64(i)
 		if rec.Timestamp == 0 {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/minibroker/minibroker/internal/wire"
@@ -16,16 +17,57 @@ import (
 // so that a partition's batches are stored in the order they were
 // produced while no failure occurs.
 //
-// Delivery is at-least-once: retries can duplicate. A batch that fails
-// with a retriable error (NotLeader, a lost connection, a timeout, ...)
-// is sent again, up to Retries times with backoff; if the failed attempt
-// had in fact been stored (ErrOutcomeUnknown, ErrTimeout,
-// ErrConnectionLost), the retry stores it twice. A retry can also reorder:
-// batches sent after the failed one may be stored before it. Set
-// MaxInFlight to 1 to rule out reordering within a partition (duplicates
-// remain possible). Non-retriable errors (ErrUnknownTopic,
+// Delivery is at-least-once. A batch that fails with a retriable error
+// (NotLeader, a lost connection, a timeout, ...) is sent again, up to
+// Retries times with backoff. Non-retriable errors (ErrUnknownTopic,
 // ErrMessageTooLarge, ...) fail a batch's messages at once. A final error
 // that may hide a stored attempt matches ErrOutcomeUnknown.
+//
+// # Idempotence
+//
+// By default (IdempotenceAuto with AcksAll; see Idempotence) the Producer
+// is idempotent. Each partition's sender gets a producer id from the
+// leader (InitProducer, before its first batch) and numbers its records;
+// a retry resends the same batch with the same numbers. The broker keeps
+// the numbers in its replicated state, so it stores a batch once however
+// often the Producer sends it, also when a retry goes to a new leader
+// after a failover, and answers a retry with the offsets of the stored
+// copy (Offset -1 if the copy is too old for the broker to remember
+// where it is: it keeps the last 5 batches per id and partition). It
+// also stores a partition's batches only in order, so a batch sent after
+// one that is being retried waits for it (its OutOfOrderSequence answers
+// are retried, and do not use up its Retries while the earlier batch is
+// outstanding). Idempotence thus removes the duplicates and the
+// reordering that the Producer's own retries would cause, within the life
+// of the Producer. It does not remove:
+//
+//   - Duplicates from resending: a restarted Producer gets new producer
+//     ids, so messages an application sends again after a crash or a
+//     failed Produce are new messages to the broker.
+//   - Duplicates on the consumer side: a consumer that reads a record and
+//     crashes before committing its offset reads it again (delivery to
+//     consumers is at-least-once).
+//   - Duplicates across a reset. When a batch fails for good (its retries
+//     are used up, or a non-retriable error), its partition's numbering
+//     has a gap that nothing will fill, so the sender waits for the
+//     answers of the batches in flight, gets a new producer id and
+//     numbers the batches still unacknowledged afresh from 0, in order.
+//     It does the same when the broker has forgotten the id
+//     (ErrUnknownProducer: idle for a day). A batch renumbered after an
+//     attempt whose outcome was unknown may be stored twice; the Producer
+//     logs a warning when it does that.
+//
+// An idempotent batch's final error matches ErrOutcomeUnknown only if an
+// attempt may have been stored and no later answer of the broker about
+// the same producer id and sequence ruled that out (an OutOfOrderSequence
+// answer does: the broker has not stored it).
+//
+// Without idempotence (IdempotenceOff, or Acks other than AcksAll), a
+// retry after ErrOutcomeUnknown, ErrTimeout or ErrConnectionLost stores
+// the batch twice if the failed attempt had in fact been stored, and a
+// retry can reorder: batches sent after the failed one may be stored
+// before it. Set MaxInFlight to 1 to rule out reordering then (duplicates
+// remain possible).
 //
 // A Producer is safe for concurrent use. Close it to deliver what is
 // buffered; closing the Client instead fails buffered messages.
@@ -38,6 +80,8 @@ type Producer struct {
 	sticky      sticky
 	budget      budget
 	disp        dispatcher
+	idem        bool        // cfg.Idempotence is on for cfg.Acks
+	idemDropped atomic.Bool // IdempotenceAuto against a broker without InitProducer: idempotence given up for good
 
 	mu     sync.RWMutex            // guards parts, closed and live
 	parts  map[partKey]*partSender // one sender per partition produced to
@@ -73,6 +117,7 @@ func (cl *Client) Producer(cfg ProducerConfig) *Producer {
 		budget:      budget{max: cfg.MaxBufferedBytes},
 		disp:        dispatcher{wake: make(chan struct{}, 1), done: make(chan struct{})},
 		parts:       make(map[partKey]*partSender),
+		idem:        cfg.Idempotence.enabled(cfg.Acks),
 	}
 	if err != nil || !cl.goTracked(p.dispatchLoop) {
 		p.closed = true
@@ -85,7 +130,8 @@ func (cl *Client) Producer(cfg ProducerConfig) *Producer {
 // Produce sends msg and waits for its acknowledgement (see Acks). It
 // blocks while msg's topic metadata is fetched, while the buffer is full
 // (MaxBufferedBytes), and until the message is acked or has failed; the
-// Result has Offset -1 unless Acks is AcksAll.
+// Result has Offset -1 unless Acks is AcksAll (and for an idempotent
+// retry of a batch stored too long ago for the broker to remember where).
 //
 // If ctx ends first, Produce returns ctx's error but the message stays
 // queued and may still be written. Errors: ErrMessageTooLarge (checked

@@ -48,8 +48,9 @@ func TestProduceRetriesAfterDroppedConnection(t *testing.T) {
 
 func TestProduceRetryAfterOutcomeUnknownDuplicates(t *testing.T) {
 	// The first attempt is stored, but the answer says the outcome is
-	// unknown: the retry stores the message again (at-least-once).
-	fb, _, p := producerSetup(t, 1, ProducerConfig{})
+	// unknown: the retry stores the message again (at-least-once without
+	// idempotence; see TestIdempotentRetryAfterOutcomeUnknownStoresOnce).
+	fb, _, p := producerSetup(t, 1, ProducerConfig{Idempotence: IdempotenceOff})
 	fb.setHook(firstN(wire.Produce, 1, func(r *fakeReq) {
 		r.applyProduce()
 		r.replyCode(wire.CodeOutcomeUnknown)

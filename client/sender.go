@@ -39,6 +39,13 @@ type partSender struct {
 	// Owned by the run goroutine.
 	inflight     int       // batches sent and not yet answered
 	backoffUntil time.Time // no sends before this
+	// Idempotence: the producer id new batches are sequenced under and
+	// the sequence of the next one. pid 0: none yet, or the last one was
+	// abandoned (see abandonPID); then nothing is sent while batches are
+	// in flight, and the next send asks for a new id.
+	pid       int64
+	nextPSeq  int32
+	drainSaid bool // the wait for the answers after abandoning pid has been logged
 }
 
 // reply is a connection's answer to one produce request.
@@ -158,10 +165,18 @@ func (s *partSender) run() {
 		if aborted {
 			s.abortQueued()
 		}
+		// An abandoned producer id: wait for the answers of the batches
+		// still in flight under it before sequencing anything afresh.
+		draining := s.pid == 0 && s.inflight > 0 && s.p.idempotent()
+		if draining && !s.drainSaid {
+			s.drainSaid = true
+			s.p.cl.log.Debug("minibroker: waiting for the answers to batches sent under an abandoned producer id",
+				"topic", s.topic, "partition", s.part, "in_flight", s.inflight)
+		}
 		now := time.Now()
 		sendq = sendq[:0]
 		s.mu.Lock()
-		if !aborted && !now.Before(s.backoffUntil) {
+		if !aborted && !draining && !now.Before(s.backoffUntil) {
 			for s.inflight+len(sendq) < cfg.MaxInFlight {
 				if len(s.ready) > 0 {
 					sendq = append(sendq, s.ready[0])
@@ -176,8 +191,8 @@ func (s *partSender) run() {
 				}
 			}
 		}
-		var next time.Time // when to look again without a wake-up
-		if !aborted && s.inflight+len(sendq) < cfg.MaxInFlight {
+		var next time.Time // when to look again without a wake-up (draining: an answer wakes us)
+		if !aborted && !draining && s.inflight+len(sendq) < cfg.MaxInFlight {
 			if len(s.ready) > 0 {
 				next = s.backoffUntil
 			} else if s.cur != nil {
@@ -242,31 +257,49 @@ func (s *partSender) abortQueued() {
 }
 
 // send sends b to the leader, reporting whether it went out. It blocks
-// while the leader's connection is dialed. A failure to send is handled
-// at once (retry or fail).
+// while the leader's connection is dialed and, for an idempotent Producer
+// without a producer id, while InitProducer gets one. A failure to send
+// is handled at once (retry or fail).
 func (s *partSender) send(b *batch) bool {
 	s.inflight++
 	b.attempts++
 	b.addr = ""
 	cl := s.p.cl
 	c, err := cl.leaderConn(cl.ctx)
-	if err != nil {
+	if err == nil {
+		b.addr = c.addr
+		err = s.sequence(c, b)
+	}
+	if errors.Is(err, errSeqExhausted) {
+		// Not an attempt: b goes again under a new producer id.
 		s.inflight--
-		s.failed(b, err, nil)
+		b.attempts--
+		s.requeue(b)
 		return false
 	}
-	b.addr = c.addr
-	req := &wire.ProduceRequest{
-		Topic:     s.topic,
-		Partition: s.part,
-		Acks:      s.p.cfg.Acks.wire(),
-		TimeoutMs: s.p.timeoutMs,
-		Records:   b.recs,
-	}
-	_, written, err := c.send(wire.Produce, req, s.p.respTimeout, s.onAnswer(b))
 	if err != nil {
 		s.inflight--
-		s.failed(b, err, nil)
+		s.failed(b, err, nil, false)
+		return false
+	}
+	req := &wire.ProduceRequest{
+		Topic:      s.topic,
+		Partition:  s.part,
+		Acks:       s.p.cfg.Acks.wire(),
+		TimeoutMs:  s.p.timeoutMs,
+		Records:    b.recs,
+		ProducerID: b.pid,
+		Sequence:   b.pseq,
+	}
+	version := uint16(0)
+	if b.pid != 0 {
+		version = 1 // Produce v1: ProducerID and Sequence
+	}
+	_, written, err := c.sendVersion(wire.Produce, version, req, s.p.respTimeout, s.onAnswer(b))
+	if err != nil {
+		// Nothing was written: the outcome is known.
+		s.inflight--
+		s.failed(b, err, nil, false)
 		return false
 	}
 	if written && s.p.cfg.Acks == AcksNone {
@@ -302,9 +335,12 @@ func (s *partSender) handle(r *reply) {
 		// AcksNone: completed when written; the answer only frees the slot.
 	case r.err != nil:
 		b.uncertain = true // the request was written: it may have been stored
-		s.failed(b, r.err, nil)
+		s.failed(b, r.err, nil, true)
 	case r.resp.ErrorCode != wire.CodeNone:
-		s.failed(b, r.resp.Err(), &r.resp)
+		if b.pid != 0 && s.idempotentAnswer(b, &r.resp) {
+			return
+		}
+		s.failed(b, r.resp.Err(), &r.resp, true)
 	default:
 		base := r.resp.BaseOffset
 		if s.p.cfg.Acks != AcksAll {
@@ -315,20 +351,32 @@ func (s *partSender) handle(r *reply) {
 }
 
 // failed retries b after a failure (err; resp is the broker's answer, if
-// any) or, if the error is not retriable, the retries are used up or the
-// Client is closed, completes it with the error.
-func (s *partSender) failed(b *batch, err error, resp *wire.ProduceResponse) {
+// any; written: the request reached the connection) or, if the error is
+// not retriable, the retries are used up or the Client is closed,
+// completes it with the error.
+//
+// An OutOfOrderSequence answer does not count against Retries while an
+// earlier batch of the partition is outstanding (the gap is that batch,
+// whose own retries are bounded, and this one must wait for it) or once
+// b's producer id has been abandoned (the gap is a batch that failed for
+// good; b is sequenced afresh).
+func (s *partSender) failed(b *batch, err error, resp *wire.ProduceResponse, written bool) {
 	cfg := &s.p.cfg
 	cl := s.p.cl
-	if outcomeUnknown(err) {
+	if written && outcomeUnknown(err) {
 		b.uncertain = true
 	}
 	if errors.Is(err, ErrUnknownTopic) || errors.Is(err, ErrUnknownPartition) {
 		cl.forgetTopic(s.topic) // deleted or changed: ask again next time
 	}
-	if cl.ctx.Err() != nil || !IsRetriable(err) || b.attempts > cfg.Retries {
+	if errors.Is(err, ErrOutOfOrderSequence) && (b.pid != s.pid || s.behindOutstanding(b)) {
+		b.free++
+	}
+	// ErrUnknownProducer: the batch goes again under a new producer id.
+	retriable := IsRetriable(err) || (b.pid != 0 && errors.Is(err, ErrUnknownProducer))
+	if cl.ctx.Err() != nil || !retriable || b.attempts-b.free > cfg.Retries {
 		s.complete(b, -1, fmt.Errorf("minibroker: produce to %s/%d (%d attempts): %w",
-			s.topic, s.part, b.attempts, withUncertainty(err, b.uncertain)))
+			s.topic, s.part, b.attempts, withUncertainty(err, b.uncertain || b.uncertainOld)))
 		return
 	}
 	immediate := false
@@ -336,6 +384,8 @@ func (s *partSender) failed(b *batch, err error, resp *wire.ProduceResponse) {
 	case resp != nil && resp.ErrorCode == wire.CodeNotLeader && resp.LeaderAddr != "" && resp.LeaderAddr != b.addr:
 		cl.redirect(resp.LeaderID, resp.LeaderAddr)
 		immediate = true // the leader is named: go there now
+	case errors.Is(err, ErrUnknownProducer):
+		immediate = true // a new producer id is asked for once nothing is in flight
 	case b.addr != "" && (errors.Is(err, ErrNotLeader) || errors.Is(err, ErrNoLeader) || errors.Is(err, ErrConnectionLost)):
 		cl.forgetLeader(b.addr)
 	}
@@ -360,8 +410,12 @@ func (s *partSender) requeue(b *batch) {
 
 // complete ends b with its outcome: it frees b's buffer space, wakes the
 // Produce calls waiting on it and queues its callbacks (or, with none,
-// closes b.done at once).
+// closes b.done at once). A failed batch leaves a gap in its producer
+// id's sequence: the id is abandoned.
 func (s *partSender) complete(b *batch, base int64, err error) {
+	if err != nil {
+		s.abandonPID(b.pid, "a batch failed")
+	}
 	s.mu.Lock()
 	delete(s.outstanding, b)
 	s.mu.Unlock()

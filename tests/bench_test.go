@@ -23,8 +23,9 @@ import (
 //	go test -run=^$ -bench . -benchtime=5s ./tests
 //
 // BenchmarkProduce:      client → 3 in-process brokers, acks=all, 100-byte
-//                        messages, batching; baseline: raw raft Apply of the
-//                        same bytes on a no-op state machine, 3 nodes.
+//                        messages, batching, idempotent (the default) and
+//                        not; baseline: raw raft Apply of the same bytes on
+//                        a no-op state machine, 3 nodes.
 // BenchmarkProduceOne:   one acks=all message in flight (latency, p50/p99);
 //                        baseline: one raw raft Apply in flight.
 // BenchmarkFetch:        a Reader fetching one partition; baseline: reading
@@ -56,31 +57,36 @@ var value100 = make([]byte, 100)
 var benchInFlight = 64
 
 func BenchmarkProduce(b *testing.B) {
-	b.Run("client", func(b *testing.B) {
-		cl := benchClient(b, benchCluster(b))
-		p := cl.Producer(client.ProducerConfig{Acks: client.AcksAll, MaxInFlight: benchInFlight})
-		defer p.Close()
-		var wg sync.WaitGroup
-		var errOnce sync.Once
-		var firstErr error
-		b.SetBytes(100)
-		b.ResetTimer()
-		start := time.Now()
-		wg.Add(b.N)
-		for i := 0; i < b.N; i++ {
-			p.ProduceAsync(client.Message{Topic: "bench", Value: value100}, func(_ client.Result, err error) {
-				if err != nil {
-					errOnce.Do(func() { firstErr = err })
-				}
-				wg.Done()
-			})
-		}
-		wg.Wait()
-		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
-		if firstErr != nil {
-			b.Fatal(firstErr)
-		}
-	})
+	for _, mode := range []struct {
+		name string
+		idem client.Idempotence
+	}{{"client", client.IdempotenceOn}, {"client-no-idempotence", client.IdempotenceOff}} {
+		b.Run(mode.name, func(b *testing.B) {
+			cl := benchClient(b, benchCluster(b))
+			p := cl.Producer(client.ProducerConfig{Acks: client.AcksAll, MaxInFlight: benchInFlight, Idempotence: mode.idem})
+			defer p.Close()
+			var wg sync.WaitGroup
+			var errOnce sync.Once
+			var firstErr error
+			b.SetBytes(100)
+			b.ResetTimer()
+			start := time.Now()
+			wg.Add(b.N)
+			for i := 0; i < b.N; i++ {
+				p.ProduceAsync(client.Message{Topic: "bench", Value: value100}, func(_ client.Result, err error) {
+					if err != nil {
+						errOnce.Do(func() { firstErr = err })
+					}
+					wg.Done()
+				})
+			}
+			wg.Wait()
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+			if firstErr != nil {
+				b.Fatal(firstErr)
+			}
+		})
+	}
 	b.Run("baseline-raft", func(b *testing.B) {
 		// The client sends batches of up to 64 KiB, benchInFlight in
 		// flight: raw raft gets entries of that size, as many in flight.
