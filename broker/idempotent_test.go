@@ -44,6 +44,18 @@ func TestIdempotentProduceOverTheWire(t *testing.T) {
 	if len(fr.Records) != 3 {
 		t.Fatalf("stored %d records, want 3 (no duplicate)", len(fr.Records))
 	}
+
+	// A restarted producer asks again and gets a new id; its sequence 0 is
+	// new data, not a duplicate of the first producer's.
+	var ip2 wire.InitProducerResponse
+	c.call(wire.InitProducer, &wire.InitProducerRequest{}, &ip2)
+	if ip2.ProducerID <= 0 || ip2.ProducerID == ip.ProducerID {
+		t.Fatalf("second producer id %d, first %d", ip2.ProducerID, ip.ProducerID)
+	}
+	ip.ProducerID = ip2.ProducerID
+	if pr := produce(0, "a", "b"); pr.ErrorCode != wire.CodeNone || pr.BaseOffset != 3 {
+		t.Fatalf("new producer's first batch: %+v", pr)
+	}
 	id := c.send(wire.Produce, 1, &wire.ProduceRequest{Topic: "t", Acks: wire.AcksAll, Records: records("z"), ProducerID: 999999})
 	var pr wire.ProduceResponse
 	if got, err := c.recv(&pr); err != nil || got != id || pr.ErrorCode != wire.CodeUnknownProducer {
