@@ -174,14 +174,7 @@ func TestFaultENOSPCOnAppend(t *testing.T) {
 	}
 	defer l.Close()
 
-	var want []byte
-	var next int64
-	for i := 0; i < 10; i++ {
-		b := fxBatch(t, i, 5, 100)
-		fxAppend(t, l, b, next)
-		want = append(want, b...)
-		next += 5
-	}
+	want, next := fxFill(t, l, 10, 5)
 
 	fs.setFailWrites(true, ".log")
 	for i := 0; i < 3; i++ {
@@ -298,14 +291,7 @@ func TestFaultSyncFailureEveryAppend(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	var want []byte
-	var next int64
-	for i := 0; i < 3; i++ {
-		b := fxBatch(t, i, 10, 100)
-		fxAppend(t, l, b, next)
-		want = append(want, b...)
-		next += 10
-	}
+	want, next := fxFill(t, l, 3, 10)
 
 	fs.setFailSync(true, ".log")
 	_, err = l.Append(fxBatch(t, 3, 10, 100))
@@ -546,4 +532,19 @@ func TestFaultRetentionErrorAfterAppend(t *testing.T) {
 	if err != nil && l.NextOffset() != 10 {
 		t.Fatalf("Append returned (%d, %v) but appended the batch: NextOffset %d", base, err, l.NextOffset())
 	}
+}
+
+// fxFill appends n batches of per records (numbered from 0) and returns the
+// bytes written and the next offset.
+func fxFill(t *testing.T, l *Log, n, per int) ([]byte, int64) {
+	t.Helper()
+	var want []byte
+	var next int64
+	for i := 0; i < n; i++ {
+		b := fxBatch(t, i, per, 100)
+		fxAppend(t, l, b, next)
+		want = append(want, b...)
+		next += int64(per)
+	}
+	return want, next
 }
