@@ -73,7 +73,7 @@ func (m FetchResponse) EncodeMsgpack(e *msgpack.Encoder) error {
 	w.string(m.ErrorMessage)
 	w.int(m.HighWatermark)
 	w.int(m.StartOffset)
-	encodeSliceField(&w, m.Records)
+	encodeRecords(&w, m.Records)
 	return w.err
 }
 

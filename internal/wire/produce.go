@@ -68,7 +68,7 @@ func (m ProduceRequest) EncodeMsgpack(e *msgpack.Encoder) error {
 	w.int(int64(m.Partition))
 	w.int(int64(m.Acks))
 	w.int(int64(m.TimeoutMs))
-	encodeSliceField(&w, m.Records)
+	encodeRecords(&w, m.Records)
 	w.int(m.ProducerID)
 	w.int(int64(m.Sequence))
 	return w.err
