@@ -20,6 +20,7 @@ const (
 	CmdCommitOffset                    // CommitOffsetCmd
 	CmdRegisterNode                    // RegisterNodeCmd
 	CmdInitProducer                    // InitProducerCmd
+	CmdHousekeeping                    // HousekeepingCmd
 	// Reserved for what comes next: group membership (join/sync/leave/
 	// expire). Only add to the end.
 )
@@ -38,6 +39,8 @@ func (t CommandType) String() string {
 		return "RegisterNode"
 	case CmdInitProducer:
 		return "InitProducer"
+	case CmdHousekeeping:
+		return "Housekeeping"
 	}
 	return fmt.Sprintf("CommandType(%d)", uint8(t))
 }
@@ -80,6 +83,14 @@ type AppendCmd struct {
 	Batch      []byte
 	ProducerID int64
 	Sequence   int32
+}
+
+// HousekeepingCmd is proposed by the leader every HousekeepingInterval:
+// with its leader-stamped time every replica applies retention by age to
+// idle partitions (which no append would roll) and expires idle producers,
+// all alike.
+type HousekeepingCmd struct {
+	Timestamp int64 `msgpack:"ts"`
 }
 
 // InitProducerCmd allocates a producer id: the Raft index of the entry,

@@ -147,6 +147,8 @@ func (f *FSM) apply(l *raft.Log) any {
 		return f.applyRegisterNode(l.Index, body)
 	case CmdInitProducer:
 		return f.applyInitProducer(l.Index, body)
+	case CmdHousekeeping:
+		return f.applyHousekeeping(l.Index, body)
 	default:
 		panic(fmt.Sprintf("replication: unknown command type %d at raft index %d", uint8(t), l.Index))
 	}

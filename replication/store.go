@@ -28,6 +28,9 @@ type Config struct {
 	// than a full InstallSnapshot. TrailingLogs is set from it and the mean
 	// entry size before each size-triggered snapshot. Default 64 MiB.
 	TrailingBytes int64
+	// HousekeepingInterval is how often the leader proposes retention by
+	// age and producer expiry (HousekeepingCmd). Default 1 minute.
+	HousekeepingInterval time.Duration
 	// Logger receives the store's logs; nil uses Node.Logger.
 	Logger *slog.Logger
 }
@@ -68,7 +71,10 @@ func Open(cfg Config) (*Store, error) {
 	if cfg.TrailingBytes == 0 {
 		cfg.TrailingBytes = DefaultTrailingBytes
 	}
-	if cfg.SnapshotBytes < 0 || cfg.TrailingBytes < 0 {
+	if cfg.HousekeepingInterval == 0 {
+		cfg.HousekeepingInterval = DefaultHousekeepingInterval
+	}
+	if cfg.SnapshotBytes < 0 || cfg.TrailingBytes < 0 || cfg.HousekeepingInterval < 0 {
 		return nil, &ConfigError{Field: "SnapshotBytes/TrailingBytes", Reason: "must not be negative"}
 	}
 	if err := cfg.Node.Validate(); err != nil {
@@ -110,14 +116,19 @@ func (s *Store) onFatal(err error) {
 	s.fatalOnce.Do(func() { s.fatal <- err })
 }
 
-// watch stops the node when the FSM fails, and takes size-triggered
-// snapshots. It is the only goroutine that does either.
+// watch stops the node when the FSM fails, takes size-triggered snapshots
+// and, on the leader, proposes housekeeping. It is the only goroutine that
+// does any of these.
 func (s *Store) watch() {
 	defer s.loops.Done()
+	tick := time.NewTicker(s.cfg.HousekeepingInterval)
+	defer tick.Stop()
 	for {
 		select {
 		case <-s.stop:
 			return
+		case <-tick.C:
+			s.housekeep()
 		case err := <-s.fatal:
 			s.node.Fatal(err)
 		case <-s.fsm.SnapshotDue():
