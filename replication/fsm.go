@@ -3,7 +3,6 @@ package replication
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"sync"
@@ -194,13 +193,6 @@ func (f *FSM) closePartsLocked() error {
 		err = errors.Join(err, p.log.Close())
 		delete(f.parts, k)
 	}
-	return err
-}
-
-// readFull reads exactly len(b) bytes, mapping a short stream to
-// io.ErrUnexpectedEOF.
-func readFull(r io.Reader, b []byte) error {
-	_, err := io.ReadFull(r, b)
 	return err
 }
 
