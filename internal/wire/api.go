@@ -22,6 +22,17 @@ const (
 	JoinCluster APIKey = 6
 	// InitProducer gives an idempotent producer its producer id.
 	InitProducer APIKey = 7
+	// Consumer groups (group.go, groupoffsets.go, groupadmin.go).
+	JoinGroup     APIKey = 8
+	Heartbeat     APIKey = 9
+	LeaveGroup    APIKey = 10
+	CommitOffsets APIKey = 11
+	FetchOffsets  APIKey = 12
+	DescribeGroup APIKey = 13
+	ListGroups    APIKey = 14
+	ResetOffsets  APIKey = 15
+	// 16 and 17 are DescribeCluster and RemoveNode.
+	DeleteGroup APIKey = 18
 )
 
 // VersionRange is the inclusive range of versions of one API that this
@@ -39,18 +50,27 @@ type apiInfo struct {
 // apiTable lists every API with its supported versions, indexed by APIKey.
 // Every API is versioned from its first release; all are at v0 today.
 var apiTable = [...]apiInfo{
-	Metadata:     {"Metadata", VersionRange{0, 0}},
-	CreateTopic:  {"CreateTopic", VersionRange{0, 0}},
-	DeleteTopic:  {"DeleteTopic", VersionRange{0, 0}},
-	Produce:      {"Produce", VersionRange{0, 1}}, // v1: ProducerID and Sequence
-	Fetch:        {"Fetch", VersionRange{0, 0}},
-	ListOffsets:  {"ListOffsets", VersionRange{0, 0}},
-	JoinCluster:  {"JoinCluster", VersionRange{0, 0}},
-	InitProducer: {"InitProducer", VersionRange{0, 0}},
+	Metadata:      {"Metadata", VersionRange{0, 0}},
+	CreateTopic:   {"CreateTopic", VersionRange{0, 0}},
+	DeleteTopic:   {"DeleteTopic", VersionRange{0, 0}},
+	Produce:       {"Produce", VersionRange{0, 1}}, // v1: ProducerID and Sequence
+	Fetch:         {"Fetch", VersionRange{0, 0}},
+	ListOffsets:   {"ListOffsets", VersionRange{0, 0}},
+	JoinCluster:   {"JoinCluster", VersionRange{0, 0}},
+	InitProducer:  {"InitProducer", VersionRange{0, 0}},
+	JoinGroup:     {"JoinGroup", VersionRange{0, 0}},
+	Heartbeat:     {"Heartbeat", VersionRange{0, 0}},
+	LeaveGroup:    {"LeaveGroup", VersionRange{0, 0}},
+	CommitOffsets: {"CommitOffsets", VersionRange{0, 0}},
+	FetchOffsets:  {"FetchOffsets", VersionRange{0, 0}},
+	DescribeGroup: {"DescribeGroup", VersionRange{0, 0}},
+	ListGroups:    {"ListGroups", VersionRange{0, 0}},
+	ResetOffsets:  {"ResetOffsets", VersionRange{0, 0}},
+	DeleteGroup:   {"DeleteGroup", VersionRange{0, 0}},
 }
 
 // known reports whether k is in this version's API table.
-func (k APIKey) known() bool { return int(k) < len(apiTable) }
+func (k APIKey) known() bool { return int(k) < len(apiTable) && apiTable[k].name != "" }
 
 // String returns the API's name, e.g. "Produce", or "APIKey(N)" for a key
 // this version does not know.

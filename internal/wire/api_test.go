@@ -22,7 +22,11 @@ func TestCheckVersion(t *testing.T) {
 		{Fetch, 0xFFFF, ErrUnsupportedVersion},
 		{JoinCluster, 0, nil},
 		{InitProducer, 0, nil},
-		{InitProducer + 1, 0, ErrUnknownAPI},
+		{JoinGroup, 0, nil},
+		{ResetOffsets, 0, nil},
+		{DeleteGroup, 0, nil},
+		{16, 0, ErrUnknownAPI}, // DescribeCluster, not in this table yet
+		{DeleteGroup + 1, 0, ErrUnknownAPI},
 		{0xFFFF, 0, ErrUnknownAPI},
 	} {
 		err := CheckVersion(tc.key, tc.version)
@@ -47,9 +51,24 @@ func TestAPIKeys(t *testing.T) {
 		{ListOffsets, 5, "ListOffsets"},
 		{JoinCluster, 6, "JoinCluster"},
 		{InitProducer, 7, "InitProducer"},
+		{JoinGroup, 8, "JoinGroup"},
+		{Heartbeat, 9, "Heartbeat"},
+		{LeaveGroup, 10, "LeaveGroup"},
+		{CommitOffsets, 11, "CommitOffsets"},
+		{FetchOffsets, 12, "FetchOffsets"},
+		{DescribeGroup, 13, "DescribeGroup"},
+		{ListGroups, 14, "ListGroups"},
+		{ResetOffsets, 15, "ResetOffsets"},
+		{DeleteGroup, 18, "DeleteGroup"},
 	}
-	if len(apiTable) != len(want) {
-		t.Fatalf("apiTable has %d APIs, want %d", len(apiTable), len(want))
+	known := 0
+	for k := range apiTable {
+		if APIKey(k).known() {
+			known++
+		}
+	}
+	if known != len(want) {
+		t.Fatalf("apiTable has %d APIs, want %d", known, len(want))
 	}
 	for _, w := range want {
 		if uint16(w.key) != w.num || w.key.String() != w.name {

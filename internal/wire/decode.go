@@ -286,3 +286,21 @@ func discard(d *msgpack.Decoder, n int) error {
 	}
 	return nil
 }
+
+// decodeInt32s decodes an array of int32; an empty or nil array decodes as
+// a nil slice.
+func decodeInt32s(d *msgpack.Decoder) ([]int32, error) {
+	n, err := decodeArrayLen(d, 1, "int32 array")
+	if err != nil || n == 0 {
+		return nil, err
+	}
+	out := make([]int32, 0, capHint(d, n))
+	for range n {
+		v, err := decodeInt32(d)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}

@@ -14,54 +14,70 @@ type Code uint16
 // Error codes. Append new codes at the end of the list (and of codeTable);
 // never renumber or reuse one.
 const (
-	CodeNone               Code = iota // success
-	CodeUnknown                        // internal or unexpected broker error
-	CodeMalformed                      // the request could not be decoded or is invalid
-	CodeUnknownAPI                     // the API key is not known to the broker
-	CodeUnsupportedVersion             // the API version is outside the supported range
-	CodeFrameTooLarge                  // the frame exceeds the receiver's limit
-	CodeMessageTooLarge                // one record exceeds the broker's message limit
-	CodeUnknownTopic                   // the topic does not exist
-	CodeUnknownPartition               // the partition does not exist in the topic
-	CodeTopicExists                    // CreateTopic: the topic already exists
-	CodeInvalidTopicConfig             // CreateTopic: bad partition count or config
-	CodeNotLeader                      // this broker is not the partition's leader
-	CodeOutcomeUnknown                 // leadership lost mid-write: it may or may not have committed
-	CodeOffsetOutOfRange               // the offset is outside [StartOffset, HighWatermark]
-	CodeTimeout                        // the request did not complete within its timeout
-	CodeTooManyInFlight                // the broker is shedding load; back off and retry
-	CodeShuttingDown                   // the broker is shutting down
-	CodeStorage                        // a disk error on the broker
-	CodeNoLeader                       // no leader right now: an election is in progress
-	CodeDuplicateSequence              // idempotent produce: an old batch already stored, its offset no longer known
-	CodeOutOfOrderSequence             // idempotent produce: a gap in the producer's sequence numbers
-	CodeUnknownProducer                // idempotent produce: producer id unknown or expired; get a new one
+	CodeNone                Code = iota // success
+	CodeUnknown                         // internal or unexpected broker error
+	CodeMalformed                       // the request could not be decoded or is invalid
+	CodeUnknownAPI                      // the API key is not known to the broker
+	CodeUnsupportedVersion              // the API version is outside the supported range
+	CodeFrameTooLarge                   // the frame exceeds the receiver's limit
+	CodeMessageTooLarge                 // one record exceeds the broker's message limit
+	CodeUnknownTopic                    // the topic does not exist
+	CodeUnknownPartition                // the partition does not exist in the topic
+	CodeTopicExists                     // CreateTopic: the topic already exists
+	CodeInvalidTopicConfig              // CreateTopic: bad partition count or config
+	CodeNotLeader                       // this broker is not the partition's leader
+	CodeOutcomeUnknown                  // leadership lost mid-write: it may or may not have committed
+	CodeOffsetOutOfRange                // the offset is outside [StartOffset, HighWatermark]
+	CodeTimeout                         // the request did not complete within its timeout
+	CodeTooManyInFlight                 // the broker is shedding load; back off and retry
+	CodeShuttingDown                    // the broker is shutting down
+	CodeStorage                         // a disk error on the broker
+	CodeNoLeader                        // no leader right now: an election is in progress
+	CodeDuplicateSequence               // idempotent produce: an old batch already stored, its offset no longer known
+	CodeOutOfOrderSequence              // idempotent produce: a gap in the producer's sequence numbers
+	CodeUnknownProducer                 // idempotent produce: producer id unknown or expired; get a new one
+	CodeUnknownGroup                    // the consumer group does not exist
+	CodeUnknownMember                   // the member is not (or no longer) in the group: join afresh
+	CodeIllegalGeneration               // the request's generation is not the group's: rejoin
+	CodeRebalanceInProgress             // the group is rebalancing: rejoin to get the new assignment
+	CodeNotAssigned                     // the member does not own the partition in this generation
+	CodeOffsetRegression                // the commit would move the committed offset backwards
+	CodeGroupNotEmpty                   // the operation needs a group without members
+	CodeInvalidGroup                    // bad group name, subscription, strategy or timeout
 )
 
 // Sentinel errors, one per non-zero Code. Compare with errors.Is: errors
 // returned by this package and by Err wrap exactly one of them.
 var (
-	ErrUnknown            = errors.New("minibroker: unknown broker error")
-	ErrMalformed          = errors.New("minibroker: malformed request")
-	ErrUnknownAPI         = errors.New("minibroker: unknown API")
-	ErrUnsupportedVersion = errors.New("minibroker: unsupported API version")
-	ErrFrameTooLarge      = errors.New("minibroker: frame too large")
-	ErrMessageTooLarge    = errors.New("minibroker: message too large")
-	ErrUnknownTopic       = errors.New("minibroker: unknown topic")
-	ErrUnknownPartition   = errors.New("minibroker: unknown partition")
-	ErrTopicExists        = errors.New("minibroker: topic already exists")
-	ErrInvalidTopicConfig = errors.New("minibroker: invalid topic config")
-	ErrNotLeader          = errors.New("minibroker: not the leader for this partition")
-	ErrOutcomeUnknown     = errors.New("minibroker: write outcome unknown (leadership lost while in flight; it may have committed)")
-	ErrOffsetOutOfRange   = errors.New("minibroker: offset out of range")
-	ErrTimeout            = errors.New("minibroker: request timed out")
-	ErrTooManyInFlight    = errors.New("minibroker: too many requests in flight")
-	ErrShuttingDown       = errors.New("minibroker: broker is shutting down")
-	ErrStorage            = errors.New("minibroker: broker storage error")
-	ErrNoLeader           = errors.New("minibroker: no leader (election in progress)")
-	ErrDuplicateSequence  = errors.New("minibroker: duplicate sequence (batch already stored)")
-	ErrOutOfOrderSequence = errors.New("minibroker: out-of-order sequence (an earlier batch is missing)")
-	ErrUnknownProducer    = errors.New("minibroker: unknown or expired producer id")
+	ErrUnknown             = errors.New("minibroker: unknown broker error")
+	ErrMalformed           = errors.New("minibroker: malformed request")
+	ErrUnknownAPI          = errors.New("minibroker: unknown API")
+	ErrUnsupportedVersion  = errors.New("minibroker: unsupported API version")
+	ErrFrameTooLarge       = errors.New("minibroker: frame too large")
+	ErrMessageTooLarge     = errors.New("minibroker: message too large")
+	ErrUnknownTopic        = errors.New("minibroker: unknown topic")
+	ErrUnknownPartition    = errors.New("minibroker: unknown partition")
+	ErrTopicExists         = errors.New("minibroker: topic already exists")
+	ErrInvalidTopicConfig  = errors.New("minibroker: invalid topic config")
+	ErrNotLeader           = errors.New("minibroker: not the leader for this partition")
+	ErrOutcomeUnknown      = errors.New("minibroker: write outcome unknown (leadership lost while in flight; it may have committed)")
+	ErrOffsetOutOfRange    = errors.New("minibroker: offset out of range")
+	ErrTimeout             = errors.New("minibroker: request timed out")
+	ErrTooManyInFlight     = errors.New("minibroker: too many requests in flight")
+	ErrShuttingDown        = errors.New("minibroker: broker is shutting down")
+	ErrStorage             = errors.New("minibroker: broker storage error")
+	ErrNoLeader            = errors.New("minibroker: no leader (election in progress)")
+	ErrDuplicateSequence   = errors.New("minibroker: duplicate sequence (batch already stored)")
+	ErrOutOfOrderSequence  = errors.New("minibroker: out-of-order sequence (an earlier batch is missing)")
+	ErrUnknownProducer     = errors.New("minibroker: unknown or expired producer id")
+	ErrUnknownGroup        = errors.New("minibroker: unknown consumer group")
+	ErrUnknownMember       = errors.New("minibroker: unknown group member (removed from the group)")
+	ErrIllegalGeneration   = errors.New("minibroker: stale group generation")
+	ErrRebalanceInProgress = errors.New("minibroker: group rebalance in progress")
+	ErrNotAssigned         = errors.New("minibroker: partition not assigned to this member")
+	ErrOffsetRegression    = errors.New("minibroker: committed offset would go backwards")
+	ErrGroupNotEmpty       = errors.New("minibroker: group has active members")
+	ErrInvalidGroup        = errors.New("minibroker: invalid group request")
 )
 
 // codeInfo is one row of codeTable.
@@ -74,28 +90,36 @@ type codeInfo struct {
 // codeTable is the one definition of the code <-> sentinel mapping. It is
 // indexed by Code; the entry for CodeNone has a nil err. Append only.
 var codeTable = [...]codeInfo{
-	CodeNone:               {"None", nil, false},
-	CodeUnknown:            {"Unknown", ErrUnknown, false},
-	CodeMalformed:          {"Malformed", ErrMalformed, false},
-	CodeUnknownAPI:         {"UnknownAPI", ErrUnknownAPI, false},
-	CodeUnsupportedVersion: {"UnsupportedVersion", ErrUnsupportedVersion, false},
-	CodeFrameTooLarge:      {"FrameTooLarge", ErrFrameTooLarge, false},
-	CodeMessageTooLarge:    {"MessageTooLarge", ErrMessageTooLarge, false},
-	CodeUnknownTopic:       {"UnknownTopic", ErrUnknownTopic, false},
-	CodeUnknownPartition:   {"UnknownPartition", ErrUnknownPartition, false},
-	CodeTopicExists:        {"TopicExists", ErrTopicExists, false},
-	CodeInvalidTopicConfig: {"InvalidTopicConfig", ErrInvalidTopicConfig, false},
-	CodeNotLeader:          {"NotLeader", ErrNotLeader, true},
-	CodeOutcomeUnknown:     {"OutcomeUnknown", ErrOutcomeUnknown, true},
-	CodeOffsetOutOfRange:   {"OffsetOutOfRange", ErrOffsetOutOfRange, false},
-	CodeTimeout:            {"Timeout", ErrTimeout, true},
-	CodeTooManyInFlight:    {"TooManyInFlight", ErrTooManyInFlight, true},
-	CodeShuttingDown:       {"ShuttingDown", ErrShuttingDown, true},
-	CodeStorage:            {"Storage", ErrStorage, false},
-	CodeNoLeader:           {"NoLeader", ErrNoLeader, true},
-	CodeDuplicateSequence:  {"DuplicateSequence", ErrDuplicateSequence, false},
-	CodeOutOfOrderSequence: {"OutOfOrderSequence", ErrOutOfOrderSequence, true},
-	CodeUnknownProducer:    {"UnknownProducer", ErrUnknownProducer, false},
+	CodeNone:                {"None", nil, false},
+	CodeUnknown:             {"Unknown", ErrUnknown, false},
+	CodeMalformed:           {"Malformed", ErrMalformed, false},
+	CodeUnknownAPI:          {"UnknownAPI", ErrUnknownAPI, false},
+	CodeUnsupportedVersion:  {"UnsupportedVersion", ErrUnsupportedVersion, false},
+	CodeFrameTooLarge:       {"FrameTooLarge", ErrFrameTooLarge, false},
+	CodeMessageTooLarge:     {"MessageTooLarge", ErrMessageTooLarge, false},
+	CodeUnknownTopic:        {"UnknownTopic", ErrUnknownTopic, false},
+	CodeUnknownPartition:    {"UnknownPartition", ErrUnknownPartition, false},
+	CodeTopicExists:         {"TopicExists", ErrTopicExists, false},
+	CodeInvalidTopicConfig:  {"InvalidTopicConfig", ErrInvalidTopicConfig, false},
+	CodeNotLeader:           {"NotLeader", ErrNotLeader, true},
+	CodeOutcomeUnknown:      {"OutcomeUnknown", ErrOutcomeUnknown, true},
+	CodeOffsetOutOfRange:    {"OffsetOutOfRange", ErrOffsetOutOfRange, false},
+	CodeTimeout:             {"Timeout", ErrTimeout, true},
+	CodeTooManyInFlight:     {"TooManyInFlight", ErrTooManyInFlight, true},
+	CodeShuttingDown:        {"ShuttingDown", ErrShuttingDown, true},
+	CodeStorage:             {"Storage", ErrStorage, false},
+	CodeNoLeader:            {"NoLeader", ErrNoLeader, true},
+	CodeDuplicateSequence:   {"DuplicateSequence", ErrDuplicateSequence, false},
+	CodeOutOfOrderSequence:  {"OutOfOrderSequence", ErrOutOfOrderSequence, true},
+	CodeUnknownProducer:     {"UnknownProducer", ErrUnknownProducer, false},
+	CodeUnknownGroup:        {"UnknownGroup", ErrUnknownGroup, false},
+	CodeUnknownMember:       {"UnknownMember", ErrUnknownMember, false},
+	CodeIllegalGeneration:   {"IllegalGeneration", ErrIllegalGeneration, false},
+	CodeRebalanceInProgress: {"RebalanceInProgress", ErrRebalanceInProgress, false},
+	CodeNotAssigned:         {"NotAssigned", ErrNotAssigned, false},
+	CodeOffsetRegression:    {"OffsetRegression", ErrOffsetRegression, false},
+	CodeGroupNotEmpty:       {"GroupNotEmpty", ErrGroupNotEmpty, false},
+	CodeInvalidGroup:        {"InvalidGroup", ErrInvalidGroup, false},
 }
 
 // known reports whether c is in this version's code table.

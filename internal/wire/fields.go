@@ -202,3 +202,23 @@ func (w *fieldWriter) structField(v msgpack.CustomEncoder) {
 		w.err = v.EncodeMsgpack(w.e)
 	}
 }
+
+func (f *fieldReader) int32s(p *[]int32) {
+	if f.next() {
+		*p, f.err = decodeInt32s(f.d)
+	}
+}
+
+func (w *fieldWriter) int32s(v []int32) {
+	if w.err != nil {
+		return
+	}
+	if w.err = w.e.EncodeArrayLen(len(v)); w.err != nil {
+		return
+	}
+	for _, x := range v {
+		if w.err = w.e.EncodeInt(int64(x)); w.err != nil {
+			return
+		}
+	}
+}

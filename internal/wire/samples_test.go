@@ -49,7 +49,7 @@ func sampleRecords() []Record {
 
 func samples() []sample {
 	recs := sampleRecords()
-	return []sample{
+	return append([]sample{
 		{"MetadataRequest", Metadata, false,
 			&MetadataRequest{Topics: []string{"orders", "", "payments"}},
 			func() message { return new(MetadataRequest) }},
@@ -111,7 +111,7 @@ func samples() []sample {
 		{"InitProducerResponse", InitProducer, true,
 			&InitProducerResponse{ProducerID: 42},
 			func() message { return new(InitProducerResponse) }},
-	}
+	}, groupSamples()...)
 }
 
 // requestSamples and responseSamples split samples() by direction.
