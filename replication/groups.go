@@ -45,7 +45,8 @@ type Group struct {
 // MaxGroupNameLen bounds group names, like MaxTopicNameLen topic names.
 const MaxGroupNameLen = MaxTopicNameLen
 
-// Member returns the member with this id. The pointer is into g.
+// Member returns the member with this id. The pointer is into g. It
+// relies on Members being sorted by ID, as the FSM keeps them.
 func (g *Group) Member(id string) (*GroupMember, bool) {
 	i, ok := slices.BinarySearchFunc(g.Members, id, func(m GroupMember, id string) int { return cmp.Compare(m.ID, id) })
 	if !ok {
@@ -55,7 +56,8 @@ func (g *Group) Member(id string) (*GroupMember, bool) {
 }
 
 // Owner returns the id of the member that the current assignment gives the
-// partition to.
+// partition to. It relies on the assignments being sorted, as the FSM keeps
+// them.
 func (g *Group) Owner(topic string, partition int32) (memberID string, ok bool) {
 	for i := range g.Members {
 		if g.Members[i].owns(topic, partition) {
