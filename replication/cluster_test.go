@@ -320,8 +320,9 @@ func TestFullClusterRestartKeepsStateAndAppliesNothingTwice(t *testing.T) {
 		c.append("t", int32(i%2), fmt.Sprint(i), 2)
 	}
 	lead = c.stores[c.waitLeader()]
-	if err := lead.CommitOffset(waitCtx(t), CommitOffsetCmd{Group: "g", Topic: "t", Partition: 1, Offset: 9}); err != nil {
-		t.Fatal(err)
+	errs, err := lead.CommitOffsets(waitCtx(t), CommitOffsetsCmd{Group: "g", Generation: -1, Offsets: []OffsetCommit{{Topic: "t", Partition: 1, Offset: 9}}})
+	if err != nil || errs[0] != nil {
+		t.Fatal(err, errs)
 	}
 	c.waitSame(0, "t", 2)
 	c.waitCommitted("g", "t", 1, 9)

@@ -13,16 +13,20 @@ import (
 type CommandType uint8
 
 const (
-	cmdInvalid      CommandType = iota // 0 is never written
-	CmdCreateTopic                     // CreateTopicCmd
-	CmdDeleteTopic                     // DeleteTopicCmd
-	CmdAppend                          // AppendCmd
-	CmdCommitOffset                    // CommitOffsetCmd
-	CmdRegisterNode                    // RegisterNodeCmd
-	CmdInitProducer                    // InitProducerCmd
-	CmdHousekeeping                    // HousekeepingCmd
-	// Reserved for what comes next: group membership (join/sync/leave/
-	// expire). Only add to the end.
+	cmdInvalid       CommandType = iota // 0 is never written
+	CmdCreateTopic                      // CreateTopicCmd
+	CmdDeleteTopic                      // DeleteTopicCmd
+	CmdAppend                           // AppendCmd
+	CmdCommitOffset                     // CommitOffsetCmd
+	CmdRegisterNode                     // RegisterNodeCmd
+	CmdInitProducer                     // InitProducerCmd
+	CmdHousekeeping                     // HousekeepingCmd
+	CmdSyncGroup                        // SyncGroupCmd
+	CmdRemoveMembers                    // RemoveMembersCmd
+	CmdCommitOffsets                    // CommitOffsetsCmd
+	CmdResetOffsets                     // ResetOffsetsCmd
+	CmdDeleteGroup                      // DeleteGroupCmd
+	// Only add to the end.
 )
 
 func (t CommandType) String() string {
@@ -41,6 +45,16 @@ func (t CommandType) String() string {
 		return "InitProducer"
 	case CmdHousekeeping:
 		return "Housekeeping"
+	case CmdSyncGroup:
+		return "SyncGroup"
+	case CmdRemoveMembers:
+		return "RemoveMembers"
+	case CmdCommitOffsets:
+		return "CommitOffsets"
+	case CmdResetOffsets:
+		return "ResetOffsets"
+	case CmdDeleteGroup:
+		return "DeleteGroup"
 	}
 	return fmt.Sprintf("CommandType(%d)", uint8(t))
 }
@@ -101,8 +115,10 @@ type InitProducerCmd struct {
 }
 
 // CommitOffsetCmd records a consumer group's committed offset for a
-// partition. Generation fencing is checked by the group coordinator, which
-// lands with consumer groups; Apply stores what it is given.
+// partition, without fencing. Nothing writes it any more (CommitOffsetsCmd
+// replaced it); it stays decodable and applied for the Raft logs that hold
+// it. Apply stores the offset unless it is below the one committed already
+// (ErrOffsetRegression).
 type CommitOffsetCmd struct {
 	Group      string `msgpack:"g"`
 	Topic      string `msgpack:"t"`
@@ -111,6 +127,119 @@ type CommitOffsetCmd struct {
 	Generation int32  `msgpack:"gen"`
 	Metadata   string `msgpack:"m,omitempty"`
 	Timestamp  int64  `msgpack:"ts"`
+}
+
+// SyncGroupCmd is the group coordinator's result of a rebalance: the
+// group's next generation, its members and their assignment. Apply checks
+// the group name (ErrInvalidGroup), that Generation is the current one plus
+// one, 1 for a new group (ErrIllegalGeneration), and that member ids are
+// unique and non-empty and no partition is assigned to two members
+// (ErrBadCommand); a rejected command changes nothing. It replaces the
+// group's state wholesale, with members sorted by id and each assignment
+// merged per topic and sorted. Assignments are not checked against the
+// topics: they may name topics that do not exist (yet). Timestamp is
+// stamped by the leader (ms).
+type SyncGroupCmd struct {
+	Group      string        `msgpack:"g"`
+	Generation int32         `msgpack:"gen"`
+	Strategy   string        `msgpack:"s"`
+	Members    []GroupMember `msgpack:"m"`
+	Timestamp  int64         `msgpack:"ts"`
+}
+
+// RemoveMembersCmd removes members from a group (session expiry, or
+// LeaveGroup) without changing its generation; their commits are refused
+// from then on (ErrUnknownMember). Unknown member ids are ignored. Apply
+// returns ErrUnknownGroup, or ErrIllegalGeneration unless Generation is the
+// group's current one.
+type RemoveMembersCmd struct {
+	Group      string   `msgpack:"g"`
+	Generation int32    `msgpack:"gen"`
+	MemberIDs  []string `msgpack:"ids"`
+	Timestamp  int64    `msgpack:"ts"`
+}
+
+// OffsetCommit is one partition's part of a CommitOffsetsCmd: the offset of
+// the next record the group will consume, and client metadata.
+type OffsetCommit struct {
+	Topic     string `msgpack:"t"`
+	Partition int32  `msgpack:"p"`
+	Offset    int64  `msgpack:"o"`
+	Metadata  string `msgpack:"m,omitempty"`
+}
+
+// CommitOffsetsCmd commits offsets for a group, fenced by membership. A
+// commit with MemberID "" and Generation -1 is standalone (a consumer that
+// assigns itself partitions): allowed while the group has no members. Any
+// other commit must come from a current member, in the current generation,
+// for partitions assigned to it. See FSM.applyCommitOffsets for every rule.
+// Apply's response is a *CommitResult, or an error that rejects the whole
+// command.
+type CommitOffsetsCmd struct {
+	Group      string         `msgpack:"g"`
+	MemberID   string         `msgpack:"mid"`
+	Generation int32          `msgpack:"gen"`
+	Offsets    []OffsetCommit `msgpack:"o"`
+	Timestamp  int64          `msgpack:"ts"`
+	// Bounds is stamped by Store.CommitOffsets (callers leave it empty):
+	// the leader's view of each named partition, against which Apply
+	// checks the offsets. See PartitionBounds.
+	Bounds []PartitionBounds `msgpack:"b"`
+}
+
+// Modes of ResetOffsetsCmd.
+const (
+	ResetEarliest int8 = -2 // to the partition's log start offset
+	ResetLatest   int8 = -1 // to the partition's high-water mark
+	ResetToOffset int8 = 0  // to ResetOffsetsCmd.Offset
+)
+
+// ResetOffsetsCmd is an administrator's reset of a group's committed
+// offsets in one topic; unlike a commit it may move them backward. The
+// group must have no members (ErrGroupNotEmpty); it need not exist: the
+// offsets are created. Partitions empty means every partition of the topic.
+// Apply's response is the []PartitionOffset it set, sorted by partition.
+type ResetOffsetsCmd struct {
+	Group      string  `msgpack:"g"`
+	Topic      string  `msgpack:"t"`
+	Partitions []int32 `msgpack:"p"`
+	Mode       int8    `msgpack:"md"`
+	Offset     int64   `msgpack:"o"`
+	Timestamp  int64   `msgpack:"ts"`
+	// Bounds is stamped by Store.ResetOffsets (callers leave it empty):
+	// the leader's view of every partition of the topic, from which Apply
+	// resolves ResetEarliest and ResetLatest and checks ResetToOffset.
+	Bounds []PartitionBounds `msgpack:"b"`
+}
+
+// DeleteGroupCmd deletes a group without members and all its committed
+// offsets. Apply returns ErrGroupNotEmpty or ErrUnknownGroup.
+type DeleteGroupCmd struct {
+	Group string `msgpack:"g"`
+}
+
+// PartitionBounds is a partition as the proposing leader's FSM saw it just
+// before proposing a command that checks offsets against the partition:
+// the topic's incarnation (its CreateIndex), the log start offset and the
+// high-water mark. Store stamps them; Apply uses them, never the
+// partition's live state.
+//
+// Why: Apply must give the same result on every replica and again when a
+// replica replays its Raft log after a restart. Metadata commands are
+// replayed from the last snapshot's index, but by then the partition logs
+// already hold every batch applied before the restart, and retention may
+// have removed old segments, so the live log is not what it was when the
+// command was first applied. The leader's view is of a prefix of the log
+// before the command, and a partition's start and end only grow, so an
+// offset at or below the stamped End is also at or below the end at apply
+// time. A TopicIndex that no longer matches the topic means the topic was
+// deleted (and maybe created again) in between.
+type PartitionBounds struct {
+	Topic      string `msgpack:"t"`
+	Partition  int32  `msgpack:"p"`
+	TopicIndex uint64 `msgpack:"ci"` // the topic's CreateIndex
+	Start      int64  `msgpack:"s"`  // log start offset
+	End        int64  `msgpack:"e"`  // high-water mark
 }
 
 // RegisterNodeCmd records a node's client address, so that every node can

@@ -7,17 +7,26 @@
 //     stable store, leadership tracking (a new leader runs a Barrier before
 //     it serves), membership, and Apply with the three acks levels.
 //   - FSM is the state machine: topics, partition logs (package log),
-//     committed offsets and node addresses. Commands are one type byte plus
-//     a msgpack body (command.go). Apply is deterministic: offsets are
-//     assigned there, the leader stamps times into commands, and an entry
-//     is never applied twice, even when raft replays its log after a crash
-//     (see FSM).
+//     consumer groups with their committed offsets, idempotent producers
+//     and node addresses. Commands are one type byte plus a msgpack body
+//     (command.go): CreateTopic, DeleteTopic, Append, RegisterNode,
+//     InitProducer, Housekeeping; for consumer groups SyncGroup and
+//     RemoveMembers (results of the leader's group coordinator),
+//     CommitOffsets (fenced by member, generation and assignment; never
+//     backward), ResetOffsets and DeleteGroup (groups.go); and the legacy
+//     CommitOffset, which nothing writes any more. Apply is deterministic:
+//     offsets are assigned there, the leader stamps times (and, for offset
+//     checks, partition bounds) into commands, and an entry is never
+//     applied twice, even when raft replays its log after a crash (see
+//     FSM).
 //   - SnapshotStore keeps snapshots as a manifest plus hard links to the
 //     immutable segment files, so taking one costs O(segments) rather than
 //     O(data); it becomes a byte stream only when a follower needs an
 //     InstallSnapshot (snapshot.go).
 //   - Store ties them together with the operations the broker calls:
-//     CreateTopic, Append, CommitOffset, and reads of applied data.
+//     CreateTopic, Append, InitProducer, the group operations (SyncGroup,
+//     RemoveMembers, CommitOffsets, ResetOffsets, DeleteGroup),
+//     VerifyLeader for linearizable reads, and reads of applied data.
 //
 // Acks, and what each promises:
 //

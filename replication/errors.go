@@ -3,6 +3,8 @@ package replication
 import (
 	"errors"
 	"fmt"
+
+	mlog "github.com/minibroker/minibroker/log"
 )
 
 // Configuration errors.
@@ -102,4 +104,41 @@ var (
 	// recover from (a disk error while applying). The node shuts down; on
 	// restart the entry is applied again from the Raft log.
 	ErrStopped = errors.New("replication: state machine stopped")
+)
+
+// Errors of consumer groups and committed offsets (groups.go). Apply returns
+// them as the entry's response, like the errors above: the command is
+// rejected (or, for CommitOffsets, one partition of it), nothing else
+// changes, and every replica returns the same error.
+var (
+	// ErrInvalidGroup: a group name that is empty, longer than
+	// MaxGroupNameLen or holds characters other than [a-zA-Z0-9._-] (the
+	// rule for topic names).
+	ErrInvalidGroup = errors.New("replication: invalid group name")
+	// ErrUnknownGroup: the group has no state (RemoveMembers, DeleteGroup,
+	// a member's CommitOffsets).
+	ErrUnknownGroup = errors.New("replication: unknown group")
+	// ErrUnknownMember: the member id is not in the group's current
+	// membership: it never joined, or it was removed (session expired or
+	// left). It must join again.
+	ErrUnknownMember = errors.New("replication: unknown member id")
+	// ErrIllegalGeneration: the command names a generation other than the
+	// group's current one (SyncGroup: other than current+1). The sender
+	// acted on a membership that has changed since.
+	ErrIllegalGeneration = errors.New("replication: illegal generation")
+	// ErrNotAssigned: a member committed an offset for a partition that the
+	// group's current assignment gives to another member or to none.
+	ErrNotAssigned = errors.New("replication: partition not assigned to member")
+	// ErrOffsetRegression: a commit below the offset already committed for
+	// the partition. Commits never move a group backward; ResetOffsets can.
+	ErrOffsetRegression = errors.New("replication: committed offsets never go backward")
+	// ErrGroupNotEmpty: the operation needs a group without members
+	// (standalone commits, ResetOffsets, DeleteGroup).
+	ErrGroupNotEmpty = errors.New("replication: group has members")
+
+	// ErrOffsetOutOfRange is mlog.ErrOffsetOutOfRange, under this package's
+	// name: a commit or reset names an offset outside the partition's range.
+	// Such errors are *mlog.OffsetRangeError values carrying the range, as
+	// those of FSM.Read are; errors.Is matches either name.
+	ErrOffsetOutOfRange = mlog.ErrOffsetOutOfRange
 )

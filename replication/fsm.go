@@ -35,7 +35,8 @@ type FSMConfig struct {
 }
 
 // FSM is minibroker's replicated state machine: topics, their partition
-// logs, committed offsets and the nodes' client addresses. raft calls Apply,
+// logs, consumer groups and their committed offsets, idempotent producers
+// and the nodes' client addresses. raft calls Apply,
 // ApplyBatch, Snapshot and Restore from its FSM goroutine, which is the only
 // writer of the state. Readers (Read, Topic, ...) are safe for concurrent use.
 //
@@ -148,6 +149,16 @@ func (f *FSM) apply(l *raft.Log) any {
 		return f.applyInitProducer(l.Index, body)
 	case CmdHousekeeping:
 		return f.applyHousekeeping(l.Index, body)
+	case CmdSyncGroup:
+		return f.applySyncGroup(l.Index, body)
+	case CmdRemoveMembers:
+		return f.applyRemoveMembers(l.Index, body)
+	case CmdCommitOffsets:
+		return f.applyCommitOffsets(l.Index, body)
+	case CmdResetOffsets:
+		return f.applyResetOffsets(l.Index, body)
+	case CmdDeleteGroup:
+		return f.applyDeleteGroup(l.Index, body)
 	default:
 		panic(fmt.Sprintf("replication: unknown command type %d at raft index %d", uint8(t), l.Index))
 	}

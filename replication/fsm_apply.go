@@ -180,6 +180,8 @@ func (f *FSM) applyDeleteTopic(index uint64, body []byte) any {
 	return nil
 }
 
+// applyCommitOffset applies the legacy, unfenced CommitOffsetCmd (see
+// there): it stores the offset unless that would move it backward.
 func (f *FSM) applyCommitOffset(index uint64, body []byte) any {
 	if index <= f.meta.Index {
 		return nil
@@ -194,7 +196,11 @@ func (f *FSM) applyCommitOffset(index uint64, body []byte) any {
 	if _, err := f.partitionLocked(c.Topic, c.Partition); err != nil {
 		return err
 	}
-	f.meta.Offsets[OffsetKey{c.Group, c.Topic, c.Partition}] = CommittedOffset{
+	key := OffsetKey{c.Group, c.Topic, c.Partition}
+	if cur, ok := f.meta.Offsets[key]; ok && c.Offset < cur.Offset {
+		return fmt.Errorf("%w: commit offset %d < committed %d for %s/%s/%d", ErrOffsetRegression, c.Offset, cur.Offset, c.Group, c.Topic, c.Partition)
+	}
+	f.meta.Offsets[key] = CommittedOffset{
 		Offset: c.Offset, Generation: c.Generation, Metadata: c.Metadata, Timestamp: c.Timestamp,
 	}
 	return nil

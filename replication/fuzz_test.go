@@ -36,7 +36,8 @@ func FuzzDecodeAppend(f *testing.F) {
 }
 
 // FuzzDecodeCommands feeds arbitrary bodies to every metadata command's
-// decoder and to the FSM's apply of them: no panic, errors only.
+// decoder and to the FSM's apply of them, on a state with a topic: no
+// panic, errors only.
 func FuzzDecodeCommands(f *testing.F) {
 	for _, v := range []any{
 		&CreateTopicCmd{Name: "t", Partitions: 2, Config: TopicConfig{RetentionBytes: 10}},
@@ -47,9 +48,22 @@ func FuzzDecodeCommands(f *testing.F) {
 		b, _ := msgpack.Marshal(v)
 		f.Add(uint8(CmdCreateTopic), b)
 	}
+	// The group commands, each seeded under its own type (index in types).
+	for i, v := range []any{
+		&SyncGroupCmd{Group: "g", Generation: 1, Members: []GroupMember{{ID: "a", Assignment: []TopicPartitions{{Topic: "t", Partitions: []int32{0, 1}}}}}},
+		&RemoveMembersCmd{Group: "g", Generation: 1, MemberIDs: []string{"a"}},
+		&CommitOffsetsCmd{Group: "g", Generation: -1, Offsets: []OffsetCommit{{Topic: "t", Offset: 1}}, Bounds: []PartitionBounds{{Topic: "t", End: 5}}},
+		&ResetOffsetsCmd{Group: "g", Topic: "t", Mode: ResetLatest, Bounds: []PartitionBounds{{Topic: "t", End: 5}}},
+		&DeleteGroupCmd{Group: "g"},
+	} {
+		b, _ := msgpack.Marshal(v)
+		f.Add(uint8(5+i), b)
+	}
 	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
 		h := newHarness(t, FSMConfig{})
-		types := []CommandType{CmdCreateTopic, CmdDeleteTopic, CmdCommitOffset, CmdRegisterNode, CmdAppend}
+		h.apply(CmdCreateTopic, &CreateTopicCmd{Name: "t", Partitions: 2})
+		types := []CommandType{CmdCreateTopic, CmdDeleteTopic, CmdCommitOffset, CmdRegisterNode, CmdAppend,
+			CmdSyncGroup, CmdRemoveMembers, CmdCommitOffsets, CmdResetOffsets, CmdDeleteGroup}
 		ct := types[int(which)%len(types)]
 		h.index++
 		data := append([]byte{byte(ct)}, body...)

@@ -2,6 +2,7 @@ package replication
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -96,6 +97,60 @@ func (n *Node) WaitLeader(ctx context.Context) (id, addr string, err error) {
 			return "", "", ErrShutdown
 		case <-ctx.Done():
 			return "", "", fmt.Errorf("replication: wait for leader: %w", ctx.Err())
+		}
+	}
+}
+
+// VerifyLeader confirms with a quorum that this node is still the leader
+// and that its FSM has applied everything committed before it became
+// leader (the ready state of IsReady). After it returns nil, reads of the
+// FSM reflect every write acknowledged before VerifyLeader was called: a
+// linearizable read. It blocks for a round trip to the followers, and, on a
+// leader that is not ready yet, until it is. It is safe for concurrent use.
+//
+// Errors: *NotLeaderError (ErrNotLeader) if this node is not the leader or
+// loses leadership meanwhile; ErrShutdown; an error wrapping ctx's error.
+func (n *Node) VerifyLeader(ctx context.Context) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("replication: verify leader: %w", err)
+		}
+		_, _, changed := n.lead.get()
+		if err := n.checkLeader(); err != nil {
+			return err
+		}
+		_, term, _ := n.lead.get()
+		if !n.IsReady() {
+			select { // wait for the barrier (or a change of leader)
+			case <-changed:
+				continue
+			case <-n.stopping:
+				return ErrShutdown
+			case <-ctx.Done():
+				return fmt.Errorf("replication: verify leader: %w", ctx.Err())
+			}
+		}
+		select {
+		case err := <-waitFuture(n.raft.VerifyLeader()):
+			switch {
+			case err == nil:
+			case errors.Is(err, raft.ErrRaftShutdown):
+				return ErrShutdown
+			case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost):
+				return n.notLeader()
+			default:
+				return fmt.Errorf("replication: verify leader: %w", err)
+			}
+		case <-n.stopping:
+			return ErrShutdown
+		case <-ctx.Done():
+			return fmt.Errorf("replication: verify leader: %w", ctx.Err())
+		}
+		// A quorum confirmed this node as leader. If that was in the term
+		// whose barrier made it ready, the FSM has everything committed
+		// before; if the term moved on meanwhile, check again.
+		if _, now, _ := n.lead.get(); now == term && n.IsReady() {
+			return nil
 		}
 	}
 }

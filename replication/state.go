@@ -50,6 +50,11 @@ type metaState struct {
 	// ProducerList is it flattened by id for encoding.
 	Producers    map[int64]*producerState `msgpack:"-"`
 	ProducerList []*producerState         `msgpack:"pr"`
+	// Groups is the consumer groups' membership (groups.go); GroupList is
+	// it flattened by name for encoding, left out when empty so that a
+	// state without groups encodes as it did before groups existed.
+	Groups    map[string]*Group `msgpack:"-"`
+	GroupList []*Group          `msgpack:"gr,omitempty"`
 }
 
 type offsetEntry struct {
@@ -63,11 +68,12 @@ func newMetaState() *metaState {
 		Offsets:   map[OffsetKey]CommittedOffset{},
 		Nodes:     map[string]string{},
 		Producers: map[int64]*producerState{},
+		Groups:    map[string]*Group{},
 	}
 }
 
-// clone returns a deep copy, with OffsetList filled in sorted order, ready
-// to encode.
+// clone returns a deep copy, with OffsetList, ProducerList and GroupList
+// filled in sorted order, ready to encode.
 func (m *metaState) clone() *metaState {
 	c := newMetaState()
 	c.Index = m.Index
@@ -96,10 +102,15 @@ func (m *metaState) clone() *metaState {
 	for _, p := range c.ProducerList {
 		c.Producers[p.ID] = p
 	}
+	c.GroupList = m.sortedGroups()
+	for _, g := range c.GroupList {
+		c.Groups[g.Name] = g
+	}
 	return c
 }
 
-// afterDecode rebuilds Offsets from OffsetList.
+// afterDecode rebuilds Offsets, Producers and Groups from their lists. A
+// state encoded before groups existed has no GroupList: no groups.
 func (m *metaState) afterDecode() {
 	if m.Topics == nil {
 		m.Topics = map[string]*Topic{}
@@ -117,6 +128,13 @@ func (m *metaState) afterDecode() {
 		m.Producers[p.ID] = p
 	}
 	m.ProducerList = nil
+	m.Groups = make(map[string]*Group, len(m.GroupList))
+	for _, g := range m.GroupList {
+		if g != nil { // a nil entry only comes from damaged input
+			m.Groups[g.Name] = g
+		}
+	}
+	m.GroupList = nil
 }
 
 // sortedTopics returns the topics ordered by name.

@@ -263,14 +263,6 @@ func (s *Store) DeleteTopic(ctx context.Context, name string) error {
 	return s.applyMeta(ctx, CmdDeleteTopic, &DeleteTopicCmd{Name: name})
 }
 
-// CommitOffset records a consumer group's offset for a partition. The
-// leader stamps the time. Errors: ErrUnknownTopic, ErrUnknownPartition, and
-// those of Append.
-func (s *Store) CommitOffset(ctx context.Context, c CommitOffsetCmd) error {
-	c.Timestamp = time.Now().UnixMilli()
-	return s.applyMeta(ctx, CmdCommitOffset, &c)
-}
-
 // RegisterNode records a node's client address (empty removes it).
 func (s *Store) RegisterNode(ctx context.Context, id, addr string) error {
 	return s.applyMeta(ctx, CmdRegisterNode, &RegisterNodeCmd{ID: id, Addr: addr})

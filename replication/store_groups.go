@@ -1,0 +1,140 @@
+package replication
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Consumer-group operations of the Store, for the broker's group
+// coordinator. Each runs on the leader only: it stamps the leader's time
+// (and, where offsets are checked, the partitions' bounds; see
+// PartitionBounds) into the command, replicates it through raft with
+// AcksAll and blocks until it is applied, returning Apply's verdict. They
+// are safe for concurrent use. Besides the errors named on each, they
+// return those of Store.Append: *NotLeaderError (ErrNotLeader),
+// ErrOutcomeUnknown (the command may or may not be applied: re-read the
+// state before retrying), ErrShutdown, ErrTimeout, ErrStopped, and ctx's
+// error.
+
+// SyncGroup records the result of a rebalance: the group's new generation
+// (current + 1), its members and their assignment (see SyncGroupCmd).
+// Errors: ErrInvalidGroup, ErrIllegalGeneration, ErrBadCommand (a member id
+// twice or empty, a partition assigned twice).
+func (s *Store) SyncGroup(ctx context.Context, c SyncGroupCmd) error {
+	if err := validateGroupName(c.Group); err != nil {
+		return err
+	}
+	if _, err := normalizeMembers(c.Group, c.Members); err != nil {
+		return err
+	}
+	c.Timestamp = time.Now().UnixMilli()
+	_, err := s.applyGroup(ctx, CmdSyncGroup, &c)
+	return err
+}
+
+// RemoveMembers removes members from a group in its current generation
+// (session expiry, LeaveGroup); unknown member ids are ignored. Errors:
+// ErrUnknownGroup, ErrIllegalGeneration.
+func (s *Store) RemoveMembers(ctx context.Context, c RemoveMembersCmd) error {
+	c.Timestamp = time.Now().UnixMilli()
+	_, err := s.applyGroup(ctx, CmdRemoveMembers, &c)
+	return err
+}
+
+// CommitOffsets commits offsets for a group (see CommitOffsetsCmd and
+// FSM.applyCommitOffsets for the rules). perPartition has one entry per
+// element of c.Offsets, nil where the offset is stored; its errors are
+// ErrUnknownTopic, ErrUnknownPartition, ErrNotAssigned,
+// ErrOffsetOutOfRange (an *mlog.OffsetRangeError) and ErrOffsetRegression.
+// err rejects the whole request: ErrInvalidGroup, ErrGroupNotEmpty (a
+// standalone commit to a group with members), ErrUnknownGroup,
+// ErrUnknownMember, ErrIllegalGeneration, or one of the errors above.
+func (s *Store) CommitOffsets(ctx context.Context, c CommitOffsetsCmd) (perPartition []error, err error) {
+	if err := validateGroupName(c.Group); err != nil {
+		return nil, err
+	}
+	c.Timestamp = time.Now().UnixMilli()
+	c.Bounds = nil
+	seen := make(map[partKey]bool, len(c.Offsets))
+	for _, o := range c.Offsets {
+		k := partKey{o.Topic, o.Partition}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		if b, ok := s.fsm.partitionBounds(o.Topic, o.Partition); ok {
+			c.Bounds = append(c.Bounds, b)
+		}
+	}
+	resp, err := s.applyGroup(ctx, CmdCommitOffsets, &c)
+	if err != nil {
+		return nil, err
+	}
+	r, ok := resp.(*CommitResult)
+	if !ok || len(r.Errors) != len(c.Offsets) {
+		return nil, fmt.Errorf("replication: commit offsets: unexpected response %T", resp)
+	}
+	return r.Errors, nil
+}
+
+// ResetOffsets sets a group's committed offsets in one topic to its log
+// start (ResetEarliest), its high-water mark (ResetLatest) or c.Offset
+// (ResetToOffset), backward too, and returns what it set, sorted by
+// partition. Empty c.Partitions means every partition. The group must have
+// no members; it need not exist. Errors: ErrInvalidGroup,
+// ErrGroupNotEmpty, ErrUnknownTopic, ErrUnknownPartition, ErrBadCommand
+// (unknown mode), ErrOffsetOutOfRange (an *mlog.OffsetRangeError, for
+// ResetToOffset outside [log start, high-water mark]).
+func (s *Store) ResetOffsets(ctx context.Context, c ResetOffsetsCmd) ([]PartitionOffset, error) {
+	if err := validateGroupName(c.Group); err != nil {
+		return nil, err
+	}
+	c.Timestamp = time.Now().UnixMilli()
+	c.Bounds = nil
+	if t, ok := s.fsm.Topic(c.Topic); ok {
+		for p := int32(0); p < t.Partitions; p++ {
+			if b, ok := s.fsm.partitionBounds(c.Topic, p); ok {
+				c.Bounds = append(c.Bounds, b)
+			}
+		}
+	}
+	resp, err := s.applyGroup(ctx, CmdResetOffsets, &c)
+	if err != nil {
+		return nil, err
+	}
+	r, ok := resp.([]PartitionOffset)
+	if !ok {
+		return nil, fmt.Errorf("replication: reset offsets: unexpected response %T", resp)
+	}
+	return r, nil
+}
+
+// DeleteGroup deletes a group that has no members, with all its committed
+// offsets. Errors: ErrInvalidGroup, ErrUnknownGroup, ErrGroupNotEmpty.
+func (s *Store) DeleteGroup(ctx context.Context, group string) error {
+	if err := validateGroupName(group); err != nil {
+		return err
+	}
+	_, err := s.applyGroup(ctx, CmdDeleteGroup, &DeleteGroupCmd{Group: group})
+	return err
+}
+
+// VerifyLeader confirms with a quorum that this node is still the leader
+// and that its FSM has applied everything committed before it became
+// leader; after it returns nil, reads of the FSM are not stale
+// (linearizable read). See Node.VerifyLeader. Errors: ErrNotLeader
+// (*NotLeaderError), ErrShutdown, ctx's error.
+func (s *Store) VerifyLeader(ctx context.Context) error {
+	return s.node.VerifyLeader(ctx)
+}
+
+// applyGroup replicates a group command with AcksAll and returns Apply's
+// response (an error response is returned as the error).
+func (s *Store) applyGroup(ctx context.Context, t CommandType, body any) (any, error) {
+	cmd, err := encodeCommand(t, body)
+	if err != nil {
+		return nil, err
+	}
+	return s.node.Apply(ctx, cmd, AcksAll)
+}
