@@ -25,6 +25,7 @@ type Broker struct {
 	logger *slog.Logger
 	store  *replication.Store
 	ln     net.Listener
+	coord  *coordinator // consumer groups; active while this node leads
 
 	ctx    context.Context // ends at Close: unblocks long polls and loops
 	cancel context.CancelFunc
@@ -85,9 +86,11 @@ func Start(cfg Config) (*Broker, error) {
 		b.cancel()
 		return nil, err
 	}
-	b.wg.Add(2)
+	b.coord = newCoordinator(b)
+	b.wg.Add(3)
 	go b.acceptLoop()
 	go b.registrar()
+	go b.coord.run()
 	if err := b.waitReady(fresh, bootstrap); err != nil {
 		b.Close()
 		return nil, err

@@ -1,0 +1,80 @@
+package broker
+
+import (
+	"context"
+
+	"github.com/minibroker/minibroker/internal/wire"
+)
+
+// dispatch decodes a request body and starts serving it. A body that does
+// not decode is returned as an error (the connection then closes).
+// Produce is served in order on the reader goroutine (see produce.go);
+// every other request runs on its own request goroutine.
+func (c *conn) dispatch(hdr wire.RequestHeader, body []byte) error {
+	corr := hdr.CorrelationID
+	switch hdr.APIKey {
+	case wire.Produce:
+		var req wire.ProduceRequest
+		if err := wire.DecodeBody(body, &req); err != nil {
+			return err
+		}
+		c.produce(corr, &req)
+		return nil
+	case wire.Fetch:
+		return serve(c, body, func(r *wire.FetchRequest) { c.serveFetch(corr, r) })
+	case wire.Metadata:
+		return answer(c, corr, body, c.b.metadata)
+	case wire.CreateTopic:
+		return answerCtx(c, corr, body, c.b.createTopic)
+	case wire.DeleteTopic:
+		return answerCtx(c, corr, body, c.b.deleteTopic)
+	case wire.ListOffsets:
+		return answer(c, corr, body, c.b.listOffsets)
+	case wire.JoinCluster:
+		return answerCtx(c, corr, body, c.b.joinCluster)
+	case wire.InitProducer:
+		return serve(c, body, func(*wire.InitProducerRequest) { c.respond(corr, c.b.initProducer(c.ctx)) })
+	case wire.JoinGroup:
+		return serve(c, body, func(r *wire.JoinGroupRequest) { c.joinGroup(corr, r) })
+	case wire.Heartbeat:
+		return serve(c, body, func(r *wire.HeartbeatRequest) { c.heartbeat(corr, r) })
+	case wire.LeaveGroup:
+		return serve(c, body, func(r *wire.LeaveGroupRequest) { c.leaveGroup(corr, r) })
+	case wire.CommitOffsets:
+		return answerCtx(c, corr, body, c.b.commitOffsets)
+	case wire.FetchOffsets:
+		return answerCtx(c, corr, body, c.b.fetchOffsets)
+	case wire.DescribeGroup:
+		return answerCtx(c, corr, body, c.b.describeGroup)
+	case wire.ListGroups:
+		return serve(c, body, func(*wire.ListGroupsRequest) { c.respond(corr, c.b.listGroups(c.ctx)) })
+	case wire.ResetOffsets:
+		return answerCtx(c, corr, body, c.b.resetOffsets)
+	case wire.DeleteGroup:
+		return answerCtx(c, corr, body, c.b.deleteGroup)
+	}
+	// CheckVersion accepted a key this switch does not serve: a bug.
+	c.respondErr(corr, wire.Err(wire.CodeUnknownAPI, hdr.APIKey.String()+" is not served"))
+	return nil
+}
+
+// serve decodes a request of type T and runs fn with it on a request
+// goroutine.
+func serve[T any](c *conn, body []byte, fn func(*T)) error {
+	req := new(T)
+	if err := wire.DecodeBody(body, req); err != nil {
+		return err
+	}
+	c.async(func() { fn(req) })
+	return nil
+}
+
+// answer serves a request whose handler computes the response.
+func answer[T, R any](c *conn, corr uint32, body []byte, handle func(*T) R) error {
+	return serve(c, body, func(req *T) { c.respond(corr, handle(req)) })
+}
+
+// answerCtx is answer for handlers that take the connection's context.
+func answerCtx[T, R any](c *conn, corr uint32, body []byte, handle func(context.Context, *T) R) error {
+	return serve(c, body, func(req *T) { c.respond(corr, handle(c.ctx, req)) })
+}
