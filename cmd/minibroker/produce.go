@@ -43,6 +43,7 @@ type produceOpts struct {
 
 func newProduceCmd(a *app) *cobra.Command {
 	o := produceOpts{acks: newEnum("all", "0", "1", "all", "none", "leader", "-1")}
+	o.acks.typ = "0|1|all"
 	cmd := &cobra.Command{
 		Use:   "produce TOPIC",
 		Short: "Send each line of stdin as a message",
@@ -79,10 +80,10 @@ shows progress on stderr while it runs.`,
 	}
 	f := cmd.Flags()
 	brokersFlag(f, &o.brokers)
-	f.Var(o.acks, "acks", "acknowledgement to wait for: 0 (none), 1 (leader) or all (quorum)")
+	f.Var(o.acks, "acks", "acknowledgement to wait for: 0 (none), 1 (leader) or all (quorum; also: none, leader, -1)")
 	f.StringVar(&o.key, "key", "", "key of every message")
 	f.StringVar(&o.keySep, "key-sep", "", "split each line at the first SEP into key and value")
-	f.Int32Var(&o.partition, "partition", -1, "send every message to this partition (default: by key hash; no key: spread)")
+	f.Int32Var(&o.partition, "partition", -1, "send every message to this partition; -1: choose by key hash, spread messages without key")
 	return cmd
 }
 

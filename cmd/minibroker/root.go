@@ -100,7 +100,7 @@ environment variables (MINIBROKER_*) and the config file.`,
 		return usageErrorf("%s: %w", cmdName(cmd), err)
 	})
 	root.PersistentFlags().String("config", "",
-		"TOML config file whose keys are flag names (env MINIBROKER_CONFIG)")
+		"TOML config file whose keys are flag names")
 	markSettings(root.PersistentFlags(), "config")
 	root.AddCommand(
 		newServeCmd(a),

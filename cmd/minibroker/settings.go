@@ -31,7 +31,8 @@ const settingAnnotation = "minibroker/setting"
 // envPrefix starts every setting's environment variable.
 const envPrefix = "MINIBROKER_"
 
-// markSettings marks the named flags of fs as settings. It panics on a
+// markSettings marks the named flags of fs as settings and names their
+// environment variables in their usage text. It panics on a
 // name fs does not have: that is a bug in the command tree, caught by
 // every test that builds it.
 func markSettings(fs *pflag.FlagSet, names ...string) {
@@ -39,6 +40,8 @@ func markSettings(fs *pflag.FlagSet, names ...string) {
 		if err := fs.SetAnnotation(n, settingAnnotation, []string{"true"}); err != nil {
 			panic(fmt.Sprintf("markSettings: %v", err))
 		}
+		f := fs.Lookup(n)
+		f.Usage += " (env " + envName(n) + ")"
 	}
 }
 
@@ -208,6 +211,7 @@ func sortedKeys(m map[string]bool, except ...string) []string {
 type enumValue struct {
 	value   string
 	allowed []string
+	typ     string // shown in help; default: the allowed words
 }
 
 // newEnum returns an enumValue set to def, accepting allowed.
@@ -216,7 +220,12 @@ func newEnum(def string, allowed ...string) *enumValue {
 }
 
 func (e *enumValue) String() string { return e.value }
-func (e *enumValue) Type() string   { return strings.Join(e.allowed, "|") }
+func (e *enumValue) Type() string {
+	if e.typ != "" {
+		return e.typ
+	}
+	return strings.Join(e.allowed, "|")
+}
 
 func (e *enumValue) Set(s string) error {
 	if !slices.Contains(e.allowed, s) {
