@@ -92,9 +92,8 @@ shows progress on stderr while it runs.`,
 type produceStats struct {
 	sent, acked, failed atomic.Int64
 
-	mu     sync.Mutex // guards errs
-	errs   []string   // the first maxReportedErrors failures, described
-	frozen bool       // no more failures are described
+	mu   sync.Mutex // guards errs
+	errs []string   // the first maxReportedErrors failures, described
 }
 
 // fail counts a failed line and remembers why.
@@ -102,7 +101,7 @@ func (s *produceStats) fail(line int64, err error, brokers []string, topic strin
 	s.failed.Add(1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.errs) < maxReportedErrors && !s.frozen {
+	if len(s.errs) < maxReportedErrors {
 		s.errs = append(s.errs, fmt.Sprintf("line %d: %s", line, oneLine(explain(err, brokers, topic).Error())))
 	}
 }
@@ -190,7 +189,6 @@ loop:
 	fmt.Fprintln(a.stderr, st.summary(o.acks.value))
 
 	st.mu.Lock()
-	st.frozen = true
 	errs := st.errs
 	st.mu.Unlock()
 	for _, e := range errs {

@@ -82,6 +82,8 @@ Logs go to stderr; the line saying where the node serves goes to stdout.`,
 	f.StringSliceVar(&join, "join", nil, "client addresses of cluster members to join, comma-separated (HOST:PORT[,HOST:PORT])")
 	f.Var(logFormat, "log-format", "log format on stderr: text or json")
 	f.Var(logLevel, "log-level", "lowest level logged: debug, info, warn or error")
+	// --metrics-addr joins these (and markSettings) when broker.Config
+	// gains MetricsAddr: f.StringVar(&sc.broker.MetricsAddr, ...).
 	markSettings(f, "id", "data", "addr", "raft-addr", "bootstrap", "join", "log-format", "log-level")
 	return cmd
 }
