@@ -224,3 +224,37 @@ func TestReadLine(t *testing.T) {
 		}
 	}
 }
+
+// FuzzReadLine: readLine splits any input into its lines, without the
+// "\n" or "\r\n", and flags exactly the lines longer than max.
+func FuzzReadLine(f *testing.F) {
+	f.Add("a\r\n\nlong-line\nb\r\nlast", 5)
+	f.Add("\n\n", 0)
+	f.Add(strings.Repeat("z", 40)+"\r\r\n", 39)
+	f.Fuzz(func(t *testing.T, in string, max int) {
+		if max < 0 || max > 1<<16 {
+			return
+		}
+		var want []string
+		if in != "" {
+			want = strings.Split(strings.TrimSuffix(in, "\n"), "\n")
+		}
+		br := bufio.NewReaderSize(strings.NewReader(in), 16)
+		for i := 0; ; i++ {
+			l, tooLong, err := readLine(br, max)
+			if errors.Is(err, io.EOF) {
+				if i != len(want) {
+					t.Fatalf("%d lines, want %d", i, len(want))
+				}
+				return
+			}
+			if err != nil || i >= len(want) {
+				t.Fatalf("line %d: %v (want %d lines)", i, err, len(want))
+			}
+			w := strings.TrimSuffix(want[i], "\r")
+			if tooLong != (len(w) > max) || (!tooLong && string(l) != w) {
+				t.Fatalf("line %d: %q tooLong=%v, want %q (max %d)", i, l, tooLong, w, max)
+			}
+		}
+	})
+}
