@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/minibroker/minibroker/broker"
+)
+
+// serveConfig is what `minibroker serve` resolved from its flags,
+// environment and config file.
+type serveConfig struct {
+	broker    broker.Config // Logger is set by runServe
+	logFormat string        // text or json
+	logLevel  string        // debug, info, warn or error
+}
+
+// shutdownTimeout bounds a graceful stop after SIGINT or SIGTERM.
+const shutdownTimeout = 30 * time.Second
+
+func newServeCmd(a *app) *cobra.Command {
+	var (
+		sc        serveConfig
+		join      []string
+		logFormat = newEnum("text", "text", "json")
+		logLevel  = newEnum("info", "debug", "info", "warn", "error")
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run a minibroker node",
+		Long: `Run a minibroker node until SIGINT or SIGTERM, then stop it gracefully and
+exit 0.
+
+With no flags it runs one node with its data in ./minibroker-data, clients on
+127.0.0.1:9092 and Raft on 127.0.0.1:9093, and forms a one-node cluster when
+the data directory is new. A node started with --join asks the members at
+those client addresses to add it. A node whose data directory already holds
+a cluster ignores --bootstrap and --join, so a stopped node comes back with
+the same command.
+
+Every flag can also be set with an environment variable (MINIBROKER_ plus the
+flag name in upper case, dashes as underscores: MINIBROKER_RAFT_ADDR) or a key
+of the --config file; flags win over the environment, which wins over the file.
+Logs go to stderr; the line saying where the node serves goes to stdout.`,
+		Example: `  minibroker serve
+  minibroker serve --id n1 --data d1 --addr 127.0.0.1:9101 --raft-addr 127.0.0.1:9201 --bootstrap
+  minibroker serve --id n2 --data d2 --addr 127.0.0.1:9102 --raft-addr 127.0.0.1:9202 --join 127.0.0.1:9101`,
+		Args: exactArgs(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if sc.broker.Bootstrap && len(join) > 0 {
+				return usageErrorf("serve: --bootstrap and --join exclude each other: the first node of a cluster bootstraps, the others join it")
+			}
+			for _, j := range join {
+				if _, _, err := net.SplitHostPort(j); err != nil {
+					return usageErrorf("serve: --join %q is not HOST:PORT: %w", j, err)
+				}
+			}
+			sc.broker.Join = join
+			sc.logFormat, sc.logLevel = logFormat.value, logLevel.value
+			serve := a.serve
+			if serve == nil {
+				serve = runServe
+			}
+			return serve(cmd.Context(), a, sc)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&sc.broker.ID, "id", "", "node id, unique in the cluster for good (default: the one saved in the data dir, else n1 for a node that bootstraps, n-<random> for one that joins)")
+	f.StringVar(&sc.broker.DataDir, "data", "./minibroker-data", "data directory")
+	f.StringVar(&sc.broker.Addr, "addr", "127.0.0.1:9092", "client address to listen on (HOST:PORT)")
+	f.StringVar(&sc.broker.RaftAddr, "raft-addr", "127.0.0.1:9093", "Raft address to listen on (HOST:PORT)")
+	f.BoolVar(&sc.broker.Bootstrap, "bootstrap", false, "form a new cluster if the data dir holds none (harmless if it does)")
+	f.StringSliceVar(&join, "join", nil, "client addresses of cluster members to join, comma-separated (HOST:PORT[,HOST:PORT])")
+	f.Var(logFormat, "log-format", "log format on stderr: text or json")
+	f.Var(logLevel, "log-level", "lowest level logged: debug, info, warn or error")
+	// --metrics-addr joins these (and markSettings) when broker.Config
+	// gains MetricsAddr: f.StringVar(&sc.broker.MetricsAddr, ...).
+	markSettings(f, "id", "data", "addr", "raft-addr", "bootstrap", "join", "log-format", "log-level")
+	return cmd
+}
+
+// newLogger returns the structured logger of serve, writing to w.
+func newLogger(w io.Writer, format, level string) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level)) // the flag only accepts valid levels
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// runServe runs a broker until ctx ends, then stops it gracefully.
+func runServe(ctx context.Context, a *app, sc serveConfig) error {
+	logger := newLogger(a.stderr, sc.logFormat, sc.logLevel)
+	cfg := sc.broker
+	cfg.Logger = logger
+	for _, addr := range []struct{ flag, addr string }{{"--addr", cfg.Addr}, {"--raft-addr", cfg.RaftAddr}} {
+		if exposed(addr.addr) {
+			logger.Warn("listening beyond this machine: minibroker has no authentication or encryption yet, so anyone who can reach this address can read, write and delete topics",
+				"flag", addr.flag, "addr", addr.addr)
+		}
+	}
+	b, err := startBroker(ctx, cfg)
+	if err != nil {
+		return explainStart(err, cfg)
+	}
+	if b == nil {
+		return nil // interrupted while starting; already stopped
+	}
+	fmt.Fprintf(a.stdout, "minibroker %s serving on %s (raft %s, data %s)\n", b.ID(), b.Addr(), b.RaftAddr(), cfg.DataDir)
+	<-ctx.Done()
+	logger.Info("stopping: signal received")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := stopBroker(sctx, b); err != nil {
+		return fmt.Errorf("stopping: %w", err)
+	}
+	fmt.Fprintf(a.stdout, "minibroker %s stopped\n", b.ID())
+	return nil
+}
+
+// stopBroker stops b gracefully within ctx.
+//
+// When (*broker.Broker).Shutdown(ctx) lands (a leader hands leadership
+// over before stopping), this becomes: return b.Shutdown(ctx).
+func stopBroker(ctx context.Context, b *broker.Broker) error {
+	_ = ctx
+	return b.Close()
+}
+
+// startBroker runs broker.Start, which may wait for a cluster to answer,
+// and gives up waiting when ctx ends: it then returns (nil, nil) once
+// Start has returned and whatever it started is closed.
+func startBroker(ctx context.Context, cfg broker.Config) (*broker.Broker, error) {
+	type started struct {
+		b   *broker.Broker
+		err error
+	}
+	ch := make(chan started, 1)
+	go func() {
+		b, err := broker.Start(cfg)
+		ch <- started{b, err}
+	}()
+	select {
+	case s := <-ch:
+		return s.b, s.err
+	case <-ctx.Done():
+		cfg.Logger.Info("signal received while starting; stopping once started")
+		s := <-ch
+		if s.b != nil {
+			if err := s.b.Close(); err != nil {
+				return nil, fmt.Errorf("stopping: %w", err)
+			}
+		}
+		return nil, nil
+	}
+}
+
+// explainStart says what to do about an error of broker.Start.
+func explainStart(err error, cfg broker.Config) error {
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return &hintError{err: err, msg: fmt.Sprintf(
+			"cannot listen: %v — is another minibroker running? Pick free ports with --addr and --raft-addr", err)}
+	case errors.Is(err, broker.ErrStartTimeout) && len(cfg.Join) > 0:
+		return &hintError{err: err, msg: fmt.Sprintf(
+			"could not join the cluster at %s: %v — is a member serving there? (--join)", strings.Join(cfg.Join, ","), err)}
+	case errors.Is(err, broker.ErrStartTimeout):
+		return &hintError{err: err, msg: fmt.Sprintf(
+			"the node did not become ready: %v — for a cluster, start the other nodes too", err)}
+	}
+	return err
+}
+
+// exposed reports whether addr may be reachable from other machines: its
+// host is empty (all interfaces), a non-loopback IP, or a name other than
+// localhost.
+func exposed(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false // broker.Config.Validate reports it
+	}
+	if host == "localhost" {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip == nil || !ip.IsLoopback()
+}
