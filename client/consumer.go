@@ -361,8 +361,12 @@ func (c *Consumer) Close() error {
 		c.stopFetchers()
 		c.hbWG.Wait()
 
+		// Wait for the commit in flight, commit the positions, leave:
+		// commitSem is held until the LeaveGroup is answered, as a commit
+		// landing after it would be refused.
 		ctx, cancel := context.WithTimeout(c.cl.ctx, c.cfg.SessionTimeout)
 		defer cancel()
+		held := c.acquireCommit(ctx) == nil
 		c.mu.Lock()
 		member, ph := c.memberID, c.phase
 		if member == "" {
@@ -372,12 +376,18 @@ func (c *Consumer) Close() error {
 		if !c.cfg.ManualCommit && ph.member() && c.setup {
 			offs = c.positionsLocked()
 		}
+		c.autoPending = nil // offs supersede it
 		c.mu.Unlock()
-		if err := c.commitSync(ctx, offs); err != nil {
+		if !held {
+			c.closeErr = fmt.Errorf("minibroker: consumer close: waiting for a commit in flight: %w", ctx.Err())
+		} else if err := c.commitHeld(ctx, offs); err != nil {
 			c.closeErr = fmt.Errorf("minibroker: consumer close: %w", err)
 		}
 		if member != "" {
 			c.leave(ctx, member)
+		}
+		if held {
+			<-c.commitSem
 		}
 		c.mu.Lock()
 		c.phase, c.memberID, c.lostMember, c.parts, c.byTP, c.setup = phaseNone, "", "", nil, nil, false

@@ -90,19 +90,29 @@ func (c *Consumer) filterLocked(offs []wire.OffsetCommit) []wire.OffsetCommit {
 	return out
 }
 
-// commitSync waits for the commit in flight, if any, then commits offs
-// (those still ahead of what is known committed) with the current member
-// id and generation.
+// commitSync waits for the commit in flight, if any (also when offs is
+// empty), then commits offs (those still ahead of what is known
+// committed) with the current member id and generation.
 func (c *Consumer) commitSync(ctx context.Context, offs []wire.OffsetCommit) error {
-	if len(offs) == 0 {
-		return nil
+	if err := c.acquireCommit(ctx); err != nil {
+		return err
 	}
+	defer c.releaseCommit()
+	return c.commitHeld(ctx, offs)
+}
+
+// acquireCommit takes commitSem, waiting for the commit in flight.
+func (c *Consumer) acquireCommit(ctx context.Context) error {
 	select {
 	case c.commitSem <- struct{}{}:
+		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	defer c.releaseCommit()
+}
+
+// commitHeld is commitSync for a caller that holds commitSem.
+func (c *Consumer) commitHeld(ctx context.Context, offs []wire.OffsetCommit) error {
 	c.mu.Lock()
 	offs = c.filterLocked(offs)
 	member, gen, ph := c.memberID, c.generation, c.phase

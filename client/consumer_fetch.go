@@ -22,6 +22,13 @@ const (
 	unknownTopicBackoffMax = 5 * time.Second
 )
 
+// Backoff of a partition whose fetches come back empty at once (no long
+// poll): fast enough to keep latency low, slow enough not to spin.
+const (
+	emptyFetchBackoff    = 5 * time.Millisecond
+	emptyFetchBackoffMax = 100 * time.Millisecond
+)
+
 // partState is one assigned partition: its position, its known committed
 // offset and its prefetch buffer. Every field but tp and space is guarded
 // by Consumer.mu. The partition's fetch goroutine fills bufs and moves
@@ -89,7 +96,8 @@ func (c *Consumer) stopFetchers() {
 // partition slowly; an offset out of range resets the position by
 // AutoOffsetReset.
 func (c *Consumer) fetchLoop(ctx context.Context, ps *partState) {
-	failures := 0
+	failures := 0 // consecutive failed fetches
+	idle := 0     // consecutive early empty answers
 	for {
 		c.mu.Lock()
 		for len(ps.bufs) >= maxBufferedFetches {
@@ -108,8 +116,21 @@ func (c *Consumer) fetchLoop(ctx context.Context, ps *partState) {
 		if off < 0 {
 			err = c.resolveStart(ctx, ps, off, epoch)
 		} else {
-			err = c.fetchOnce(ctx, ps, off, epoch)
+			start := time.Now()
+			var empty bool
+			empty, err = c.fetchOnce(ctx, ps, off, epoch)
+			// An empty answer well before FetchMaxWait (no long poll:
+			// FetchMaxWait 0, or a broker that answers early) must not
+			// turn this loop into a busy one.
+			if err == nil && empty && time.Since(start) < c.cfg.FetchMaxWait/2+time.Millisecond {
+				idle++
+				if sleepCtx(ctx, backoff(emptyFetchBackoff, emptyFetchBackoffMax, idle)) != nil {
+					return
+				}
+				continue
+			}
 		}
+		idle = 0
 		if err == nil {
 			failures = 0
 			continue
@@ -135,8 +156,9 @@ func (c *Consumer) fetchLoop(ctx context.Context, ps *partState) {
 }
 
 // fetchOnce fetches ps from off and buffers the records, unless a seek
-// (epoch changed) made them stale.
-func (c *Consumer) fetchOnce(ctx context.Context, ps *partState, off int64, epoch uint64) error {
+// (epoch changed) made them stale. empty reports an answer without
+// records.
+func (c *Consumer) fetchOnce(ctx context.Context, ps *partState, off int64, epoch uint64) (empty bool, err error) {
 	req := &wire.FetchRequest{
 		Topic:     ps.tp.Topic,
 		Partition: ps.tp.Partition,
@@ -148,24 +170,25 @@ func (c *Consumer) fetchOnce(ctx context.Context, ps *partState, off int64, epoc
 	if err := c.cl.do(ctx, false, wire.Fetch, req, resp, c.cfg.FetchMaxWait+c.cl.cfg.RequestTimeout); err != nil {
 		if errors.Is(err, ErrOffsetOutOfRange) && ctx.Err() == nil {
 			c.resetOutOfRange(ps, off, epoch, resp)
-			return nil
+			return false, nil
 		}
-		return fmt.Errorf("minibroker: fetch %v at %d: %w", ps.tp, off, err)
+		return false, fmt.Errorf("minibroker: fetch %v at %d: %w", ps.tp, off, err)
 	}
 	recs := convertRecords(ps.tp, resp.Records, off)
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if ps.epoch != epoch {
-		return nil
+		return false, nil
 	}
 	ps.hwm = resp.HighWatermark
-	if len(recs) > 0 {
-		ps.bufs = append(ps.bufs, fetchBatch{recs: recs})
-		ps.fetchPos = recs[len(recs)-1].Offset + 1
-		poke(c.wake)
+	if len(recs) == 0 {
+		return true, nil
 	}
-	return nil
+	ps.bufs = append(ps.bufs, fetchBatch{recs: recs})
+	ps.fetchPos = recs[len(recs)-1].Offset + 1
+	poke(c.wake)
+	return false, nil
 }
 
 // resetOutOfRange moves ps, whose fetch at off was out of the stored

@@ -33,7 +33,9 @@ func (c *Consumer) ensureMember(ctx context.Context) error {
 
 	if ph != phaseStable {
 		if ph == phaseRebalance || ph == phaseLost {
-			c.giveUp(ctx, ph)
+			if err := c.giveUp(ctx, ph); err != nil {
+				return err
+			}
 		}
 		if err := c.join(ctx); err != nil {
 			return err
@@ -44,10 +46,12 @@ func (c *Consumer) ensureMember(ctx context.Context) error {
 
 // giveUp ends the old assignment before a join: it stops the fetchers,
 // drops what they buffered, and, if still a member, commits the positions
-// (auto-commit) and calls OnRevoked; if the membership was lost, it calls
-// OnLost. Then it moves to phaseJoining (keeping the member id if still a
-// member).
-func (c *Consumer) giveUp(ctx context.Context, ph phase) {
+// (auto-commit; in any case it waits for a commit in flight) and calls
+// OnRevoked; if the membership was lost, it calls OnLost. Then it moves
+// to phaseJoining (keeping the member id if still a member). If ctx ends
+// before the callbacks, it returns ctx's error and the next Poll starts
+// over (the commit is tried again).
+func (c *Consumer) giveUp(ctx context.Context, ph phase) error {
 	c.stopFetchers()
 	c.mu.Lock()
 	var tps []TopicPartition // what OnAssigned was told: none if setup did not finish
@@ -57,10 +61,14 @@ func (c *Consumer) giveUp(ctx context.Context, ph phase) {
 	var offs []wire.OffsetCommit
 	if ph == phaseRebalance && !c.cfg.ManualCommit && c.setup {
 		offs = c.positionsLocked()
+		c.autoPending = nil // offs supersede it
 	}
 	c.mu.Unlock()
 
 	if err := c.commitSync(ctx, offs); err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
 		c.log.Warn("minibroker: commit before rejoining failed; its records will be read again", "err", err)
 	}
 	c.mu.Lock()
@@ -89,6 +97,7 @@ func (c *Consumer) giveUp(ctx context.Context, ph phase) {
 	c.phase = phaseJoining
 	c.parts, c.byTP, c.setup = nil, nil, false
 	c.mu.Unlock()
+	return nil
 }
 
 // join sends JoinGroup until it succeeds, ctx ends or the coordinator
@@ -194,9 +203,23 @@ func (c *Consumer) setupAssignment(ctx context.Context) error {
 	tps := c.assignmentLocked()
 	c.mu.Unlock()
 	var committed map[TopicPartition]int64
-	if len(tps) > 0 {
+	for attempt := 1; len(tps) > 0; attempt++ {
 		var err error
-		if committed, err = c.fetchCommitted(ctx, tps); err != nil {
+		if committed, err = c.fetchCommitted(ctx, tps); err == nil {
+			break
+		}
+		if ctx.Err() != nil || !IsRetriable(err) {
+			return err
+		}
+		c.mu.Lock()
+		ph := c.phase
+		c.mu.Unlock()
+		if ph != phaseStable {
+			return nil // a rejoin is due: Poll goes on with it
+		}
+		d := backoff(requestBackoff, requestBackoffMax, attempt)
+		c.log.Debug("minibroker: reading committed offsets failed; retrying", "attempt", attempt, "backoff", d, "err", err)
+		if err := sleepCtx(ctx, d); err != nil {
 			return err
 		}
 	}
