@@ -23,9 +23,12 @@ import (
 // OnRevoked (the generation is still valid there). Errors: one matching
 // ErrCommitFenced and its cause (ErrIllegalGeneration, ErrUnknownMember,
 // ErrNotAssigned) when the partitions are no longer this member's (the
-// next Poll rejoins), ErrOffsetRegression (another commit moved the
-// offset further), ErrOffsetOutOfRange (an offset past the partition's
-// end), ErrClosed, ctx's error, or a connection error; per-partition
+// next Poll rejoins), ErrRebalanceInProgress (the coordinator takes no
+// commits now; the next Poll rejoins), ErrOffsetRegression (another
+// commit moved the offset further), ErrOffsetOutOfRange (an offset past
+// the partition's end), ErrClosed, ctx's error, or a connection error
+// (also matching ErrOutcomeUnknown if an attempt may have been applied;
+// committing again is safe); per-partition
 // failures are joined (errors.Join), the other partitions are committed.
 // Safe for concurrent use.
 func (c *Consumer) Commit(ctx context.Context, recs ...Record) error {

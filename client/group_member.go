@@ -285,7 +285,10 @@ func (c *Consumer) heartbeatLoop() {
 		}
 		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.SessionTimeout)
 		req := &wire.HeartbeatRequest{Group: c.cfg.Group, MemberID: member, Generation: gen}
-		err := c.cl.do(ctx, true, wire.Heartbeat, req, new(wire.HeartbeatResponse), c.cfg.SessionTimeout)
+		// ctx bounds the heartbeat with its retries; the per-attempt
+		// timeout stays the Client's, as an expired one closes the
+		// connection (shared with fetches and commits).
+		err := c.cl.do(ctx, true, wire.Heartbeat, req, new(wire.HeartbeatResponse), c.cl.cfg.RequestTimeout)
 		cancel()
 		c.onHeartbeat(member, gen, err)
 	}

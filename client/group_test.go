@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -202,10 +203,9 @@ func TestConsumerCloseEndsPoll(t *testing.T) {
 
 func TestConsumerJoinFollowsLeaderAndFailsOnInvalidGroup(t *testing.T) {
 	fb, cl, _, fc := groupSetup(t, 1, 3)
-	refused := 0
+	var refused atomic.Int32
 	fb.setHook(func(r *fakeReq) bool {
-		if r.hdr.APIKey == wire.JoinGroup && refused < 2 {
-			refused++
+		if r.hdr.APIKey == wire.JoinGroup && refused.Add(1) <= 2 {
 			r.replyCode(wire.CodeNotLeader)
 			return true
 		}
@@ -311,5 +311,55 @@ func TestGroupAdmin(t *testing.T) {
 	}
 	if _, err := cl.DescribeGroup(ctx, "g"); !errors.Is(err, ErrUnknownGroup) {
 		t.Fatalf("DescribeGroup of a deleted group = %v", err)
+	}
+}
+
+func TestConsumerFetchSurvivesLostConnections(t *testing.T) {
+	fb, cl, p, fc := groupSetup(t, 2, 5)
+	var dropped atomic.Int32 // hooks run on each connection's goroutine
+	fb.setHook(func(r *fakeReq) bool {
+		if r.hdr.APIKey == wire.Fetch && dropped.Add(1) <= 3 {
+			r.drop()
+			return true
+		}
+		return fc.handle(r)
+	})
+	c := newTestConsumer(t, cl, testConsumerConfig())
+	recs := pollN(t, c, 10)
+	produceTo(t, p, 2, 5)
+	recs = append(recs, pollN(t, c, 10)...)
+	checkOffsets(t, recs, []TopicPartition{tp0, tp1}, 0, 10)
+	if fb.connCount() < 2 {
+		t.Fatalf("%d connections: the drops did not happen", fb.connCount())
+	}
+}
+
+func TestConsumerCommitInOnRevoked(t *testing.T) {
+	_, cl, _, fc := groupSetup(t, 1, 5)
+	cfg := testConsumerConfig()
+	cfg.ManualCommit = true
+	var c *Consumer
+	commitErr := make(chan error, 1)
+	cfg.OnRevoked = func(ctx context.Context, _ []TopicPartition) { commitErr <- c.Commit(ctx) }
+	ctx, cancel := context.WithCancel(testCtx(t))
+	cfg.OnAssigned = func(context.Context, []TopicPartition) {
+		if c != nil && c.Generation() == 2 {
+			cancel()
+		}
+	}
+	c = newTestConsumer(t, cl, cfg)
+	pollN(t, c, 5)
+	if fc.committed("g", tp0) != -1 {
+		t.Fatal("a manual-commit Consumer committed by itself")
+	}
+	fc.rebalance("g")
+	if _, err := c.Poll(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Poll = %v", err)
+	}
+	if err := <-commitErr; err != nil {
+		t.Fatalf("Commit in OnRevoked: %v", err)
+	}
+	if fc.committed("g", tp0) != 5 {
+		t.Fatalf("committed %d, want 5", fc.committed("g", tp0))
 	}
 }
