@@ -349,7 +349,10 @@ func (c *Consumer) Generation() int32 {
 // calls of Poll, Commit and the Seek methods return ErrClosed. Close is
 // idempotent and safe for concurrent use; it blocks until done, and it
 // must not be called from a callback. It returns the final commit's error
-// (the same on every call), or nil.
+// (the same on every call), or nil. If the Client was closed first,
+// nothing is committed or left (tests use this to simulate a crashed
+// consumer), and the error matches ErrClosed if positions went
+// uncommitted.
 func (c *Consumer) Close() error {
 	c.closeOnce.Do(func() {
 		c.mu.Lock()
@@ -378,10 +381,18 @@ func (c *Consumer) Close() error {
 		}
 		c.autoPending = nil // offs supersede it
 		c.mu.Unlock()
-		if !held {
+		switch {
+		case c.cl.ctx.Err() != nil: // the Client is closed: nothing can be sent
+			if len(offs) > 0 {
+				c.closeErr = fmt.Errorf("minibroker: consumer close: positions not committed: %w", ErrClosed)
+			}
+			member = ""
+		case !held:
 			c.closeErr = fmt.Errorf("minibroker: consumer close: waiting for a commit in flight: %w", ctx.Err())
-		} else if err := c.commitHeld(ctx, offs); err != nil {
-			c.closeErr = fmt.Errorf("minibroker: consumer close: %w", err)
+		default:
+			if err := c.commitHeld(ctx, offs); err != nil {
+				c.closeErr = fmt.Errorf("minibroker: consumer close: %w", err)
+			}
 		}
 		if member != "" {
 			c.leave(ctx, member)

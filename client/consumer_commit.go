@@ -302,9 +302,9 @@ func (c *Consumer) fenced(member string, gen int32, err error) {
 }
 
 // Committed returns the group's committed offsets of tps (the next offset
-// to process), wire.NoOffset (-1) for a partition without one. With no
-// tps it returns those of the assigned partitions, or, without an
-// assignment, every partition the group has committed. It asks the
+// to process), -1 for a partition without one. With no tps it returns
+// those of the assigned partitions, or, without an assignment, every
+// partition the group has committed. It asks the
 // cluster's leader, which confirms its leadership first, so the answer
 // is never stale. Blocks until answered or ctx ends. Errors: ErrClosed,
 // ctx's error, or the last retriable error. Safe for concurrent use.

@@ -363,3 +363,25 @@ func TestConsumerCommitInOnRevoked(t *testing.T) {
 		t.Fatalf("committed %d, want 5", fc.committed("g", tp0))
 	}
 }
+
+// Closing the Client under a Consumer is how tests simulate a crashed
+// consumer: heartbeats stop, and nothing is committed or left.
+func TestConsumerClientCloseActsAsCrash(t *testing.T) {
+	fb, _, _, fc := groupSetup(t, 1, 5)
+	cl2 := newTestClient(t, Config{Brokers: []string{fb.addr}})
+	c, err := cl2.Consumer(testConsumerConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pollN(t, c, 5)
+	_ = cl2.Close()
+	if _, err := c.Poll(testCtx(t)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Poll after the Client closed = %v", err)
+	}
+	if err := c.Close(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Close after the Client closed = %v, want an error matching ErrClosed", err)
+	}
+	if n := fb.count(wire.LeaveGroup); n != 0 || fc.committed("g", tp0) != -1 || len(fc.members("g")) != 1 {
+		t.Fatalf("%d LeaveGroup, committed %d, members %v: want a silent crash", n, fc.committed("g", tp0), fc.members("g"))
+	}
+}
