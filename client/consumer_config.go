@@ -77,7 +77,9 @@ type ConsumerConfig struct {
 	Strategy string
 	// SessionTimeout: the coordinator removes the member (and gives its
 	// partitions to others) when no heartbeat has reached it for this
-	// long. Default 10s; it travels in milliseconds, at most MaxInt32.
+	// long. Default 10s; it travels in milliseconds, at most MaxInt32
+	// (the broker's coordinator accepts 100ms to 1h, and so much for
+	// MaxPollInterval too; it refuses others with ErrInvalidGroup).
 	SessionTimeout time.Duration
 	// HeartbeatInterval is how often the Consumer's background goroutine
 	// sends a heartbeat. Default SessionTimeout/3; must be below
@@ -115,20 +117,22 @@ type ConsumerConfig struct {
 	// when none are available (long poll). Default 500ms; negative means
 	// do not wait.
 	FetchMaxWait time.Duration
-	// OnAssigned, if set, is called inside Poll after the Consumer joined
-	// (or rejoined) the group, with its new assignment, before fetching
-	// starts: the positions from the committed offsets are set, and Seek
-	// may change them. ctx is Poll's.
+	// OnAssigned, if set, is called inside Poll after every join of the
+	// group, with the new assignment (possibly empty: more members than
+	// partitions), before fetching starts: the positions from the
+	// committed offsets are set, and Seek may change them. ctx is Poll's.
 	OnAssigned func(ctx context.Context, partitions []TopicPartition)
 	// OnRevoked, if set, is called inside Poll before the Consumer rejoins
-	// the group in a rebalance, with the partitions it owned, while its
-	// generation is still valid: the application may Commit here (with
-	// auto-commit, the positions have already been committed).
+	// the group in a rebalance, with the partitions it owned (not if it
+	// owned none), while its generation is still valid: the application
+	// may Commit here (with auto-commit, the positions have already been
+	// committed). Rebalances are eager: all partitions are revoked, and
+	// the next OnAssigned may give some of them back.
 	OnRevoked func(ctx context.Context, partitions []TopicPartition)
 	// OnLost, if set, is called inside Poll instead of OnRevoked when the
-	// partitions were already taken away (the session expired, or the
-	// Consumer left after MaxPollInterval): other members may own them,
-	// and commits would be rejected.
+	// partitions were already taken away (the session expired, a commit
+	// was fenced, or the Consumer left after MaxPollInterval): other
+	// members may own them, and commits would be rejected.
 	OnLost func(ctx context.Context, partitions []TopicPartition)
 }
 
