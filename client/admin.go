@@ -23,7 +23,8 @@ type TopicConfig struct {
 	SegmentBytes int64
 }
 
-// OffsetSpec selects which offset ListOffsets returns.
+// OffsetSpec selects which offset ListOffsets returns, or to which
+// offset ResetGroupOffsets moves a group.
 type OffsetSpec int8
 
 const (
@@ -32,6 +33,9 @@ const (
 	// Latest is the partition's high-water mark: the offset the next
 	// record will get.
 	Latest = OffsetSpec(wire.Latest)
+	// AtOffset is an explicit offset, given next to it. Only
+	// ResetGroupOffsets takes it.
+	AtOffset = OffsetSpec(wire.ResetTo)
 )
 
 // CreateTopic creates topic name on the leader. It blocks until the

@@ -1,6 +1,6 @@
 // Package client is the Go client of minibroker: admin calls, a batching
-// producer and a partition reader, speaking the protocol of
-// internal/wire over TCP.
+// producer, a partition reader and a consumer-group consumer, speaking
+// the protocol of internal/wire over TCP.
 //
 //	cl, err := client.New(client.Config{Brokers: []string{addr}})
 //	if err != nil { ... }
@@ -14,12 +14,21 @@
 //	r := cl.Reader(client.ReaderConfig{Topic: "orders", Partition: res.Partition, Offset: client.StartEarliest})
 //	recs, err := r.Fetch(ctx) // long-polls up to MaxWait; advances r.Offset()
 //
+//	c, err := cl.Consumer(client.ConsumerConfig{Group: "billing", Topics: []string{"orders"}})
+//	defer c.Close() // commits what Poll returned, leaves the group
+//	for {
+//		recs, err := c.Poll(ctx) // joins the group; commits what earlier Polls returned
+//		if err != nil { ... }
+//		for _, r := range recs { process(r) }
+//	}
+//
 // # Connections
 //
 // A Client keeps one connection per broker and pipelines requests on it:
 // many may be in flight, and answers are matched to requests by
 // correlation ID in whatever order they come. Writes (Produce,
-// CreateTopic, DeleteTopic) go to the cluster's leader; reads (Fetch,
+// CreateTopic, DeleteTopic) and every consumer-group request go to the
+// cluster's leader; reads (Fetch,
 // ListOffsets, Metadata) go to the leader when it is known, for the
 // freshest high-water marks, else to any node. A NotLeader answer makes
 // the client go to the leader it names, or refresh metadata and back off
@@ -47,9 +56,47 @@
 // after a reset (see Producer) may be stored twice. Without idempotence
 // (IdempotenceOff, AcksLeader, AcksNone) a retry may store a batch twice.
 //
+// # Consumer groups
+//
+// A Consumer is a member of a consumer group. The group's coordinator, on
+// the cluster's leader, shares the partitions of the group's topics among
+// its members (StrategyRange, StrategyRoundRobin or StrategySticky) and
+// keeps the group's committed offsets in the replicated state, so a
+// partition's next owner, or a restarted consumer, resumes from the last
+// commit. When a member joins, leaves, or stops sending heartbeats for
+// SessionTimeout, the group rebalances: every member's next Poll gives up
+// its partitions (OnRevoked) and rejoins, and gets a new assignment
+// (OnAssigned). A member that was removed meanwhile finds its partitions
+// lost (OnLost): its commits are refused with ErrCommitFenced, as another
+// member may be processing the same records. The coordinator fences
+// commits by member, generation and assignment, so a removed ("zombie")
+// consumer can never move the group's offsets.
+//
+// What a commit means depends on when it happens. Commit after
+// processing for at-least-once delivery (a crash reprocesses what was
+// processed since the last commit); this is what auto-commit does, as
+// each Poll commits what the earlier Polls returned:
+//
+//	recs, _ := c.Poll(ctx)
+//	for _, r := range recs { process(r) }
+//	err := c.Commit(ctx) // with ManualCommit; auto-commit does it at the next Poll
+//
+// Commit before processing for at-most-once (a crash skips the rest of
+// the batch):
+//
+//	recs, _ := c.Poll(ctx)
+//	if err := c.Commit(ctx, recs...); err == nil {
+//		for _, r := range recs { process(r) }
+//	}
+//
+// Admin calls inspect and manage groups: ListGroups, DescribeGroup (with
+// each partition's lag), ResetGroupOffsets and DeleteGroup (both only for
+// a group without members).
+//
 // # Concurrency
 //
-// Client, Producer and Reader are safe for concurrent use. Every call that
+// Client, Producer, Reader and Consumer are safe for concurrent use (a
+// Consumer is meant to be driven by one goroutine: see Consumer). Every call that
 // waits for the network takes a context and returns when it ends (a
 // cancelled request's late answer is dropped). Close methods are
 // idempotent and block until their goroutines have returned.

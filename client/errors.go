@@ -33,6 +33,16 @@ var (
 	ErrDuplicateSequence  = wire.ErrDuplicateSequence
 	ErrOutOfOrderSequence = wire.ErrOutOfOrderSequence
 	ErrUnknownProducer    = wire.ErrUnknownProducer
+
+	// Consumer groups.
+	ErrUnknownGroup        = wire.ErrUnknownGroup
+	ErrUnknownMember       = wire.ErrUnknownMember
+	ErrIllegalGeneration   = wire.ErrIllegalGeneration
+	ErrRebalanceInProgress = wire.ErrRebalanceInProgress
+	ErrNotAssigned         = wire.ErrNotAssigned
+	ErrOffsetRegression    = wire.ErrOffsetRegression
+	ErrGroupNotEmpty       = wire.ErrGroupNotEmpty
+	ErrInvalidGroup        = wire.ErrInvalidGroup
 )
 
 // Errors of the client itself.
@@ -57,6 +67,16 @@ var (
 
 	// ErrInvalidConfig is matched (errors.Is) by every *ConfigError.
 	ErrInvalidConfig = errors.New("minibroker: invalid config")
+
+	// ErrCommitFenced means a Consumer's commit was refused because the
+	// partitions are no longer its own: the group moved on to a new
+	// generation (ErrIllegalGeneration), removed the member
+	// (ErrUnknownMember), or assigned the partition elsewhere
+	// (ErrNotAssigned); the error wraps that cause too. The records
+	// processed since the last successful commit will be read again by
+	// the partition's new owner. The Consumer rejoins the group at the
+	// next Poll.
+	ErrCommitFenced = errors.New("minibroker: commit fenced (partitions reassigned)")
 )
 
 // ServerError is an error reported by a broker: the protocol code of a
