@@ -67,7 +67,7 @@ func (cl *Client) CreateTopic(ctx context.Context, name string, cfg TopicConfig)
 			SegmentBytes:   cfg.SegmentBytes,
 		},
 	}
-	err := cl.do(ctx, true, wire.CreateTopic, req, new(wire.CreateTopicResponse), cl.cfg.RequestTimeout)
+	err := cl.do(ctx, leaderWrite, wire.CreateTopic, req, new(wire.CreateTopicResponse), cl.cfg.RequestTimeout)
 	cl.forgetTopic(name)
 	if err != nil {
 		return fmt.Errorf("minibroker: create topic %q: %w", name, err)
@@ -80,7 +80,7 @@ func (cl *Client) CreateTopic(ctx context.Context, name string, cfg TopicConfig)
 // does not exist (possibly deleted by this call's own earlier attempt when
 // the error also matches ErrOutcomeUnknown). Safe for concurrent use.
 func (cl *Client) DeleteTopic(ctx context.Context, name string) error {
-	err := cl.do(ctx, true, wire.DeleteTopic, &wire.DeleteTopicRequest{Name: name},
+	err := cl.do(ctx, leaderWrite, wire.DeleteTopic, &wire.DeleteTopicRequest{Name: name},
 		new(wire.DeleteTopicResponse), cl.cfg.RequestTimeout)
 	cl.forgetTopic(name)
 	if err != nil {
@@ -100,7 +100,7 @@ func (cl *Client) ListOffsets(ctx context.Context, topic string, partition int32
 	}
 	req := &wire.ListOffsetsRequest{Topic: topic, Partition: partition, Which: int8(which)}
 	resp := new(wire.ListOffsetsResponse)
-	if err := cl.do(ctx, false, wire.ListOffsets, req, resp, cl.cfg.RequestTimeout); err != nil {
+	if err := cl.do(ctx, anyNode, wire.ListOffsets, req, resp, cl.cfg.RequestTimeout); err != nil {
 		return 0, fmt.Errorf("minibroker: list offsets %s/%d: %w", topic, partition, err)
 	}
 	return resp.Offset, nil

@@ -70,7 +70,7 @@ type PartitionOffset struct {
 // ctx's error, or the last retriable error. Safe for concurrent use.
 func (cl *Client) ListGroups(ctx context.Context) ([]GroupSummary, error) {
 	resp := new(wire.ListGroupsResponse)
-	if err := cl.do(ctx, true, wire.ListGroups, &wire.ListGroupsRequest{}, resp, cl.cfg.RequestTimeout); err != nil {
+	if err := cl.do(ctx, leaderRead, wire.ListGroups, &wire.ListGroupsRequest{}, resp, cl.cfg.RequestTimeout); err != nil {
 		return nil, fmt.Errorf("minibroker: list groups: %w", err)
 	}
 	out := make([]GroupSummary, len(resp.Groups))
@@ -86,7 +86,7 @@ func (cl *Client) ListGroups(ctx context.Context) ([]GroupSummary, error) {
 // last retriable error. Safe for concurrent use.
 func (cl *Client) DescribeGroup(ctx context.Context, group string) (GroupDescription, error) {
 	resp := new(wire.DescribeGroupResponse)
-	if err := cl.do(ctx, true, wire.DescribeGroup, &wire.DescribeGroupRequest{Group: group}, resp, cl.cfg.RequestTimeout); err != nil {
+	if err := cl.do(ctx, leaderRead, wire.DescribeGroup, &wire.DescribeGroupRequest{Group: group}, resp, cl.cfg.RequestTimeout); err != nil {
 		return GroupDescription{}, fmt.Errorf("minibroker: describe group %q: %w", group, err)
 	}
 	d := GroupDescription{
@@ -139,7 +139,7 @@ func (cl *Client) ResetGroupOffsets(ctx context.Context, group, topic string, to
 		return nil, fmt.Errorf("minibroker: reset offsets of group %q: unknown OffsetSpec %d: %w", group, to, ErrInvalidConfig)
 	}
 	resp := new(wire.ResetOffsetsResponse)
-	if err := cl.do(ctx, true, wire.ResetOffsets, req, resp, cl.cfg.RequestTimeout); err != nil {
+	if err := cl.do(ctx, leaderWrite, wire.ResetOffsets, req, resp, cl.cfg.RequestTimeout); err != nil {
 		return nil, fmt.Errorf("minibroker: reset offsets of group %q on %q: %w", group, topic, err)
 	}
 	out := make([]PartitionOffset, len(resp.Offsets))
@@ -156,7 +156,7 @@ func (cl *Client) ResetGroupOffsets(ctx context.Context, group, topic string, to
 // ErrOutcomeUnknown), ErrClosed, ctx's error, or the last retriable
 // error. Safe for concurrent use.
 func (cl *Client) DeleteGroup(ctx context.Context, group string) error {
-	err := cl.do(ctx, true, wire.DeleteGroup, &wire.DeleteGroupRequest{Group: group},
+	err := cl.do(ctx, leaderWrite, wire.DeleteGroup, &wire.DeleteGroupRequest{Group: group},
 		new(wire.DeleteGroupResponse), cl.cfg.RequestTimeout)
 	if err != nil {
 		return fmt.Errorf("minibroker: delete group %q: %w", group, err)

@@ -165,8 +165,12 @@ func (cl *Client) dial(ctx context.Context, addr string, e *connEntry) {
 	defer close(e.ready)
 	dctx, cancel := context.WithTimeout(ctx, cl.cfg.DialTimeout)
 	stop := context.AfterFunc(cl.ctx, cancel)
-	var d net.Dialer
-	nc, err := d.DialContext(dctx, "tcp", addr)
+	dialFn := cl.cfg.Dial
+	if dialFn == nil {
+		var d net.Dialer
+		dialFn = d.DialContext
+	}
+	nc, err := dialFn(dctx, "tcp", addr)
 	stop()
 	cancel()
 
@@ -240,19 +244,29 @@ func (cl *Client) readConn(ctx context.Context) (*conn, error) {
 // response is what every wire response type implements.
 type response interface{ Err() error }
 
+// route says where do sends a request.
+type route uint8
+
+const (
+	anyNode     route = iota // a read any node can serve (readConn)
+	leaderWrite              // a write: to the leader; a lost answer leaves its outcome unknown
+	leaderRead               // a read only the leader serves (group state)
+)
+
 // do sends req (API key) and decodes the answer into resp, retrying
 // retriable failures (see IsRetriable) with backoff until it succeeds, ctx
-// ends or requestAttempts are used. Writes go to the leader (a NotLeader
-// answer makes the client refresh metadata), reads to readConn. Each
-// attempt waits at most timeout for its answer. If a write fails after an
-// attempt whose outcome is unknown, the error also wraps
+// ends or requestAttempts are used. Leader requests go to the leader (a
+// NotLeader answer makes the client refresh metadata), the others to
+// readConn. Each attempt waits at most timeout for its answer. If a write
+// fails after an attempt whose outcome is unknown, the error also wraps
 // ErrOutcomeUnknown. Blocks until done.
-func (cl *Client) do(ctx context.Context, write bool, key wire.APIKey, req any, resp response, timeout time.Duration) error {
+func (cl *Client) do(ctx context.Context, to route, key wire.APIKey, req any, resp response, timeout time.Duration) error {
+	write := to == leaderWrite
 	uncertain := false
 	var err error
 	for attempt := 1; ; attempt++ {
 		var c *conn
-		if write {
+		if to != anyNode {
 			c, err = cl.leaderConn(ctx)
 		} else {
 			c, err = cl.readConn(ctx)

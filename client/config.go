@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"math"
@@ -30,6 +31,10 @@ type Config struct {
 	Brokers []string
 	// DialTimeout bounds each connection attempt. Default 5s.
 	DialTimeout time.Duration
+	// Dial opens connections to brokers; nil means a net.Dialer's
+	// DialContext. A custom one can route through a proxy or a tunnel, or
+	// (in tests) through a fault-injecting relay. It must honour ctx.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// RequestTimeout bounds each request's round trip (plus MaxWait for a
 	// Fetch) and each write to a connection; a request without an answer
 	// by then fails with ErrTimeout and its connection is closed, as a

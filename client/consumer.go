@@ -411,7 +411,7 @@ func (c *Consumer) Close() error {
 // session timeout removes the member anyway).
 func (c *Consumer) leave(ctx context.Context, member string) {
 	req := &wire.LeaveGroupRequest{Group: c.cfg.Group, MemberID: member}
-	err := c.cl.do(ctx, true, wire.LeaveGroup, req, new(wire.LeaveGroupResponse), c.cl.cfg.RequestTimeout)
+	err := c.cl.do(ctx, leaderWrite, wire.LeaveGroup, req, new(wire.LeaveGroupResponse), c.cl.cfg.RequestTimeout)
 	if err != nil && !errors.Is(err, ErrUnknownMember) {
 		c.log.Info("minibroker: leave group failed; the session timeout will remove the member", "member", member, "err", err)
 	}

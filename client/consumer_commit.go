@@ -228,7 +228,7 @@ func (c *Consumer) releaseCommit() {
 func (c *Consumer) sendCommit(ctx context.Context, member string, gen int32, offs []wire.OffsetCommit) error {
 	req := &wire.CommitOffsetsRequest{Group: c.cfg.Group, MemberID: member, Generation: gen, Offsets: offs}
 	resp := new(wire.CommitOffsetsResponse)
-	err := c.cl.do(ctx, true, wire.CommitOffsets, req, resp, c.cl.cfg.RequestTimeout)
+	err := c.cl.do(ctx, leaderWrite, wire.CommitOffsets, req, resp, c.cl.cfg.RequestTimeout)
 	if err != nil {
 		if fenced(err) {
 			c.fenced(member, gen, err)
@@ -341,7 +341,7 @@ func (c *Consumer) fetchCommitted(ctx context.Context, tps []TopicPartition) (ma
 	for _, tp := range tps {
 		out[tp] = wire.NoOffset
 	}
-	err := c.cl.do(ctx, true, wire.FetchOffsets, req, resp, c.cl.cfg.RequestTimeout)
+	err := c.cl.do(ctx, leaderRead, wire.FetchOffsets, req, resp, c.cl.cfg.RequestTimeout)
 	if errors.Is(err, ErrUnknownGroup) {
 		return out, nil
 	}

@@ -167,7 +167,7 @@ func (c *Consumer) fetchOnce(ctx context.Context, ps *partState, off int64, epoc
 		MaxWaitMs: int32(c.cfg.FetchMaxWait / time.Millisecond),
 	}
 	resp := new(wire.FetchResponse)
-	if err := c.cl.do(ctx, false, wire.Fetch, req, resp, c.cfg.FetchMaxWait+c.cl.cfg.RequestTimeout); err != nil {
+	if err := c.cl.do(ctx, anyNode, wire.Fetch, req, resp, c.cfg.FetchMaxWait+c.cl.cfg.RequestTimeout); err != nil {
 		if errors.Is(err, ErrOffsetOutOfRange) && ctx.Err() == nil {
 			c.resetOutOfRange(ps, off, epoch, resp)
 			return false, nil

@@ -125,7 +125,7 @@ func (c *Consumer) join(ctx context.Context) error {
 		resp := new(wire.JoinGroupResponse)
 		// The coordinator holds a rejoin until the rebalance completes,
 		// which may take up to the rebalance timeout.
-		err := c.cl.do(ctx, true, wire.JoinGroup, req, resp, c.cfg.MaxPollInterval+c.cl.cfg.RequestTimeout)
+		err := c.cl.do(ctx, leaderWrite, wire.JoinGroup, req, resp, c.cfg.MaxPollInterval+c.cl.cfg.RequestTimeout)
 		if err == nil {
 			c.joined(resp)
 			return nil
@@ -288,7 +288,7 @@ func (c *Consumer) heartbeatLoop() {
 		// ctx bounds the heartbeat with its retries; the per-attempt
 		// timeout stays the Client's, as an expired one closes the
 		// connection (shared with fetches and commits).
-		err := c.cl.do(ctx, true, wire.Heartbeat, req, new(wire.HeartbeatResponse), c.cl.cfg.RequestTimeout)
+		err := c.cl.do(ctx, leaderRead, wire.Heartbeat, req, new(wire.HeartbeatResponse), c.cl.cfg.RequestTimeout)
 		cancel()
 		c.onHeartbeat(member, gen, err)
 	}

@@ -96,7 +96,7 @@ func (r *Reader) Fetch(ctx context.Context) ([]Record, error) {
 		MaxWaitMs: int32(r.cfg.MaxWait / time.Millisecond),
 	}
 	resp := new(wire.FetchResponse)
-	if err := r.cl.do(ctx, false, wire.Fetch, req, resp, r.cfg.MaxWait+r.cl.cfg.RequestTimeout); err != nil {
+	if err := r.cl.do(ctx, anyNode, wire.Fetch, req, resp, r.cfg.MaxWait+r.cl.cfg.RequestTimeout); err != nil {
 		if errors.Is(err, ErrOffsetOutOfRange) {
 			return nil, &OffsetOutOfRangeError{
 				Topic: r.cfg.Topic, Partition: r.cfg.Partition, Offset: pos,

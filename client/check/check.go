@@ -65,8 +65,13 @@ func Value(stream string, i int) []byte {
 // are meaningful for Acked attempts at acks=all (and acks=1).
 type Attempt struct {
 	// Stream names the sequential producer that sent it; reordering is
-	// judged per stream and partition, in the order Produced was called.
-	Stream    string
+	// judged per stream and partition, in Seq order.
+	Stream string
+	// Seq is the attempt's place in its stream's sending order (e.g. the
+	// message's index). Attempts with equal Seq (say, all zero) are taken
+	// in the order Produced was called, which suits synchronous
+	// producers; with asynchronous callbacks set Seq.
+	Seq       int64
 	Topic     string
 	Partition int32
 	Offset    int64

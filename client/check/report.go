@@ -1,6 +1,7 @@
 package check
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -103,10 +104,12 @@ func (c *Checker) reordered() ([]string, int) {
 		stream, topic string
 		partition     int32
 	}
+	ordered := slices.Clone(c.attempts)
+	slices.SortStableFunc(ordered, func(a, b Attempt) int { return cmp.Compare(a.Seq, b.Seq) })
 	last := map[key]Attempt{}
 	var list []string
 	n := 0
-	for _, a := range c.attempts {
+	for _, a := range ordered {
 		if a.Outcome != Acked || a.Offset < 0 {
 			continue
 		}
