@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,13 +26,28 @@ type Broker struct {
 	logger *slog.Logger
 	store  *replication.Store
 	ln     net.Listener
+	// metrics is set in Start before anything serves; read-only after.
+	metrics *metrics
+	// httpLn and httpSrv serve /metrics, /healthz and /readyz; nil when
+	// Config.MetricsAddr is empty. Set in Start; read-only after.
+	httpLn  net.Listener
+	httpSrv *http.Server
 
 	ctx    context.Context // ends at Close: unblocks long polls and loops
 	cancel context.CancelFunc
 
-	mu    sync.Mutex         // guards conns
+	mu    sync.Mutex         // guards conns and the check of draining before cwg.Add
 	conns map[*conn]struct{} // open client connections
-	wg    sync.WaitGroup     // accept loop, connections, registrar
+	wg    sync.WaitGroup     // accept loop, registrar, metrics server
+	cwg   sync.WaitGroup     // connection goroutines
+
+	// draining is closed when Shutdown begins: no connection is accepted,
+	// connections stop reading requests and close once their in-flight
+	// requests are answered, long polls return. graceful is closed when the
+	// first Shutdown's graceful phase has ended.
+	draining  chan struct{}
+	graceful  chan struct{}
+	drainOnce sync.Once
 
 	closeOnce sync.Once
 	closeErr  error
@@ -64,7 +80,15 @@ func Start(cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: listen: %w", err)
 	}
-	b := &Broker{cfg: cfg, id: id, logger: cfg.Logger.With("node", id), ln: ln, conns: map[*conn]struct{}{}}
+	var httpLn net.Listener
+	b := &Broker{cfg: cfg, id: id, logger: cfg.Logger.With("node", id), ln: ln, conns: map[*conn]struct{}{},
+		draining: make(chan struct{}), graceful: make(chan struct{})}
+	if cfg.MetricsAddr != "" {
+		if httpLn, err = b.listenHTTP(); err != nil {
+			ln.Close()
+			return nil, err
+		}
+	}
 	b.addr = cfg.AdvertiseAddr
 	if b.addr == "" {
 		b.addr = ln.Addr().String()
@@ -82,8 +106,15 @@ func Start(cfg Config) (*Broker, error) {
 	})
 	if err != nil {
 		ln.Close()
+		if httpLn != nil {
+			httpLn.Close()
+		}
 		b.cancel()
 		return nil, err
+	}
+	b.metrics = newMetrics(b)
+	if httpLn != nil {
+		b.serveHTTP(httpLn)
 	}
 	b.wg.Add(2)
 	go b.acceptLoop()
@@ -92,7 +123,8 @@ func Start(cfg Config) (*Broker, error) {
 		b.Close()
 		return nil, err
 	}
-	b.logger.Info("broker serving", "addr", b.addr, "raft_addr", b.store.Node().RaftAddr(), "data_dir", cfg.DataDir)
+	b.logger.Info("broker serving", "addr", b.addr, "raft_addr", b.store.Node().RaftAddr(),
+		"metrics_addr", b.MetricsAddr(), "data_dir", cfg.DataDir)
 	return b, nil
 }
 
@@ -163,20 +195,23 @@ func (b *Broker) acceptLoop() {
 		}
 		c := newConn(b, nc)
 		b.mu.Lock()
-		if b.ctx.Err() != nil {
+		if b.ctx.Err() != nil || b.isDraining() {
 			b.mu.Unlock()
 			nc.Close()
 			return
 		}
 		b.conns[c] = struct{}{}
-		b.wg.Add(1)
+		b.cwg.Add(1)
 		b.mu.Unlock()
+		b.metrics.connsAccepted.Inc()
+		b.metrics.connsOpen.Inc()
 		go func() {
-			defer b.wg.Done()
+			defer b.cwg.Done()
 			c.serve()
 			b.mu.Lock()
 			delete(b.conns, c)
 			b.mu.Unlock()
+			b.metrics.connsOpen.Dec()
 		}()
 	}
 }
@@ -272,10 +307,13 @@ func (b *Broker) IsLeader() bool { return b.store.Node().IsReady() }
 // this node knows ("" when unknown).
 func (b *Broker) Leader() (id, addr string) { return b.leaderClientAddr() }
 
-// Close stops the broker: it stops accepting, closes client connections
-// (in-flight requests end; their writers see the connection close), then
-// stops Raft and closes the data. It is idempotent and blocks until all of
-// that is done; later calls return the first call's result.
+// Close stops the broker at once: it stops accepting, closes client
+// connections (in-flight requests end; their writers see the connection
+// close), stops the metrics server, then stops Raft and closes the data.
+// Use Shutdown to let in-flight requests finish and hand leadership over
+// first. Close is idempotent and safe for concurrent use; it blocks until
+// all of that is done, and every call returns the first call's result: nil
+// or the error of closing the data.
 func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
 		b.cancel()
@@ -285,6 +323,8 @@ func (b *Broker) Close() error {
 			c.nc.Close()
 		}
 		b.mu.Unlock()
+		b.closeHTTP()
+		b.cwg.Wait()
 		b.wg.Wait()
 		b.closeErr = b.store.Close()
 		b.logger.Info("broker closed")
