@@ -33,6 +33,7 @@ var (
 	ErrDuplicateSequence  = wire.ErrDuplicateSequence
 	ErrOutOfOrderSequence = wire.ErrOutOfOrderSequence
 	ErrUnknownProducer    = wire.ErrUnknownProducer
+	ErrUnknownNode        = wire.ErrUnknownNode
 )
 
 // Errors of the client itself.

@@ -22,6 +22,14 @@ const (
 	JoinCluster APIKey = 6
 	// InitProducer gives an idempotent producer its producer id.
 	InitProducer APIKey = 7
+
+	// Keys 8..15 are taken by the consumer-group APIs, which land in
+	// parallel with these two.
+
+	// DescribeCluster asks a broker for its view of the Raft cluster.
+	DescribeCluster APIKey = 16
+	// RemoveNode asks the leader to remove a node from the cluster.
+	RemoveNode APIKey = 17
 )
 
 // VersionRange is the inclusive range of versions of one API that this
@@ -37,7 +45,8 @@ type apiInfo struct {
 }
 
 // apiTable lists every API with its supported versions, indexed by APIKey.
-// Every API is versioned from its first release; all are at v0 today.
+// Every API is versioned from its first release. A row with an empty name
+// is a key this build does not know (it may have gaps).
 var apiTable = [...]apiInfo{
 	Metadata:     {"Metadata", VersionRange{0, 0}},
 	CreateTopic:  {"CreateTopic", VersionRange{0, 0}},
@@ -47,10 +56,13 @@ var apiTable = [...]apiInfo{
 	ListOffsets:  {"ListOffsets", VersionRange{0, 0}},
 	JoinCluster:  {"JoinCluster", VersionRange{0, 0}},
 	InitProducer: {"InitProducer", VersionRange{0, 0}},
+	// 8..15: the consumer-group APIs.
+	DescribeCluster: {"DescribeCluster", VersionRange{0, 0}},
+	RemoveNode:      {"RemoveNode", VersionRange{0, 0}},
 }
 
 // known reports whether k is in this version's API table.
-func (k APIKey) known() bool { return int(k) < len(apiTable) }
+func (k APIKey) known() bool { return int(k) < len(apiTable) && apiTable[k].name != "" }
 
 // String returns the API's name, e.g. "Produce", or "APIKey(N)" for a key
 // this version does not know.

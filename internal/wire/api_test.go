@@ -2,6 +2,7 @@ package wire
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 )
 
@@ -23,6 +24,11 @@ func TestCheckVersion(t *testing.T) {
 		{JoinCluster, 0, nil},
 		{InitProducer, 0, nil},
 		{InitProducer + 1, 0, ErrUnknownAPI},
+		{15, 0, ErrUnknownAPI}, // 8..15: the consumer-group APIs, not in this build
+		{DescribeCluster, 0, nil},
+		{DescribeCluster, 1, ErrUnsupportedVersion},
+		{RemoveNode, 0, nil},
+		{RemoveNode + 1, 0, ErrUnknownAPI},
 		{0xFFFF, 0, ErrUnknownAPI},
 	} {
 		err := CheckVersion(tc.key, tc.version)
@@ -47,9 +53,22 @@ func TestAPIKeys(t *testing.T) {
 		{ListOffsets, 5, "ListOffsets"},
 		{JoinCluster, 6, "JoinCluster"},
 		{InitProducer, 7, "InitProducer"},
+		{DescribeCluster, 16, "DescribeCluster"},
+		{RemoveNode, 17, "RemoveNode"},
 	}
-	if len(apiTable) != len(want) {
-		t.Fatalf("apiTable has %d APIs, want %d", len(apiTable), len(want))
+	known := 0
+	for k := range apiTable {
+		if APIKey(k).known() {
+			known++
+		}
+	}
+	if known != len(want) {
+		t.Fatalf("apiTable has %d APIs, want %d", known, len(want))
+	}
+	for k := APIKey(8); k <= 15; k++ {
+		if _, ok := Versions(k); ok || k.String() != fmt.Sprintf("APIKey(%d)", k) {
+			t.Errorf("key %d, not in this build, is known as %v", k, k)
+		}
 	}
 	for _, w := range want {
 		if uint16(w.key) != w.num || w.key.String() != w.name {
@@ -78,7 +97,8 @@ func TestCodeNumbers(t *testing.T) {
 		CodeFrameTooLarge, CodeMessageTooLarge, CodeUnknownTopic, CodeUnknownPartition,
 		CodeTopicExists, CodeInvalidTopicConfig, CodeNotLeader, CodeOutcomeUnknown,
 		CodeOffsetOutOfRange, CodeTimeout, CodeTooManyInFlight, CodeShuttingDown,
-		CodeStorage, CodeNoLeader,
+		CodeStorage, CodeNoLeader, CodeDuplicateSequence, CodeOutOfOrderSequence,
+		CodeUnknownProducer, CodeUnknownNode,
 	}
 	for i, c := range want {
 		if int(c) != i {

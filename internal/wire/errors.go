@@ -36,6 +36,8 @@ const (
 	CodeDuplicateSequence              // idempotent produce: an old batch already stored, its offset no longer known
 	CodeOutOfOrderSequence             // idempotent produce: a gap in the producer's sequence numbers
 	CodeUnknownProducer                // idempotent produce: producer id unknown or expired; get a new one
+	// The consumer-group work appends its codes here too; order on merge.
+	CodeUnknownNode // RemoveNode: no node with this id in the cluster
 )
 
 // Sentinel errors, one per non-zero Code. Compare with errors.Is: errors
@@ -62,6 +64,7 @@ var (
 	ErrDuplicateSequence  = errors.New("minibroker: duplicate sequence (batch already stored)")
 	ErrOutOfOrderSequence = errors.New("minibroker: out-of-order sequence (an earlier batch is missing)")
 	ErrUnknownProducer    = errors.New("minibroker: unknown or expired producer id")
+	ErrUnknownNode        = errors.New("minibroker: unknown node")
 )
 
 // codeInfo is one row of codeTable.
@@ -96,6 +99,7 @@ var codeTable = [...]codeInfo{
 	CodeDuplicateSequence:  {"DuplicateSequence", ErrDuplicateSequence, false},
 	CodeOutOfOrderSequence: {"OutOfOrderSequence", ErrOutOfOrderSequence, true},
 	CodeUnknownProducer:    {"UnknownProducer", ErrUnknownProducer, false},
+	CodeUnknownNode:        {"UnknownNode", ErrUnknownNode, false},
 }
 
 // known reports whether c is in this version's code table.
