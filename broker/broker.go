@@ -235,7 +235,11 @@ func (b *Broker) registrar() {
 			}
 			continue
 		}
-		err := b.register()
+		// A node removed from the cluster must not join it again.
+		err := errNotMember
+		if b.isMember() {
+			err = b.register()
+		}
 		if err != nil {
 			b.logger.Debug("registering client address", "error", err)
 		}
@@ -255,6 +259,8 @@ func (b *Broker) registrar() {
 		}
 	}
 }
+
+var errNotMember = errors.New("not a member of the cluster")
 
 func (b *Broker) registered() bool {
 	for _, n := range b.store.FSM().Nodes() {

@@ -213,6 +213,18 @@ func (c *conn) dispatch(hdr wire.RequestHeader, body []byte) error {
 			return err
 		}
 		c.async(func() { r := c.b.initProducer(c.ctx); c.reply(hdr.CorrelationID, hdr.APIKey, r.ErrorCode, r) })
+	case wire.DescribeCluster:
+		var req wire.DescribeClusterRequest
+		if err := wire.DecodeBody(body, &req); err != nil {
+			return err
+		}
+		c.async(func() { r := c.b.describeCluster(); c.reply(hdr.CorrelationID, hdr.APIKey, r.ErrorCode, r) })
+	case wire.RemoveNode:
+		var req wire.RemoveNodeRequest
+		if err := wire.DecodeBody(body, &req); err != nil {
+			return err
+		}
+		c.async(func() { r := c.b.removeNode(c.ctx, &req); c.reply(hdr.CorrelationID, hdr.APIKey, r.ErrorCode, r) })
 	default:
 		// CheckVersion accepted a key this switch does not serve: a bug.
 		c.respondErr(hdr.CorrelationID, hdr.APIKey, wire.Err(wire.CodeUnknownAPI, hdr.APIKey.String()+" is not served"))

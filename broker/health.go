@@ -79,7 +79,8 @@ func (b *Broker) closeHTTP() {
 }
 
 // readiness reports whether this node is ready to serve, with a one-line
-// reason: it is not shutting down and it knows a leader; if it is the
+// reason: it is not shutting down, it is in the Raft configuration and it
+// knows a leader; if it is the
 // leader, it has passed its post-election barrier (applied every entry of
 // earlier terms). It does not block.
 func (b *Broker) readiness() (bool, string) {
@@ -89,6 +90,8 @@ func (b *Broker) readiness() (bool, string) {
 	node := b.store.Node()
 	id, _ := node.Leader()
 	switch {
+	case !b.isMember():
+		return false, "not a member of the cluster (not joined yet, or removed)"
 	case id == "":
 		return false, "no leader known (election in progress)"
 	case id == b.id && !node.IsReady():

@@ -248,11 +248,18 @@ type response interface{ Err() error }
 // attempt whose outcome is unknown, the error also wraps
 // ErrOutcomeUnknown. Blocks until done.
 func (cl *Client) do(ctx context.Context, write bool, key wire.APIKey, req any, resp response, timeout time.Duration) error {
+	return cl.doAt(ctx, write, write, key, req, resp, timeout)
+}
+
+// doAt is do with the choice of broker apart from the kind of request:
+// toLeader sends every attempt to the leader (a read that wants the
+// leader's view), write adds ErrOutcomeUnknown to the error as do does.
+func (cl *Client) doAt(ctx context.Context, toLeader, write bool, key wire.APIKey, req any, resp response, timeout time.Duration) error {
 	uncertain := false
 	var err error
 	for attempt := 1; ; attempt++ {
 		var c *conn
-		if write {
+		if toLeader {
 			c, err = cl.leaderConn(ctx)
 		} else {
 			c, err = cl.readConn(ctx)
