@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,13 +27,28 @@ type Broker struct {
 	store  *replication.Store
 	ln     net.Listener
 	coord  *coordinator // consumer groups; active while this node leads
+	// metrics is set in Start before anything serves; read-only after.
+	metrics *metrics
+	// httpLn and httpSrv serve /metrics, /healthz and /readyz; nil when
+	// Config.MetricsAddr is empty. Set in Start; read-only after.
+	httpLn  net.Listener
+	httpSrv *http.Server
 
 	ctx    context.Context // ends at Close: unblocks long polls and loops
 	cancel context.CancelFunc
 
-	mu    sync.Mutex         // guards conns
+	mu    sync.Mutex         // guards conns and the check of draining before cwg.Add
 	conns map[*conn]struct{} // open client connections
-	wg    sync.WaitGroup     // accept loop, connections, registrar
+	wg    sync.WaitGroup     // accept loop, registrar, metrics server
+	cwg   sync.WaitGroup     // connection goroutines
+
+	// draining is closed when Shutdown begins: no connection is accepted,
+	// connections stop reading requests and close once their in-flight
+	// requests are answered, long polls return. graceful is closed when the
+	// first Shutdown's graceful phase has ended.
+	draining  chan struct{}
+	graceful  chan struct{}
+	drainOnce sync.Once
 
 	closeOnce sync.Once
 	closeErr  error
@@ -65,7 +81,15 @@ func Start(cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: listen: %w", err)
 	}
-	b := &Broker{cfg: cfg, id: id, logger: cfg.Logger.With("node", id), ln: ln, conns: map[*conn]struct{}{}}
+	var httpLn net.Listener
+	b := &Broker{cfg: cfg, id: id, logger: cfg.Logger.With("node", id), ln: ln, conns: map[*conn]struct{}{},
+		draining: make(chan struct{}), graceful: make(chan struct{})}
+	if cfg.MetricsAddr != "" {
+		if httpLn, err = b.listenHTTP(); err != nil {
+			ln.Close()
+			return nil, err
+		}
+	}
 	b.addr = cfg.AdvertiseAddr
 	if b.addr == "" {
 		b.addr = ln.Addr().String()
@@ -83,8 +107,15 @@ func Start(cfg Config) (*Broker, error) {
 	})
 	if err != nil {
 		ln.Close()
+		if httpLn != nil {
+			httpLn.Close()
+		}
 		b.cancel()
 		return nil, err
+	}
+	b.metrics = newMetrics(b)
+	if httpLn != nil {
+		b.serveHTTP(httpLn)
 	}
 	b.coord = newCoordinator(b)
 	b.wg.Add(3)
@@ -95,7 +126,8 @@ func Start(cfg Config) (*Broker, error) {
 		b.Close()
 		return nil, err
 	}
-	b.logger.Info("broker serving", "addr", b.addr, "raft_addr", b.store.Node().RaftAddr(), "data_dir", cfg.DataDir)
+	b.logger.Info("broker serving", "addr", b.addr, "raft_addr", b.store.Node().RaftAddr(),
+		"metrics_addr", b.MetricsAddr(), "data_dir", cfg.DataDir)
 	return b, nil
 }
 
@@ -166,20 +198,23 @@ func (b *Broker) acceptLoop() {
 		}
 		c := newConn(b, nc)
 		b.mu.Lock()
-		if b.ctx.Err() != nil {
+		if b.ctx.Err() != nil || b.isDraining() {
 			b.mu.Unlock()
 			nc.Close()
 			return
 		}
 		b.conns[c] = struct{}{}
-		b.wg.Add(1)
+		b.cwg.Add(1)
 		b.mu.Unlock()
+		b.metrics.connsAccepted.Inc()
+		b.metrics.connsOpen.Inc()
 		go func() {
-			defer b.wg.Done()
+			defer b.cwg.Done()
 			c.serve()
 			b.mu.Lock()
 			delete(b.conns, c)
 			b.mu.Unlock()
+			b.metrics.connsOpen.Dec()
 		}()
 	}
 }
@@ -203,7 +238,11 @@ func (b *Broker) registrar() {
 			}
 			continue
 		}
-		err := b.register()
+		// A node removed from the cluster must not join it again.
+		err := errNotMember
+		if b.isMember() {
+			err = b.register()
+		}
 		if err != nil {
 			b.logger.Debug("registering client address", "error", err)
 		}
@@ -223,6 +262,8 @@ func (b *Broker) registrar() {
 		}
 	}
 }
+
+var errNotMember = errors.New("not a member of the cluster")
 
 func (b *Broker) registered() bool {
 	for _, n := range b.store.FSM().Nodes() {
@@ -275,10 +316,13 @@ func (b *Broker) IsLeader() bool { return b.store.Node().IsReady() }
 // this node knows ("" when unknown).
 func (b *Broker) Leader() (id, addr string) { return b.leaderClientAddr() }
 
-// Close stops the broker: it stops accepting, closes client connections
-// (in-flight requests end; their writers see the connection close), then
-// stops Raft and closes the data. It is idempotent and blocks until all of
-// that is done; later calls return the first call's result.
+// Close stops the broker at once: it stops accepting, closes client
+// connections (in-flight requests end; their writers see the connection
+// close), stops the metrics server, then stops Raft and closes the data.
+// Use Shutdown to let in-flight requests finish and hand leadership over
+// first. Close is idempotent and safe for concurrent use; it blocks until
+// all of that is done, and every call returns the first call's result: nil
+// or the error of closing the data.
 func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
 		b.cancel()
@@ -288,6 +332,8 @@ func (b *Broker) Close() error {
 			c.nc.Close()
 		}
 		b.mu.Unlock()
+		b.closeHTTP()
+		b.cwg.Wait()
 		b.wg.Wait()
 		b.closeErr = b.store.Close()
 		b.logger.Info("broker closed")

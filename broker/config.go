@@ -64,6 +64,12 @@ type Config struct {
 	// relies on the fsynced Raft log (see replication.FSMConfig).
 	LogSync mlog.SyncMode
 
+	// MetricsAddr is the host:port of an HTTP server for /metrics
+	// (Prometheus), /healthz and /readyz; empty (the default) serves none.
+	// Port 0 picks a free port: Broker.MetricsAddr tells which. The metrics
+	// are collected either way; see Broker.Registry.
+	MetricsAddr string
+
 	// Logger receives the broker's structured logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -117,7 +123,11 @@ func (c Config) Validate() error {
 	if c.DataDir == "" {
 		return bad("DataDir is required")
 	}
-	for _, a := range append([]string{c.Addr, c.RaftAddr}, c.Join...) {
+	addrs := append([]string{c.Addr, c.RaftAddr}, c.Join...)
+	if c.MetricsAddr != "" {
+		addrs = append(addrs, c.MetricsAddr)
+	}
+	for _, a := range addrs {
 		if _, _, err := net.SplitHostPort(a); err != nil {
 			return bad("address %q: %v", a, err)
 		}

@@ -37,10 +37,15 @@ func newConn(b *Broker, nc net.Conn) *conn {
 }
 
 // serve reads requests until the connection fails, is closed, turns out
-// malformed, or idles out. It blocks; it closes the connection before it
-// returns and waits for the connection's request goroutines.
+// malformed, or idles out, or the broker drains (Shutdown). It blocks; it
+// closes the connection before it returns and waits for the connection's
+// request goroutines. When draining, it lets them answer before it closes
+// the connection (Close cuts that short by cancelling c.ctx).
 func (c *conn) serve() {
 	defer func() {
+		if c.b.isDraining() {
+			c.handlers.Wait()
+		}
 		c.cancel()
 		c.nc.Close()
 		c.handlers.Wait()
@@ -49,10 +54,17 @@ func (c *conn) serve() {
 	log := c.b.logger.With("remote", c.nc.RemoteAddr().String())
 	for {
 		c.nc.SetReadDeadline(time.Now().Add(c.b.cfg.IdleTimeout))
+		// Checked after setting the deadline: Shutdown closes draining
+		// before it sets a past deadline, so one of the two stops us.
+		if c.b.isDraining() {
+			return
+		}
 		frame, err := wire.ReadFrame(br, c.b.cfg.MaxFrameBytes, nil)
 		if err != nil {
 			var fse *wire.FrameSizeError
 			switch {
+			case c.b.isDraining():
+				return
 			case errors.Is(err, os.ErrDeadlineExceeded):
 				if c.ctx.Err() != nil {
 					return
@@ -64,7 +76,7 @@ func (c *conn) serve() {
 				return
 			case errors.As(err, &fse), errors.Is(err, wire.ErrMalformed):
 				log.Warn("bad frame, closing connection", "error", err)
-				c.respondErr(0, err)
+				c.respondErr(0, noAPI, err)
 				return
 			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), c.ctx.Err() != nil:
 				return
@@ -76,20 +88,20 @@ func (c *conn) serve() {
 		hdr, body, err := wire.DecodeRequestHeader(frame)
 		if err != nil {
 			log.Warn("malformed request header, closing connection", "error", err)
-			c.respondErr(0, err)
+			c.respondErr(0, noAPI, err)
 			return
 		}
 		if err := wire.CheckVersion(hdr.APIKey, hdr.APIVersion); err != nil {
-			c.respondErr(hdr.CorrelationID, err)
+			c.respondErr(hdr.CorrelationID, hdr.APIKey, err)
 			continue
 		}
 		if int(c.inflight.Load()) >= c.b.cfg.MaxInFlight {
-			c.respondErr(hdr.CorrelationID, wire.Err(wire.CodeTooManyInFlight, "too many requests in flight on this connection"))
+			c.respondErr(hdr.CorrelationID, hdr.APIKey, wire.Err(wire.CodeTooManyInFlight, "too many requests in flight on this connection"))
 			continue
 		}
 		if err := c.dispatch(hdr, body); err != nil {
 			log.Warn("malformed request, closing connection", "api", hdr.APIKey, "error", err)
-			c.respondErr(hdr.CorrelationID, err)
+			c.respondErr(hdr.CorrelationID, hdr.APIKey, err)
 			return
 		}
 	}
@@ -131,8 +143,20 @@ func (c *conn) respond(corr uint32, body any) {
 	}
 }
 
+// noAPI labels errors answered before a request header was decoded.
+const noAPI = wire.APIKey(0xFFFF)
+
+// reply writes a response whose code is code, counting it in the request
+// error metrics unless it is a success. Produce and Fetch count their own
+// (see metrics.produced and fetched) and use respond.
+func (c *conn) reply(corr uint32, api wire.APIKey, code wire.Code, body any) {
+	c.b.metrics.requestError(api, code)
+	c.respond(corr, body)
+}
+
 // respondErr answers with an ErrorResponse, which every response type
 // decodes (its first two fields are code and message).
-func (c *conn) respondErr(corr uint32, err error) {
-	c.respond(corr, wire.ErrorResponse{ErrorCode: codeOf(err), ErrorMessage: err.Error()})
+func (c *conn) respondErr(corr uint32, api wire.APIKey, err error) {
+	code := codeOf(err)
+	c.reply(corr, api, code, wire.ErrorResponse{ErrorCode: code, ErrorMessage: err.Error()})
 }

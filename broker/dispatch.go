@@ -23,17 +23,17 @@ func (c *conn) dispatch(hdr wire.RequestHeader, body []byte) error {
 	case wire.Fetch:
 		return serve(c, body, func(r *wire.FetchRequest) { c.serveFetch(corr, r) })
 	case wire.Metadata:
-		return answer(c, corr, body, c.b.metadata)
+		return answer(c, hdr, body, c.b.metadata)
 	case wire.CreateTopic:
-		return answerCtx(c, corr, body, c.b.createTopic)
+		return answerCtx(c, hdr, body, c.b.createTopic)
 	case wire.DeleteTopic:
-		return answerCtx(c, corr, body, c.b.deleteTopic)
+		return answerCtx(c, hdr, body, c.b.deleteTopic)
 	case wire.ListOffsets:
-		return answer(c, corr, body, c.b.listOffsets)
+		return answer(c, hdr, body, c.b.listOffsets)
 	case wire.JoinCluster:
-		return answerCtx(c, corr, body, c.b.joinCluster)
+		return answerCtx(c, hdr, body, c.b.joinCluster)
 	case wire.InitProducer:
-		return serve(c, body, func(*wire.InitProducerRequest) { c.respond(corr, c.b.initProducer(c.ctx)) })
+		return serve(c, body, func(*wire.InitProducerRequest) { c.replyTo(corr, wire.InitProducer, c.b.initProducer(c.ctx)) })
 	case wire.JoinGroup:
 		return serve(c, body, func(r *wire.JoinGroupRequest) { c.joinGroup(corr, r) })
 	case wire.Heartbeat:
@@ -41,21 +41,35 @@ func (c *conn) dispatch(hdr wire.RequestHeader, body []byte) error {
 	case wire.LeaveGroup:
 		return serve(c, body, func(r *wire.LeaveGroupRequest) { c.leaveGroup(corr, r) })
 	case wire.CommitOffsets:
-		return answerCtx(c, corr, body, c.b.commitOffsets)
+		return answerCtx(c, hdr, body, c.b.commitOffsets)
 	case wire.FetchOffsets:
-		return answerCtx(c, corr, body, c.b.fetchOffsets)
+		return answerCtx(c, hdr, body, c.b.fetchOffsets)
 	case wire.DescribeGroup:
-		return answerCtx(c, corr, body, c.b.describeGroup)
+		return answerCtx(c, hdr, body, c.b.describeGroup)
 	case wire.ListGroups:
-		return serve(c, body, func(*wire.ListGroupsRequest) { c.respond(corr, c.b.listGroups(c.ctx)) })
+		return serve(c, body, func(*wire.ListGroupsRequest) { c.replyTo(corr, wire.ListGroups, c.b.listGroups(c.ctx)) })
 	case wire.ResetOffsets:
-		return answerCtx(c, corr, body, c.b.resetOffsets)
+		return answerCtx(c, hdr, body, c.b.resetOffsets)
 	case wire.DeleteGroup:
-		return answerCtx(c, corr, body, c.b.deleteGroup)
+		return answerCtx(c, hdr, body, c.b.deleteGroup)
+	case wire.DescribeCluster:
+		return serve(c, body, func(*wire.DescribeClusterRequest) { c.replyTo(corr, wire.DescribeCluster, c.b.describeCluster()) })
+	case wire.RemoveNode:
+		return answerCtx(c, hdr, body, c.b.removeNode)
 	}
 	// CheckVersion accepted a key this switch does not serve: a bug.
-	c.respondErr(corr, wire.Err(wire.CodeUnknownAPI, hdr.APIKey.String()+" is not served"))
+	c.respondErr(corr, hdr.APIKey, wire.Err(wire.CodeUnknownAPI, hdr.APIKey.String()+" is not served"))
 	return nil
+}
+
+// replyTo sends resp, a response body, counting its error code in the
+// metrics of api.
+func (c *conn) replyTo(corr uint32, api wire.APIKey, resp any) {
+	code := wire.CodeNone
+	if r, ok := resp.(interface{ Err() error }); ok {
+		code = wire.CodeOf(r.Err())
+	}
+	c.reply(corr, api, code, resp)
 }
 
 // serve decodes a request of type T and runs fn with it on a request
@@ -70,11 +84,11 @@ func serve[T any](c *conn, body []byte, fn func(*T)) error {
 }
 
 // answer serves a request whose handler computes the response.
-func answer[T, R any](c *conn, corr uint32, body []byte, handle func(*T) R) error {
-	return serve(c, body, func(req *T) { c.respond(corr, handle(req)) })
+func answer[T, R any](c *conn, hdr wire.RequestHeader, body []byte, handle func(*T) R) error {
+	return serve(c, body, func(req *T) { r := handle(req); c.replyTo(hdr.CorrelationID, hdr.APIKey, &r) })
 }
 
 // answerCtx is answer for handlers that take the connection's context.
-func answerCtx[T, R any](c *conn, corr uint32, body []byte, handle func(context.Context, *T) R) error {
-	return serve(c, body, func(req *T) { c.respond(corr, handle(c.ctx, req)) })
+func answerCtx[T, R any](c *conn, hdr wire.RequestHeader, body []byte, handle func(context.Context, *T) R) error {
+	return serve(c, body, func(req *T) { r := handle(c.ctx, req); c.replyTo(hdr.CorrelationID, hdr.APIKey, &r) })
 }

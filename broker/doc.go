@@ -9,7 +9,15 @@
 //
 // Start returns once the broker can serve: a new single node has elected
 // itself, a joining node has been added to the cluster. A *Broker is safe
-// for concurrent use.
+// for concurrent use. Close stops it at once; Shutdown(ctx) lets in-flight
+// requests finish and hands Raft leadership over first.
+//
+// # Metrics and health
+//
+// Every Broker has its own Prometheus registry (Registry). With
+// Config.MetricsAddr set, it also serves /metrics, /healthz and /readyz
+// over HTTP there (MetricsAddr tells the bound address). See
+// docs/architecture.md for what they report.
 //
 // # Writes and reads
 //

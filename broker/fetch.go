@@ -25,8 +25,15 @@ var fetchPool = sync.Pool{New: func() any { return new(fetchBuffers) }}
 
 // serveFetch answers a Fetch on c, recycling its buffers afterwards.
 func (c *conn) serveFetch(corr uint32, req *wire.FetchRequest) {
+	start := time.Now()
 	bufs := fetchPool.Get().(*fetchBuffers)
-	c.respond(corr, c.b.fetch(c.ctx, req, bufs))
+	resp := c.b.fetch(c.ctx, req, bufs)
+	size := 0
+	for i := range resp.Records {
+		size += resp.Records[i].Size()
+	}
+	c.b.metrics.fetched(resp.ErrorCode, len(resp.Records), size, start)
+	c.respond(corr, resp)
 	clear(bufs.wrecs[:cap(bufs.wrecs)]) // drop references into the read buffer
 	clear(bufs.lrecs[:cap(bufs.lrecs)])
 	if cap(bufs.read) <= 16<<20 {
@@ -71,6 +78,8 @@ func (b *Broker) fetch(ctx context.Context, req *wire.FetchRequest, bufs *fetchB
 		select {
 		case <-changed:
 		case <-timer.C:
+			wait = 0
+		case <-b.draining: // Shutdown: answer with what there is
 			wait = 0
 		case <-ctx.Done():
 			return fetchErr(ErrClosed)

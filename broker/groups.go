@@ -14,12 +14,12 @@ func (c *conn) joinGroup(corr uint32, req *wire.JoinGroupRequest) {
 	host := c.nc.RemoteAddr().String()
 	coord := c.b.coord
 	if err := coord.do(c.ctx, func() { coord.join(req, host, reply) }); err != nil {
-		c.respondErr(corr, err)
+		c.respondErr(corr, wire.JoinGroup, err)
 		return
 	}
 	select {
 	case resp := <-reply:
-		c.respond(corr, resp)
+		c.reply(corr, wire.JoinGroup, resp.ErrorCode, resp)
 	case <-c.ctx.Done():
 	}
 }
@@ -31,7 +31,7 @@ func (c *conn) heartbeat(corr uint32, req *wire.HeartbeatRequest) {
 	if derr := coord.do(c.ctx, func() { err = coord.heartbeat(req) }); derr != nil {
 		err = derr
 	}
-	c.respond(corr, wire.HeartbeatResponse{ErrorCode: codeOf(err), ErrorMessage: c.b.errText(err)})
+	c.reply(corr, wire.Heartbeat, codeOf(err), wire.HeartbeatResponse{ErrorCode: codeOf(err), ErrorMessage: c.b.errText(err)})
 }
 
 // leaveGroup serves a LeaveGroup.
@@ -41,5 +41,5 @@ func (c *conn) leaveGroup(corr uint32, req *wire.LeaveGroupRequest) {
 	if derr := coord.do(c.ctx, func() { err = coord.leave(req) }); derr != nil {
 		err = derr
 	}
-	c.respond(corr, wire.LeaveGroupResponse{ErrorCode: codeOf(err), ErrorMessage: c.b.errText(err)})
+	c.reply(corr, wire.LeaveGroup, codeOf(err), wire.LeaveGroupResponse{ErrorCode: codeOf(err), ErrorMessage: c.b.errText(err)})
 }

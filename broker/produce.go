@@ -18,9 +18,12 @@ const DefaultProduceTimeout = 30 * time.Second
 // the acknowledgement and the response happen in a request goroutine.
 func (c *conn) produce(corr uint32, req *wire.ProduceRequest) {
 	b := c.b
+	start := time.Now()
+	slot := acksSlot(req.Acks)
 	fail := func(err error) {
 		resp := wire.ProduceResponse{ErrorCode: codeOf(err), ErrorMessage: err.Error(), BaseOffset: -1}
 		resp.LeaderID, resp.LeaderAddr = b.leaderClientAddr()
+		b.metrics.produced(slot, resp.ErrorCode, 0, 0, start)
 		c.respond(corr, resp)
 	}
 	acks, err := acksOf(req.Acks)
@@ -44,8 +47,10 @@ func (c *conn) produce(corr uint32, req *wire.ProduceRequest) {
 		fail(err)
 		return
 	}
+	records, size := len(req.Records), len(batch)
 	if acks == replication.AcksNone {
 		cancel()
+		b.metrics.produced(slot, wire.CodeNone, records, size, start)
 		c.respond(corr, wire.ProduceResponse{BaseOffset: -1})
 		return
 	}
@@ -56,6 +61,7 @@ func (c *conn) produce(corr uint32, req *wire.ProduceRequest) {
 			fail(err)
 			return
 		}
+		b.metrics.produced(slot, wire.CodeNone, records, size, start)
 		c.respond(corr, wire.ProduceResponse{BaseOffset: res.BaseOffset})
 	})
 }

@@ -43,6 +43,7 @@ var (
 	ErrOffsetRegression    = wire.ErrOffsetRegression
 	ErrGroupNotEmpty       = wire.ErrGroupNotEmpty
 	ErrInvalidGroup        = wire.ErrInvalidGroup
+	ErrUnknownNode         = wire.ErrUnknownNode
 )
 
 // Errors of the client itself.

@@ -108,3 +108,40 @@ func (f *FSM) CommittedOffset(group, topic string, partition int32) (CommittedOf
 	c, ok := f.meta.Offsets[OffsetKey{group, topic, partition}]
 	return c, ok
 }
+
+// PartitionStat is one partition's size and offsets at one moment.
+type PartitionStat struct {
+	Topic         string
+	Partition     int32
+	SizeBytes     int64 // total size of the partition's segments
+	StartOffset   int64 // first offset still stored
+	HighWatermark int64 // offset the next applied record will get
+}
+
+// PartitionStats appends the size and offsets of every partition to dst,
+// sorted by topic and partition, and returns it. It holds the FSM's read
+// lock only while it lists the partitions; a partition deleted meanwhile may
+// still be reported once. It does not block on Apply. Safe for concurrent
+// use; meant for metrics scrapes.
+func (f *FSM) PartitionStats(dst []PartitionStat) []PartitionStat {
+	f.mu.RLock()
+	parts := make([]*partition, 0, len(f.parts))
+	for _, p := range f.parts {
+		parts = append(parts, p)
+	}
+	f.mu.RUnlock()
+	sort.Slice(parts, func(i, j int) bool {
+		a, b := parts[i], parts[j]
+		if a.topic.Name != b.topic.Name {
+			return a.topic.Name < b.topic.Name
+		}
+		return a.id < b.id
+	})
+	for _, p := range parts {
+		dst = append(dst, PartitionStat{
+			Topic: p.topic.Name, Partition: p.id, SizeBytes: p.log.Size(),
+			StartOffset: p.log.StartOffset(), HighWatermark: p.log.NextOffset(),
+		})
+	}
+	return dst
+}

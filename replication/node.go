@@ -270,6 +270,9 @@ type Stats struct {
 	CommitIndex       uint64
 	AppliedIndex      uint64 // last index handed to the FSM; may trail an Apply that returned
 	LastSnapshotIndex uint64
+	// NumPeers is the number of other voters in the latest configuration
+	// this node knows (0 when this node is not a voter in it).
+	NumPeers int
 }
 
 // Stats returns the node's raft state. It does not block on raft's main
@@ -288,6 +291,7 @@ func (n *Node) Stats() Stats {
 		CommitIndex:       n.raft.CommitIndex(),
 		AppliedIndex:      n.raft.AppliedIndex(),
 		LastSnapshotIndex: parse("last_snapshot_index"),
+		NumPeers:          int(parse("num_peers")),
 	}
 }
 

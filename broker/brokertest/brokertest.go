@@ -6,6 +6,7 @@
 //	cl, err := client.New(client.Config{Brokers: c.Addrs()})
 //	...
 //	c.Kill(c.WaitLeader()) // stop the leader; the others elect a new one
+//	c.Shutdown(i)          // stop a node gracefully (leadership handed over)
 //	c.Restart(i)           // bring a node back on the same ports and data
 //
 // Methods fail the test (t.Fatal) on errors, so they must be called from
@@ -13,6 +14,7 @@
 package brokertest
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -134,6 +136,21 @@ func (c *Cluster) Kill(i int) {
 		c.brokers[i] = nil
 		if err := b.Close(); err != nil {
 			c.t.Errorf("brokertest: close n%d: %v", i+1, err)
+		}
+	}
+}
+
+// Shutdown stops node i gracefully (Broker.Shutdown, with up to 20s for
+// in-flight requests and a leadership hand-off). It is a no-op for a node
+// that is down. The test fails if Shutdown returns an error.
+func (c *Cluster) Shutdown(i int) {
+	c.t.Helper()
+	if b := c.brokers[i]; b != nil {
+		c.brokers[i] = nil
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancel()
+		if err := b.Shutdown(ctx); err != nil {
+			c.t.Errorf("brokertest: shutdown n%d: %v", i+1, err)
 		}
 	}
 }

@@ -31,7 +31,10 @@ const (
 	DescribeGroup APIKey = 13
 	ListGroups    APIKey = 14
 	ResetOffsets  APIKey = 15
-	// 16 and 17 are DescribeCluster and RemoveNode.
+	// DescribeCluster asks a broker for its view of the Raft cluster.
+	DescribeCluster APIKey = 16
+	// RemoveNode asks the leader to remove a node from the cluster.
+	RemoveNode  APIKey = 17
 	DeleteGroup APIKey = 18
 )
 
@@ -48,25 +51,28 @@ type apiInfo struct {
 }
 
 // apiTable lists every API with its supported versions, indexed by APIKey.
-// Every API is versioned from its first release; all are at v0 today.
+// Every API is versioned from its first release. A row with an empty name
+// is a key this build does not know (it may have gaps).
 var apiTable = [...]apiInfo{
-	Metadata:      {"Metadata", VersionRange{0, 0}},
-	CreateTopic:   {"CreateTopic", VersionRange{0, 0}},
-	DeleteTopic:   {"DeleteTopic", VersionRange{0, 0}},
-	Produce:       {"Produce", VersionRange{0, 1}}, // v1: ProducerID and Sequence
-	Fetch:         {"Fetch", VersionRange{0, 0}},
-	ListOffsets:   {"ListOffsets", VersionRange{0, 0}},
-	JoinCluster:   {"JoinCluster", VersionRange{0, 0}},
-	InitProducer:  {"InitProducer", VersionRange{0, 0}},
-	JoinGroup:     {"JoinGroup", VersionRange{0, 0}},
-	Heartbeat:     {"Heartbeat", VersionRange{0, 0}},
-	LeaveGroup:    {"LeaveGroup", VersionRange{0, 0}},
-	CommitOffsets: {"CommitOffsets", VersionRange{0, 0}},
-	FetchOffsets:  {"FetchOffsets", VersionRange{0, 0}},
-	DescribeGroup: {"DescribeGroup", VersionRange{0, 0}},
-	ListGroups:    {"ListGroups", VersionRange{0, 0}},
-	ResetOffsets:  {"ResetOffsets", VersionRange{0, 0}},
-	DeleteGroup:   {"DeleteGroup", VersionRange{0, 0}},
+	Metadata:        {"Metadata", VersionRange{0, 0}},
+	CreateTopic:     {"CreateTopic", VersionRange{0, 0}},
+	DeleteTopic:     {"DeleteTopic", VersionRange{0, 0}},
+	Produce:         {"Produce", VersionRange{0, 1}}, // v1: ProducerID and Sequence
+	Fetch:           {"Fetch", VersionRange{0, 0}},
+	ListOffsets:     {"ListOffsets", VersionRange{0, 0}},
+	JoinCluster:     {"JoinCluster", VersionRange{0, 0}},
+	InitProducer:    {"InitProducer", VersionRange{0, 0}},
+	JoinGroup:       {"JoinGroup", VersionRange{0, 0}},
+	Heartbeat:       {"Heartbeat", VersionRange{0, 0}},
+	LeaveGroup:      {"LeaveGroup", VersionRange{0, 0}},
+	CommitOffsets:   {"CommitOffsets", VersionRange{0, 0}},
+	FetchOffsets:    {"FetchOffsets", VersionRange{0, 0}},
+	DescribeGroup:   {"DescribeGroup", VersionRange{0, 0}},
+	ListGroups:      {"ListGroups", VersionRange{0, 0}},
+	ResetOffsets:    {"ResetOffsets", VersionRange{0, 0}},
+	DeleteGroup:     {"DeleteGroup", VersionRange{0, 0}},
+	DescribeCluster: {"DescribeCluster", VersionRange{0, 0}},
+	RemoveNode:      {"RemoveNode", VersionRange{0, 0}},
 }
 
 // known reports whether k is in this version's API table.

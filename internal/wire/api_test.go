@@ -25,7 +25,9 @@ func TestCheckVersion(t *testing.T) {
 		{JoinGroup, 0, nil},
 		{ResetOffsets, 0, nil},
 		{DeleteGroup, 0, nil},
-		{16, 0, ErrUnknownAPI}, // DescribeCluster, not in this table yet
+		{DescribeCluster, 0, nil},
+		{DescribeCluster, 1, ErrUnsupportedVersion},
+		{RemoveNode, 0, nil},
 		{DeleteGroup + 1, 0, ErrUnknownAPI},
 		{0xFFFF, 0, ErrUnknownAPI},
 	} {
@@ -59,6 +61,8 @@ func TestAPIKeys(t *testing.T) {
 		{DescribeGroup, 13, "DescribeGroup"},
 		{ListGroups, 14, "ListGroups"},
 		{ResetOffsets, 15, "ResetOffsets"},
+		{DescribeCluster, 16, "DescribeCluster"},
+		{RemoveNode, 17, "RemoveNode"},
 		{DeleteGroup, 18, "DeleteGroup"},
 	}
 	known := 0
@@ -97,7 +101,10 @@ func TestCodeNumbers(t *testing.T) {
 		CodeFrameTooLarge, CodeMessageTooLarge, CodeUnknownTopic, CodeUnknownPartition,
 		CodeTopicExists, CodeInvalidTopicConfig, CodeNotLeader, CodeOutcomeUnknown,
 		CodeOffsetOutOfRange, CodeTimeout, CodeTooManyInFlight, CodeShuttingDown,
-		CodeStorage, CodeNoLeader,
+		CodeStorage, CodeNoLeader, CodeDuplicateSequence, CodeOutOfOrderSequence,
+		CodeUnknownProducer, CodeUnknownGroup, CodeUnknownMember, CodeIllegalGeneration,
+		CodeRebalanceInProgress, CodeNotAssigned, CodeOffsetRegression, CodeGroupNotEmpty,
+		CodeInvalidGroup, CodeUnknownNode,
 	}
 	for i, c := range want {
 		if int(c) != i {

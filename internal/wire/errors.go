@@ -44,6 +44,7 @@ const (
 	CodeOffsetRegression                // the commit would move the committed offset backwards
 	CodeGroupNotEmpty                   // the operation needs a group without members
 	CodeInvalidGroup                    // bad group name, subscription, strategy or timeout
+	CodeUnknownNode                     // RemoveNode: no node with this id in the cluster
 )
 
 // Sentinel errors, one per non-zero Code. Compare with errors.Is: errors
@@ -78,6 +79,7 @@ var (
 	ErrOffsetRegression    = errors.New("minibroker: committed offset would go backwards")
 	ErrGroupNotEmpty       = errors.New("minibroker: group has active members")
 	ErrInvalidGroup        = errors.New("minibroker: invalid group request")
+	ErrUnknownNode         = errors.New("minibroker: unknown node")
 )
 
 // codeInfo is one row of codeTable.
@@ -120,6 +122,7 @@ var codeTable = [...]codeInfo{
 	CodeOffsetRegression:    {"OffsetRegression", ErrOffsetRegression, false},
 	CodeGroupNotEmpty:       {"GroupNotEmpty", ErrGroupNotEmpty, false},
 	CodeInvalidGroup:        {"InvalidGroup", ErrInvalidGroup, false},
+	CodeUnknownNode:         {"UnknownNode", ErrUnknownNode, false},
 }
 
 // known reports whether c is in this version's code table.

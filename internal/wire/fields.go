@@ -74,6 +74,18 @@ func (f *fieldReader) uint16(p *uint16) {
 	}
 }
 
+func (f *fieldReader) uint64(p *uint64) {
+	if f.next() {
+		*p, f.err = f.d.DecodeUint64()
+	}
+}
+
+func (f *fieldReader) bool(p *bool) {
+	if f.next() {
+		*p, f.err = f.d.DecodeBool()
+	}
+}
+
 func (f *fieldReader) code(p *Code) {
 	if f.next() {
 		var v uint16
@@ -145,6 +157,12 @@ func (w *fieldWriter) int(v int64) {
 func (w *fieldWriter) uint(v uint64) {
 	if w.err == nil {
 		w.err = w.e.EncodeUint(v)
+	}
+}
+
+func (w *fieldWriter) bool(v bool) {
+	if w.err == nil {
+		w.err = w.e.EncodeBool(v)
 	}
 }
 

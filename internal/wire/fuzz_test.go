@@ -254,3 +254,50 @@ func FuzzRecord(f *testing.F) {
 		}
 	})
 }
+
+// fuzzMessage fuzzes the decoder of one message type: whatever decodes
+// must round-trip, errors must wrap ErrMalformed, and allocation stays
+// bounded by the input. Every sample's body and the hostile bodies seed
+// it, so it also sees the shapes of other types.
+func fuzzMessage(f *testing.F, empty func() message) {
+	for _, s := range samples() {
+		addSeed(f, marshal(s.msg))
+	}
+	for _, h := range hostileBodies() {
+		addSeed(f, h.body)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		v := empty()
+		var err error
+		checkAlloc(t, len(body), func() { err = DecodeBody(body, v) })
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("%T: error %v does not wrap ErrMalformed", v, err)
+			}
+			return
+		}
+		checkRoundTrip(t, v, empty)
+	})
+}
+
+func FuzzDescribeClusterRequest(f *testing.F) {
+	fuzzMessage(f, func() message { return new(DescribeClusterRequest) })
+}
+
+func FuzzDescribeClusterResponse(f *testing.F) {
+	f.Add(marshal([]any{0, "", "n1", "n1", -1, 0, nil, uint64(1 << 63), []any{[]any{"n1", "a", "r", true, false, "extra"}}}))
+	fuzzMessage(f, func() message { return new(DescribeClusterResponse) })
+}
+
+func FuzzClusterNode(f *testing.F) {
+	f.Add(marshal([]any{"n1", "a", "r", true, nil}))
+	fuzzMessage(f, func() message { return new(ClusterNode) })
+}
+
+func FuzzRemoveNodeRequest(f *testing.F) {
+	fuzzMessage(f, func() message { return new(RemoveNodeRequest) })
+}
+
+func FuzzRemoveNodeResponse(f *testing.F) {
+	fuzzMessage(f, func() message { return new(RemoveNodeResponse) })
+}

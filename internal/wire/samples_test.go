@@ -111,6 +111,27 @@ func samples() []sample {
 		{"InitProducerResponse", InitProducer, true,
 			&InitProducerResponse{ProducerID: 42},
 			func() message { return new(InitProducerResponse) }},
+		{"DescribeClusterRequest", DescribeCluster, false,
+			&DescribeClusterRequest{},
+			func() message { return new(DescribeClusterRequest) }},
+		{"DescribeClusterResponse", DescribeCluster, true,
+			&DescribeClusterResponse{NodeID: "n2", LeaderID: "n1", Term: 7, CommitIndex: 1 << 40,
+				AppliedIndex: 1<<40 - 3, LastLogIndex: 1<<64 - 1,
+				Nodes: []ClusterNode{
+					{ID: "n1", Addr: "127.0.0.1:9101", RaftAddr: "127.0.0.1:9201", Voter: true, Leader: true},
+					{ID: "n2", Addr: "127.0.0.1:9102", RaftAddr: "127.0.0.1:9202", Voter: true},
+					{ID: "n3", Addr: "", RaftAddr: "127.0.0.1:9203"},
+				}},
+			func() message { return new(DescribeClusterResponse) }},
+		{"DescribeClusterResponseError", DescribeCluster, true,
+			&DescribeClusterResponse{ErrorCode: CodeShuttingDown, ErrorMessage: "bye"},
+			func() message { return new(DescribeClusterResponse) }},
+		{"RemoveNodeRequest", RemoveNode, false,
+			&RemoveNodeRequest{ID: "n3"},
+			func() message { return new(RemoveNodeRequest) }},
+		{"RemoveNodeResponse", RemoveNode, true,
+			&RemoveNodeResponse{ErrorCode: CodeNotLeader, ErrorMessage: "x", LeaderID: "n1", LeaderAddr: "127.0.0.1:9101"},
+			func() message { return new(RemoveNodeResponse) }},
 	}, groupSamples()...)
 }
 

@@ -1,0 +1,140 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/minibroker/minibroker/internal/wire"
+	"github.com/minibroker/minibroker/replication"
+)
+
+// describeCluster answers with this node's view of the Raft cluster: the
+// members of the latest configuration it knows (with their registered
+// client addresses), the leader it knows and its own Raft indexes. Any
+// node answers; the client asks the leader.
+func (b *Broker) describeCluster() wire.DescribeClusterResponse {
+	node := b.store.Node()
+	servers, err := node.Servers()
+	if err != nil {
+		return wire.DescribeClusterResponse{ErrorCode: codeOf(err), ErrorMessage: err.Error()}
+	}
+	st := node.Stats()
+	leaderID, _ := node.Leader()
+	resp := wire.DescribeClusterResponse{
+		NodeID: b.id, LeaderID: leaderID, Term: st.Term, CommitIndex: st.CommitIndex,
+		AppliedIndex: st.AppliedIndex, LastLogIndex: st.LastLogIndex,
+	}
+	addrs := map[string]string{}
+	for _, n := range b.store.FSM().Nodes() {
+		addrs[n.ID] = n.Addr
+	}
+	for _, s := range servers {
+		resp.Nodes = append(resp.Nodes, wire.ClusterNode{
+			ID: s.ID, Addr: addrs[s.ID], RaftAddr: s.Addr, Voter: s.Voter, Leader: s.ID == leaderID,
+		})
+	}
+	slices.SortFunc(resp.Nodes, func(a, b wire.ClusterNode) int { return strings.Compare(a.ID, b.ID) })
+	return resp
+}
+
+// removeNode removes a node from the Raft configuration and forgets its
+// client address (leader only). Both steps are idempotent, so a retry
+// after an unknown outcome completes what the first attempt began; an id
+// that is in neither is CodeUnknownNode. The last voter cannot be removed.
+// Removing the leader itself is allowed: it forgets its own address first,
+// then leaves the configuration and steps down; the others elect a new
+// leader.
+func (b *Broker) removeNode(ctx context.Context, req *wire.RemoveNodeRequest) wire.RemoveNodeResponse {
+	fail := func(err error) wire.RemoveNodeResponse {
+		resp := wire.RemoveNodeResponse{ErrorCode: codeOf(err), ErrorMessage: b.errText(err)}
+		resp.LeaderID, resp.LeaderAddr = b.leaderClientAddr()
+		return resp
+	}
+	if req.ID == "" {
+		return fail(wire.Err(wire.CodeMalformed, "RemoveNode needs an ID"))
+	}
+	node := b.store.Node()
+	if !node.IsReady() {
+		return fail(fmt.Errorf("remove node %s: %w", req.ID, replication.ErrNotLeader))
+	}
+	servers, err := node.Servers()
+	if err != nil {
+		return fail(err)
+	}
+	member, voters := false, 0
+	for _, s := range servers {
+		member = member || s.ID == req.ID
+		if s.Voter {
+			voters++
+		}
+	}
+	_, registered := b.registeredAddr(req.ID)
+	switch {
+	case !member && !registered:
+		return fail(wire.Err(wire.CodeUnknownNode, fmt.Sprintf("node %q is not in the cluster", req.ID)))
+	case member && voters == 1 && isVoter(servers, req.ID):
+		return fail(wire.Err(wire.CodeMalformed, fmt.Sprintf("node %q is the only voter; it cannot be removed", req.ID)))
+	}
+	unregister := func() error {
+		if !registered {
+			return nil
+		}
+		return b.store.RegisterNode(ctx, req.ID, "")
+	}
+	if req.ID == b.id {
+		// After leaving the configuration this node cannot commit anything,
+		// so it forgets its address first.
+		if err := unregister(); err != nil {
+			return fail(err)
+		}
+		if err := node.RemoveServer(ctx, req.ID); err != nil {
+			return fail(err)
+		}
+	} else {
+		if err := node.RemoveServer(ctx, req.ID); err != nil {
+			return fail(err)
+		}
+		if err := unregister(); err != nil {
+			return fail(err)
+		}
+	}
+	b.logger.Info("node removed", "id", req.ID)
+	return wire.RemoveNodeResponse{}
+}
+
+func isVoter(servers []replication.Server, id string) bool {
+	for _, s := range servers {
+		if s.ID == id {
+			return s.Voter
+		}
+	}
+	return false
+}
+
+// registeredAddr returns node id's registered client address, if any.
+func (b *Broker) registeredAddr(id string) (string, bool) {
+	for _, n := range b.store.FSM().Nodes() {
+		if n.ID == id {
+			return n.Addr, true
+		}
+	}
+	return "", false
+}
+
+// isMember reports whether this node is in the latest Raft configuration
+// it knows. A node removed from the cluster learns that (best effort) from
+// the leader's last replication to it.
+func (b *Broker) isMember() bool {
+	servers, err := b.store.Node().Servers()
+	if err != nil {
+		return false
+	}
+	for _, s := range servers {
+		if s.ID == b.id {
+			return true
+		}
+	}
+	return false
+}

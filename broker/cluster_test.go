@@ -1,0 +1,177 @@
+package broker_test
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/minibroker/minibroker/broker/brokertest"
+	"github.com/minibroker/minibroker/internal/wire"
+)
+
+// describe asks the broker at addr for DescribeCluster.
+func describe(t *testing.T, addr string) wire.DescribeClusterResponse {
+	t.Helper()
+	var resp wire.DescribeClusterResponse
+	dialRaw(t, addr).call(wire.DescribeCluster, &wire.DescribeClusterRequest{}, &resp)
+	if resp.ErrorCode != wire.CodeNone {
+		t.Fatalf("DescribeCluster at %s: %+v", addr, resp)
+	}
+	return resp
+}
+
+// removeNode sends RemoveNode for id to the broker at addr.
+func removeNode(t *testing.T, addr, id string) wire.RemoveNodeResponse {
+	t.Helper()
+	var resp wire.RemoveNodeResponse
+	dialRaw(t, addr).call(wire.RemoveNode, &wire.RemoveNodeRequest{ID: id}, &resp)
+	return resp
+}
+
+func nodeIDs(resp wire.DescribeClusterResponse) []string {
+	var ids []string
+	for _, n := range resp.Nodes {
+		ids = append(ids, n.ID)
+	}
+	return ids
+}
+
+func TestDescribeCluster(t *testing.T) {
+	c := brokertest.NewCluster(t, 3)
+	lead := c.Leader()
+	var resp wire.DescribeClusterResponse
+	waitFor(t, "every node's client address registered", func() bool {
+		resp = describe(t, lead.Addr())
+		for _, n := range resp.Nodes {
+			if n.Addr == "" {
+				return false
+			}
+		}
+		return len(resp.Nodes) == 3
+	})
+	if resp.NodeID != lead.ID() || resp.LeaderID != lead.ID() || resp.Term == 0 ||
+		resp.CommitIndex == 0 || resp.AppliedIndex > resp.CommitIndex || resp.LastLogIndex < resp.CommitIndex {
+		t.Fatalf("leader's view: %+v", resp)
+	}
+	if got := nodeIDs(resp); !slices.Equal(got, []string{"n1", "n2", "n3"}) {
+		t.Fatalf("nodes %v", got)
+	}
+	for i := range c.Len() {
+		b := c.Broker(i)
+		n := resp.Nodes[i]
+		if n.Addr != b.Addr() || n.RaftAddr != b.RaftAddr() || !n.Voter || n.Leader != (b.ID() == lead.ID()) {
+			t.Errorf("node %d: %+v; broker at %s, raft %s", i, n, b.Addr(), b.RaftAddr())
+		}
+	}
+	follower := c.Broker((c.WaitLeader() + 1) % 3)
+	fresp := describe(t, follower.Addr())
+	if fresp.NodeID != follower.ID() || fresp.LeaderID != lead.ID() || len(fresp.Nodes) != 3 {
+		t.Fatalf("follower's view: %+v", fresp)
+	}
+}
+
+func TestRemoveDeadNode(t *testing.T) {
+	c := brokertest.NewCluster(t, 3)
+	leadIdx := c.WaitLeader()
+	lead := c.Broker(leadIdx)
+	victim := (leadIdx + 1) % 3
+	victimID := c.Broker(victim).ID()
+	other := c.Broker((leadIdx + 2) % 3)
+	waitFor(t, "the victim's address registered", func() bool {
+		for _, n := range describe(t, lead.Addr()).Nodes {
+			if n.ID == victimID && n.Addr != "" {
+				return true
+			}
+		}
+		return false
+	})
+	c.Kill(victim)
+	waitFor(t, "the follower to know the leader's address", func() bool {
+		_, addr := other.Leader()
+		return addr == lead.Addr()
+	})
+	if r := removeNode(t, other.Addr(), victimID); r.ErrorCode != wire.CodeNotLeader || r.LeaderAddr != lead.Addr() {
+		t.Fatalf("RemoveNode at a follower: %+v", r)
+	}
+	if r := removeNode(t, lead.Addr(), victimID); r.ErrorCode != wire.CodeNone {
+		t.Fatalf("RemoveNode(%s): %+v", victimID, r)
+	}
+	resp := describe(t, lead.Addr())
+	if got := nodeIDs(resp); slices.Contains(got, victimID) || len(got) != 2 {
+		t.Fatalf("nodes after removal: %v", got)
+	}
+	var md wire.MetadataResponse
+	dialRaw(t, lead.Addr()).call(wire.Metadata, &wire.MetadataRequest{}, &md)
+	for _, n := range md.Nodes {
+		if n.ID == victimID {
+			t.Fatalf("metadata still lists the removed node: %+v", md.Nodes)
+		}
+	}
+	if r := removeNode(t, lead.Addr(), victimID); r.ErrorCode != wire.CodeUnknownNode {
+		t.Fatalf("second RemoveNode(%s): %+v", victimID, r)
+	}
+	if r := removeNode(t, lead.Addr(), "nobody"); r.ErrorCode != wire.CodeUnknownNode {
+		t.Fatalf("RemoveNode(nobody): %+v", r)
+	}
+	if r := removeNode(t, lead.Addr(), ""); r.ErrorCode != wire.CodeMalformed {
+		t.Fatalf("RemoveNode(\"\"): %+v", r)
+	}
+	// The two left still make a quorum: writes go on.
+	raw := dialRaw(t, lead.Addr())
+	var ct wire.CreateTopicResponse
+	raw.call(wire.CreateTopic, &wire.CreateTopicRequest{Name: "after", Partitions: 1}, &ct)
+	if ct.ErrorCode != wire.CodeNone {
+		t.Fatalf("create after removal: %+v", ct)
+	}
+}
+
+func TestRemoveLiveFollowerStaysOut(t *testing.T) {
+	c := brokertest.NewCluster(t, 3, withMetrics)
+	lead := c.Leader()
+	victim := c.Broker((c.WaitLeader() + 1) % 3)
+	if r := removeNode(t, lead.Addr(), victim.ID()); r.ErrorCode != wire.CodeNone {
+		t.Fatalf("RemoveNode(%s): %+v", victim.ID(), r)
+	}
+	// The removed node learns it (the leader's last replication to it) and
+	// reports itself not ready; it does not ask to join again.
+	waitFor(t, "the removed node to report itself out of the cluster", func() bool {
+		status, body := httpGet(t, victim.MetricsAddr(), "/readyz")
+		return status == http.StatusServiceUnavailable && strings.Contains(body, "not a member")
+	})
+	if got := nodeIDs(describe(t, lead.Addr())); slices.Contains(got, victim.ID()) {
+		t.Fatalf("nodes after removal: %v", got)
+	}
+}
+
+func TestRemoveLeaderItself(t *testing.T) {
+	c := brokertest.NewCluster(t, 3)
+	oldIdx := c.WaitLeader()
+	old := c.Broker(oldIdx)
+	if r := removeNode(t, old.Addr(), old.ID()); r.ErrorCode != wire.CodeNone {
+		t.Fatalf("RemoveNode(leader itself): %+v", r)
+	}
+	c.Kill(oldIdx)
+	lead := c.Leader()
+	resp := describe(t, lead.Addr())
+	if got := nodeIDs(resp); slices.Contains(got, old.ID()) || len(got) != 2 {
+		t.Fatalf("nodes after the leader removed itself: %v", got)
+	}
+	var md wire.MetadataResponse
+	dialRaw(t, lead.Addr()).call(wire.Metadata, &wire.MetadataRequest{}, &md)
+	for _, n := range md.Nodes {
+		if n.ID == old.ID() {
+			t.Fatalf("metadata still lists the removed leader: %+v", md.Nodes)
+		}
+	}
+}
+
+func TestRemoveLastVoterRefused(t *testing.T) {
+	b := brokertest.NewBroker(t)
+	if r := removeNode(t, b.Addr(), b.ID()); r.ErrorCode != wire.CodeMalformed {
+		t.Fatalf("RemoveNode(the only voter): %+v", r)
+	}
+	if !b.IsLeader() {
+		t.Fatal("the single node lost leadership")
+	}
+}
