@@ -145,6 +145,7 @@ func newMetrics(b *Broker) *metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newRaftCollector(b),
 		newPartitionCollector(b),
+		newGroupCollector(b),
 	)
 	return m
 }

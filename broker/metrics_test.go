@@ -261,3 +261,29 @@ func TestReadyzOnEveryNode(t *testing.T) {
 		t.Errorf("leader's raft_peers = %v, want 2", v)
 	}
 }
+
+func TestMetricsGroupLag(t *testing.T) {
+	b := brokertest.NewCluster(t, 1, withMetrics).Broker(0)
+	c := dialRaw(t, b.Addr())
+	createTopic(t, c, "t", 2)
+	produceN(t, c, "t", 0, 10)
+	j := c.join(joinReq("g", "", "t"))
+	if r := c.commit("g", j.MemberID, j.Generation, wire.OffsetCommit{Topic: "t", Partition: 0, Offset: 4}); r.Results[0].ErrorCode != 0 {
+		t.Fatalf("commit: %+v", r)
+	}
+	fams := scrape(t, b.MetricsAddr())
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"minibroker_group_members", []string{"group", "g"}, 1},
+		{"minibroker_group_generation", []string{"group", "g"}, 1},
+		{"minibroker_group_committed_offset", []string{"group", "g", "topic", "t", "partition", "0"}, 4},
+		{"minibroker_group_lag", []string{"group", "g", "topic", "t", "partition", "0"}, 6},
+	} {
+		if got, ok := value(fams, c.name, c.labels...); !ok || got != c.want {
+			t.Errorf("%s%v = %v (present %v), want %v", c.name, c.labels, got, ok, c.want)
+		}
+	}
+}
