@@ -159,9 +159,12 @@ func TestFollowerRedirectsWrites(t *testing.T) {
 	if pr.ErrorCode != wire.CodeNotLeader || pr.LeaderID != cl.Broker(lead).ID() || pr.LeaderAddr != cl.Broker(lead).Addr() {
 		t.Fatalf("produce on a follower: %+v", pr)
 	}
-	// Reads are served by the follower.
+	// Reads are served by the follower, once every node's registration
+	// has reached it.
 	var md wire.MetadataResponse
-	c.call(wire.Metadata, &wire.MetadataRequest{}, &md)
+	for deadline := time.Now().Add(10 * time.Second); len(md.Nodes) != 3 && time.Now().Before(deadline); {
+		c.call(wire.Metadata, &wire.MetadataRequest{}, &md)
+	}
 	if len(md.Nodes) != 3 {
 		t.Fatalf("follower metadata: %+v", md)
 	}
