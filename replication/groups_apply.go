@@ -29,70 +29,54 @@ type PartitionOffset struct {
 }
 
 func (f *FSM) applySyncGroup(index uint64, body []byte) any {
-	if index <= f.meta.Index {
-		return nil // applied before a restart
-	}
-	var c SyncGroupCmd
-	if err := decodeBody(body, &c); err != nil {
-		return err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.meta.Index = index
-	if err := validateGroupName(c.Group); err != nil {
-		return err
-	}
-	var cur int32
-	if g, ok := f.meta.Groups[c.Group]; ok {
-		cur = g.Generation
-	}
-	if c.Generation != cur+1 {
-		return fmt.Errorf("%w: sync of group %s to generation %d, want %d", ErrIllegalGeneration, c.Group, c.Generation, cur+1)
-	}
-	members, err := normalizeMembers(c.Group, c.Members)
-	if err != nil {
-		return err
-	}
-	f.meta.Groups[c.Group] = &Group{
-		Name: c.Group, Generation: c.Generation, Strategy: c.Strategy, Members: members, UpdatedAt: c.Timestamp,
-	}
-	return nil
+	return applyMetaCmd(f, index, body, func(c *SyncGroupCmd) any {
+		if err := validateGroupName(c.Group); err != nil {
+			return err
+		}
+		var cur int32
+		if g, ok := f.meta.Groups[c.Group]; ok {
+			cur = g.Generation
+		}
+		if c.Generation != cur+1 {
+			return fmt.Errorf("%w: sync of group %s to generation %d, want %d", ErrIllegalGeneration, c.Group, c.Generation, cur+1)
+		}
+		members, err := normalizeMembers(c.Group, c.Members)
+		if err != nil {
+			return err
+		}
+		f.meta.Groups[c.Group] = &Group{
+			Name: c.Group, Generation: c.Generation, Strategy: c.Strategy, Members: members, UpdatedAt: c.Timestamp,
+		}
+		return nil
+	})
 }
 
 func (f *FSM) applyRemoveMembers(index uint64, body []byte) any {
-	if index <= f.meta.Index {
-		return nil
-	}
-	var c RemoveMembersCmd
-	if err := decodeBody(body, &c); err != nil {
-		return err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.meta.Index = index
-	g, ok := f.meta.Groups[c.Group]
-	if !ok {
-		return fmt.Errorf("%w: %q", ErrUnknownGroup, c.Group)
-	}
-	if c.Generation != g.Generation {
-		return fmt.Errorf("%w: remove members of group %s in generation %d, current is %d", ErrIllegalGeneration, c.Group, c.Generation, g.Generation)
-	}
-	kept := g.Members[:0]
-	for _, m := range g.Members {
-		if !slices.Contains(c.MemberIDs, m.ID) {
-			kept = append(kept, m)
+	return applyMetaCmd(f, index, body, func(c *RemoveMembersCmd) any {
+		g, ok := f.meta.Groups[c.Group]
+		if !ok {
+			return fmt.Errorf("%w: %q", ErrUnknownGroup, c.Group)
 		}
-	}
-	if len(kept) == len(g.Members) {
-		return nil // none of them was a member: nothing changes
-	}
-	clear(g.Members[len(kept):])
-	g.Members = kept
-	if len(kept) == 0 {
-		g.Members = nil
-	}
-	g.UpdatedAt = c.Timestamp
-	return nil
+		if c.Generation != g.Generation {
+			return fmt.Errorf("%w: remove members of group %s in generation %d, current is %d", ErrIllegalGeneration, c.Group, c.Generation, g.Generation)
+		}
+		kept := g.Members[:0]
+		for _, m := range g.Members {
+			if !slices.Contains(c.MemberIDs, m.ID) {
+				kept = append(kept, m)
+			}
+		}
+		if len(kept) == len(g.Members) {
+			return nil // none of them was a member: nothing changes
+		}
+		clear(g.Members[len(kept):])
+		g.Members = kept
+		if len(kept) == 0 {
+			g.Members = nil
+		}
+		g.UpdatedAt = c.Timestamp
+		return nil
+	})
 }
 
 // applyCommitOffsets checks, in this order:
@@ -113,44 +97,36 @@ func (f *FSM) applyRemoveMembers(index uint64, body []byte) any {
 // Failures of 1 and 2 reject the whole command; those of 3 only their
 // partition, reported in the *CommitResult.
 func (f *FSM) applyCommitOffsets(index uint64, body []byte) any {
-	if index <= f.meta.Index {
-		return nil
-	}
-	var c CommitOffsetsCmd
-	if err := decodeBody(body, &c); err != nil {
-		return err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.meta.Index = index
-	if err := validateGroupName(c.Group); err != nil {
-		return err
-	}
-	g, exists := f.meta.Groups[c.Group]
-	var member *GroupMember // nil for a standalone commit
-	if c.MemberID == "" && c.Generation == -1 {
-		if exists && len(g.Members) > 0 {
-			return fmt.Errorf("%w: standalone commit to group %s, which has %d members", ErrGroupNotEmpty, c.Group, len(g.Members))
+	return applyMetaCmd(f, index, body, func(c *CommitOffsetsCmd) any {
+		if err := validateGroupName(c.Group); err != nil {
+			return err
 		}
-	} else {
-		if !exists {
-			return fmt.Errorf("%w: %q (commit by member %q)", ErrUnknownGroup, c.Group, c.MemberID)
+		g, exists := f.meta.Groups[c.Group]
+		var member *GroupMember // nil for a standalone commit
+		if c.MemberID == "" && c.Generation == -1 {
+			if exists && len(g.Members) > 0 {
+				return fmt.Errorf("%w: standalone commit to group %s, which has %d members", ErrGroupNotEmpty, c.Group, len(g.Members))
+			}
+		} else {
+			if !exists {
+				return fmt.Errorf("%w: %q (commit by member %q)", ErrUnknownGroup, c.Group, c.MemberID)
+			}
+			m, ok := g.Member(c.MemberID)
+			if !ok {
+				return fmt.Errorf("%w: %q is not a member of group %s (generation %d)", ErrUnknownMember, c.MemberID, c.Group, g.Generation)
+			}
+			if c.Generation != g.Generation {
+				return fmt.Errorf("%w: commit by %q of group %s in generation %d, current is %d", ErrIllegalGeneration, c.MemberID, c.Group, c.Generation, g.Generation)
+			}
+			member = m
 		}
-		m, ok := g.Member(c.MemberID)
-		if !ok {
-			return fmt.Errorf("%w: %q is not a member of group %s (generation %d)", ErrUnknownMember, c.MemberID, c.Group, g.Generation)
+		bounds := boundsByPartition(c.Bounds)
+		res := &CommitResult{Errors: make([]error, len(c.Offsets))}
+		for i, o := range c.Offsets {
+			res.Errors[i] = f.commitLocked(c, member, bounds, o)
 		}
-		if c.Generation != g.Generation {
-			return fmt.Errorf("%w: commit by %q of group %s in generation %d, current is %d", ErrIllegalGeneration, c.MemberID, c.Group, c.Generation, g.Generation)
-		}
-		member = m
-	}
-	bounds := boundsByPartition(c.Bounds)
-	res := &CommitResult{Errors: make([]error, len(c.Offsets))}
-	for i, o := range c.Offsets {
-		res.Errors[i] = f.commitLocked(&c, member, bounds, o)
-	}
-	return res
+		return res
+	})
 }
 
 // commitLocked checks and stores one partition's commit (step 3 of
@@ -219,90 +195,91 @@ func boundsByPartition(bs []PartitionBounds) map[partKey]PartitionBounds {
 // high-water mark]. Earliest and Latest are resolved from the bounds the
 // leader stamped (see PartitionBounds).
 func (f *FSM) applyResetOffsets(index uint64, body []byte) any {
-	if index <= f.meta.Index {
-		return nil
-	}
-	var c ResetOffsetsCmd
-	if err := decodeBody(body, &c); err != nil {
-		return err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.meta.Index = index
-	if err := validateGroupName(c.Group); err != nil {
-		return err
-	}
-	if g, ok := f.meta.Groups[c.Group]; ok && len(g.Members) > 0 {
-		return fmt.Errorf("%w: reset of group %s, which has %d members", ErrGroupNotEmpty, c.Group, len(g.Members))
-	}
-	t, ok := f.meta.Topics[c.Topic]
-	if !ok {
-		return fmt.Errorf("%w: %q", ErrUnknownTopic, c.Topic)
-	}
-	parts := slices.Clone(c.Partitions)
-	if len(parts) == 0 {
-		for p := int32(0); p < t.Partitions; p++ {
-			parts = append(parts, p)
-		}
-	}
-	slices.Sort(parts)
-	parts = slices.Compact(parts)
-	if c.Mode != ResetEarliest && c.Mode != ResetLatest && c.Mode != ResetToOffset {
-		return fmt.Errorf("%w: reset mode %d", ErrBadCommand, c.Mode)
-	}
-	bounds := boundsByPartition(c.Bounds)
-	out := make([]PartitionOffset, 0, len(parts))
-	for _, p := range parts {
-		b, err := f.boundsLocked(c.Topic, p, bounds)
-		if err != nil {
+	return applyMetaCmd(f, index, body, func(c *ResetOffsetsCmd) any {
+		if err := validateGroupName(c.Group); err != nil {
 			return err
 		}
-		off := c.Offset
-		switch c.Mode {
-		case ResetEarliest:
-			off = b.Start
-		case ResetLatest:
-			off = b.End
+		if g, ok := f.meta.Groups[c.Group]; ok && len(g.Members) > 0 {
+			return fmt.Errorf("%w: reset of group %s, which has %d members", ErrGroupNotEmpty, c.Group, len(g.Members))
 		}
-		if off < b.Start || off > b.End {
-			return fmt.Errorf("replication: reset of %s/%s/%d: %w", c.Group, c.Topic, p, &mlog.OffsetRangeError{Offset: off, Start: b.Start, End: b.End})
+		t, ok := f.meta.Topics[c.Topic]
+		if !ok {
+			return fmt.Errorf("%w: %q", ErrUnknownTopic, c.Topic)
 		}
-		out = append(out, PartitionOffset{Topic: c.Topic, Partition: p, Offset: off})
-	}
-	for _, po := range out {
-		f.meta.Offsets[OffsetKey{c.Group, po.Topic, po.Partition}] = CommittedOffset{Offset: po.Offset, Generation: -1, Timestamp: c.Timestamp}
-	}
-	return out
+		parts := slices.Clone(c.Partitions)
+		if len(parts) == 0 {
+			for p := int32(0); p < t.Partitions; p++ {
+				parts = append(parts, p)
+			}
+		}
+		slices.Sort(parts)
+		parts = slices.Compact(parts)
+		if c.Mode != ResetEarliest && c.Mode != ResetLatest && c.Mode != ResetToOffset {
+			return fmt.Errorf("%w: reset mode %d", ErrBadCommand, c.Mode)
+		}
+		bounds := boundsByPartition(c.Bounds)
+		out := make([]PartitionOffset, 0, len(parts))
+		for _, p := range parts {
+			b, err := f.boundsLocked(c.Topic, p, bounds)
+			if err != nil {
+				return err
+			}
+			off := c.Offset
+			switch c.Mode {
+			case ResetEarliest:
+				off = b.Start
+			case ResetLatest:
+				off = b.End
+			}
+			if off < b.Start || off > b.End {
+				return fmt.Errorf("replication: reset of %s/%s/%d: %w", c.Group, c.Topic, p, &mlog.OffsetRangeError{Offset: off, Start: b.Start, End: b.End})
+			}
+			out = append(out, PartitionOffset{Topic: c.Topic, Partition: p, Offset: off})
+		}
+		for _, po := range out {
+			f.meta.Offsets[OffsetKey{c.Group, po.Topic, po.Partition}] = CommittedOffset{Offset: po.Offset, Generation: -1, Timestamp: c.Timestamp}
+		}
+		return out
+	})
 }
 
 // applyDeleteGroup removes a group without members and every offset it
 // committed. A group known only by its committed offsets (standalone
 // commits, resets) can be deleted too.
 func (f *FSM) applyDeleteGroup(index uint64, body []byte) any {
+	return applyMetaCmd(f, index, body, func(c *DeleteGroupCmd) any {
+		g, ok := f.meta.Groups[c.Group]
+		if ok && len(g.Members) > 0 {
+			return fmt.Errorf("%w: delete of group %s, which has %d members", ErrGroupNotEmpty, c.Group, len(g.Members))
+		}
+		found := ok
+		for k := range f.meta.Offsets { // the result does not depend on map order
+			if k.Group == c.Group {
+				delete(f.meta.Offsets, k)
+				found = true
+			}
+		}
+		if !found {
+			return fmt.Errorf("%w: %q", ErrUnknownGroup, c.Group)
+		}
+		delete(f.meta.Groups, c.Group)
+		return nil
+	})
+}
+
+// applyMetaCmd applies a metadata command of type C: it follows the replay
+// rule (an entry at or below meta.Index is already in the state and is
+// skipped), decodes the body, and runs fn under f.mu with meta.Index set.
+func applyMetaCmd[C any](f *FSM, index uint64, body []byte, fn func(c *C) any) any {
 	if index <= f.meta.Index {
 		return nil
 	}
-	var c DeleteGroupCmd
+	var c C
 	if err := decodeBody(body, &c); err != nil {
 		return err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.meta.Index = index
-	g, ok := f.meta.Groups[c.Group]
-	if ok && len(g.Members) > 0 {
-		return fmt.Errorf("%w: delete of group %s, which has %d members", ErrGroupNotEmpty, c.Group, len(g.Members))
-	}
-	found := ok
-	for k := range f.meta.Offsets { // the result does not depend on map order
-		if k.Group == c.Group {
-			delete(f.meta.Offsets, k)
-			found = true
-		}
-	}
-	if !found {
-		return fmt.Errorf("%w: %q", ErrUnknownGroup, c.Group)
-	}
-	delete(f.meta.Groups, c.Group)
-	return nil
+	return fn(&c)
 }
