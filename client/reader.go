@@ -119,47 +119,10 @@ func (r *Reader) Fetch(ctx context.Context) ([]Record, error) {
 	return recs, nil
 }
 
-// convert turns the fetched records from offset pos on into Records; the
-// headers of all records share one allocation.
+// convert turns the fetched records from offset pos on into Records (see
+// convertRecords).
 func (r *Reader) convert(in []wire.Record, pos int64) []Record {
-	if len(in) == 0 {
-		return nil
-	}
-	nh := 0
-	for i := range in {
-		nh += len(in[i].Headers)
-	}
-	var hs []Header
-	if nh > 0 {
-		hs = make([]Header, 0, nh)
-	}
-	out := make([]Record, 0, len(in))
-	for i := range in {
-		w := &in[i]
-		if w.Offset < pos {
-			continue // the broker filters; this guards the position
-		}
-		rec := Record{
-			Topic:     r.cfg.Topic,
-			Partition: r.cfg.Partition,
-			Offset:    w.Offset,
-			Timestamp: time.UnixMilli(w.Timestamp),
-			Key:       w.Key,
-			Value:     w.Value,
-		}
-		if len(w.Headers) > 0 {
-			start := len(hs)
-			for _, h := range w.Headers {
-				hs = append(hs, Header{Key: h.Key, Value: h.Value})
-			}
-			rec.Headers = hs[start:len(hs):len(hs)]
-		}
-		out = append(out, rec)
-	}
-	if len(out) == 0 {
-		return nil
-	}
-	return out
+	return convertRecords(TopicPartition{Topic: r.cfg.Topic, Partition: r.cfg.Partition}, in, pos)
 }
 
 // SetOffset seeks: it sets the position of the next Fetch to an offset,

@@ -55,19 +55,5 @@ func BenchmarkGroupConsume(b *testing.B) {
 	}
 	b.Run("autocommit", func(b *testing.B) { consume(b, false) })
 	b.Run("manual-commit", func(b *testing.B) { consume(b, true) })
-	b.Run("baseline-reader", func(b *testing.B) {
-		read := 0
-		start := time.Now()
-		for read < b.N {
-			r := cl.Reader(client.ReaderConfig{Topic: "bench", Partition: 0, Offset: 0, MaxBytes: 4 << 20})
-			for r.Offset() < total && read < b.N {
-				recs, err := r.Fetch(context.Background())
-				if err != nil {
-					b.Fatal(err)
-				}
-				read += len(recs)
-			}
-		}
-		b.ReportMetric(float64(read)/time.Since(start).Seconds(), "msgs/s")
-	})
+	b.Run("baseline-reader", func(b *testing.B) { readBench(b, cl, total) })
 }
