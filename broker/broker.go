@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/minibroker/minibroker/replication"
@@ -27,6 +28,10 @@ type Broker struct {
 	store  *replication.Store
 	ln     net.Listener
 	coord  *coordinator // consumer groups; active while this node leads
+	// replayTo is the last index of the Raft log at start (set in Start,
+	// read-only after); caughtUp turns true once it is applied (replay.go).
+	replayTo uint64
+	caughtUp atomic.Bool
 	// metrics is set in Start before anything serves; read-only after.
 	metrics *metrics
 	// httpLn and httpSrv serve /metrics, /healthz and /readyz; nil when
@@ -117,6 +122,7 @@ func Start(cfg Config) (*Broker, error) {
 	if httpLn != nil {
 		b.serveHTTP(httpLn)
 	}
+	b.markReplayTarget()
 	b.coord = newCoordinator(b)
 	b.wg.Add(3)
 	go b.acceptLoop()

@@ -19,6 +19,9 @@ var errTable = []struct {
 }{
 	{replication.ErrOutcomeUnknown, wire.CodeOutcomeUnknown},
 	{replication.ErrNotLeader, wire.CodeNotLeader},
+	// The connection's or the broker's context ended before the request
+	// was handed over: the broker is closing (or the client left).
+	{context.Canceled, wire.CodeShuttingDown},
 	{replication.ErrShutdown, wire.CodeShuttingDown},
 	{replication.ErrTimeout, wire.CodeTimeout},
 	{replication.ErrUnknownTopic, wire.CodeUnknownTopic},

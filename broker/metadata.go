@@ -10,6 +10,11 @@ import (
 func (b *Broker) metadata(req *wire.MetadataRequest) wire.MetadataResponse {
 	f := b.store.FSM()
 	var resp wire.MetadataResponse
+	if !b.replayed() {
+		err := b.errReplaying()
+		resp.ErrorCode, resp.ErrorMessage = codeOf(err), b.errText(err)
+		return resp
+	}
 	resp.LeaderID, _ = b.store.Node().Leader()
 	for _, n := range f.Nodes() {
 		resp.Nodes = append(resp.Nodes, wire.Node{ID: n.ID, Addr: n.Addr})

@@ -1,0 +1,38 @@
+package broker
+
+import (
+	"fmt"
+
+	"github.com/minibroker/minibroker/replication"
+)
+
+// A restarted node re-applies the entries of its Raft log only once it
+// learns how far they are committed (from a leader, or by winning an
+// election). Until then its state machine lags what it had before the
+// restart: it may not know a topic that exists. Such a node does not
+// answer reads from its state machine (Metadata); clients ask another
+// node or retry.
+
+// markReplayTarget records the last index of the local Raft log at start:
+// the node has caught up once it has applied that far.
+func (b *Broker) markReplayTarget() {
+	b.replayTo = b.store.Node().Stats().LastLogIndex
+}
+
+// replayed reports whether the node has applied everything its Raft log
+// held at start. Once true it stays true. Safe for concurrent use.
+func (b *Broker) replayed() bool {
+	if b.caughtUp.Load() {
+		return true
+	}
+	if b.store.Node().Stats().AppliedIndex < b.replayTo {
+		return false
+	}
+	b.caughtUp.Store(true)
+	return true
+}
+
+// errReplaying is the answer of a node that has not replayed its log yet.
+func (b *Broker) errReplaying() error {
+	return fmt.Errorf("%w: this node restarted and is re-applying its log; ask another node or retry", replication.ErrNotLeader)
+}
