@@ -287,10 +287,10 @@ func (tl *timeline) say(format string, args ...any) { tl.sayAt(time.Now(), forma
 func (tl *timeline) sayAt(t time.Time, format string, args ...any) {
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
-	fmt.Fprintf(tl.w, "  %s  %s\n", tl.rel(t), fmt.Sprintf(format, args...))
+	fmt.Fprintf(tl.w, "  %8s  %s\n", tl.rel(t), fmt.Sprintf(format, args...))
 }
 
 // rel formats t relative to the scenario's start: "+1.234s".
 func (tl *timeline) rel(t time.Time) string {
-	return fmt.Sprintf("+%6.3fs", t.Sub(tl.start).Seconds())
+	return fmt.Sprintf("+%.3fs", t.Sub(tl.start).Seconds())
 }

@@ -115,7 +115,10 @@ func runLeaderKilled(ctx context.Context, d *demoRun, level ackLevel, alone bool
 	}
 
 	// marks[b] is closed once every message of burst b has its answer.
-	marks := map[int]chan struct{}{plan.killAfter: make(chan struct{}), plan.killAfter + plan.aloneFor: make(chan struct{})}
+	marks := map[int]chan struct{}{plan.killAfter: make(chan struct{})}
+	if alone {
+		marks[plan.killAfter+plan.aloneFor] = make(chan struct{})
+	}
 	var (
 		mu      sync.Mutex // guards results and pending
 		results = make([]sendResult, n)
@@ -318,8 +321,12 @@ func narrateLoss(tl *timeline, plan killPlan, results []sendResult, offsets map[
 	verb := plan.level.verb()
 	switch {
 	case len(lost) > 0:
-		tl.say("LOST %d messages the producer counted as %s: %s, %s between %s and %s; the leader was killed at %s",
-			len(lost), verb, indexRanges(lost), verb, tl.rel(first), tl.rel(last), tl.rel(killAt))
+		when := "at " + tl.rel(first)
+		if last.Sub(first) >= time.Millisecond {
+			when = "between " + tl.rel(first) + " and " + tl.rel(last)
+		}
+		tl.say("LOST %d messages the producer counted as %s: %s, %s %s; the leader was killed at %s",
+			len(lost), verb, indexRanges(lost), verb, when, tl.rel(killAt))
 	case plan.level == ackLevel1 && !plan.alone:
 		tl.say("nothing acked is missing: the leader sends entries to its followers as soon as it has written them, so they had every acked message before it died; acks=1 loses what the followers have not received (see acks1-leader-alone)")
 	default:
