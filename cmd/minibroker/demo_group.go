@@ -99,7 +99,8 @@ func runGroup(ctx context.Context, d *demoRun, mode groupMode) ([]demoRow, error
 	proc := &processor{mode: mode, ck: ck, applied: map[string]bool{}}
 	gctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	if err := runVictim(gctx, tl, c, proc, topic, batch, crashBatch, d.rng); err != nil {
+	crash, err := runVictim(gctx, tl, c, proc, topic, batch, crashBatch, d.rng)
+	if err != nil {
 		return nil, err
 	}
 	if err := runSurvivor(gctx, tl, c, proc, topic, batch, int64(n)); err != nil {
@@ -110,18 +111,24 @@ func runGroup(ctx context.Context, d *demoRun, mode groupMode) ([]demoRow, error
 	g := groupOf(rep, demoGroup)
 	switch {
 	case g.LostCount > 0:
-		tl.say("check: LOST %d orders, committed by A but never processed: at-most-once", g.LostCount)
+		tl.say("check: LOST %d orders: A committed offset %d, processed up to %d and crashed; B started at the commit, so nobody processed %d-%d: at-most-once",
+			g.LostCount, crash.last+1, crash.processed, crash.processed+1, crash.last)
 	case g.DuplicateCount > 0 && mode == idempotentApply:
-		tl.say("check: %d orders delivered twice, but the database skipped %d deliveries of ids it had applied: %d effects for %d distinct orders: effectively-once",
-			g.DuplicateCount, proc.skipped, proc.effects, g.Distinct)
+		tl.say("check: %d orders delivered twice (A processed %d-%d and crashed before committing; B started at the last commit), but the database skipped the %d deliveries whose id it had applied: %d effects for %d distinct orders: effectively-once",
+			g.DuplicateCount, crash.first, crash.last, proc.skipped, proc.effects, g.Distinct)
 	case g.DuplicateCount > 0:
-		tl.say("check: nothing lost; %d orders processed twice (%d effects for %d distinct orders): at-least-once", g.DuplicateCount, proc.effects, g.Distinct)
+		tl.say("check: nothing lost, but %d orders processed twice: A processed %d-%d and crashed before committing; B started at the last commit. %d effects for %d distinct orders: at-least-once",
+			g.DuplicateCount, crash.first, crash.last, proc.effects, g.Distinct)
 	default:
 		tl.say("check: nothing lost, nothing processed twice")
 	}
 	return []demoRow{{scenario: scenarioOfMode(mode), sent: rep.Sent, acked: rep.Acked, delivered: g.Distinct,
 		lost: g.LostCount, duplicated: g.DuplicateCount, effects: proc.effects}}, nil
 }
+
+// crashPoint is where consumer A crashed: in the batch of offsets
+// first-last, having processed up to processed.
+type crashPoint struct{ first, last, processed int64 }
 
 func scenarioOfMode(m groupMode) string {
 	return [...]string{"commit-before-processing", "commit-after-processing", "idempotent-processing"}[m]
@@ -161,18 +168,18 @@ func groupConsumer(c *demoCluster, topic string, batch int, onAssigned func(cont
 
 // runVictim runs consumer A until it crashes in batch crashBatch (the
 // first batch from then on with at least two records).
-func runVictim(ctx context.Context, tl *timeline, c *demoCluster, proc *processor, topic string, batch, crashBatch int, rng *rand.Rand) error {
+func runVictim(ctx context.Context, tl *timeline, c *demoCluster, proc *processor, topic string, batch, crashBatch int, rng *rand.Rand) (crashPoint, error) {
 	cl, cons, err := groupConsumer(c, topic, batch, func(_ context.Context, tps []client.TopicPartition) {
 		tl.say("A: joined group %q, assigned %v", demoGroup, tps)
 	})
 	if err != nil {
-		return err
+		return crashPoint{}, err
 	}
 	defer cl.Close()
 	for b := 1; ; b++ {
 		recs, err := cons.Poll(ctx)
 		if err != nil {
-			return fmt.Errorf("consumer A: %w", err)
+			return crashPoint{}, fmt.Errorf("consumer A: %w", err)
 		}
 		if len(recs) == 0 {
 			b--
@@ -182,7 +189,7 @@ func runVictim(ctx context.Context, tl *timeline, c *demoCluster, proc *processo
 		crash := b >= crashBatch && len(recs) >= 2
 		if proc.mode == commitBefore {
 			if err := cons.Commit(ctx, recs...); err != nil {
-				return fmt.Errorf("consumer A: commit: %w", err)
+				return crashPoint{}, fmt.Errorf("consumer A: commit: %w", err)
 			}
 			if crash {
 				k := 1 + rng.IntN(len(recs)-1)
@@ -190,7 +197,7 @@ func runVictim(ctx context.Context, tl *timeline, c *demoCluster, proc *processo
 				cl.Close()
 				tl.say("A: batch %d (offsets %d-%d): committed offset %d, processed %d-%d, then CRASHED (client closed: no commit, no leave)",
 					b, first, last, last+1, first, recs[k-1].Offset)
-				return nil
+				return crashPoint{first, last, recs[k-1].Offset}, nil
 			}
 			proc.process(recs)
 			tl.say("A: batch %d (offsets %d-%d): committed offset %d, then processed it", b, first, last, last+1)
@@ -200,10 +207,10 @@ func runVictim(ctx context.Context, tl *timeline, c *demoCluster, proc *processo
 		if crash {
 			cl.Close()
 			tl.say("A: batch %d (offsets %d-%d): processed, then CRASHED before committing (client closed: no commit, no leave)", b, first, last)
-			return nil
+			return crashPoint{first, last, last}, nil
 		}
 		if err := cons.Commit(ctx, recs...); err != nil {
-			return fmt.Errorf("consumer A: commit: %w", err)
+			return crashPoint{}, fmt.Errorf("consumer A: commit: %w", err)
 		}
 		tl.say("A: batch %d (offsets %d-%d): processed, then committed offset %d", b, first, last, last+1)
 	}

@@ -240,8 +240,12 @@ func strike(ctx context.Context, c *demoCluster, tl *timeline, plan killPlan, ma
 			}
 		}
 		wg.Wait()
-		tl.say("%s and %s (the followers) killed (Close took %v): %s is alone; it still writes to its own log, which is all acks=1 waits for, but nothing can commit",
-			c.name(followers[0]), c.name(followers[1]), time.Since(at).Round(time.Millisecond), c.name(leader))
+		why := "it still writes to its own log, which is all acks=1 waits for, but nothing can commit"
+		if plan.level == ackLevelAll {
+			why = "it still writes to its own log, but nothing can commit, and acks=all waits for the commit"
+		}
+		tl.say("%s and %s (the followers) killed (Close took %v): %s is alone; %s",
+			c.name(followers[0]), c.name(followers[1]), time.Since(at).Round(time.Millisecond), c.name(leader), why)
 		t := time.NewTimer(50 * time.Millisecond) // well within the leader's lease: it still leads
 		select {
 		case <-marks[plan.killAfter+plan.aloneFor]:
