@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
@@ -167,7 +168,11 @@ prints the combined table. See docs/semantics.md.`,
 				seed = uint64(time.Now().UnixNano() % 1e6)
 			}
 			chosen, _ := findScenarios(args[0])
-			return runDemo(cmd.Context(), a.stdout, chosen, seed, defaultDemoSizes)
+			err := runDemo(cmd.Context(), a.stdout, chosen, seed, defaultDemoSizes)
+			if errors.Is(err, context.Canceled) {
+				return explain(err, nil, "") // "interrupted"
+			}
+			return err
 		},
 	}
 	cmd.Flags().BoolVar(&list, "list", false, "list the scenarios and exit")

@@ -16,6 +16,11 @@ import (
 // right after the seeded burst is acknowledged (for acks=0: written), the
 // leader is killed; the producer carries on (its retries find the new
 // leader); then a reader reads the partition and the checker counts.
+//
+// The leader-alone variants kill the followers first: the leader goes on
+// alone for a few bursts, which acks=1 acknowledges and acks=all cannot;
+// then the leader is killed and the followers restart on their data and
+// elect a leader among themselves, without what only the old leader had.
 
 // ackLevel is the producer's acks setting in a leader-killed scenario.
 type ackLevel int
@@ -152,10 +157,14 @@ func runLeaderKilled(ctx context.Context, d *demoRun, level ackLevel, alone bool
 				mu.Lock()
 				results[i] = sendResult{res: r, err: err, at: time.Now()}
 				pending[b]--
-				last := pending[b] == 0
+				mark, marked := marks[b]
+				summary := ""
+				if marked && pending[b] == 0 {
+					summary = burstSummary(results[b*sz.Burst:(b+1)*sz.Burst], level)
+				}
 				mu.Unlock()
-				if mark, ok := marks[b]; ok && last {
-					tl.say("burst %d answered: %s", b+1, burstSummary(results[b*sz.Burst:(b+1)*sz.Burst], level))
+				if summary != "" {
+					tl.say("burst %d answered: %s", b+1, summary)
 					close(mark)
 				}
 			})
