@@ -134,10 +134,10 @@ func runLeaderKilled(ctx context.Context, d *demoRun, level ackLevel, alone bool
 	}
 	stop := make(chan struct{}) // closed when the scenario returns
 	killerDone := make(chan struct{})
-	var kills struck // written before killerDone closes
+	var killAt time.Time // the leader's death; written before killerDone closes
 	go func() {
 		defer close(killerDone)
-		kills = strike(ctx, c, tl, plan, marks, stop)
+		killAt = strike(ctx, c, tl, plan, marks, stop)
 	}()
 	defer func() { close(stop); <-killerDone }()
 
@@ -177,7 +177,7 @@ func runLeaderKilled(ctx context.Context, d *demoRun, level ackLevel, alone bool
 		return nil, err
 	}
 	<-killerDone
-	if kills.leader.IsZero() {
+	if killAt.IsZero() {
 		return nil, fmt.Errorf("the leader was not killed")
 	}
 
@@ -213,16 +213,7 @@ func runLeaderKilled(ctx context.Context, d *demoRun, level ackLevel, alone bool
 	rep := ck.Report()
 	g := groupOf(rep, "reader")
 	tl.say("consumer read the partition from the start: %d records, %d distinct messages", g.Delivered, g.Distinct)
-	if alone {
-		alone := 0
-		for _, r := range results {
-			if r.err == nil && r.at.After(kills.followers) && r.at.Before(kills.leader) {
-				alone++
-			}
-		}
-		tl.say("while the leader was alone (%s to %s) it %s %d messages", tl.rel(kills.followers), tl.rel(kills.leader), level.verb(), alone)
-	}
-	lost := narrateLoss(tl, plan, results, offsets, kills.leader)
+	lost := narrateLoss(tl, plan, results, offsets, killAt)
 	narrateDuplicates(tl, n, offsets)
 	row := demoRow{scenario: plan.name(), sent: rep.Sent, acked: rep.Acked,
 		delivered: g.Distinct, lost: lost, duplicated: g.DuplicateCount, effects: -1}
@@ -232,26 +223,19 @@ func runLeaderKilled(ctx context.Context, d *demoRun, level ackLevel, alone bool
 	return []demoRow{row}, nil
 }
 
-// struck is when strike killed nodes (zero: it did not).
-type struck struct {
-	followers time.Time // the followers were dead (leader-alone only)
-	leader    time.Time // the leader was dead
-}
-
-// strike kills nodes as plan says, when marks say so, restarts the
-// followers it killed, and waits for a new leader. It prints what it does
-// on tl.
-func strike(ctx context.Context, c *demoCluster, tl *timeline, plan killPlan, marks map[int]chan struct{}, stop <-chan struct{}) struck {
-	var when struck
+// strike kills nodes as plan says, when marks say so, and returns when it
+// killed the leader (zero if it did not: stop closed first, or no
+// leader). It prints what it does on tl.
+func strike(ctx context.Context, c *demoCluster, tl *timeline, plan killPlan, marks map[int]chan struct{}, stop <-chan struct{}) time.Time {
 	select {
 	case <-marks[plan.killAfter]:
 	case <-stop:
-		return when
+		return time.Time{}
 	}
 	leader := c.leader()
 	if leader < 0 {
 		tl.say("no leader to kill right now (an election is under way)")
-		return when
+		return time.Time{}
 	}
 	var followers []int
 	if plan.alone {
@@ -265,7 +249,6 @@ func strike(ctx context.Context, c *demoCluster, tl *timeline, plan killPlan, ma
 			}
 		}
 		wg.Wait()
-		when.followers = time.Now()
 		why := "it still writes to its own log, which is all acks=1 waits for, but nothing can commit"
 		if plan.level == ackLevelAll {
 			why = "it still writes to its own log, but nothing can commit, and acks=all waits for the commit"
@@ -282,13 +265,13 @@ func strike(ctx context.Context, c *demoCluster, tl *timeline, plan killPlan, ma
 	}
 	at := time.Now()
 	c.kill(leader)
-	when.leader = time.Now()
+	killed := time.Now()
 	tl.say("%s (the leader) killed: connections cut, Raft stopped, no hand-off (Close took %v)",
-		c.name(leader), when.leader.Sub(at).Round(time.Millisecond))
+		c.name(leader), killed.Sub(at).Round(time.Millisecond))
 	for _, i := range followers {
 		if err := c.start(i); err != nil {
 			tl.say("restart %s: %v", c.name(i), err)
-			return when
+			return killed
 		}
 	}
 	if len(followers) > 0 {
@@ -297,7 +280,7 @@ func strike(ctx context.Context, c *demoCluster, tl *timeline, plan killPlan, ma
 	if i, err := c.waitLeader(ctx); err == nil {
 		tl.say("%s elected leader; the producer's retries and new batches go there", c.name(i))
 	}
-	return when
+	return killed
 }
 
 // narrateFailures prints why messages failed, if some did.
