@@ -298,7 +298,7 @@ func narrateFailures(tl *timeline, results []sendResult) {
 		tl.say("  %d failed with \"unknown topic\": restarted nodes answer so until they have replayed their log, and the producer does not retry it", unknownTopic)
 	}
 	if other != nil {
-		tl.say("  failed: %v", other)
+		tl.say("  other error (first seen): %v", other)
 	}
 }
 
