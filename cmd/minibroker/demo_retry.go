@@ -121,6 +121,17 @@ func retryHalf(ctx context.Context, tl *timeline, c *demoCluster, admin *client.
 	default:
 		tl.say("consumer: %d records; message %d is missing", g.Delivered, victim)
 	}
+	var others []int
+	for i := range n {
+		if i != victim && len(offsets[string(check.Value(topic, i))]) > 1 {
+			others = append(others, i)
+		}
+	}
+	if len(others) > 0 {
+		v := string(check.Value(topic, others[0]))
+		tl.say("consumer: also stored more than once, not by the relay: %s (e.g. %s at offsets %v): retries after other failures whose outcome was unknown",
+			indexRanges(others), v, offsets[v])
+	}
 	if !relay.lost() {
 		tl.say("(the relay never saw message %d's answer: nothing was lost)", victim)
 	}

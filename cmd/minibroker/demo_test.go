@@ -79,8 +79,10 @@ func TestDemoScenarios(t *testing.T) {
 					t.Fatalf("acks=all lost %d acknowledged messages", r.lost)
 				}
 			case "retry-duplicate":
-				if len(rows) != 2 || rows[0].duplicated != 1 || rows[1].duplicated != 0 || rows[0].lost+rows[1].lost != 0 {
-					t.Fatalf("want one duplicate without idempotence, none with it, nothing lost: %+v", rows)
+				// Without idempotence a busy machine may add duplicates of
+				// its own (a timeout, a leader change): at least one.
+				if len(rows) != 2 || rows[0].duplicated < 1 || rows[1].duplicated != 0 || rows[0].lost+rows[1].lost != 0 {
+					t.Fatalf("want the lost ack's duplicate without idempotence, none with it, nothing lost: %+v", rows)
 				}
 				for _, want := range []string{"ACK IS LOST", "attempt 2: the producer's retry", "a DUPLICATE", "is there once"} {
 					if !strings.Contains(out.String(), want) {
