@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/minibroker/minibroker/broker"
@@ -25,14 +26,17 @@ const (
 
 // demoCluster is a cluster of brokers inside this process, with their data
 // in one temporary directory and their ports on 127.0.0.1 chosen by the
-// system. Node i is called "n<i+1>". It is not safe for concurrent use:
-// one goroutine at a time kills and restarts nodes and asks for the
-// leader.
+// system. Node i is called "n<i+1>". Safe for concurrent use, but one
+// node must not be started and killed at the same time.
 type demoCluster struct {
-	dir   string
-	cfgs  []broker.Config  // node i's config; the ports it got, once started
-	nodes []*broker.Broker // node i, running or killed
-	down  []chan struct{}  // closed when node i has been killed
+	dir string
+
+	mu    sync.Mutex       // guards cfgs, nodes and up
+	cfgs  []broker.Config  // node i's config, with the ports it got once started
+	nodes []*broker.Broker // node i; nil before its first start
+	up    []bool           // node i is running (false from the start of its kill)
+
+	stopWatch func() // stops startDemo's leader watch; nil without one
 }
 
 // startDemoCluster starts n nodes: n1 bootstraps, the others join it. It
@@ -43,13 +47,9 @@ func startDemoCluster(ctx context.Context, n int) (*demoCluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("temporary directory: %w", err)
 	}
-	c := &demoCluster{dir: dir}
+	c := &demoCluster{dir: dir, cfgs: make([]broker.Config, n), nodes: make([]*broker.Broker, n), up: make([]bool, n)}
 	for i := range n {
-		if err := ctx.Err(); err != nil {
-			c.close()
-			return nil, err
-		}
-		cfg := broker.Config{
+		c.cfgs[i] = broker.Config{
 			ID:                 fmt.Sprintf("n%d", i+1),
 			DataDir:            filepath.Join(dir, fmt.Sprintf("n%d", i+1)),
 			Addr:               "127.0.0.1:0",
@@ -60,13 +60,16 @@ func startDemoCluster(ctx context.Context, n int) (*demoCluster, error) {
 			LeaderLeaseTimeout: demoLeaderLeaseTimeout,
 			StartTimeout:       demoWait,
 		}
-		if i > 0 {
-			cfg.Join = []string{c.nodes[0].Addr()}
+	}
+	for i := range n {
+		err := ctx.Err()
+		if err == nil {
+			if i > 0 {
+				c.cfgs[i].Join = []string{c.cfgs[0].Addr}
+			}
+			err = c.start(i)
 		}
-		c.cfgs = append(c.cfgs, cfg)
-		c.nodes = append(c.nodes, nil)
-		c.down = append(c.down, make(chan struct{}))
-		if err := c.start(i); err != nil {
+		if err != nil {
 			c.close()
 			return nil, err
 		}
@@ -77,32 +80,35 @@ func startDemoCluster(ctx context.Context, n int) (*demoCluster, error) {
 // start starts node i (again, after kill: same ports, same data). It
 // blocks until the node is ready.
 func (c *demoCluster) start(i int) error {
-	b, err := broker.Start(c.cfgs[i])
+	c.mu.Lock()
+	cfg := c.cfgs[i]
+	c.mu.Unlock()
+	b, err := broker.Start(cfg)
 	if err != nil {
-		return fmt.Errorf("start node n%d: %w", i+1, err)
+		return fmt.Errorf("start node %s: %w", cfg.ID, err)
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.cfgs[i].Addr, c.cfgs[i].RaftAddr = b.ListenAddr(), b.RaftAddr()
-	c.nodes[i] = b
-	c.down[i] = make(chan struct{})
+	c.nodes[i], c.up[i] = b, true
 	return nil
 }
 
 // name returns node i's id.
-func (c *demoCluster) name(i int) string { return c.cfgs[i].ID }
+func (c *demoCluster) name(i int) string { return fmt.Sprintf("n%d", i+1) }
 
-// isDown reports whether node i has been killed.
+// isDown reports whether node i is not running.
 func (c *demoCluster) isDown(i int) bool {
-	select {
-	case <-c.down[i]:
-		return true
-	default:
-		return false
-	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.up[i]
 }
 
 // addrs returns the client addresses of all nodes, killed ones included
 // (a client given a dead seed tries the next).
 func (c *demoCluster) addrs() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	out := make([]string, len(c.cfgs))
 	for i, cfg := range c.cfgs {
 		out[i] = cfg.Addr
@@ -111,10 +117,12 @@ func (c *demoCluster) addrs() []string {
 }
 
 // leader returns the index of a running node that is the ready leader,
-// or -1.
+// or -1. It does not block.
 func (c *demoCluster) leader() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	for i, b := range c.nodes {
-		if b != nil && !c.isDown(i) && b.IsLeader() {
+		if c.up[i] && b.IsLeader() {
 			return i
 		}
 	}
@@ -144,24 +152,76 @@ func (c *demoCluster) waitLeader(ctx context.Context) (int, error) {
 
 // kill stops node i at once, as a crash would (Broker.Close: connections
 // cut, no leadership hand-off, nothing in flight finished). It blocks
-// until the node has stopped.
+// until the node has stopped; it is a no-op for a node that is down.
 func (c *demoCluster) kill(i int) error {
-	if c.nodes[i] == nil || c.isDown(i) {
+	c.mu.Lock()
+	b, up := c.nodes[i], c.up[i]
+	c.up[i] = false
+	c.mu.Unlock()
+	if !up {
 		return nil
 	}
-	err := c.nodes[i].Close()
-	close(c.down[i])
-	return err
+	return b.Close()
 }
 
-// close kills every node and removes the data directory.
+// close stops the leader watch, kills every node and removes the data
+// directory.
 func (c *demoCluster) close() error {
+	if c.stopWatch != nil {
+		c.stopWatch()
+	}
 	var errs []error
 	for i := range c.nodes {
 		errs = append(errs, c.kill(i))
 	}
 	errs = append(errs, os.RemoveAll(c.dir))
 	return errors.Join(errs...)
+}
+
+// startDemo starts a 3-node cluster, waits for its leader, says so on tl
+// and narrates leadership changes there until the cluster is closed.
+func startDemo(ctx context.Context, tl *timeline) (*demoCluster, error) {
+	c, err := startDemoCluster(ctx, 3)
+	if err != nil {
+		return nil, err
+	}
+	leader, err := c.waitLeader(ctx)
+	if err != nil {
+		c.close()
+		return nil, err
+	}
+	tl.say("cluster up: n1, n2, n3 in %s; leader %s", c.dir, c.name(leader))
+	stop, done := make(chan struct{}), make(chan struct{})
+	c.stopWatch = func() { close(stop); <-done }
+	go func() {
+		defer close(done)
+		c.watchLeader(tl, leader, stop)
+	}()
+	return c, nil
+}
+
+// watchLeader says on tl when a node other than last becomes the leader,
+// until stop closes. It polls every 5ms.
+func (c *demoCluster) watchLeader(tl *timeline, last int, stop <-chan struct{}) {
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		cur := c.leader()
+		if cur < 0 || cur == last {
+			continue
+		}
+		if c.isDown(last) {
+			tl.say("%s elected leader; clients follow it there", c.name(cur))
+		} else {
+			tl.say("%s is the leader now, though %s still runs: an election the demo did not cause (heartbeats late on a busy machine)", c.name(cur), c.name(last))
+		}
+		last = cur
+	}
 }
 
 // newClient returns a client of the cluster with short timeouts; dial, if

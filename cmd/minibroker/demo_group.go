@@ -64,16 +64,11 @@ func runGroup(ctx context.Context, d *demoRun, mode groupMode) ([]demoRow, error
 	tl, n, batch := d.tl, max(d.sizes.Group, 8), max(d.sizes.Batch, 2)
 	batches := (n + batch - 1) / batch
 	crashBatch := 2 + d.rng.IntN(max(batches/2-1, 1)) // A finishes at least one batch first
-	c, err := startDemoCluster(ctx, 3)
+	c, err := startDemo(ctx, tl)
 	if err != nil {
 		return nil, err
 	}
 	defer c.close()
-	leader, err := c.waitLeader(ctx)
-	if err != nil {
-		return nil, err
-	}
-	tl.say("cluster up: n1, n2, n3 in %s; leader %s", c.dir, c.name(leader))
 	admin, err := c.newClient(nil)
 	if err != nil {
 		return nil, err

@@ -24,16 +24,11 @@ import (
 func runRetryDuplicate(ctx context.Context, d *demoRun) ([]demoRow, error) {
 	tl, n := d.tl, max(d.sizes.Retry, 4)
 	victim := n/4 + d.rng.IntN(n/2)
-	c, err := startDemoCluster(ctx, 3)
+	c, err := startDemo(ctx, tl)
 	if err != nil {
 		return nil, err
 	}
 	defer c.close()
-	leader, err := c.waitLeader(ctx)
-	if err != nil {
-		return nil, err
-	}
-	tl.say("cluster up: n1, n2, n3 in %s; leader %s", c.dir, c.name(leader))
 	admin, err := c.newClient(nil)
 	if err != nil {
 		return nil, err
