@@ -158,15 +158,16 @@ func readUntilCount(ctx context.Context, cl *client.Client, topic string, ck *ch
 }
 
 // ackLoser relays client connections to brokers, frame by frame, and
-// loses one answer: that to the first produce request carrying victim.
-// It forwards that request, waits for the broker's answer, and closes the
-// client's connection instead of passing the answer on. It narrates on tl
-// what it sees of victim. Safe for concurrent use.
+// loses one answer: the first success answer to a produce request
+// carrying victim. It forwards the request, waits for the broker's answer,
+// and, if the answer says the message is stored, closes the client's
+// connection instead of passing it on (an error answer is passed on, and
+// the next attempt is watched instead). It narrates on tl what it sees of
+// victim. Safe for concurrent use.
 type ackLoser struct {
 	victim []byte
 	tl     *timeline
 
-	armed    atomic.Bool  // the answer is still to be lost
 	done     atomic.Bool  // the answer was lost
 	storedAt atomic.Int64 // the offset in the lost answer
 	attempts atomic.Int32 // produce requests seen carrying victim
@@ -179,9 +180,7 @@ type ackLoser struct {
 }
 
 func newAckLoser(victim []byte, tl *timeline) *ackLoser {
-	l := &ackLoser{victim: victim, tl: tl, conns: map[net.Conn]bool{}}
-	l.armed.Store(true)
-	return l
+	return &ackLoser{victim: victim, tl: tl, conns: map[net.Conn]bool{}}
 }
 
 // lost reports whether the answer has been lost.
@@ -259,15 +258,18 @@ func (l *ackLoser) relay(cc net.Conn, target string) {
 				return
 			}
 			if h, body, err := wire.DecodeResponseHeader(payload); err == nil && int64(h.CorrelationID) == doomed.Load() {
+				doomed.Store(-1)
 				var resp wire.ProduceResponse
-				where := "?"
-				if wire.DecodeBody(body, &resp) == nil {
-					where = fmt.Sprint(resp.BaseOffset)
+				switch err := wire.DecodeBody(body, &resp); {
+				case err != nil:
+					l.tl.say("relay: the broker's answer does not decode (%v); passed on", err)
+				case resp.ErrorCode != wire.CodeNone:
+					l.tl.say("relay: the broker answered with an error (%s); passed on", resp.ErrorMessage)
+				case !l.done.Swap(true):
 					l.storedAt.Store(resp.BaseOffset)
+					l.tl.say("relay: the broker answered: stored at offset %d; the relay cuts the connection instead of passing the answer on: the ACK IS LOST", resp.BaseOffset)
+					return
 				}
-				l.tl.say("relay: the broker answered: stored at offset %s; the relay cuts the connection instead of passing the answer on: the ACK IS LOST", where)
-				l.done.Store(true)
-				return
 			}
 			if err := wire.WriteFrame(cc, payload); err != nil {
 				return
@@ -281,11 +283,13 @@ func (l *ackLoser) relay(cc net.Conn, target string) {
 		}
 		if corr, ok := l.carriesVictim(payload); ok {
 			n := l.attempts.Add(1)
-			if l.armed.CompareAndSwap(true, false) {
-				doomed.Store(int64(corr))
-				l.tl.say("relay: produce request with message %q passes to the broker (attempt %d)", l.victim, n)
+			if n == 1 {
+				l.tl.say("relay: produce request with message %q passes to the broker (attempt 1)", l.victim)
 			} else {
 				l.tl.say("relay: produce request with message %q passes to the broker again (attempt %d: the producer's retry)", l.victim, n)
+			}
+			if !l.done.Load() {
+				doomed.Store(int64(corr))
 			}
 		}
 		if err := wire.WriteFrame(sc, payload); err != nil {
