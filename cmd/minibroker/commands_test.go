@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"io"
 	"net"
+	"net/http"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -94,11 +96,12 @@ func TestServeStartsAndStops(t *testing.T) {
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, c.app(strings.NewReader(""), &out, &errb),
-			[]string{"serve", "--data", data, "--addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0", "--log-format", "json"})
+			[]string{"serve", "--data", data, "--addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--log-format", "json"})
 	}()
-	re := regexp.MustCompile(`^minibroker n1 serving on (127\.0\.0\.1:\d+) \(raft 127\.0\.0\.1:\d+, data ` + regexp.QuoteMeta(data) + `\)\n`)
-	var addr string
-	waitFor(t, "the serving line", func() bool {
+	re := regexp.MustCompile(`^minibroker n1 serving on (127\.0\.0\.1:\d+) \(raft 127\.0\.0\.1:\d+, data ` + regexp.QuoteMeta(data) + `\)\n` +
+		`minibroker n1 metrics on (http://127\.0\.0\.1:\d+)/metrics \(health /healthz, /readyz\)\n`)
+	var addr, metrics string
+	waitFor(t, "the serving lines", func() bool {
 		select {
 		case code := <-done:
 			t.Fatalf("serve exited %d: %s", code, errb.String())
@@ -106,12 +109,16 @@ func TestServeStartsAndStops(t *testing.T) {
 		}
 		m := re.FindStringSubmatch(out.String())
 		if m != nil {
-			addr = m[1]
+			addr, metrics = m[1], m[2]
 		}
 		return m != nil
 	})
 	r := c.run("topic", "create", "t", "--brokers", addr)
 	wantExit(t, r, exitOK)
+	waitFor(t, "/readyz 200", func() bool { return httpGet(t, metrics+"/readyz") == "ok: leader\n" })
+	if body := httpGet(t, metrics+"/metrics"); !strings.Contains(body, "minibroker_") {
+		t.Fatalf("/metrics has no minibroker_ metric:\n%s", body)
+	}
 	cancel()
 	select {
 	case code := <-done:
@@ -124,6 +131,24 @@ func TestServeStartsAndStops(t *testing.T) {
 	if !strings.Contains(out.String(), "minibroker n1 stopped") || !strings.Contains(errb.String(), `"msg":"broker serving"`) {
 		t.Fatalf("stdout %q, stderr %q", out.String(), errb.String())
 	}
+}
+
+// httpGet returns the body of url if it answers 200, else "".
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return ""
+	}
+	return string(body)
 }
 
 func TestServeWarnsWhenExposed(t *testing.T) {
