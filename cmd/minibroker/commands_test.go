@@ -47,6 +47,24 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"consume", "t", "--offset", "-5"}, []string{"--offset -5"}},
 		{[]string{"consume", "t", "--idle", "soon"}, []string{"--idle"}},
 		{[]string{"consume", "t", "--format", "xml"}, []string{"text, json"}},
+		{[]string{"consume", "t", "--group", "g", "--partition", "1"}, []string{"--group excludes --partition and --offset"}},
+		{[]string{"consume", "t", "--group", "g", "--offset", "0"}, []string{"--group excludes --partition and --offset"}},
+		{[]string{"consume", "t", "--group", ""}, []string{"--group: empty group name"}},
+		{[]string{"consume", "t", "--session-timeout", "5s"}, []string{"--session-timeout needs --group"}},
+		{[]string{"consume", "t", "--group", "g", "--session-timeout", "10ms"}, []string{"--session-timeout 10ms: must be between 100ms and 1h0m0s"}},
+		{[]string{"group", "lst"}, []string{`unknown command "lst"`, `did you mean "list"`}},
+		{[]string{"group", "describe"}, []string{"group describe: missing GROUP"}},
+		{[]string{"group", "describe", "g", "--format", "xml"}, []string{"--format", "table, json"}},
+		{[]string{"group", "reset", "g", "--to", "earliest"}, []string{"group reset: --topic is required"}},
+		{[]string{"group", "reset", "g", "--topic", "t"}, []string{"group reset: --to is required"}},
+		{[]string{"group", "reset", "g", "--topic", "t", "--to", "first"}, []string{`--to "first": must be earliest, latest or an offset`}},
+		{[]string{"group", "reset", "g", "--topic", "t", "--to", "-3"}, []string{`--to "-3"`}},
+		{[]string{"group", "reset", "g", "--topic", "t", "--to", "0", "--partition", "x"}, []string{"--partition"}},
+		{[]string{"group", "delete"}, []string{"group delete: missing GROUP"}},
+		{[]string{"cluster", "stats"}, []string{`unknown command "stats"`, `did you mean "status"`}},
+		{[]string{"cluster", "remove"}, []string{"cluster remove: missing ID"}},
+		{[]string{"cluster", "status", "extra"}, []string{`unexpected argument "extra"`}},
+		{[]string{"serve", "--metrics-addr", "nohost"}, []string{`--metrics-addr "nohost" is not HOST:PORT`}},
 		{[]string{"version", "now"}, []string{`unexpected argument "now"`}},
 	}
 	for _, tc := range cases {
@@ -69,6 +87,8 @@ func TestHelpAndVersion(t *testing.T) {
 		{}, {"help"}, {"--help"}, {"help", "serve"}, {"serve", "--help"}, {"topic"}, {"topic", "create", "--help"},
 		{"topic", "list", "-h"}, {"topic", "describe", "--help"}, {"topic", "delete", "--help"},
 		{"produce", "--help"}, {"consume", "--help"}, {"version", "--help"},
+		{"group"}, {"group", "--help"}, {"group", "list", "--help"}, {"group", "describe", "--help"}, {"group", "reset", "--help"},
+		{"group", "delete", "--help"}, {"help", "group", "reset"}, {"cluster"}, {"cluster", "status", "--help"}, {"cluster", "remove", "-h"},
 	} {
 		r := c.run(args...)
 		if r.code != exitOK || !strings.Contains(r.stdout, "Usage:") || r.stderr != "" {
@@ -77,6 +97,12 @@ func TestHelpAndVersion(t *testing.T) {
 	}
 	if r := c.run("serve", "--help"); !strings.Contains(r.stdout, "--raft-addr") || !strings.Contains(r.stdout, "MINIBROKER_RAFT_ADDR") {
 		t.Fatalf("serve help: %s", r.stdout)
+	}
+	if r := c.run("serve", "--help"); !strings.Contains(r.stdout, "--metrics-addr") || !strings.Contains(r.stdout, "MINIBROKER_METRICS_ADDR") {
+		t.Fatalf("serve help: %s", r.stdout)
+	}
+	if r := c.run("consume", "--help"); !strings.Contains(r.stdout, "--group") || !strings.Contains(r.stdout, "at-least-once") {
+		t.Fatalf("consume help: %s", r.stdout)
 	}
 	r := c.run("version")
 	if r.code != exitOK || !regexp.MustCompile(`^minibroker \S+ \(go\S+ \w+/\w+\)\n$`).MatchString(r.stdout) {

@@ -72,6 +72,11 @@ Logs go to stderr; the lines saying where the node serves go to stdout.`,
 					return usageErrorf("serve: --join %q is not HOST:PORT: %w", j, err)
 				}
 			}
+			if m := sc.broker.MetricsAddr; m != "" {
+				if _, _, err := net.SplitHostPort(m); err != nil {
+					return usageErrorf("serve: --metrics-addr %q is not HOST:PORT: %w", m, err)
+				}
+			}
 			sc.broker.Join = join
 			sc.logFormat, sc.logLevel = logFormat.value, logLevel.value
 			serve := a.serve
