@@ -146,10 +146,11 @@ func printRecords(ctx context.Context, a *app, src recordSource, o consumeOpts) 
 	var printed int64
 	for o.max == 0 || printed < o.max {
 		recs, err := src.next(ctx, o.idle)
-		if ctx.Err() != nil || errors.Is(err, errIdle) {
-			break // interrupted, or idle for --idle: a normal end
-		}
-		if err != nil {
+		switch {
+		case err == nil: // records that arrived are printed, even if interrupted meanwhile
+		case ctx.Err() != nil || errors.Is(err, errIdle):
+			return printed, nil // interrupted, or idle for --idle: a normal end
+		default:
 			return printed, explain(err, o.brokers, o.topic)
 		}
 		n := len(recs)

@@ -43,7 +43,9 @@ type groupSource struct {
 	pendingN int
 	// allPrinted: every record Poll returned has been printed, so the
 	// Consumer's positions are exactly what was printed (and, for the
-	// partitions not read yet, where the group starts them).
+	// partitions not read yet, where the group starts them). False from
+	// the moment next returns records until printed says all of them
+	// were written out.
 	allPrinted bool
 }
 
@@ -101,6 +103,11 @@ func (s *groupSource) next(ctx context.Context, idle time.Duration) ([]client.Re
 	}
 	if err != nil {
 		return nil, fmt.Errorf("group %q: %w", s.group, err)
+	}
+	if len(recs) > 0 {
+		// Poll moved the positions past recs: until printed says how many
+		// were written out, the positions are not to be committed.
+		s.allPrinted = false
 	}
 	return recs, nil
 }

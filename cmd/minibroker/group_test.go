@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // lines returns "<prefix>0\n" ... "<prefix><n-1>\n".
@@ -244,5 +246,36 @@ $`)
 		d.CommitIndex == 0 || d.AppliedIndex == 0 || len(d.Nodes) != 1 || !d.Nodes[0].Voter || !d.Nodes[0].Leader ||
 		d.Nodes[0].Addr != c.env["MINIBROKER_BROKERS"] {
 		t.Fatalf("status json: %+v", r)
+	}
+}
+
+// failingWriter fails every write, as stdout does when its reader is gone.
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("broken pipe") }
+
+// TestConsumeGroupCommitsNothingUnwritten: records that could not be
+// written out are not committed; the next run prints them.
+func TestConsumeGroupCommitsNothingUnwritten(t *testing.T) {
+	c := toolCLI(t)
+	wantExit(t, c.run("topic", "create", "t"), exitOK)
+	c.stdin = lines("m", 10)
+	wantExit(t, c.run("produce", "t"), exitOK)
+	var out, errb lockedBuffer
+	a := c.app(strings.NewReader(""), &out, &errb)
+	a.stdout = failingWriter{}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if code := run(ctx, a, []string{"consume", "t", "--group", "g", "--from-beginning"}); code != exitRuntime ||
+		!strings.Contains(errb.String(), "writing output: broken pipe") {
+		t.Fatalf("exit %d, stderr %q", code, errb.String())
+	}
+	for _, o := range describeGroup(t, c, "g").Offsets {
+		if o.Committed != nil && *o.Committed > 0 {
+			t.Fatalf("committed what was not written: %+v", o)
+		}
+	}
+	if r := c.run("consume", "t", "--group", "g", "--from-beginning", "--idle", "500ms"); r.code != exitOK || r.stdout != lines("m", 10) {
+		t.Fatalf("next run: %+v", r)
 	}
 }
