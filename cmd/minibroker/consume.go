@@ -49,7 +49,8 @@ It commits the offsets of exactly the messages it printed, after each printed
 batch has been written out (at-least-once: a crash between writing and
 committing prints those messages again, nothing is skipped). A group with no
 committed offset for a partition starts at its end, or at its beginning with
---from-beginning (as Kafka's console consumer). On exit it leaves the group.
+--from-beginning (as Kafka's console consumer). --idle counts from the moment
+the group has assigned the partitions. On exit it leaves the group.
 
 --format text prints each message's value on a line. --format json prints one
 object per line: {"topic","partition","offset","key","value","timestamp"}; key
