@@ -90,7 +90,7 @@ timestamp is RFC 3339 in UTC with milliseconds.`,
 	f := cmd.Flags()
 	brokersFlag(f, &o.brokers)
 	f.Int32Var(&o.partition, "partition", -1, "read only this partition; -1: all")
-	f.BoolVar(&o.fromBeginning, "from-beginning", false, "start at the first stored message of each partition")
+	f.BoolVar(&o.fromBeginning, "from-beginning", false, "start at the first stored message of each partition (with --group: of each one the group has no committed offset in)")
 	f.Int64Var(&o.offset, "offset", -1, "start at this offset of each partition read (-1: at the end, or the beginning with --from-beginning)")
 	f.Int64Var(&o.max, "max", 0, "stop after this many messages (0: no limit)")
 	f.DurationVar(&o.idle, "idle", 0, "stop when no message arrived for this long, e.g. 5s (0: wait forever)")
