@@ -251,14 +251,14 @@ func newPartitionSource(cl *client.Client, warn io.Writer, topic string, parts [
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.read(ctx, r, p, warn)
+			s.read(ctx, cl, r, topic, p, warn)
 		}()
 	}
 	return s
 }
 
 // read fetches from r until ctx ends or a non-retriable error.
-func (s *partitionSource) read(ctx context.Context, r *client.Reader, part int32, warn io.Writer) {
+func (s *partitionSource) read(ctx context.Context, cl *client.Client, r *client.Reader, topic string, part int32, warn io.Writer) {
 	warned := false
 	for {
 		recs, err := r.Fetch(ctx)
@@ -276,6 +276,13 @@ func (s *partitionSource) read(ctx context.Context, r *client.Reader, part int32
 				part, oor.Offset, oor.StartOffset-1, oor.StartOffset)
 			_ = r.SetOffset(oor.StartOffset)
 			continue
+		case errors.As(err, &oor) && lagging(ctx, cl, topic, part, oor.Offset):
+			// The node that answered is behind the leader (a follower
+			// catching up, a leader just elected): the offset exists.
+			if !pause(ctx, retryPause/10) {
+				return
+			}
+			continue
 		case errors.As(err, &oor):
 			s.errs <- &hintError{err: err, msg: fmt.Sprintf(
 				"partition %d has no offset %d yet: its high-water mark is %d (next offset to be written)", part, oor.Offset, oor.HighWatermark)}
@@ -285,12 +292,8 @@ func (s *partitionSource) read(ctx context.Context, r *client.Reader, part int32
 				fmt.Fprintf(warn, "minibroker: partition %d: %v; retrying\n", part, oneLine(err.Error()))
 				warned = true
 			}
-			t := time.NewTimer(retryPause)
-			select {
-			case <-ctx.Done():
-				t.Stop()
+			if !pause(ctx, retryPause) {
 				return
-			case <-t.C:
 			}
 			continue
 		default:
@@ -305,6 +308,29 @@ func (s *partitionSource) read(ctx context.Context, r *client.Reader, part int32
 		case <-ctx.Done():
 			return
 		}
+	}
+}
+
+// lagging reports whether offset, past the high-water mark of the node
+// that answered a fetch, is within the leader's (or the leader cannot be
+// asked right now): the fetch is then worth retrying.
+func lagging(ctx context.Context, cl *client.Client, topic string, part int32, offset int64) bool {
+	hwm, err := cl.ListOffsets(ctx, topic, part, client.Latest)
+	if err != nil {
+		return client.IsRetriable(err)
+	}
+	return offset <= hwm
+}
+
+// pause waits for d, or returns false when ctx ends first.
+func pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
