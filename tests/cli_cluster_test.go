@@ -84,6 +84,11 @@ func TestCLIClusterFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitUntil(t, "300 acked records", func() bool { return storedRecords(t, cl) >= 300 })
+	// The group consumer has joined and is reading when the leader dies.
+	// (Killed during its first JoinGroup, it would lose the answer naming
+	// its member id, and its next join would wait a session timeout for
+	// that member to expire.)
+	waitUntil(t, "the group consumer to print 100 lines", func() bool { return strings.Count(group.stdout.String(), "\n") >= 100 })
 
 	leader := leaderNode(t, cl, nodes)
 	before := storedRecords(t, cl)
@@ -124,6 +129,9 @@ func TestCLIClusterFailover(t *testing.T) {
 	}
 	groupPrinted := strings.Count(group.stdout.String(), "\n")
 	t.Logf("failover: the group consumer printed %d lines for %d produced: %d duplicates", groupPrinted, total, groupPrinted-total)
+	if groupPrinted > total {
+		t.Logf("the group consumer's warnings:\n%s", tail(group.stderr.String(), 10))
+	}
 	for _, o := range describeGroupCLI(t, "g", brokers).Offsets {
 		if o.Lag != 0 {
 			t.Fatalf("after the group consumer stopped: partition %d has lag %d", o.Partition, o.Lag)
