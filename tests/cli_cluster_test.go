@@ -2,12 +2,14 @@ package tests
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -33,10 +35,13 @@ func (n *cliNode) start(t *testing.T) {
 
 // TestCLIClusterFailover runs the README's three-node cluster as real
 // processes: n1 --bootstrap, n2 and n3 --join n1. `produce --acks all`
-// goes on while the leader is killed with SIGKILL, and exits 0; consuming
-// every partition from the beginning shows every line (duplicates are
-// allowed, and counted). The killed node comes back with its same
-// command and catches up.
+// goes on while the leader is killed with SIGKILL, and exits 0; a
+// `consume --group G --from-beginning` process running all along reads
+// every line, and so does consuming every partition from the beginning
+// (duplicates are allowed, and counted). The killed node comes back with
+// its same command and catches up. Then `cluster status` shows the three
+// nodes, `cluster remove` retires one, and SIGTERM stops the others with
+// exit 0, the leader handing leadership over.
 func TestCLIClusterFailover(t *testing.T) {
 	ports := freeAddrs(t, 6)
 	dir := t.TempDir()
@@ -63,6 +68,7 @@ func TestCLIClusterFailover(t *testing.T) {
 		return err == nil && md.LeaderAddr != "" && len(md.Nodes) == 3
 	})
 	mustCLI(t, "", "topic", "create", "orders", "--partitions", "3", brokers)
+	group := startProc(t, "consume --group", nil, "consume", "orders", "--group", "g", "--from-beginning", brokers)
 
 	// Produce through a pipe, so lines can still be coming when the
 	// leader dies and after.
@@ -78,6 +84,11 @@ func TestCLIClusterFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitUntil(t, "300 acked records", func() bool { return storedRecords(t, cl) >= 300 })
+	// The group consumer has joined and is reading when the leader dies.
+	// (Killed during its first JoinGroup, it would lose the answer naming
+	// its member id, and its next join would wait a session timeout for
+	// that member to expire.)
+	waitUntil(t, "the group consumer to print 100 lines", func() bool { return strings.Count(group.stdout.String(), "\n") >= 100 })
 
 	leader := leaderNode(t, cl, nodes)
 	before := storedRecords(t, cl)
@@ -97,6 +108,35 @@ func TestCLIClusterFailover(t *testing.T) {
 		md, err := cl.Metadata(ctxT(t))
 		return err == nil && md.LeaderID != "" && md.LeaderID != leader.id
 	})
+
+	// The group consumer, which ran through the failover, got every line.
+	groupSeen := map[string]int{}
+	waitUntil(t, "the group consumer to print every line", func() bool {
+		clear(groupSeen)
+		for _, l := range strings.Split(group.stdout.String(), "\n") {
+			groupSeen[l]++
+		}
+		for i := range total {
+			if groupSeen["line-"+strconv.Itoa(i)] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	group.signal(syscall.SIGTERM)
+	if code := group.wait(30 * time.Second); code != 0 {
+		t.Fatalf("consume --group exited %d after SIGTERM: %s", code, group.stderr.String())
+	}
+	groupPrinted := strings.Count(group.stdout.String(), "\n")
+	t.Logf("failover: the group consumer printed %d lines for %d produced: %d duplicates", groupPrinted, total, groupPrinted-total)
+	if groupPrinted > total {
+		t.Logf("the group consumer's warnings:\n%s", tail(group.stderr.String(), 10))
+	}
+	for _, o := range describeGroupCLI(t, "g", brokers).Offsets {
+		if o.Lag != 0 {
+			t.Fatalf("after the group consumer stopped: partition %d has lag %d", o.Partition, o.Lag)
+		}
+	}
 
 	// Every line is there; count the duplicates.
 	stored := storedRecords(t, cl)
@@ -143,6 +183,79 @@ func TestCLIClusterFailover(t *testing.T) {
 		t.Fatalf("the restarted node does not serve clients: %v", err)
 	} else {
 		solo.Close()
+	}
+	clusterStatusAndRemove(t, cl, nodes, brokers)
+}
+
+// cliCluster is `cluster status --format json`.
+type cliCluster struct {
+	Leader       string `json:"leader"`
+	Term         uint64 `json:"term"`
+	CommitIndex  uint64 `json:"commit_index"`
+	AppliedIndex uint64 `json:"applied_index"`
+	Nodes        []struct {
+		ID       string `json:"id"`
+		Addr     string `json:"addr"`
+		RaftAddr string `json:"raft_addr"`
+		Voter    bool   `json:"voter"`
+		Leader   bool   `json:"leader"`
+	} `json:"nodes"`
+}
+
+func clusterStatusCLI(t *testing.T, brokers string) cliCluster {
+	t.Helper()
+	out, _ := mustCLI(t, "", "cluster", "status", "--format", "json", brokers)
+	var st cliCluster
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("cluster status: %v\n%s", err, out)
+	}
+	return st
+}
+
+// clusterStatusAndRemove: `cluster status` shows the three nodes and the
+// leader; `cluster remove` retires a follower, which SIGTERM then stops;
+// SIGTERM stops the leader too, which hands leadership over (exit 0).
+func clusterStatusAndRemove(t *testing.T, cl *client.Client, nodes []*cliNode, brokers string) {
+	st := clusterStatusCLI(t, brokers)
+	if len(st.Nodes) != 3 || st.Leader == "" || st.Term == 0 || st.CommitIndex == 0 || st.AppliedIndex == 0 {
+		t.Fatalf("cluster status: %+v", st)
+	}
+	for i, n := range st.Nodes {
+		if n.ID != nodes[i].id || n.Addr != nodes[i].addr || !n.Voter || n.Leader != (n.ID == st.Leader) {
+			t.Fatalf("cluster status node %d: %+v, want %s at %s", i, n, nodes[i].id, nodes[i].addr)
+		}
+	}
+	table, _ := mustCLI(t, "", "cluster", "status", brokers)
+	if !strings.HasPrefix(table, "NODE") || !strings.Contains(table, "\nleader "+st.Leader+", term ") {
+		t.Fatalf("cluster status table:\n%s", table)
+	}
+	leader := leaderNode(t, cl, nodes)
+	var follower *cliNode
+	for _, n := range nodes {
+		if n != leader {
+			follower = n
+			break
+		}
+	}
+	out, _ := mustCLI(t, "", "cluster", "remove", follower.id, brokers)
+	if !strings.HasPrefix(out, "removed node \""+follower.id+"\"") {
+		t.Fatalf("cluster remove: %q", out)
+	}
+	if code, _, stderr := runCLI(t, "", "cluster", "remove", follower.id, brokers); code != 1 ||
+		!strings.Contains(stderr, "is not in the cluster — see the nodes with `minibroker cluster status`") {
+		t.Fatalf("removing it again: exit %d, %q", code, stderr)
+	}
+	if st := clusterStatusCLI(t, brokers); len(st.Nodes) != 2 {
+		t.Fatalf("after remove: %+v", st)
+	}
+	for _, n := range []*cliNode{follower, leader} {
+		n.p.signal(syscall.SIGTERM)
+		if code := n.p.wait(30 * time.Second); code != 0 {
+			t.Fatalf("%s exited %d after SIGTERM", n.id, code)
+		}
+	}
+	if !strings.Contains(leader.p.stderr.String(), "leadership transferred") {
+		t.Fatalf("the leader did not hand leadership over:\n%s", tail(leader.p.stderr.String(), 20))
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -270,17 +271,31 @@ func numberedLines(from, to int) string {
 	return b.String()
 }
 
-// TestCLISingleNode: serve, create a topic, produce stdin's lines, consume
-// them back in order; SIGTERM stops serve with exit 0, and the same
-// command brings the node back with its data.
+// metricsLine matches serve's second line on stdout with --metrics-addr.
+var metricsLine = regexp.MustCompile(`minibroker (\S+) metrics on (http://\S+)/metrics \(health /healthz, /readyz\)\n`)
+
+// TestCLISingleNode: serve (with --metrics-addr: /metrics and /readyz
+// answer), create a topic, produce stdin's lines, consume them back in
+// order; SIGTERM stops serve with exit 0, and the same command brings the
+// node back with its data.
 func TestCLISingleNode(t *testing.T) {
-	addrs := freeAddrs(t, 2)
+	addrs := freeAddrs(t, 3)
 	data := filepath.Join(t.TempDir(), "data")
-	serveArgs := []string{"serve", "--data", data, "--addr", addrs[0], "--raft-addr", addrs[1]}
+	serveArgs := []string{"serve", "--data", data, "--addr", addrs[0], "--raft-addr", addrs[1], "--metrics-addr", addrs[2]}
 	srv := startProc(t, "serve", nil, serveArgs...)
 	m := srv.waitStdout(servingLine)
 	if m[1] != "n1" || m[2] != addrs[0] || m[3] != addrs[1] || m[4] != data {
 		t.Fatalf("serving line %q", m[0])
+	}
+	if m := srv.waitStdout(metricsLine); m[2] != "http://"+addrs[2] {
+		t.Fatalf("metrics line %q", m[0])
+	}
+	waitUntil(t, "/readyz 200", func() bool {
+		code, body := httpGet(t, "http://"+addrs[2]+"/readyz")
+		return code == 200 && body == "ok: leader\n"
+	})
+	if code, body := httpGet(t, "http://"+addrs[2]+"/metrics"); code != 200 || !strings.Contains(body, "\nminibroker_raft_is_leader 1\n") {
+		t.Fatalf("/metrics: %d\n%s", code, body)
 	}
 	brokers := "--brokers=" + addrs[0]
 	mustCLI(t, "", "topic", "create", "events", brokers)
@@ -316,6 +331,21 @@ func TestCLISingleNode(t *testing.T) {
 	if code := srv.wait(20 * time.Second); code != 0 {
 		t.Fatalf("serve exited %d after SIGINT", code)
 	}
+}
+
+// httpGet returns the status code and body of a GET of url.
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	return resp.StatusCode, string(body)
 }
 
 // TestCLIErrors: the tools explain what to do, on one line, with exit 1.

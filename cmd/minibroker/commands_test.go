@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"io"
 	"net"
+	"net/http"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -45,6 +47,24 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"consume", "t", "--offset", "-5"}, []string{"--offset -5"}},
 		{[]string{"consume", "t", "--idle", "soon"}, []string{"--idle"}},
 		{[]string{"consume", "t", "--format", "xml"}, []string{"text, json"}},
+		{[]string{"consume", "t", "--group", "g", "--partition", "1"}, []string{"--group excludes --partition and --offset"}},
+		{[]string{"consume", "t", "--group", "g", "--offset", "0"}, []string{"--group excludes --partition and --offset"}},
+		{[]string{"consume", "t", "--group", ""}, []string{"--group: empty group name"}},
+		{[]string{"consume", "t", "--session-timeout", "5s"}, []string{"--session-timeout needs --group"}},
+		{[]string{"consume", "t", "--group", "g", "--session-timeout", "10ms"}, []string{"--session-timeout 10ms: must be between 100ms and 1h0m0s"}},
+		{[]string{"group", "lst"}, []string{`unknown command "lst"`, `did you mean "list"`}},
+		{[]string{"group", "describe"}, []string{"group describe: missing GROUP"}},
+		{[]string{"group", "describe", "g", "--format", "xml"}, []string{"--format", "table, json"}},
+		{[]string{"group", "reset", "g", "--to", "earliest"}, []string{"group reset: --topic is required"}},
+		{[]string{"group", "reset", "g", "--topic", "t"}, []string{"group reset: --to is required"}},
+		{[]string{"group", "reset", "g", "--topic", "t", "--to", "first"}, []string{`--to "first": must be earliest, latest or an offset`}},
+		{[]string{"group", "reset", "g", "--topic", "t", "--to", "-3"}, []string{`--to "-3"`}},
+		{[]string{"group", "reset", "g", "--topic", "t", "--to", "0", "--partition", "x"}, []string{"--partition"}},
+		{[]string{"group", "delete"}, []string{"group delete: missing GROUP"}},
+		{[]string{"cluster", "stats"}, []string{`unknown command "stats"`, `did you mean "status"`}},
+		{[]string{"cluster", "remove"}, []string{"cluster remove: missing ID"}},
+		{[]string{"cluster", "status", "extra"}, []string{`unexpected argument "extra"`}},
+		{[]string{"serve", "--metrics-addr", "nohost"}, []string{`--metrics-addr "nohost" is not HOST:PORT`}},
 		{[]string{"version", "now"}, []string{`unexpected argument "now"`}},
 	}
 	for _, tc := range cases {
@@ -67,6 +87,8 @@ func TestHelpAndVersion(t *testing.T) {
 		{}, {"help"}, {"--help"}, {"help", "serve"}, {"serve", "--help"}, {"topic"}, {"topic", "create", "--help"},
 		{"topic", "list", "-h"}, {"topic", "describe", "--help"}, {"topic", "delete", "--help"},
 		{"produce", "--help"}, {"consume", "--help"}, {"version", "--help"},
+		{"group"}, {"group", "--help"}, {"group", "list", "--help"}, {"group", "describe", "--help"}, {"group", "reset", "--help"},
+		{"group", "delete", "--help"}, {"help", "group", "reset"}, {"cluster"}, {"cluster", "status", "--help"}, {"cluster", "remove", "-h"},
 	} {
 		r := c.run(args...)
 		if r.code != exitOK || !strings.Contains(r.stdout, "Usage:") || r.stderr != "" {
@@ -75,6 +97,12 @@ func TestHelpAndVersion(t *testing.T) {
 	}
 	if r := c.run("serve", "--help"); !strings.Contains(r.stdout, "--raft-addr") || !strings.Contains(r.stdout, "MINIBROKER_RAFT_ADDR") {
 		t.Fatalf("serve help: %s", r.stdout)
+	}
+	if r := c.run("serve", "--help"); !strings.Contains(r.stdout, "--metrics-addr") || !strings.Contains(r.stdout, "MINIBROKER_METRICS_ADDR") {
+		t.Fatalf("serve help: %s", r.stdout)
+	}
+	if r := c.run("consume", "--help"); !strings.Contains(r.stdout, "--group") || !strings.Contains(r.stdout, "at-least-once") {
+		t.Fatalf("consume help: %s", r.stdout)
 	}
 	r := c.run("version")
 	if r.code != exitOK || !regexp.MustCompile(`^minibroker \S+ \(go\S+ \w+/\w+\)\n$`).MatchString(r.stdout) {
@@ -94,11 +122,12 @@ func TestServeStartsAndStops(t *testing.T) {
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, c.app(strings.NewReader(""), &out, &errb),
-			[]string{"serve", "--data", data, "--addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0", "--log-format", "json"})
+			[]string{"serve", "--data", data, "--addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--log-format", "json"})
 	}()
-	re := regexp.MustCompile(`^minibroker n1 serving on (127\.0\.0\.1:\d+) \(raft 127\.0\.0\.1:\d+, data ` + regexp.QuoteMeta(data) + `\)\n`)
-	var addr string
-	waitFor(t, "the serving line", func() bool {
+	re := regexp.MustCompile(`^minibroker n1 serving on (127\.0\.0\.1:\d+) \(raft 127\.0\.0\.1:\d+, data ` + regexp.QuoteMeta(data) + `\)\n` +
+		`minibroker n1 metrics on (http://127\.0\.0\.1:\d+)/metrics \(health /healthz, /readyz\)\n`)
+	var addr, metrics string
+	waitFor(t, "the serving lines", func() bool {
 		select {
 		case code := <-done:
 			t.Fatalf("serve exited %d: %s", code, errb.String())
@@ -106,12 +135,16 @@ func TestServeStartsAndStops(t *testing.T) {
 		}
 		m := re.FindStringSubmatch(out.String())
 		if m != nil {
-			addr = m[1]
+			addr, metrics = m[1], m[2]
 		}
 		return m != nil
 	})
 	r := c.run("topic", "create", "t", "--brokers", addr)
 	wantExit(t, r, exitOK)
+	waitFor(t, "/readyz 200", func() bool { return httpGet(t, metrics+"/readyz") == "ok: leader\n" })
+	if body := httpGet(t, metrics+"/metrics"); !strings.Contains(body, "minibroker_") {
+		t.Fatalf("/metrics has no minibroker_ metric:\n%s", body)
+	}
 	cancel()
 	select {
 	case code := <-done:
@@ -124,6 +157,24 @@ func TestServeStartsAndStops(t *testing.T) {
 	if !strings.Contains(out.String(), "minibroker n1 stopped") || !strings.Contains(errb.String(), `"msg":"broker serving"`) {
 		t.Fatalf("stdout %q, stderr %q", out.String(), errb.String())
 	}
+}
+
+// httpGet returns the body of url if it answers 200, else "".
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return ""
+	}
+	return string(body)
 }
 
 func TestServeWarnsWhenExposed(t *testing.T) {

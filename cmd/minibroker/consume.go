@@ -24,10 +24,10 @@ type consumeOpts struct {
 	max           int64 // 0: no limit
 	idle          time.Duration
 	format        *enumValue
-	// A --group flag will select a consumer group (committed offsets,
-	// partitions shared with the group's other members) once the client
-	// has groups: it gives a groupSource instead of a partitionSource in
-	// newSource; the output loop stays as it is.
+	// group, if set, reads as a member of this consumer group (see
+	// groupSource); partition and offset are then not given.
+	group          string
+	sessionTimeout time.Duration // of the group membership; 0: the client's default
 }
 
 func newConsumeCmd(a *app) *cobra.Command {
@@ -43,6 +43,15 @@ It starts at the end of each partition (only new messages) unless
 --from-beginning or --offset says otherwise. Messages of one partition are
 printed in offset order; partitions are interleaved as they arrive.
 
+With --group G it is a member of consumer group G: the group's partitions of
+TOPIC are shared among its members, and it resumes where the group stopped.
+It commits the offsets of exactly the messages it printed, after each printed
+batch has been written out (at-least-once: a crash between writing and
+committing prints those messages again, nothing is skipped). A group with no
+committed offset for a partition starts at its end, or at its beginning with
+--from-beginning (as Kafka's console consumer). --idle counts from the moment
+the group has assigned the partitions. On exit it leaves the group.
+
 --format text prints each message's value on a line. --format json prints one
 object per line: {"topic","partition","offset","key","value","timestamp"}; key
 and value are strings when they are valid UTF-8, else base64 with
@@ -50,7 +59,8 @@ and value are strings when they are valid UTF-8, else base64 with
 timestamp is RFC 3339 in UTC with milliseconds.`,
 		Example: `  minibroker consume orders --from-beginning --max 10
   minibroker consume orders --partition 2 --offset 100 --format json
-  minibroker consume orders --from-beginning --idle 2s > all.txt`,
+  minibroker consume orders --from-beginning --idle 2s > all.txt
+  minibroker consume orders --group billing --from-beginning`,
 		Args: exactArgs("TOPIC"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.topic = args[0]
@@ -65,6 +75,14 @@ timestamp is RFC 3339 in UTC with milliseconds.`,
 				return usageErrorf("consume: --max %d: must be 0 (no limit) or more", o.max)
 			case o.idle < 0:
 				return usageErrorf("consume: --idle %v: must not be negative", o.idle)
+			case o.group != "" && (cmd.Flags().Changed("partition") || cmd.Flags().Changed("offset")):
+				return usageErrorf("consume: --group excludes --partition and --offset: the group assigns the partitions and keeps the offsets (see 'minibroker group reset')")
+			case cmd.Flags().Changed("group") && o.group == "":
+				return usageErrorf("consume: --group: empty group name")
+			case cmd.Flags().Changed("session-timeout") && o.group == "":
+				return usageErrorf("consume: --session-timeout needs --group")
+			case cmd.Flags().Changed("session-timeout") && (o.sessionTimeout < minSessionTimeout || o.sessionTimeout > maxSessionTimeout):
+				return usageErrorf("consume: --session-timeout %v: must be between %v and %v", o.sessionTimeout, minSessionTimeout, maxSessionTimeout)
 			}
 			return runConsume(cmd.Context(), a, o)
 		},
@@ -72,23 +90,34 @@ timestamp is RFC 3339 in UTC with milliseconds.`,
 	f := cmd.Flags()
 	brokersFlag(f, &o.brokers)
 	f.Int32Var(&o.partition, "partition", -1, "read only this partition; -1: all")
-	f.BoolVar(&o.fromBeginning, "from-beginning", false, "start at the first stored message of each partition")
+	f.BoolVar(&o.fromBeginning, "from-beginning", false, "start at the first stored message of each partition (with --group: of each one the group has no committed offset in)")
 	f.Int64Var(&o.offset, "offset", -1, "start at this offset of each partition read (-1: at the end, or the beginning with --from-beginning)")
 	f.Int64Var(&o.max, "max", 0, "stop after this many messages (0: no limit)")
 	f.DurationVar(&o.idle, "idle", 0, "stop when no message arrived for this long, e.g. 5s (0: wait forever)")
 	f.Var(o.format, "format", "output format: text or json")
+	f.StringVar(&o.group, "group", "", "read as a member of this consumer group, committing what is printed")
+	f.DurationVar(&o.sessionTimeout, "session-timeout", client.DefaultSessionTimeout, "with --group: the group gives this member's partitions to others when it is silent (crashed) for this long")
 	return cmd
 }
 
-// recordSource yields the records consume prints. A partitionSource reads
-// partitions directly; a consumer group will be another source.
+// recordSource yields the records consume prints: a partitionSource
+// reads partitions directly, a groupSource as a member of a group.
 type recordSource interface {
-	// next blocks until records arrive, ctx ends (its error is returned)
-	// or the source fails.
-	next(ctx context.Context) ([]client.Record, error)
-	// close stops the source and waits for its goroutines.
-	close()
+	// next blocks until records arrive, ctx ends (its error is returned),
+	// nothing arrived for idle (if not 0; errIdle is returned) or the
+	// source fails.
+	next(ctx context.Context, idle time.Duration) ([]client.Record, error)
+	// printed says that recs[:n], of the batch next returned last, have
+	// been printed and written out. An error is worth a warning: the
+	// source may still go on.
+	printed(recs []client.Record, n int) error
+	// close stops the source and waits for its goroutines. Its error
+	// means something printed was not committed.
+	close() error
 }
+
+// errIdle is returned by recordSource.next when nothing arrived for --idle.
+var errIdle = errors.New("idle")
 
 // runConsume prints records until --max, --idle, ctx's end or an error.
 func runConsume(ctx context.Context, a *app, o consumeOpts) error {
@@ -101,43 +130,48 @@ func runConsume(ctx context.Context, a *app, o consumeOpts) error {
 	if err != nil {
 		return explain(err, o.brokers, o.topic)
 	}
-	defer src.close()
-
-	out := bufio.NewWriterSize(a.stdout, 64<<10)
-	var printed int64
-	for o.max == 0 || printed < o.max {
-		nctx, cancel := ctx, context.CancelFunc(func() {})
-		if o.idle > 0 {
-			nctx, cancel = context.WithTimeout(ctx, o.idle)
-		}
-		recs, err := src.next(nctx)
-		cancel()
-		if ctx.Err() != nil || (o.idle > 0 && errors.Is(err, context.DeadlineExceeded)) {
-			break // interrupted, or idle for --idle: a normal end
-		}
-		if err != nil {
-			return explain(err, o.brokers, o.topic)
-		}
-		for i := range recs {
-			if o.max > 0 && printed == o.max {
-				break
-			}
-			if err := writeRecord(out, &recs[i], o.format.value); err != nil {
-				return fmt.Errorf("writing output: %w", err)
-			}
-			printed++
-		}
-		if err := out.Flush(); err != nil {
-			return fmt.Errorf("writing output: %w", err)
-		}
-	}
-	if err := out.Flush(); err != nil {
-		return fmt.Errorf("writing output: %w", err)
+	printed, err := printRecords(ctx, a, src, o)
+	if cerr := src.close(); err == nil && cerr != nil {
+		err = explain(cerr, o.brokers, o.topic)
 	}
 	if a.stderrIsTerminal != nil && a.stderrIsTerminal() {
 		fmt.Fprintf(a.stderr, "received %d %s\n", printed, plural(int(printed), "message"))
 	}
-	return nil
+	return err
+}
+
+// printRecords writes what src yields to stdout until --max, --idle,
+// ctx's end or an error, and returns how many records it printed.
+func printRecords(ctx context.Context, a *app, src recordSource, o consumeOpts) (int64, error) {
+	out := bufio.NewWriterSize(a.stdout, 64<<10)
+	var printed int64
+	for o.max == 0 || printed < o.max {
+		recs, err := src.next(ctx, o.idle)
+		switch {
+		case err == nil: // records that arrived are printed, even if interrupted meanwhile
+		case ctx.Err() != nil || errors.Is(err, errIdle):
+			return printed, nil // interrupted, or idle for --idle: a normal end
+		default:
+			return printed, explain(err, o.brokers, o.topic)
+		}
+		n := len(recs)
+		if o.max > 0 {
+			n = int(min(int64(n), o.max-printed))
+		}
+		for i := range recs[:n] {
+			if err := writeRecord(out, &recs[i], o.format.value); err != nil {
+				return printed, fmt.Errorf("writing output: %w", err)
+			}
+		}
+		if err := out.Flush(); err != nil {
+			return printed, fmt.Errorf("writing output: %w", err)
+		}
+		printed += int64(n)
+		if err := src.printed(recs, n); err != nil {
+			fmt.Fprintf(a.stderr, "minibroker: %s\n", oneLine(explain(err, o.brokers, o.topic).Error()))
+		}
+	}
+	return printed, nil
 }
 
 // writeRecord writes r in format (text or json) and a newline.
@@ -154,8 +188,8 @@ func writeRecord(w *bufio.Writer, r *client.Record, format string) error {
 	return w.WriteByte('\n')
 }
 
-// newSource returns the record source o asks for: today the partitions
-// of the topic, read directly.
+// newSource returns the record source o asks for: a member of o.group,
+// else the partitions of the topic, read directly.
 func newSource(ctx context.Context, a *app, cl *client.Client, o consumeOpts) (recordSource, error) {
 	topics, err := cl.ListTopics(ctx)
 	if err != nil {
@@ -169,6 +203,9 @@ func newSource(ctx context.Context, a *app, cl *client.Client, o consumeOpts) (r
 	}
 	if n < 0 {
 		return nil, fmt.Errorf("topic %q: %w", o.topic, client.ErrUnknownTopic)
+	}
+	if o.group != "" {
+		return newGroupSource(cl, a.stderr, o)
 	}
 	var parts []int32
 	switch {
@@ -214,14 +251,14 @@ func newPartitionSource(cl *client.Client, warn io.Writer, topic string, parts [
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.read(ctx, r, p, warn)
+			s.read(ctx, cl, r, topic, p, warn)
 		}()
 	}
 	return s
 }
 
 // read fetches from r until ctx ends or a non-retriable error.
-func (s *partitionSource) read(ctx context.Context, r *client.Reader, part int32, warn io.Writer) {
+func (s *partitionSource) read(ctx context.Context, cl *client.Client, r *client.Reader, topic string, part int32, warn io.Writer) {
 	warned := false
 	for {
 		recs, err := r.Fetch(ctx)
@@ -239,6 +276,13 @@ func (s *partitionSource) read(ctx context.Context, r *client.Reader, part int32
 				part, oor.Offset, oor.StartOffset-1, oor.StartOffset)
 			_ = r.SetOffset(oor.StartOffset)
 			continue
+		case errors.As(err, &oor) && lagging(ctx, cl, topic, part, oor.Offset):
+			// The node that answered is behind the leader (a follower
+			// catching up, a leader just elected): the offset exists.
+			if !pause(ctx, retryPause/10) {
+				return
+			}
+			continue
 		case errors.As(err, &oor):
 			s.errs <- &hintError{err: err, msg: fmt.Sprintf(
 				"partition %d has no offset %d yet: its high-water mark is %d (next offset to be written)", part, oor.Offset, oor.HighWatermark)}
@@ -248,12 +292,8 @@ func (s *partitionSource) read(ctx context.Context, r *client.Reader, part int32
 				fmt.Fprintf(warn, "minibroker: partition %d: %v; retrying\n", part, oneLine(err.Error()))
 				warned = true
 			}
-			t := time.NewTimer(retryPause)
-			select {
-			case <-ctx.Done():
-				t.Stop()
+			if !pause(ctx, retryPause) {
 				return
-			case <-t.C:
 			}
 			continue
 		default:
@@ -271,7 +311,36 @@ func (s *partitionSource) read(ctx context.Context, r *client.Reader, part int32
 	}
 }
 
-func (s *partitionSource) next(ctx context.Context) ([]client.Record, error) {
+// lagging reports whether offset, past the high-water mark of the node
+// that answered a fetch, is within the leader's (or the leader cannot be
+// asked right now): the fetch is then worth retrying.
+func lagging(ctx context.Context, cl *client.Client, topic string, part int32, offset int64) bool {
+	hwm, err := cl.ListOffsets(ctx, topic, part, client.Latest)
+	if err != nil {
+		return client.IsRetriable(err)
+	}
+	return offset <= hwm
+}
+
+// pause waits for d, or returns false when ctx ends first.
+func pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func (s *partitionSource) next(ctx context.Context, idle time.Duration) ([]client.Record, error) {
+	var timeout <-chan time.Time
+	if idle > 0 {
+		t := time.NewTimer(idle)
+		defer t.Stop()
+		timeout = t.C
+	}
 	select {
 	case recs := <-s.recs:
 		return recs, nil
@@ -279,10 +348,16 @@ func (s *partitionSource) next(ctx context.Context) ([]client.Record, error) {
 		return nil, err
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	case <-timeout:
+		return nil, errIdle
 	}
 }
 
-func (s *partitionSource) close() {
+// printed does nothing: reading partitions directly commits nothing.
+func (s *partitionSource) printed([]client.Record, int) error { return nil }
+
+func (s *partitionSource) close() error {
 	s.cancel()
 	s.wg.Wait()
+	return nil
 }

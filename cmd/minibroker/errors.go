@@ -59,6 +59,10 @@ func explain(err error, brokers []string, topic string) error {
 		return hint("topic %q already exists — see it with `minibroker topic describe %s`", topic, topic)
 	case errors.Is(err, client.ErrInvalidTopicConfig):
 		return hint("the broker refused the topic's settings: %v", err)
+	case errors.Is(err, client.ErrInvalidGroup):
+		return hint("the cluster refused the consumer group: %v", err)
+	case errors.Is(err, client.ErrShuttingDown):
+		return hint("the broker is shutting down — retry, or name other members in --brokers (%s): %v", addrs, err)
 	case errors.Is(err, client.ErrMessageTooLarge):
 		return hint("message too large: %v", err)
 	case errors.Is(err, client.ErrNoLeader), errors.Is(err, client.ErrNotLeader):
@@ -69,4 +73,34 @@ func explain(err error, brokers []string, topic string) error {
 		return hint("timed out talking to the cluster at %s: %v", addrs, err)
 	}
 	return err
+}
+
+// explainGroup is explain for a command about a consumer group (and a
+// topic of it, "" if none).
+func explainGroup(err error, brokers []string, group, topic string) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, client.ErrUnknownGroup):
+		return &hintError{err: err, msg: fmt.Sprintf("group %q does not exist — see the groups with `minibroker group list`", group)}
+	case errors.Is(err, client.ErrGroupNotEmpty):
+		return &hintError{err: err, msg: fmt.Sprintf("group %s has active members; stop its consumers first", group)}
+	}
+	return explain(err, brokers, topic)
+}
+
+// explainNode is explain for a command about the cluster node id.
+func explainNode(err error, brokers []string, id string) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, client.ErrUnknownNode):
+		return &hintError{err: err, msg: fmt.Sprintf("node %q is not in the cluster — see the nodes with `minibroker cluster status`", id)}
+	case errors.Is(err, client.ErrMalformed):
+		var se *client.ServerError
+		if errors.As(err, &se) && se.Message != "" {
+			return &hintError{err: err, msg: fmt.Sprintf("the cluster refused to remove node %q: %s", id, se.Message)}
+		}
+	}
+	return explain(err, brokers, "")
 }

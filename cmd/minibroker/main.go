@@ -1,10 +1,14 @@
 // Command minibroker is minibroker's one binary: the server (serve) and
-// the command-line tools that talk to it (topic, produce, consume).
+// the command-line tools that talk to it (topic, produce, consume, group,
+// cluster).
 //
 //	minibroker serve                       # one node on 127.0.0.1:9092, data in ./minibroker-data
 //	minibroker topic create orders --partitions 3
 //	printf 'a\nb\n' | minibroker produce orders
 //	minibroker consume orders --from-beginning --max 2
+//	minibroker consume orders --group billing --from-beginning
+//	minibroker group describe billing
+//	minibroker cluster status
 //
 // Every command has --help; docs/cli.md describes them all, with their
 // environment variables (MINIBROKER_*), the config file, exit codes and

@@ -82,14 +82,17 @@ func newRootCmd(a *app) *cobra.Command {
 		Short: "A self-contained log broker: one binary, replicated with Raft",
 		Long: `minibroker is a log broker: topics split into partitions, each a log on
 disk, replicated with Raft. This one binary runs a node (serve) and the
-tools that talk to a cluster (topic, produce, consume).
+tools that talk to a cluster (topic, produce, consume, group, cluster).
 
 Start a single node with 'minibroker serve'; see docs/cli.md for clusters,
 environment variables (MINIBROKER_*) and the config file.`,
 		Example: `  minibroker serve
   minibroker topic create orders --partitions 3
   printf 'hello\nworld\n' | minibroker produce orders
-  minibroker consume orders --from-beginning --max 2`,
+  minibroker consume orders --from-beginning --max 2
+  minibroker consume orders --group billing --from-beginning
+  minibroker group describe billing
+  minibroker cluster status`,
 		Args:              groupArgs,
 		RunE:              showHelp,
 		SilenceErrors:     true,
@@ -107,6 +110,8 @@ environment variables (MINIBROKER_*) and the config file.`,
 		newTopicCmd(a),
 		newProduceCmd(a),
 		newConsumeCmd(a),
+		newGroupCmd(a),
+		newClusterCmd(a),
 		newVersionCmd(a),
 		newDemoCmd(a),
 	)

@@ -50,7 +50,15 @@ the same command.
 Every flag can also be set with an environment variable (MINIBROKER_ plus the
 flag name in upper case, dashes as underscores: MINIBROKER_RAFT_ADDR) or a key
 of the --config file; flags win over the environment, which wins over the file.
-Logs go to stderr; the line saying where the node serves goes to stdout.`,
+With --metrics-addr it also serves HTTP there: /metrics (Prometheus), /healthz
+(200 while the process runs) and /readyz (200 once the node is a member and
+knows a leader, else 503 with the reason; 503 while shutting down).
+
+On SIGINT or SIGTERM it stops accepting clients, answers the requests in
+flight, hands leadership over to another node if it leads, closes its data
+and exits 0 (within 30s; a second signal kills it at once).
+
+Logs go to stderr; the lines saying where the node serves go to stdout.`,
 		Example: `  minibroker serve
   minibroker serve --id n1 --data d1 --addr 127.0.0.1:9101 --raft-addr 127.0.0.1:9201 --bootstrap
   minibroker serve --id n2 --data d2 --addr 127.0.0.1:9102 --raft-addr 127.0.0.1:9202 --join 127.0.0.1:9101`,
@@ -62,6 +70,11 @@ Logs go to stderr; the line saying where the node serves goes to stdout.`,
 			for _, j := range join {
 				if _, _, err := net.SplitHostPort(j); err != nil {
 					return usageErrorf("serve: --join %q is not HOST:PORT: %w", j, err)
+				}
+			}
+			if m := sc.broker.MetricsAddr; m != "" {
+				if _, _, err := net.SplitHostPort(m); err != nil {
+					return usageErrorf("serve: --metrics-addr %q is not HOST:PORT: %w", m, err)
 				}
 			}
 			sc.broker.Join = join
@@ -82,9 +95,8 @@ Logs go to stderr; the line saying where the node serves goes to stdout.`,
 	f.StringSliceVar(&join, "join", nil, "client addresses of cluster members to join, comma-separated (HOST:PORT[,HOST:PORT])")
 	f.Var(logFormat, "log-format", "log format on stderr: text or json")
 	f.Var(logLevel, "log-level", "lowest level logged: debug, info, warn or error")
-	// --metrics-addr joins these (and markSettings) when broker.Config
-	// gains MetricsAddr: f.StringVar(&sc.broker.MetricsAddr, ...).
-	markSettings(f, "id", "data", "addr", "raft-addr", "bootstrap", "join", "log-format", "log-level")
+	f.StringVar(&sc.broker.MetricsAddr, "metrics-addr", "", "HTTP address for /metrics (Prometheus), /healthz and /readyz (HOST:PORT; default: none)")
+	markSettings(f, "id", "data", "addr", "raft-addr", "bootstrap", "join", "metrics-addr", "log-format", "log-level")
 	return cmd
 }
 
@@ -118,24 +130,31 @@ func runServe(ctx context.Context, a *app, sc serveConfig) error {
 		return nil // interrupted while starting; already stopped
 	}
 	fmt.Fprintf(a.stdout, "minibroker %s serving on %s (raft %s, data %s)\n", b.ID(), b.Addr(), b.RaftAddr(), cfg.DataDir)
+	if m := b.MetricsAddr(); m != "" {
+		fmt.Fprintf(a.stdout, "minibroker %s metrics on http://%s/metrics (health /healthz, /readyz)\n", b.ID(), m)
+	}
 	<-ctx.Done()
 	logger.Info("stopping: signal received")
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	if err := stopBroker(sctx, b); err != nil {
-		return fmt.Errorf("stopping: %w", err)
+		if !errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("stopping: %w", err)
+		}
+		// Shutdown closed everything anyway; only the graceful part (in-flight
+		// requests, leadership hand-over) was cut short.
+		logger.Warn("graceful stop took too long; closed without waiting further", "timeout", shutdownTimeout)
 	}
 	fmt.Fprintf(a.stdout, "minibroker %s stopped\n", b.ID())
 	return nil
 }
 
-// stopBroker stops b gracefully within ctx.
-//
-// When (*broker.Broker).Shutdown(ctx) lands (a leader hands leadership
-// over before stopping), this becomes: return b.Shutdown(ctx).
+// stopBroker stops b gracefully: it stops accepting, answers the requests
+// in flight, hands leadership over if b leads a cluster, then closes. When
+// ctx ends first it closes at once and returns an error matching ctx's.
+// It blocks until b is closed.
 func stopBroker(ctx context.Context, b *broker.Broker) error {
-	_ = ctx
-	return b.Close()
+	return b.Shutdown(ctx)
 }
 
 // startBroker runs broker.Start, which may wait for a cluster to answer,
@@ -171,7 +190,7 @@ func explainStart(err error, cfg broker.Config) error {
 	switch {
 	case errors.Is(err, syscall.EADDRINUSE):
 		return &hintError{err: err, msg: fmt.Sprintf(
-			"cannot listen: %v — is another minibroker running? Pick free ports with --addr and --raft-addr", err)}
+			"cannot listen: %v — is another minibroker running? Pick free ports with --addr, --raft-addr and --metrics-addr", err)}
 	case errors.Is(err, broker.ErrStartTimeout) && len(cfg.Join) > 0:
 		return &hintError{err: err, msg: fmt.Sprintf(
 			"could not join the cluster at %s: %v — is a member serving there? (--join)", strings.Join(cfg.Join, ","), err)}

@@ -23,7 +23,7 @@ func TestServeDefaults(t *testing.T) {
 	wantExit(t, c.run("serve"), exitOK)
 	b := got.broker
 	if b.DataDir != "./minibroker-data" || b.Addr != "127.0.0.1:9092" || b.RaftAddr != "127.0.0.1:9093" ||
-		b.ID != "" || b.Bootstrap || len(b.Join) != 0 || got.logFormat != "text" || got.logLevel != "info" {
+		b.ID != "" || b.Bootstrap || len(b.Join) != 0 || b.MetricsAddr != "" || got.logFormat != "text" || got.logLevel != "info" {
 		t.Fatalf("defaults: %+v", got)
 	}
 }
@@ -38,6 +38,7 @@ data = "file-data"
 addr = "127.0.0.1:1001"
 raft-addr = "127.0.0.1:2001"
 log-level = "debug"
+metrics-addr = "127.0.0.1:6001"
 join = ["127.0.0.1:3001", "127.0.0.1:3002"]
 brokers = "127.0.0.1:4001" # a setting of the tools: accepted, unused by serve
 `)
@@ -56,6 +57,7 @@ brokers = "127.0.0.1:4001" # a setting of the tools: accepted, unused by serve
 		{"raft-addr (file)", b.RaftAddr, "127.0.0.1:2001"},
 		{"log-level (file)", got.logLevel, "debug"},
 		{"log-format (env)", got.logFormat, "json"},
+		{"metrics-addr (file)", b.MetricsAddr, "127.0.0.1:6001"},
 		{"join (file list)", strings.Join(b.Join, ","), "127.0.0.1:3001,127.0.0.1:3002"},
 	}
 	for _, ch := range checks {
@@ -72,9 +74,9 @@ brokers = "127.0.0.1:4001" # a setting of the tools: accepted, unused by serve
 	if !got.broker.Bootstrap || got.broker.Addr != "127.0.0.1:1003" || got.broker.ID != "" {
 		t.Fatalf("--config over MINIBROKER_CONFIG: %+v", got.broker)
 	}
-	c.env = map[string]string{"MINIBROKER_JOIN": "127.0.0.1:5001,127.0.0.1:5002", "MINIBROKER_ID": "n7"}
+	c.env = map[string]string{"MINIBROKER_JOIN": "127.0.0.1:5001,127.0.0.1:5002", "MINIBROKER_ID": "n7", "MINIBROKER_METRICS_ADDR": "127.0.0.1:6002"}
 	wantExit(t, c.run("serve"), exitOK)
-	if !slices.Equal(got.broker.Join, []string{"127.0.0.1:5001", "127.0.0.1:5002"}) || got.broker.ID != "n7" {
+	if !slices.Equal(got.broker.Join, []string{"127.0.0.1:5001", "127.0.0.1:5002"}) || got.broker.ID != "n7" || got.broker.MetricsAddr != "127.0.0.1:6002" {
 		t.Fatalf("env: %+v", got.broker)
 	}
 }
@@ -141,7 +143,7 @@ func TestEnvName(t *testing.T) {
 		}
 	}
 	names := settingNames(newRootCmd(&app{}))
-	want := []string{"addr", "bootstrap", "brokers", "config", "data", "id", "join", "log-format", "log-level", "raft-addr"}
+	want := []string{"addr", "bootstrap", "brokers", "config", "data", "id", "join", "log-format", "log-level", "metrics-addr", "raft-addr"}
 	if got := sortedKeys(names); !slices.Equal(got, want) {
 		t.Fatalf("settings %v, want %v", got, want)
 	}
