@@ -169,6 +169,13 @@ func (c *Consumer) fetchOnce(ctx context.Context, ps *partState, off int64, epoc
 	resp := new(wire.FetchResponse)
 	if err := c.cl.do(ctx, anyNode, wire.Fetch, req, resp, c.cfg.FetchMaxWait+c.cl.cfg.RequestTimeout); err != nil {
 		if errors.Is(err, ErrOffsetOutOfRange) && ctx.Err() == nil {
+			if off > resp.HighWatermark && c.behindLeader(ctx, ps.tp, off) {
+				// The answering node has not caught up with offsets the
+				// leader has (a follower after a failover): wait for it
+				// rather than reset.
+				return false, fmt.Errorf("minibroker: fetch %v at %d: the node is behind (high-water mark %d): %w",
+					ps.tp, off, resp.HighWatermark, ErrOffsetOutOfRange)
+			}
 			c.resetOutOfRange(ps, off, epoch, resp)
 			return false, nil
 		}
@@ -189,6 +196,17 @@ func (c *Consumer) fetchOnce(ctx context.Context, ps *partState, off int64, epoc
 	ps.fetchPos = recs[len(recs)-1].Offset + 1
 	poke(c.wake)
 	return false, nil
+}
+
+// behindLeader reports whether off is within the leader's high-water mark
+// for tp, i.e. an out-of-range answer came from a node that lags.
+func (c *Consumer) behindLeader(ctx context.Context, tp TopicPartition, off int64) bool {
+	req := &wire.ListOffsetsRequest{Topic: tp.Topic, Partition: tp.Partition, Which: wire.Latest}
+	resp := new(wire.ListOffsetsResponse)
+	if err := c.cl.do(ctx, leaderRead, wire.ListOffsets, req, resp, c.cl.cfg.RequestTimeout); err != nil {
+		return true // cannot tell: retry the fetch rather than reset
+	}
+	return off <= resp.Offset
 }
 
 // resetOutOfRange moves ps, whose fetch at off was out of the stored
