@@ -59,6 +59,9 @@ type cgroup struct {
 	// parts is the partition count of each subscribed topic when the
 	// assignment was made; a change triggers a rebalance.
 	parts map[string]int32
+	// issued holds member ids handed out to first joins (with an empty
+	// id) until the member joins with them or the deadline passes.
+	issued map[string]time.Time
 }
 
 // cmember is a member of the current generation.
@@ -166,7 +169,7 @@ func loadGroup(g replication.Group, now time.Time) *cgroup {
 }
 
 func newCGroup(name string) *cgroup {
-	return &cgroup{name: name, members: map[string]*cmember{}, joins: map[string]*joinWait{}}
+	return &cgroup{name: name, members: map[string]*cmember{}, joins: map[string]*joinWait{}, issued: map[string]time.Time{}}
 }
 
 // group returns the loaded group, or a new empty one (not yet replicated).
@@ -207,6 +210,11 @@ func (c *coordinator) tick(now time.Time) {
 	}
 	for _, name := range sortedKeys(c.groups) {
 		g := c.groups[name]
+		for id, deadline := range g.issued {
+			if now.After(deadline) {
+				delete(g.issued, id)
+			}
+		}
 		var expired []string
 		for _, id := range sortedKeys(g.members) {
 			m := g.members[id]

@@ -42,13 +42,20 @@ func (c *coordinator) join(req *wire.JoinGroupRequest, clientHost string, reply 
 	id := req.MemberID
 	m, known := g.members[id]
 	_, waiting := g.joins[id]
+	_, issued := g.issued[id]
 	switch {
 	case id == "":
+		// Hand out an id and store nothing: the member joins again with
+		// it (see wire.JoinGroupRequest).
 		id = newMemberID(req.ClientID)
-	case !known && !waiting:
+		g.issued[id] = now.Add(time.Duration(req.SessionTimeoutMs) * time.Millisecond)
+		reply <- wire.JoinGroupResponse{ErrorCode: wire.CodeMemberIDRequired, ErrorMessage: "join again with this member id", MemberID: id}
+		return
+	case !known && !waiting && !issued:
 		fail(wire.Err(wire.CodeUnknownMember, fmt.Sprintf("member %q is not in group %q; join with an empty member id", id, g.name)))
 		return
 	}
+	delete(g.issued, id)
 	member := replication.GroupMember{
 		ID: id, ClientID: req.ClientID, ClientHost: clientHost, Topics: normTopics(req.Topics),
 		SessionTimeoutMs: req.SessionTimeoutMs, RebalanceTimeoutMs: req.RebalanceTimeoutMs,

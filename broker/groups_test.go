@@ -16,14 +16,35 @@ func joinReq(group, member string, topics ...string) *wire.JoinGroupRequest {
 		SessionTimeoutMs: 10000, RebalanceTimeoutMs: 10000}
 }
 
+// join joins (first getting a member id if req has none) and waits for
+// the answer.
 func (c *rawConn) join(req *wire.JoinGroupRequest) wire.JoinGroupResponse {
 	c.t.Helper()
+	if req.MemberID == "" {
+		r := *req
+		r.MemberID = c.newMemberID(req)
+		req = &r
+	}
 	var resp wire.JoinGroupResponse
 	c.call(wire.JoinGroup, req, &resp)
 	if err := resp.Err(); err != nil {
 		c.t.Fatalf("join %s: %v", req.Group, err)
 	}
 	return resp
+}
+
+// newMemberID sends req with an empty member id, which the coordinator
+// answers with MemberIDRequired and a new id, storing nothing.
+func (c *rawConn) newMemberID(req *wire.JoinGroupRequest) string {
+	c.t.Helper()
+	r := *req
+	r.MemberID = ""
+	var resp wire.JoinGroupResponse
+	c.call(wire.JoinGroup, &r, &resp)
+	if resp.ErrorCode != wire.CodeMemberIDRequired || resp.MemberID == "" {
+		c.t.Fatalf("first join: %+v", resp)
+	}
+	return resp.MemberID
 }
 
 func (c *rawConn) heartbeat(group, member string, gen int32) wire.Code {
@@ -100,7 +121,9 @@ func TestGroupRebalanceAndFencing(t *testing.T) {
 		t.Fatalf("first join: %+v", j1)
 	}
 	// A second member's join waits for the first to rejoin.
-	c2.send(wire.JoinGroup, 0, joinReq("g", "", "t"))
+	r2 := joinReq("g", "", "t")
+	r2.MemberID = c2.newMemberID(r2)
+	c2.send(wire.JoinGroup, 0, r2)
 	c1.waitHeartbeat("g", j1.MemberID, 1, wire.CodeRebalanceInProgress)
 	// Generation 1 is still valid while the group rebalances: m1 commits
 	// what it processed before it rejoins.
@@ -166,7 +189,9 @@ func TestGroupSessionExpiryFencesTheZombie(t *testing.T) {
 	req := joinReq("g", "", "t")
 	req.SessionTimeoutMs = 300
 	j1 := c1.join(req)
-	c2.send(wire.JoinGroup, 0, req)
+	req2 := *req
+	req2.MemberID = c2.newMemberID(req)
+	c2.send(wire.JoinGroup, 0, &req2)
 	c1.waitHeartbeat("g", j1.MemberID, 1, wire.CodeRebalanceInProgress)
 	req1 := *req
 	req1.MemberID = j1.MemberID

@@ -44,6 +44,7 @@ var (
 	ErrGroupNotEmpty       = wire.ErrGroupNotEmpty
 	ErrInvalidGroup        = wire.ErrInvalidGroup
 	ErrUnknownNode         = wire.ErrUnknownNode
+	ErrMemberIDRequired    = wire.ErrMemberIDRequired
 )
 
 // Errors of the client itself.

@@ -134,6 +134,12 @@ func (c *Consumer) join(ctx context.Context) error {
 			return err
 		}
 		switch {
+		case errors.Is(err, ErrMemberIDRequired) && resp.MemberID != "":
+			// The first step of a fresh join: join again with this id.
+			c.mu.Lock()
+			c.memberID = resp.MemberID
+			c.mu.Unlock()
+			continue
 		case errors.Is(err, ErrUnknownMember) || errors.Is(err, ErrIllegalGeneration):
 			c.log.Info("minibroker: member no longer known to the group; joining afresh", "member", member, "err", err)
 			c.mu.Lock()

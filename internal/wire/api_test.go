@@ -104,7 +104,7 @@ func TestCodeNumbers(t *testing.T) {
 		CodeStorage, CodeNoLeader, CodeDuplicateSequence, CodeOutOfOrderSequence,
 		CodeUnknownProducer, CodeUnknownGroup, CodeUnknownMember, CodeIllegalGeneration,
 		CodeRebalanceInProgress, CodeNotAssigned, CodeOffsetRegression, CodeGroupNotEmpty,
-		CodeInvalidGroup, CodeUnknownNode,
+		CodeInvalidGroup, CodeUnknownNode, CodeMemberIDRequired,
 	}
 	for i, c := range want {
 		if int(c) != i {

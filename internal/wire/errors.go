@@ -45,6 +45,7 @@ const (
 	CodeGroupNotEmpty                   // the operation needs a group without members
 	CodeInvalidGroup                    // bad group name, subscription, strategy or timeout
 	CodeUnknownNode                     // RemoveNode: no node with this id in the cluster
+	CodeMemberIDRequired                // JoinGroup: join again with the member id in the response
 )
 
 // Sentinel errors, one per non-zero Code. Compare with errors.Is: errors
@@ -80,6 +81,7 @@ var (
 	ErrGroupNotEmpty       = errors.New("minibroker: group has active members")
 	ErrInvalidGroup        = errors.New("minibroker: invalid group request")
 	ErrUnknownNode         = errors.New("minibroker: unknown node")
+	ErrMemberIDRequired    = errors.New("minibroker: join again with the member id given")
 )
 
 // codeInfo is one row of codeTable.
@@ -123,6 +125,7 @@ var codeTable = [...]codeInfo{
 	CodeGroupNotEmpty:       {"GroupNotEmpty", ErrGroupNotEmpty, false},
 	CodeInvalidGroup:        {"InvalidGroup", ErrInvalidGroup, false},
 	CodeUnknownNode:         {"UnknownNode", ErrUnknownNode, false},
+	CodeMemberIDRequired:    {"MemberIDRequired", ErrMemberIDRequired, false},
 }
 
 // known reports whether c is in this version's code table.

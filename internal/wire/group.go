@@ -6,8 +6,11 @@ import "github.com/vmihailenco/msgpack/v5"
 // coordinator runs on the cluster's leader; a follower answers
 // CodeNotLeader like it does for writes.
 //
-// A member's life: JoinGroup with an empty MemberID returns a member id,
-// the group's generation and the member's assignment. The member then
+// A member's life: JoinGroup with an empty MemberID is answered at once
+// with CodeMemberIDRequired and a new MemberID (nothing is stored yet);
+// the member joins again with that id and gets the group's generation and
+// its assignment. (So an answer lost on the way never leaves a member the
+// client does not know of: a retry names the same id.) The member then
 // sends a Heartbeat every few seconds. When the group must rebalance (a
 // member joined, left or timed out, or a subscribed topic changed) the
 // heartbeat answers CodeRebalanceInProgress: the member finishes with its
