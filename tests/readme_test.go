@@ -40,4 +40,16 @@ func TestReadmeExample(t *testing.T) {
 	if err != nil || len(recs) != 1 || string(recs[0].Value) != "v" || recs[0].Offset != res.Offset {
 		t.Fatalf("fetched %+v, %v", recs, err)
 	}
+
+	// A consumer group: partitions shared among members, offsets committed
+	// through Raft, a crashed member's partitions resumed elsewhere.
+	c, err := cl.Consumer(client.ConsumerConfig{Group: "billing", Topics: []string{"orders"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close() // commits what Poll returned, leaves the group
+	msgs, err := c.Poll(ctx) // process msgs; the next Poll commits them (at-least-once)
+	if err != nil || len(msgs) != 1 || string(msgs[0].Value) != "v" {
+		t.Fatalf("polled %+v, %v", msgs, err)
+	}
 }
