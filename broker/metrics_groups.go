@@ -11,9 +11,9 @@ import (
 // generation per group, and per partition the committed offset and the
 // lag behind the high-water mark.
 type groupCollector struct {
-	b                               *Broker
+	b                              *Broker
 	members, generation, committed stateGauge
-	lag                             stateGauge
+	lag                            stateGauge
 }
 
 func newGroupCollector(b *Broker) *groupCollector {
