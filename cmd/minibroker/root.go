@@ -108,6 +108,7 @@ environment variables (MINIBROKER_*) and the config file.`,
 		newProduceCmd(a),
 		newConsumeCmd(a),
 		newVersionCmd(a),
+		newBenchCmd(a),
 	)
 	return root
 }
