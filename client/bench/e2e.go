@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -82,9 +83,13 @@ func EndToEnd(ctx context.Context, target Target, topic, group string, cfg E2ECo
 		return res, nil
 	}
 
-	if err := warmUp(ctx, prod, rec, warmed); err != nil {
+	if err := warmUp(ctx, prod, rec, warmed, consDone); err != nil {
 		prod.Close()
-		return finish()
+		res, ferr := finish()
+		if ferr == nil {
+			ferr = fmt.Errorf("bench: the consumer gave up before the warm-up message arrived: %s", res.FirstError)
+		}
+		return res, ferr
 	}
 	rec.restart(time.Now())
 	rec.report(cfg.Progress, cfg.ProgressInterval)
@@ -113,9 +118,11 @@ func EndToEnd(ctx context.Context, target Target, topic, group string, cfg E2ECo
 	return finish()
 }
 
+var errConsumerGaveUp = errors.New("bench: the consumer gave up")
+
 // warmUp sends a warm-up message every 100ms until the consumer has one
-// (warmed closes) or ctx ends.
-func warmUp(ctx context.Context, p Producer, rec *recorder, warmed <-chan struct{}) error {
+// (warmed closes), the consumer gave up (consDone closes) or ctx ends.
+func warmUp(ctx context.Context, p Producer, rec *recorder, warmed, consDone <-chan struct{}) error {
 	value := make([]byte, StampSize)
 	Stamp(value, time.Time{})
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -131,6 +138,8 @@ func warmUp(ctx context.Context, p Producer, rec *recorder, warmed <-chan struct
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-consDone:
+			return errConsumerGaveUp
 		case <-tick.C:
 		}
 	}
