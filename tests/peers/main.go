@@ -96,7 +96,7 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("-pairs %q: want 1, 3 or 1,3", o.systems)
 	}
 	results := map[string]figures{}
-	start := time.Now()
+	start, load := time.Now(), loadAvg()
 	for round := 0; round < o.rounds; round++ {
 		for _, pair := range pairs {
 			order := []system{pair[0], pair[1]}
@@ -114,7 +114,7 @@ func run(ctx context.Context, o options) error {
 			}
 		}
 	}
-	printTable(o, pairs, results, time.Since(start))
+	printTable(o, pairs, results, time.Since(start), load)
 	return nil
 }
 

@@ -10,11 +10,11 @@ import (
 
 // printTable writes the results as a markdown table to stdout, with the
 // date and the machine.
-func printTable(o options, pairs [][2]system, r map[string]figures, took time.Duration) {
+func printTable(o options, pairs [][2]system, r map[string]figures, took time.Duration, loadStart string) {
 	w := os.Stdout
-	fmt.Fprintf(w, "Measured %s on %d cores (%s), %s; %d rounds, best of rounds; %v per workload, %d-byte messages; took %v.\n\n",
+	fmt.Fprintf(w, "Measured %s on %d cores (%s), %s; %d rounds, best of rounds; %v per workload, %d-byte messages; took %v; load average %s at the start, %s at the end.\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), cpuModel(), runtime.Version(),
-		o.rounds, o.duration, o.size, took.Round(time.Second))
+		o.rounds, o.duration, o.size, took.Round(time.Second), loadStart, loadAvg())
 	header := "| workload | figure |"
 	sep := "|---|---|"
 	for _, p := range pairs {
@@ -62,4 +62,17 @@ func cpuModel() string {
 		}
 	}
 	return "unknown CPU"
+}
+
+// loadAvg returns the 1-minute load average from /proc/loadavg: other work
+// on the machine shows in the figures.
+func loadAvg() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	if f := strings.Fields(string(data)); len(f) > 0 {
+		return f[0]
+	}
+	return "unknown"
 }
