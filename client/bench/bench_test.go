@@ -124,7 +124,7 @@ func TestProduceDuration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Messages == 0 || res.Errors != 0 || res.Seconds < 0.2 {
+	if res.Messages == 0 || res.Errors != 0 || res.Seconds < 0.15 {
 		t.Fatalf("result %+v", res)
 	}
 	if n := stored(t, cl, 1); n != res.Messages {

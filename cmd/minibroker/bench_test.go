@@ -43,10 +43,10 @@ func TestBenchProduceEmbeddedJSON(t *testing.T) {
 
 func TestBenchProduceProgressAndText(t *testing.T) {
 	c := toolCLI(t)
-	// 150 messages at 100/s take 1.5s: at least one progress line.
-	r := c.run("bench", "produce", "--topic", "p", "--partitions", "2", "--count", "150", "--rate", "100", "--max-in-flight", "1")
+	// 250 messages at 100/s take 2.5s: progress lines at 1s and 2s.
+	r := c.run("bench", "produce", "--topic", "p", "--partitions", "2", "--count", "250", "--rate", "100", "--max-in-flight", "1")
 	wantExit(t, r, exitOK, `created topic "p" with 2 partitions`, "msgs/s", "MB/s", "p99")
-	for _, want := range []string{"produce: 150 messages", "latency ms: p50", "p99.9"} {
+	for _, want := range []string{"produce: 250 messages", "latency ms: p50", "p99.9"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Fatalf("stdout %q lacks %q", r.stdout, want)
 		}
@@ -70,8 +70,8 @@ func TestBenchProduceProgressAndText(t *testing.T) {
 		}
 		n += hw
 	}
-	if n != 160 {
-		t.Fatalf("%d messages stored, want 160", n)
+	if n != 260 {
+		t.Fatalf("%d messages stored, want 260", n)
 	}
 }
 
