@@ -38,9 +38,9 @@ type Options struct {
 	ReadyTimeout time.Duration
 }
 
-// Cluster is a set of running in-process brokers. Its methods are safe for
-// concurrent use; Close must be called once the cluster is no longer
-// needed.
+// Cluster is a set of running in-process brokers. Addrs, Broker, Len and
+// Dir are safe for concurrent use; Close must not run concurrently with
+// them, and must be called once the cluster is no longer needed.
 type Cluster struct {
 	dir     string
 	tempDir bool
