@@ -2,7 +2,9 @@ package broker
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/minibroker/minibroker/internal/wire"
@@ -78,6 +80,17 @@ func acksOf(a int8) (replication.Acks, error) {
 	return 0, wire.Err(wire.CodeMalformed, fmt.Sprintf("acks %d: want 0, 1 or -1", a))
 }
 
+// lrecsPool recycles encodeBatch's record slices.
+var lrecsPool = sync.Pool{New: func() any { return new([]mlog.Record) }}
+
+// Size estimates for encodeBatch's buffer: the batch header, and per
+// record its length, timestamp delta, key and value lengths and header
+// count (varints, at their longest).
+const (
+	batchOverhead  = 64
+	recordOverhead = 3*binary.MaxVarintLen32 + binary.MaxVarintLen64 + 1
+)
+
 // encodeBatch checks the records against MaxMessageBytes and encodes them
 // as one log batch, stamping the current time on records without one.
 func (b *Broker) encodeBatch(recs []wire.Record) (mlog.Batch, error) {
@@ -85,13 +98,23 @@ func (b *Broker) encodeBatch(recs []wire.Record) (mlog.Batch, error) {
 		return nil, wire.Err(wire.CodeMalformed, "produce request without records")
 	}
 	now := time.Now().UnixMilli()
-	lrecs := make([]mlog.Record, len(recs))
+	lp := lrecsPool.Get().(*[]mlog.Record)
+	defer func() {
+		clear(*lp) // drop the references into the request
+		lrecsPool.Put(lp)
+	}()
+	if cap(*lp) < len(recs) {
+		*lp = make([]mlog.Record, len(recs))
+	}
+	lrecs := (*lp)[:len(recs)]
+	size := batchOverhead
 	for i := range recs {
 		r := &recs[i]
 		if n := r.Size(); n > b.cfg.MaxMessageBytes {
 			return nil, wire.Err(wire.CodeMessageTooLarge,
 				fmt.Sprintf("record %d is %d bytes, the limit is %d", i, n, b.cfg.MaxMessageBytes))
 		}
+		size += len(r.Key) + len(r.Value) + recordOverhead
 		lr := &lrecs[i]
 		lr.Timestamp, lr.Key, lr.Value = r.Timestamp, r.Key, r.Value
 		if lr.Timestamp == 0 {
@@ -101,10 +124,13 @@ func (b *Broker) encodeBatch(recs []wire.Record) (mlog.Batch, error) {
 			lr.Headers = make([]mlog.Header, len(r.Headers))
 			for j, h := range r.Headers {
 				lr.Headers[j] = mlog.Header{Key: h.Key, Value: h.Value}
+				size += len(h.Key) + len(h.Value) + 2*binary.MaxVarintLen32
 			}
 		}
 	}
-	batch, err := mlog.AppendBatch(nil, lrecs, 0)
+	// One allocation of about the right size, instead of growing from
+	// nothing (the batch becomes the Raft entry: it cannot be reused).
+	batch, err := mlog.AppendBatch(make([]byte, 0, size), lrecs, 0)
 	if err != nil {
 		return nil, wire.Err(wire.CodeMessageTooLarge, err.Error())
 	}

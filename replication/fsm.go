@@ -69,6 +69,7 @@ type FSM struct {
 	failed  error // set once a local error stopped the FSM
 	woken   []*partition
 	stageN  int
+	scratch []byte // reused copy of the batch being appended (see applyAppend)
 
 	// persistMu serializes Persist and Restore: both write the state dir's
 	// metadata file.

@@ -44,8 +44,14 @@ func (f *FSM) applyAppend(index uint64, body []byte) any {
 		return AppendResult{BaseOffset: -1, Replayed: true}
 	}
 	// The batch aliases the raft entry's data; the log writes its header in
-	// place, so work on a copy and leave raft's buffer as it was.
-	b, rest, err := mlog.ParseBatch(append([]byte(nil), c.Batch...))
+	// place, so work on a copy and leave raft's buffer as it was. The copy
+	// goes into a buffer reused from entry to entry (the log keeps no
+	// reference to what it appended); a large one is not kept.
+	f.scratch = append(f.scratch[:0], c.Batch...)
+	if cap(f.scratch) > maxScratch {
+		defer func() { f.scratch = nil }()
+	}
+	b, rest, err := mlog.ParseBatch(f.scratch)
 	if err != nil || len(rest) != 0 {
 		return fmt.Errorf("%w: batch at index %d: %v (%d bytes after it)", ErrBadCommand, index, err, len(rest))
 	}
@@ -80,6 +86,9 @@ func (f *FSM) applyAppend(index uint64, body []byte) any {
 	}
 	return AppendResult{BaseOffset: base, Count: b.Count()}
 }
+
+// maxScratch is the largest copy buffer applyAppend keeps between entries.
+const maxScratch = 4 << 20
 
 func appendOnce(ps []*partition, p *partition) []*partition {
 	for _, q := range ps {

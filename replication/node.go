@@ -107,7 +107,7 @@ func NewNode(cfg NodeConfig, fsm raft.BatchingFSM, snaps raft.SnapshotStore) (_ 
 		return nil, fmt.Errorf("replication: open %s: %w", raftDBFile, err)
 	}
 	cleanup = append(cleanup, n.bolt.Close)
-	if n.store, err = newAckLogStore(n.bolt); err != nil {
+	if n.store, err = newAckLogStore(newLogCache(n.bolt, logCacheEntries)); err != nil {
 		return nil, err
 	}
 	if snaps == nil {

@@ -114,6 +114,7 @@ environment variables (MINIBROKER_*) and the config file.`,
 		newClusterCmd(a),
 		newVersionCmd(a),
 		newDemoCmd(a),
+		newBenchCmd(a),
 	)
 	return root
 }

@@ -1,0 +1,234 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime/pprof"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/minibroker/minibroker/broker/localcluster"
+	"github.com/minibroker/minibroker/client"
+	"github.com/minibroker/minibroker/client/bench"
+)
+
+// Defaults of the bench commands.
+const (
+	benchDefaultCount = 100_000
+	benchDefaultE2E   = 10 * time.Second
+	benchDefaultRate  = 1000
+	benchMaxEmbedded  = 9
+)
+
+// benchOpts are the flags the bench commands share.
+type benchOpts struct {
+	brokers    []string
+	embedded   int
+	topic      string
+	partitions int32
+	size       int
+	count      int64
+	duration   time.Duration
+	acks       *enumValue
+	batch      int
+	linger     time.Duration
+	format     *enumValue
+	cpuProfile string
+}
+
+func newBenchCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure throughput and latency (produce, consume, e2e)",
+		Long: `Load a cluster and measure it, like kafka-producer-perf-test and nats bench.
+
+  bench produce   producers send as fast as acknowledgements allow (or --rate)
+  bench consume   a consumer group reads and commits
+  bench e2e       produce and consume at a fixed rate: latency from send to delivery
+
+Every second a progress line goes to stderr (msgs/s, MB/s, p50/p99 latency
+of that second); at the end the result goes to stdout: throughput and the
+latency percentiles p50/p95/p99/p99.9/max (HdrHistogram), as text or, with
+--format json, as one JSON object on the last line (msgs_per_sec, ...).
+MB is 10^6 bytes of message values.
+
+--embedded N starts a cluster of N nodes inside the command, in a
+temporary directory, so nothing else needs to run; otherwise --brokers
+names a running cluster. The topic is created if it does not exist.`,
+		Example: `  minibroker bench produce --embedded 3 --count 1000000
+  minibroker bench produce --producers 4 --duration 30s --acks 1 --format json
+  minibroker bench consume --embedded 3 --count 200000
+  minibroker bench e2e --embedded 3 --rate 5000 --duration 20s`,
+		Args: groupArgs,
+		RunE: showHelp,
+	}
+	cmd.AddCommand(newBenchProduceCmd(a), newBenchConsumeCmd(a), newBenchE2ECmd(a))
+	return cmd
+}
+
+// newBenchOpts returns the shared options with their defaults.
+func newBenchOpts() *benchOpts {
+	o := &benchOpts{
+		acks:   newEnum("all", "0", "1", "all", "none", "leader", "-1"),
+		format: newEnum("text", "text", "json"),
+	}
+	o.acks.typ = "0|1|all"
+	return o
+}
+
+// flags adds the shared flags to fs.
+func (o *benchOpts) flags(fs *pflag.FlagSet) {
+	brokersFlag(fs, &o.brokers)
+	fs.IntVar(&o.embedded, "embedded", 0, fmt.Sprintf("start an in-process cluster of this many nodes (1-%d) in a temporary directory instead of using --brokers", benchMaxEmbedded))
+	fs.StringVar(&o.topic, "topic", "bench", "topic to use; created if missing")
+	fs.Int32Var(&o.partitions, "partitions", 1, "partitions of the topic when it is created")
+	fs.IntVar(&o.size, "size", bench.DefaultSize, "bytes per message value")
+	fs.Int64Var(&o.count, "count", 0, fmt.Sprintf("number of messages (default %d, or --duration)", benchDefaultCount))
+	fs.DurationVar(&o.duration, "duration", 0, "run this long instead of --count messages")
+	fs.Var(o.acks, "acks", "acknowledgement the producer waits for: 0, 1 or all")
+	fs.IntVar(&o.batch, "batch", client.DefaultBatchBytes, "producer batch size in bytes, per partition")
+	fs.DurationVar(&o.linger, "linger", 0, "how long a partial batch waits for more messages")
+	fs.Var(o.format, "format", "result format: text or json (one JSON object on the last line)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run (embedded brokers included) to this file, for go tool pprof")
+}
+
+// check validates the shared flags; defCount and defDuration apply when
+// neither --count nor --duration is given.
+func (o *benchOpts) check(name string, defCount int64, defDuration time.Duration) error {
+	switch {
+	case o.count != 0 && o.duration != 0:
+		return usageErrorf("%s: --count and --duration exclude each other", name)
+	case o.count < 0 || o.duration < 0:
+		return usageErrorf("%s: --count and --duration must be positive", name)
+	case o.embedded < 0 || o.embedded > benchMaxEmbedded:
+		return usageErrorf("%s: --embedded %d: must be 1 to %d nodes", name, o.embedded, benchMaxEmbedded)
+	case o.size < 0 || o.size > 1<<20:
+		return usageErrorf("%s: --size %d: must be 0 to 1048576 bytes", name, o.size)
+	case o.partitions < 1:
+		return usageErrorf("%s: --partitions %d: must be at least 1", name, o.partitions)
+	case o.batch < 1:
+		return usageErrorf("%s: --batch %d: must be positive", name, o.batch)
+	case o.topic == "":
+		return usageErrorf("%s: --topic must not be empty", name)
+	}
+	if o.count == 0 && o.duration == 0 {
+		o.count, o.duration = defCount, defDuration
+	}
+	return nil
+}
+
+// benchEnv is what a bench command runs against.
+type benchEnv struct {
+	target  *bench.Minibroker
+	admin   *client.Client
+	cluster *localcluster.Cluster // nil unless --embedded
+	stopCPU func()
+}
+
+// setup starts the embedded cluster (or checks --brokers), connects,
+// creates the topic if needed and starts the CPU profile.
+func (o *benchOpts) setup(ctx context.Context, a *app) (_ *benchEnv, err error) {
+	env := &benchEnv{stopCPU: func() {}}
+	defer func() {
+		if err != nil {
+			env.close()
+		}
+	}()
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return nil, fmt.Errorf("--cpuprofile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("--cpuprofile: %w", err)
+		}
+		env.stopCPU = func() { pprof.StopCPUProfile(); f.Close() }
+	}
+	brokers := o.brokers
+	if o.embedded > 0 {
+		fmt.Fprintf(a.stderr, "starting an embedded cluster of %d %s\n", o.embedded, plural(o.embedded, "node"))
+		if env.cluster, err = localcluster.Start(o.embedded, localcluster.Options{}); err != nil {
+			return nil, err
+		}
+		brokers = env.cluster.Addrs()
+		o.brokers = brokers
+	}
+	if env.admin, err = a.connect(brokers); err != nil {
+		return nil, err
+	}
+	err = env.admin.CreateTopic(ctx, o.topic, client.TopicConfig{Partitions: o.partitions})
+	switch {
+	case err == nil:
+		fmt.Fprintf(a.stderr, "created topic %q with %d %s\n", o.topic, o.partitions, plural(int(o.partitions), "partition"))
+	case errors.Is(err, client.ErrTopicExists):
+	default:
+		return nil, explain(err, brokers, o.topic)
+	}
+	env.target = &bench.Minibroker{
+		Client: client.Config{
+			Brokers:     brokers,
+			DialTimeout: dialTimeout,
+			Logger:      slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		},
+		ProducerConfig: client.ProducerConfig{
+			Acks:       parseAcks(o.acks.value),
+			BatchBytes: o.batch,
+			Linger:     o.linger,
+			Retries:    produceRetries,
+		},
+	}
+	return env, nil
+}
+
+// close stops the profile, the admin client and the embedded cluster.
+func (env *benchEnv) close() {
+	env.stopCPU()
+	if env.admin != nil {
+		env.admin.Close()
+	}
+	if env.cluster != nil {
+		env.cluster.Close()
+	}
+}
+
+// progress returns the progress callback: one line per report on stderr.
+func (o *benchOpts) progress(a *app) func(bench.Progress) {
+	return func(p bench.Progress) { fmt.Fprintln(a.stderr, p.String()) }
+}
+
+// report writes res as o.format asks and turns failed messages into an
+// error (exit code 1).
+func (o *benchOpts) report(a *app, res bench.Result) error {
+	if o.format.value == "json" {
+		line, err := json.Marshal(res)
+		if err != nil {
+			return err
+		}
+		if _, err := fmt.Fprintf(a.stdout, "%s\n", line); err != nil {
+			return err
+		}
+	} else if err := res.WriteText(a.stdout); err != nil {
+		return err
+	}
+	if res.Errors > 0 {
+		return fmt.Errorf("%d %s failed; the first: %s", res.Errors, plural(int(res.Errors), "message or poll"), res.FirstError)
+	}
+	return nil
+}
+
+// newGroupName returns a fresh consumer group name: a new group reads
+// the topic from the beginning.
+func newGroupName() string {
+	var b [4]byte
+	rand.Read(b[:])
+	return "bench-" + hex.EncodeToString(b[:])
+}
