@@ -47,7 +47,7 @@ func TestReadmeExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close() // commits what Poll returned, leaves the group
+	defer c.Close()          // commits what Poll returned, leaves the group
 	msgs, err := c.Poll(ctx) // process msgs; the next Poll commits them (at-least-once)
 	if err != nil || len(msgs) != 1 || string(msgs[0].Value) != "v" {
 		t.Fatalf("polled %+v, %v", msgs, err)
