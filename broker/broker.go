@@ -188,6 +188,11 @@ func (b *Broker) waitReady(fresh, bootstrap bool) error {
 	if _, _, err := node.WaitLeader(ctx); err != nil {
 		return fmt.Errorf("%w: no leader: %v", ErrStartTimeout, err)
 	}
+	// Serve metadata from the first request on: wait until the log this
+	// node had is applied (replay.go).
+	if err := b.waitReplayed(ctx); err != nil {
+		return fmt.Errorf("%w: replaying the log: %v", ErrStartTimeout, err)
+	}
 	return nil
 }
 

@@ -1,7 +1,9 @@
 package broker
 
 import (
+	"context"
 	"fmt"
+	"time"
 
 	"github.com/minibroker/minibroker/replication"
 )
@@ -30,6 +32,20 @@ func (b *Broker) replayed() bool {
 	}
 	b.caughtUp.Store(true)
 	return true
+}
+
+// waitReplayed blocks until replayed or ctx ends.
+func (b *Broker) waitReplayed(ctx context.Context) error {
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for !b.replayed() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+	return nil
 }
 
 // errReplaying is the answer of a node that has not replayed its log yet.
