@@ -196,13 +196,13 @@ func stopProducerProc(t *testing.T, p *proc, pl *producerLog) {
 // localProducer produces from the test process itself, recording every
 // outcome in the checker.
 type localProducer struct {
-	p      *client.Producer
-	stop   chan struct{}
-	done   chan struct{}
-	acks   client.Acks
-	mu     sync.Mutex // guards acked and onAck
-	acked  int
-	onAck  func(n int) // called (under mu) after each ack with the count so far
+	p     *client.Producer
+	stop  chan struct{}
+	done  chan struct{}
+	acks  client.Acks
+	mu    sync.Mutex // guards acked and onAck
+	acked int
+	onAck func(n int) // called (under mu) after each ack with the count so far
 }
 
 // startLocalProducer produces check.Value(stream, i) to topic at about
