@@ -92,15 +92,26 @@ func (c *cluster) leader() int {
 func (c *cluster) leaderNot(old string) int {
 	c.t.Helper()
 	idx := -1
-	waitFor(c.t, "a leader other than "+old, 30*time.Second, func() bool {
+	var last string
+	deadline := time.Now().Add(30 * time.Second)
+	for {
 		st, err := within(3*time.Second, c.cl.ClusterStatus)
-		if err != nil || st.LeaderID == "" || st.LeaderID == old || st.AnsweredBy != st.LeaderID {
-			return false
+		if err == nil && st.LeaderID != "" && st.LeaderID != old && st.AnsweredBy == st.LeaderID {
+			if idx = c.byID(st.LeaderID); idx >= 0 && c.nodes[idx].running() {
+				return idx
+			}
 		}
-		idx = c.byID(st.LeaderID)
-		return idx >= 0 && c.nodes[idx].running()
-	})
-	return idx
+		if err == nil && st.AnsweredBy != st.LeaderID {
+			// The client asked the node it believes leads, a follower now
+			// (any node answers DescribeCluster): refresh its metadata.
+			within(3*time.Second, c.cl.Metadata)
+		}
+		last = fmt.Sprintf("status %+v, error %v", st, err)
+		if time.Now().After(deadline) {
+			c.t.Fatalf("no leader other than %q within 30s; last: %s", old, last)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the cluster's status
+	}
 }
 
 // status asks node i itself for its Raft state (any node answers

@@ -200,21 +200,29 @@ type localProducer struct {
 	stop  chan struct{}
 	done  chan struct{}
 	acks  client.Acks
-	mu    sync.Mutex // guards acked and onAck
+	mu    sync.Mutex // guards acked, onAck and errs
 	acked int
-	onAck func(n int) // called (under mu) after each ack with the count so far
+	onAck func(n int)    // called (under mu) after each ack with the count so far
+	errs  map[string]int // produce errors seen, by text
 }
 
 // startLocalProducer produces check.Value(stream, i) to topic at about
 // rate messages a second until stop.
 func startLocalProducer(t *testing.T, cl *client.Client, ck *check.Checker, topic, stream string, cfg client.ProducerConfig, rate int) *localProducer {
-	lp := &localProducer{p: cl.Producer(cfg), stop: make(chan struct{}), done: make(chan struct{}), acks: cfg.Acks}
+	lp := &localProducer{p: cl.Producer(cfg), stop: make(chan struct{}), done: make(chan struct{}), acks: cfg.Acks, errs: map[string]int{}}
 	go func() {
 		defer close(lp.done)
 		paceProduce(lp.stop, rate, 256, func(i int64, done func()) {
 			v := check.Value(stream, int(i))
 			lp.p.ProduceAsync(client.Message{Topic: topic, Key: v, Value: v}, func(r client.Result, err error) {
 				out := outcome(cfg.Acks, err)
+				if err != nil {
+					lp.mu.Lock()
+					if lp.errs[err.Error()]++; lp.errs[err.Error()] == 1 && len(lp.errs) <= 5 {
+						t.Logf("producer %s: message %d: %v (%v)", stream, i, err, out)
+					}
+					lp.mu.Unlock()
+				}
 				ck.Produced(check.Attempt{Stream: stream, Seq: i, Topic: topic, Partition: r.Partition, Offset: r.Offset, Value: v, Outcome: out})
 				if out == check.Acked || out == check.Unacked {
 					lp.mu.Lock()
