@@ -231,7 +231,8 @@ type partOffset struct {
 // redeliveries checks that records were delivered again only when no
 // consumer had committed them: for every record (partition and offset)
 // delivered more than once, at most one of its deliveries is followed,
-// in the same consumer's events, by an acknowledged commit past it. It
+// in the same consumer's events and before its assignment changed, by an
+// acknowledged commit past it. It
 // returns the redelivered records and a description of each violation.
 func (g *groupLog) redeliveries() (map[partOffset]int, []string) {
 	g.mu.Lock()
@@ -239,10 +240,14 @@ func (g *groupLog) redeliveries() (map[partOffset]int, []string) {
 	total := map[partOffset]int{}
 	covered := map[partOffset]int{}
 	for _, evs := range g.byWho {
-		after := map[int32]int64{} // highest commit acked later in this consumer's events
+		// The highest commit acked later in this consumer's events, within
+		// the same assignment (a commit after a rejoin is another owner's).
+		after := map[int32]int64{}
 		for i := len(evs) - 1; i >= 0; i-- {
 			e := evs[i]
 			switch e.Ev {
+			case "assigned", "revoked", "lost":
+				clear(after)
 			case "commit":
 				after[e.P] = max(after[e.P], e.O)
 			case "deliver":
