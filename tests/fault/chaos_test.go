@@ -1,0 +1,157 @@
+package fault
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/minibroker/minibroker/client/check"
+)
+
+// chaosCISeed is the seed of the short run CI does, so that its sequence
+// of faults is the same every time.
+const chaosCISeed = 7
+
+// chaosSettings reads the chaos test's environment: MINIBROKER_CHAOS=1
+// runs it for MINIBROKER_CHAOS_DURATION (default 2m) from a new seed,
+// else it runs ~10s from chaosCISeed; MINIBROKER_CHAOS_SEED sets the seed.
+func chaosSettings(t *testing.T) (seed uint64, d time.Duration) {
+	t.Helper()
+	seed = chaosCISeed
+	if os.Getenv("MINIBROKER_CHAOS") == "1" {
+		seed = uint64(time.Now().UnixNano())
+	}
+	if s := os.Getenv("MINIBROKER_CHAOS_SEED"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("MINIBROKER_CHAOS_SEED: %v", err)
+		}
+		seed = v
+	}
+	d = 10 * time.Second
+	if os.Getenv("MINIBROKER_CHAOS") == "1" {
+		d = 2 * time.Minute
+		if s := os.Getenv("MINIBROKER_CHAOS_DURATION"); s != "" {
+			v, err := time.ParseDuration(s)
+			if err != nil {
+				t.Fatalf("MINIBROKER_CHAOS_DURATION: %v", err)
+			}
+			d = v
+		}
+	}
+	return seed, d
+}
+
+// TestChaos mixes faults at random, from a seed it prints: SIGKILL of the
+// leader or of a follower (one node down at a time, so a quorum remains),
+// node restarts, SIGKILL, SIGSTOP and SIGCONT of the group's two consumer
+// processes, and SIGKILL of the acks=all producer process (restarted as a
+// new stream). Between faults it waits until the producer has had more
+// acks. At the end everything is healed and the group must have received
+// every acked message, with committed offsets that never went backward
+// and redeliveries only of uncommitted records.
+func TestChaos(t *testing.T) {
+	seed, duration := chaosSettings(t)
+	t.Logf("chaos seed %d for %v (replay: MINIBROKER_CHAOS_SEED=%d; long run: MINIBROKER_CHAOS=1 MINIBROKER_CHAOS_DURATION=10m)", seed, duration, seed)
+	rng := rand.New(rand.NewPCG(seed, 0x6d696e6962726f6b))
+	const topic, parts, group = "chaos", 4, "g"
+	c := newCluster(t, 3)
+	c.createTopic(topic, parts)
+	addrs := c.addrs()
+	ck := check.New()
+	gl := newGroupLog(t, ck, group, topic)
+	consumers := []*proc{gl.start("c1", addrs), gl.start("c2", addrs)}
+	stopped := make([]bool, len(consumers))
+	watch := watchCommits(t, c.cl, ck, group)
+	streams := 1
+	prod, pl := startProducerProc(t, ck, addrs, topic, "p1", 1000)
+	down := -1 // the node that is down, if any
+
+	var log []string
+	start := time.Now()
+	note := func(format string, args ...any) {
+		s := fmt.Sprintf("%6.2fs ", time.Since(start).Seconds()) + fmt.Sprintf(format, args...)
+		log = append(log, s)
+	}
+	for time.Since(start) < duration {
+		// Let the producer make progress before the next fault.
+		want := pl.ackedCount() + 20 + rng.IntN(300)
+		waitFor(t, fmt.Sprintf("progress of the producer (seed %d)", seed), 60*time.Second, func() bool { return pl.ackedCount() >= want })
+
+		ci := rng.IntN(len(consumers))
+		cons := consumers[ci]
+		switch k := rng.IntN(100); {
+		case k < 20 && down < 0:
+			l := c.leader()
+			down = l
+			c.nodes[l].Kill()
+			note("SIGKILL leader %s", c.nodes[l].cfg.ID)
+		case k < 35 && down < 0:
+			l := c.leader()
+			down = (l + 1 + rng.IntN(len(c.nodes)-1)) % len(c.nodes)
+			c.nodes[down].Kill()
+			note("SIGKILL follower %s", c.nodes[down].cfg.ID)
+		case k < 50 && down >= 0:
+			c.nodes[down].Restart()
+			note("restart %s", c.nodes[down].cfg.ID)
+			down = -1
+		case k < 62 && cons.running():
+			cons.Kill()
+			stopped[ci] = false
+			note("SIGKILL consumer %s", cons.name)
+		case k < 72 && !cons.running():
+			cons.Restart()
+			note("restart consumer %s", cons.name)
+		case k < 84 && cons.running() && !stopped[ci]:
+			cons.Stop()
+			stopped[ci] = true
+			note("SIGSTOP consumer %s", cons.name)
+		case k < 94 && stopped[ci]:
+			cons.Cont()
+			stopped[ci] = false
+			note("SIGCONT consumer %s", cons.name)
+		case k >= 94:
+			prod.Kill()
+			unknown := pl.finish()
+			streams++
+			prod, pl = startProducerProc(t, ck, addrs, topic, fmt.Sprintf("p%d", streams), 1000)
+			note("SIGKILL producer (%d sends without outcome); restarted as stream p%d", unknown, streams)
+		}
+	}
+
+	// Heal, stop producing, and let the group drain.
+	if down >= 0 {
+		c.nodes[down].Restart()
+		note("restart %s", c.nodes[down].cfg.ID)
+	}
+	for i, cons := range consumers {
+		switch {
+		case stopped[i]:
+			cons.Cont()
+			note("SIGCONT consumer %s", cons.name)
+		case !cons.running():
+			cons.Restart()
+			note("restart consumer %s", cons.name)
+		}
+	}
+	stopProducerProc(t, prod, pl)
+	for i := range c.nodes {
+		c.waitCaughtUp(i)
+	}
+	t.Logf("seed %d, %d faults:\n%s", seed, len(log), strings.Join(log, "\n"))
+	waitAllDelivered(t, ck, group, 90*time.Second)
+	watch.close()
+	re, bad := gl.redeliveries()
+	for _, s := range bad {
+		t.Errorf("seed %d: committed record delivered again: %s", seed, s)
+	}
+	r := ck.Report()
+	t.Logf("seed %d: %d records delivered more than once by the group\n%s", seed, len(re), r)
+	if !r.OK() || r.Lost() != 0 {
+		t.Fatalf("seed %d broke the guarantees (replay: MINIBROKER_CHAOS_SEED=%d):\n%s", seed, seed, r)
+	}
+}
