@@ -47,8 +47,8 @@ func chaosSettings(t *testing.T) (seed uint64, d time.Duration) {
 }
 
 // TestChaos mixes faults at random, from a seed it prints: SIGKILL of the
-// leader or of a follower (one node down at a time, so a quorum remains),
-// node restarts, SIGKILL, SIGSTOP and SIGCONT of the group's two consumer
+// leader or of a follower, SIGTERM of a node (graceful shutdown; one node
+// down at a time, so a quorum remains), node restarts, SIGKILL, SIGSTOP and SIGCONT of the group's two consumer
 // processes, and SIGKILL of the acks=all producer process (restarted as a
 // new stream). Between faults it waits until the producer has had more
 // acks. At the end everything is healed and the group must have received
@@ -85,16 +85,22 @@ func TestChaos(t *testing.T) {
 		ci := rng.IntN(len(consumers))
 		cons := consumers[ci]
 		switch k := rng.IntN(100); {
-		case k < 20 && down < 0:
+		case k < 16 && down < 0:
 			l := c.leader()
 			down = l
 			c.nodes[l].Kill()
 			note("SIGKILL leader %s", c.nodes[l].cfg.ID)
-		case k < 35 && down < 0:
+		case k < 30 && down < 0:
 			l := c.leader()
 			down = (l + 1 + rng.IntN(len(c.nodes)-1)) % len(c.nodes)
 			c.nodes[down].Kill()
 			note("SIGKILL follower %s", c.nodes[down].cfg.ID)
+		case k < 38 && down < 0:
+			down = rng.IntN(len(c.nodes))
+			if code := c.nodes[down].Term(); code != 0 {
+				t.Errorf("seed %d: %s exited %d after SIGTERM, want 0 (graceful shutdown)", seed, c.nodes[down].cfg.ID, code)
+			}
+			note("SIGTERM %s (graceful shutdown)", c.nodes[down].cfg.ID)
 		case k < 50 && down >= 0:
 			c.nodes[down].Restart()
 			note("restart %s", c.nodes[down].cfg.ID)

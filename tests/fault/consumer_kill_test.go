@@ -11,8 +11,8 @@ import (
 )
 
 // stableGroup waits until group is Stable with n members, the assignment
-// covers all parts partitions, and each consumer in whos has reported the
-// assignment the coordinator holds for it.
+// covers all parts partitions, and each consumer in whos has reported its
+// assignment of the group's current generation.
 func stableGroup(t *testing.T, cl *client.Client, gl *groupLog, n, parts int, whos ...string) {
 	t.Helper()
 	waitFor(t, fmt.Sprintf("a stable group of %d members", n), 60*time.Second, func() bool {
@@ -28,7 +28,16 @@ func stableGroup(t *testing.T, cl *client.Client, gl *groupLog, n, parts int, wh
 		}
 		reported := 0
 		for _, who := range whos {
-			reported += len(gl.lastAssigned(who))
+			evs := gl.events(who)
+			for i := len(evs) - 1; i >= 0; i-- {
+				if evs[i].Ev == "assigned" {
+					if evs[i].Gen != d.Generation {
+						return false
+					}
+					reported += len(evs[i].Parts)
+					break
+				}
+			}
 		}
 		return covered == parts && reported == parts
 	})
@@ -77,7 +86,9 @@ func TestConsumerKilledBeforeCommit(t *testing.T) {
 	gl.start("b", c.addrs())
 	stableGroup(t, c.cl, gl, 2, parts, "a", "b")
 	lp := startLocalProducer(t, newClient(t, c.addrs()...), ck, topic, "p", producerConfig(client.AcksAll, client.IdempotenceAuto), 1000)
-	waitFor(t, "commits by both consumers", 60*time.Second, func() bool { return gl.count("a", "commit") >= 3 && gl.count("b", "commit") >= 3 })
+	waitFor(t, "commits by both consumers on each of their partitions", 60*time.Second, func() bool {
+		return len(gl.commits("a")) == len(gl.lastAssigned("a")) && len(gl.commits("b")) == len(gl.lastAssigned("b"))
+	})
 
 	a.send("hold")
 	waitFor(t, "a to hold a batch", 30*time.Second, func() bool { return gl.count("a", "hold") == 1 })

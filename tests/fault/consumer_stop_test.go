@@ -26,7 +26,9 @@ func TestConsumerStoppedPastSession(t *testing.T) {
 	stableGroup(t, c.cl, gl, 2, parts, "a", "b")
 	watch := watchCommits(t, c.cl, ck, group)
 	lp := startLocalProducer(t, newClient(t, c.addrs()...), ck, topic, "p", producerConfig(client.AcksAll, client.IdempotenceAuto), 1000)
-	waitFor(t, "commits by both consumers", 60*time.Second, func() bool { return gl.count("a", "commit") >= 3 && gl.count("b", "commit") >= 3 })
+	waitFor(t, "commits by both consumers on each of their partitions", 60*time.Second, func() bool {
+		return len(gl.commits("a")) == len(gl.lastAssigned("a")) && len(gl.commits("b")) == len(gl.lastAssigned("b"))
+	})
 
 	a.send("hold")
 	waitFor(t, "a to hold a batch", 30*time.Second, func() bool { return gl.count("a", "hold") == 1 })
@@ -42,8 +44,10 @@ func TestConsumerStoppedPastSession(t *testing.T) {
 	// b takes a's partitions once a's session has expired, and commits
 	// past the held batch.
 	waitFor(t, "b to commit past a's held batch", 60*time.Second, func() bool {
-		if gl.takeover("b", bMark, aParts)[aParts[0]] < 0 {
-			return false
+		for _, o := range gl.takeover("b", bMark, aParts) {
+			if o < 0 {
+				return false
+			}
 		}
 		bc := gl.commits("b")
 		for p, o := range heldMax {
