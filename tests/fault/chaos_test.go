@@ -74,7 +74,12 @@ func TestChaos(t *testing.T) {
 	var log []string
 	start := time.Now()
 	note := func(format string, args ...any) {
-		s := fmt.Sprintf("%6.2fs ", time.Since(start).Seconds()) + fmt.Sprintf(format, args...)
+		r := ck.Report()
+		delivered := 0
+		if len(r.Groups) > 0 {
+			delivered = r.Groups[0].Distinct
+		}
+		s := fmt.Sprintf("%6.2fs [acked %d, delivered %d] ", time.Since(start).Seconds(), r.Acked, delivered) + fmt.Sprintf(format, args...)
 		log = append(log, s)
 	}
 	for time.Since(start) < duration {
@@ -149,7 +154,10 @@ func TestChaos(t *testing.T) {
 		c.waitCaughtUp(i)
 	}
 	t.Logf("seed %d, %d faults:\n%s", seed, len(log), strings.Join(log, "\n"))
-	waitAllDelivered(t, ck, group, 90*time.Second)
+	waitAllDelivered(t, ck, group, 60*time.Second, func() string {
+		return fmt.Sprintf("seed %d; consumers running %v, stopped %v\n%s", seed,
+			[]bool{consumers[0].running(), consumers[1].running()}, stopped, gl.describe(c.cl, parts))
+	})
 	watch.close()
 	re, bad := gl.redeliveries()
 	for _, s := range bad {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -153,6 +154,7 @@ func (g *groupLog) roleConfig(brokers []string) roleConfig {
 func (g *groupLog) start(who string, brokers []string) *proc {
 	g.t.Helper()
 	return startRole(g.t, who, "consumer", g.roleConfig(brokers), func(e event) {
+		e.At = time.Now()
 		g.mu.Lock()
 		g.byWho[who] = append(g.byWho[who], e)
 		g.mu.Unlock()
@@ -274,25 +276,82 @@ func (g *groupLog) redeliveries() (map[partOffset]int, []string) {
 }
 
 // waitAllDelivered waits until every acked message has been delivered to
-// the group (no loss so far), failing the test with the report after
-// timeout.
-func waitAllDelivered(t *testing.T, ck *check.Checker, group string, timeout time.Duration) {
+// the group (no loss so far). It fails the test with the report, and
+// diag's description of the state if diag is not nil, once no new message
+// has reached the group for stall: a group that is still catching up
+// gets all the time it needs.
+func waitAllDelivered(t *testing.T, ck *check.Checker, group string, stall time.Duration, diag ...func() string) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
+	distinct, since := -1, time.Now()
 	for {
 		r := ck.Report()
 		for _, g := range r.Groups {
-			if g.Group == group && g.LostCount == 0 {
+			if g.Group != group {
+				continue
+			}
+			if g.LostCount == 0 {
 				return
 			}
+			if g.Distinct > distinct {
+				distinct, since = g.Distinct, time.Now()
+			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("group %s did not receive every acked message within %v:\n%s", group, timeout, r)
+		if time.Since(since) > stall {
+			var more []string
+			for _, d := range diag {
+				more = append(more, d())
+			}
+			t.Fatalf("group %s received nothing new for %v and misses acked messages:\n%s\n%s", group, stall, r, strings.Join(more, "\n"))
 		}
 		<-tick.C
 	}
+}
+
+// describe tells the group's state for a failure message: per partition
+// the high-water mark and the committed offset, the members and their
+// assignments, and per consumer the highest offset delivered per partition
+// and its last events.
+func (g *groupLog) describe(cl *client.Client, parts int32) string {
+	var b strings.Builder
+	for p := range parts {
+		hwm, err := within(3*time.Second, func(ctx context.Context) (int64, error) {
+			return cl.ListOffsets(ctx, g.topic, p, client.Latest)
+		})
+		fmt.Fprintf(&b, "partition %d: high-water mark %d (%v)\n", p, hwm, err)
+	}
+	d, err := within(3*time.Second, func(ctx context.Context) (client.GroupDescription, error) {
+		return cl.DescribeGroup(ctx, g.group)
+	})
+	fmt.Fprintf(&b, "group %s: state %s generation %d, error %v\n", g.group, d.State, d.Generation, err)
+	for _, m := range d.Members {
+		fmt.Fprintf(&b, "  member %s: %v\n", m.MemberID, m.Assignment)
+	}
+	for _, o := range d.Offsets {
+		fmt.Fprintf(&b, "  committed %s/%d: %d (lag %d)\n", o.Topic, o.Partition, o.Committed, o.Lag)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	whos := make([]string, 0, len(g.byWho))
+	for who := range g.byWho {
+		whos = append(whos, who)
+	}
+	sort.Strings(whos)
+	for _, who := range whos {
+		evs := g.byWho[who]
+		top := map[int32]int64{}
+		for _, e := range evs {
+			if e.Ev == "deliver" {
+				top[e.P] = max(top[e.P], e.O)
+			}
+		}
+		fmt.Fprintf(&b, "consumer %s: highest offsets delivered %v; last events:\n", who, top)
+		for _, e := range evs[max(0, len(evs)-8):] {
+			fmt.Fprintf(&b, "  %s %s p%d o%d %v %s\n", e.At.Format("15:04:05.000"), e.Ev, e.P, e.O, e.Parts, e.Err)
+		}
+	}
+	return b.String()
 }
 
 // commitWatcher polls the group's committed offsets (DescribeGroup) and

@@ -43,6 +43,8 @@ type event struct {
 	Gen   int32   `json:"gen,omitempty"`
 	Out   string  `json:"out,omitempty"` // a produce outcome: check.Outcome's String
 	Err   string  `json:"err,omitempty"`
+
+	At time.Time `json:"-"` // when the parent read it
 }
 
 // Consumer events: "assigned", "revoked", "lost" (Parts, Gen); "deliver"
