@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/minibroker/minibroker/client"
+	"github.com/minibroker/minibroker/client/check"
 )
 
 // Reproductions of product bugs found by the fault tests. They fail until
@@ -96,4 +97,81 @@ func TestBugRestartedNodeDeniesTopic(t *testing.T) {
 		t.Fatalf("produce to an existing topic while the cluster restarts: %v (final, not retriable)", err)
 	}
 	t.Logf("produce: %v", err)
+}
+
+// TestBugConsumerResetsOnLaggingNode: a consumer whose client cannot reach
+// the leader fetches from another node (Client.readConn falls back to any
+// reachable node). If that node is behind (here: restarted alone from a
+// snapshot while the rest of the cluster is down; in TestChaos: a
+// restarted follower still catching up), the consumer's position is past
+// the node's high-water mark, the fetch fails with OffsetOutOfRange, and
+// the Consumer resets the position to the earliest offset
+// (AutoOffsetReset): it delivers again every record of the partition,
+// all of them committed. Nothing is lost, but at-least-once turns into
+// "everything again"; in a 3-minute chaos run half of all deliveries were
+// such repeats. A position beyond a node's high-water mark, when the
+// group has committed at least that far, means the node is behind, not
+// that the position is invalid: it should be retried (as Kafka's
+// OFFSET_NOT_AVAILABLE), or fetched from the leader.
+func TestBugConsumerResetsOnLaggingNode(t *testing.T) {
+	bugRepro(t)
+	const topic = "t"
+	c := newCluster(t, 3, func(cfg *nodeConfig) {
+		cfg.SnapshotThreshold = 64
+		cfg.TrailingLogs = 16
+		cfg.SnapshotInterval = 100 * time.Millisecond
+	})
+	c.createTopic(topic, 1)
+	ck := check.New()
+	produce := func(stream string, n int) {
+		p := c.cl.Producer(client.ProducerConfig{})
+		defer p.Close()
+		for i := range n { // one at a time: one Raft entry each, so snapshots come
+			v := check.Value(stream, i)
+			r, err := within(10*time.Second, func(ctx context.Context) (client.Result, error) {
+				return p.Produce(ctx, client.Message{Topic: topic, Value: v})
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ck.Produced(check.Attempt{Stream: stream, Seq: int64(i), Topic: topic, Offset: r.Offset, Value: v, Outcome: check.Acked})
+		}
+	}
+	produce("a", 300)
+	lc := startLocalConsumer(t, ck, c.addrs(), "g", topic)
+	waitFor(t, "the consumer to commit 300", 30*time.Second, func() bool { return lc.ackedCommits()[0] == 300 })
+
+	l := c.leader()
+	f := (l + 1) % 3
+	waitFor(t, c.nodes[f].cfg.ID+" to have a snapshot", 30*time.Second, func() bool {
+		v, err := metric(c.nodes[f].MetricsAddr(), "minibroker_raft_last_snapshot_index")
+		return err == nil && v > 0
+	})
+	c.nodes[f].Kill() // f's data: at most the first 300
+	produce("b", 300)
+	waitFor(t, "the consumer to commit 600", 30*time.Second, func() bool { return lc.ackedCommits()[0] == 600 })
+
+	for i, n := range c.nodes { // the rest of the cluster goes down...
+		if i != f {
+			n.signal(syscall.SIGKILL)
+			n.wait()
+		}
+	}
+	c.nodes[f].Restart() // ...and f comes back alone, from its snapshot
+	hwm, err := within(5*time.Second, func(ctx context.Context) (int64, error) {
+		cl, err := pinnedClient(c.nodes[f].Addr())
+		if err != nil {
+			return 0, err
+		}
+		defer cl.Close()
+		return cl.ListOffsets(ctx, topic, 0, client.Latest)
+	})
+	t.Logf("%s restarted alone: high-water mark %d (%v); the group committed 600", c.nodes[f].cfg.ID, hwm, err)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if g := ck.Report().Groups[0]; g.DuplicateCount > 0 {
+			t.Fatalf("the consumer delivered %d committed records again (fetch from a lagging node reset its position):\n%s", g.DuplicateCount, ck.Report())
+		}
+		time.Sleep(100 * time.Millisecond) // observing: a correct consumer delivers nothing here
+	}
 }
