@@ -70,17 +70,20 @@ func TestChaos(t *testing.T) {
 	watch := watchCommits(t, c.cl, ck, group)
 	streams := 1
 	prod, pl := startProducerProc(t, ck, addrs, topic, "p1", 1000)
+	pls := []*producerLog{pl}
+	acked := func() int { // acked so far by all the producers
+		n := 0
+		for _, pl := range pls {
+			n += pl.ackedCount()
+		}
+		return n
+	}
 	down := -1 // the node that is down, if any
 
 	var log []string
 	start := time.Now()
 	note := func(format string, args ...any) {
-		r := ck.Report()
-		delivered := 0
-		if len(r.Groups) > 0 {
-			delivered = r.Groups[0].Distinct
-		}
-		s := fmt.Sprintf("%6.2fs [acked %d, delivered %d] ", time.Since(start).Seconds(), r.Acked, delivered) + fmt.Sprintf(format, args...)
+		s := fmt.Sprintf("%6.2fs [acked %d, delivered %d] ", time.Since(start).Seconds(), acked(), gl.distinct()) + fmt.Sprintf(format, args...)
 		log = append(log, s)
 	}
 	for time.Since(start) < duration {
@@ -131,6 +134,7 @@ func TestChaos(t *testing.T) {
 			unknown := pl.finish()
 			streams++
 			prod, pl = startProducerProc(t, ck, addrs, topic, fmt.Sprintf("p%d", streams), 1000)
+			pls = append(pls, pl)
 			note("SIGKILL producer (%d sends without outcome); restarted as stream p%d", unknown, streams)
 		}
 	}
@@ -155,10 +159,21 @@ func TestChaos(t *testing.T) {
 		c.waitCaughtUp(i)
 	}
 	t.Logf("seed %d, %d faults:\n%s", seed, len(log), strings.Join(log, "\n"))
-	waitAllDelivered(t, ck, group, 60*time.Second, func() string {
+	diag := func() string {
 		return fmt.Sprintf("seed %d; consumers running %v, stopped %v\n%s", seed,
 			[]bool{consumers[0].running(), consumers[1].running()}, stopped, gl.describe(c.cl, parts))
-	})
+	}
+	// A cheap wait first: as many distinct messages as were acked.
+	for n, since := gl.distinct(), time.Now(); n < acked(); {
+		if time.Since(since) > 60*time.Second {
+			t.Fatalf("seed %d: the group received nothing new for 60s (%d distinct, %d acked)\n%s", seed, n, acked(), diag())
+		}
+		time.Sleep(50 * time.Millisecond) // polling the group's progress
+		if m := gl.distinct(); m > n {
+			n, since = m, time.Now()
+		}
+	}
+	waitAllDelivered(t, ck, group, 60*time.Second, diag)
 	watch.close()
 	re, bad := gl.redeliveries()
 	if len(bad) > 0 {
