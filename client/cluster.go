@@ -58,9 +58,20 @@ func (s ClusterStatus) Leader() (NodeStatus, bool) {
 // ErrNoLeader). Safe for concurrent use.
 func (cl *Client) ClusterStatus(ctx context.Context) (ClusterStatus, error) {
 	resp := new(wire.DescribeClusterResponse)
-	err := cl.do(ctx, leaderRead, wire.DescribeCluster, &wire.DescribeClusterRequest{}, resp, cl.cfg.RequestTimeout)
-	if err != nil {
-		return ClusterStatus{}, fmt.Errorf("minibroker: cluster status: %w", err)
+	// Any node answers DescribeCluster; if the node this client took for
+	// the leader answers that another one leads, learn the new leader and
+	// ask it (once).
+	for attempt := 0; ; attempt++ {
+		err := cl.do(ctx, leaderRead, wire.DescribeCluster, &wire.DescribeClusterRequest{}, resp, cl.cfg.RequestTimeout)
+		if err != nil {
+			return ClusterStatus{}, fmt.Errorf("minibroker: cluster status: %w", err)
+		}
+		if resp.LeaderID == "" || resp.LeaderID == resp.NodeID || attempt == 1 {
+			break
+		}
+		if err := cl.refreshMetadata(ctx); err != nil {
+			break // keep this node's view
+		}
 	}
 	st := ClusterStatus{
 		AnsweredBy: resp.NodeID, LeaderID: resp.LeaderID, Term: resp.Term, CommitIndex: resp.CommitIndex,
