@@ -14,7 +14,6 @@ import (
 type logRecorder struct {
 	mu    sync.Mutex // guards lines
 	lines []string
-	attrs []slog.Attr // from WithAttrs; read-only
 }
 
 func (h *logRecorder) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
@@ -44,12 +43,13 @@ func (h *logRecorder) add(r slog.Record, attrs []slog.Attr) {
 	h.mu.Unlock()
 }
 
-// find returns the first recorded line that contains every one of subs.
+// find returns the last recorded line that contains every one of subs.
 func (h *logRecorder) find(subs ...string) (string, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 next:
-	for _, l := range h.lines {
+	for i := len(h.lines) - 1; i >= 0; i-- {
+		l := h.lines[i]
 		for _, s := range subs {
 			if !strings.Contains(l, s) {
 				continue next
@@ -58,6 +58,19 @@ next:
 		return l, true
 	}
 	return "", false
+}
+
+// count returns the number of recorded lines that contain sub.
+func (h *logRecorder) count(sub string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, l := range h.lines {
+		if strings.Contains(l, sub) {
+			n++
+		}
+	}
+	return n
 }
 
 // logShard is a logRecorder with attributes attached.
