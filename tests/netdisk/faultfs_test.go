@@ -158,13 +158,9 @@ func (c *crashFS) SyncDir(name string) error {
 }
 
 // synced records path's content as durable.
-func (c *crashFS) synced(path string, f mlog.File) error {
-	st, err := f.Stat()
+func (c *crashFS) synced(path string) error {
+	buf, err := os.ReadFile(path) // the file may be open write-only
 	if err != nil {
-		return err
-	}
-	buf := make([]byte, st.Size())
-	if _, err := f.ReadAt(buf, 0); err != nil {
 		return err
 	}
 	c.mu.Lock()
@@ -246,7 +242,7 @@ func (f *crashFile) Sync() error {
 	if err := f.File.Sync(); err != nil {
 		return err
 	}
-	return f.fs.synced(f.name, f.File)
+	return f.fs.synced(f.name)
 }
 
 func (f *crashFile) ReadAt(p []byte, off int64) (int, error) {
