@@ -58,7 +58,7 @@ func TestNoFsyncControl(t *testing.T) {
 func crashEveryNode(t *testing.T, noFsync bool) check.Report {
 	disks := make([]*crashFS, 3)
 	dirs := make([]string, 3)
-	c := brokertest.NewCluster(t, 3, func(i int, cfg *broker.Config) {
+	c := brokertest.NewCluster(t, 3, steady, func(i int, cfg *broker.Config) {
 		disks[i], dirs[i] = newCrashFS(), cfg.DataDir
 		cfg.LogFS = disks[i]
 		cfg.UnsafeNoFsync = noFsync

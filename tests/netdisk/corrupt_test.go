@@ -40,7 +40,7 @@ import (
 func TestCorruptTail(t *testing.T) {
 	cfgs := make([]broker.Config, 3)
 	logs := make([]*logRecorder, 3)
-	c := brokertest.NewCluster(t, 3, func(i int, cfg *broker.Config) {
+	c := brokertest.NewCluster(t, 3, steady, func(i int, cfg *broker.Config) {
 		logs[i] = &logRecorder{}
 		cfg.Logger = slog.New(logs[i])
 		cfgs[i] = *cfg

@@ -25,7 +25,7 @@ import (
 func TestDiskFull(t *testing.T) {
 	disks := make([]*fullFS, 3)
 	logs := make([]*logRecorder, 3)
-	c := brokertest.NewCluster(t, 3, func(i int, cfg *broker.Config) {
+	c := brokertest.NewCluster(t, 3, steady, func(i int, cfg *broker.Config) {
 		disks[i], logs[i] = &fullFS{}, &logRecorder{}
 		cfg.LogFS = disks[i]
 		cfg.Logger = slog.New(logs[i])
@@ -98,7 +98,7 @@ func TestReproStoppedNodeStallsProducers(t *testing.T) {
 		t.Skip("reproduces a known finding; set MINIBROKER_REPRO=1 to run")
 	}
 	disks := make([]*fullFS, 3)
-	c := brokertest.NewCluster(t, 3, func(i int, cfg *broker.Config) {
+	c := brokertest.NewCluster(t, 3, steady, func(i int, cfg *broker.Config) {
 		disks[i] = &fullFS{}
 		cfg.LogFS = disks[i]
 	})

@@ -12,9 +12,12 @@
 //
 // TestLeaderPartitioned: every Raft link to and from the leader is
 // blackholed (bytes swallowed, nothing answered) while two acks=all
-// producers write: one on the majority's side, one that can reach only the
-// old leader. Expected: the old leader steps down within its lease
-// (~100ms here) and acknowledges nothing after the cut (its per-node count
+// producers write: one on the majority's side, one that from the cut on
+// can reach only the old leader. (The proxies can also drop: reset every
+// connection. Blackholing is the harsher and the quicker to heal: a
+// dropped link makes Raft back off its replication for up to ~10s.) Expected: the old leader steps down within its lease
+// (200ms here; the tests use Raft timeouts of 400/400/200ms so that a
+// loaded machine sees no spurious election) and acknowledges nothing after the cut (its per-node count
 // of successful acks=all produce requests stops, and no message handed to
 // it after the cut is acked: outcome unknown or failed); the two others
 // elect a leader and the majority's producer carries on. After the heal

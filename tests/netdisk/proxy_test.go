@@ -1,10 +1,14 @@
 package netdisk
 
 import (
+	"errors"
+	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/minibroker/minibroker/broker"
 	"github.com/minibroker/minibroker/broker/brokertest"
@@ -194,10 +198,10 @@ func (m *mesh) mod(_ int, cfg *broker.Config) {
 // the followers one by one, so that from then on every Raft connection
 // goes through a link: a node that does not know a peer's address yet
 // (while it joins) dials it directly, so install runs once the cluster is
-// up. A restart breaks the connections the leader had to the follower
-// too, and the leader redials through the mesh. It returns the leader's
-// index, which stays the same.
-func (m *mesh) install(c *brokertest.Cluster) int {
+// up. Every connection has a restarted node at one end at least (the
+// leader's to the followers broke when they stopped), so all are redialed
+// through the mesh.
+func (m *mesh) install(c *brokertest.Cluster) {
 	m.t.Helper()
 	m.mu.Lock()
 	for i := range c.Len() {
@@ -211,12 +215,16 @@ func (m *mesh) install(c *brokertest.Cluster) int {
 	m.mu.Unlock()
 	lead := c.WaitLeader()
 	for i := range c.Len() {
-		if i != lead {
-			c.Kill(i)
-			c.Restart(i)
+		if i == lead {
+			continue
 		}
+		c.Kill(i)
+		b := c.Restart(i)
+		waitUntil(m.t, b.ID()+" to know a leader again", func() bool {
+			id, _ := b.Leader()
+			return id != ""
+		})
 	}
-	return lead
 }
 
 // isolate sets every link to and from node id to mode (pass heals them).
@@ -238,4 +246,74 @@ func (m *mesh) accepted(from, to string) int64 {
 		return l.accepted.Load()
 	}
 	return 0
+}
+
+// TestLinkModes pins the proxy's modes against an echo server: pass
+// relays; blackhole swallows (a write succeeds, nothing comes back) and
+// pass then closes the swallowing connection; drop closes connections.
+func TestLinkModes(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() { defer wg.Done(); io.Copy(c, c); c.Close() }()
+		}
+	}()
+	l := newLink(t, ln.Addr().String())
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp", l.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	echo := func(c net.Conn) error {
+		if _, err := c.Write([]byte("ping")); err != nil {
+			return err
+		}
+		c.SetReadDeadline(time.Now().Add(waitTimeout))
+		buf := make([]byte, 4)
+		_, err := io.ReadFull(c, buf)
+		return err
+	}
+	c := dial()
+	if err := echo(c); err != nil {
+		t.Fatalf("pass: %v", err)
+	}
+	l.Set(blackhole)
+	if _, err := c.Write([]byte("lost")); err != nil {
+		t.Fatalf("blackhole: write: %v", err)
+	}
+	c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if n, err := c.Read(make([]byte, 4)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("blackhole: read %d bytes, %v; want nothing", n, err)
+	}
+	l.Set(pass)
+	c.SetReadDeadline(time.Now().Add(waitTimeout))
+	if _, err := c.Read(make([]byte, 4)); errors.Is(err, os.ErrDeadlineExceeded) || err == nil {
+		t.Fatalf("pass after blackhole: the swallowing connection was not closed: %v", err)
+	}
+	if err := echo(dial()); err != nil {
+		t.Fatalf("pass after blackhole, new connection: %v", err)
+	}
+	l.Set(drop)
+	if err := echo(dial()); err == nil {
+		t.Fatal("drop: a new connection relayed")
+	}
+	l.Set(pass)
+	if err := echo(dial()); err != nil {
+		t.Fatalf("pass after drop: %v", err)
+	}
 }
