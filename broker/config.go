@@ -85,9 +85,10 @@ type Config struct {
 	// RaftPeerAddr, if set, maps a peer's node ID to the address this node
 	// dials to reach its Raft transport, instead of the address in the Raft
 	// configuration: a per-link TCP proxy lets a test cut exactly the links
-	// of one node. "" dials the configuration's address. It must be fast and
-	// safe for concurrent use (see replication.NodeConfig.RaftPeerAddr).
-	// Default nil: dial the configuration's addresses.
+	// of one node. "" dials the configuration's address. It is called for
+	// every Raft RPC, so it must be fast and safe for concurrent use (see
+	// replication.NodeConfig.RaftPeerAddr). Default nil: dial the
+	// configuration's addresses.
 	RaftPeerAddr func(id string) string
 	// UnsafeNoFsync turns off the fsync of the Raft log (raft.db). Only for
 	// experiments such as the fault tests' control: a machine crash or

@@ -66,12 +66,12 @@ type NodeConfig struct {
 	// Raft configuration, e.g. a per-link TCP proxy, so that a test can cut
 	// exactly the links of one node, or a tunnel in a special deployment.
 	// Returning "" dials the configuration's address (raft then logs a
-	// warning for each such dial). It is not called for this node's own ID,
-	// and it only changes where this node connects: the configuration, and
-	// the address this node advertises, stay as they are. It is called from
-	// raft's goroutines, for every new connection, so it must be fast and
-	// safe for concurrent use. Default nil: always dial the configuration's
-	// address.
+	// warning each time). It is not called for this node's own ID, and it
+	// only changes where this node connects: the configuration, and the
+	// address this node advertises, stay as they are. Raft's goroutines
+	// call it for every RPC this node sends (connections are pooled by the
+	// address it returns), so it must be fast and safe for concurrent use.
+	// Default nil: always dial the configuration's address.
 	RaftPeerAddr func(id string) string
 	// UnsafeNoSync turns off the fsync of raft.db (bbolt's NoSync) after
 	// every write to the Raft log. It is for experiments only (the control

@@ -140,7 +140,7 @@ func waitTopic(t *testing.T, c *brokertest.Cluster, topic string) {
 	for i := range c.Len() {
 		b := c.Broker(i)
 		waitUntil(t, b.ID()+" to serve "+topic, func() bool {
-			_, err := nodeHWMs(t, b.Addr(), topic)
+			_, err := nodeHWMs(b.Addr(), topic)
 			return err == nil
 		})
 	}

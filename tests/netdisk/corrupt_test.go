@@ -58,8 +58,8 @@ func TestCorruptTail(t *testing.T) {
 		r.waitAcked(t, n)
 		r.halt()
 		waitUntil(t, "the follower to catch up", func() bool {
-			a, err1 := nodeHWMs(t, c.Broker(lead).Addr(), "events")
-			b, err2 := nodeHWMs(t, c.Broker(f).Addr(), "events")
+			a, err1 := nodeHWMs(c.Broker(lead).Addr(), "events")
+			b, err2 := nodeHWMs(c.Broker(f).Addr(), "events")
 			return err1 == nil && err2 == nil && a[0] == b[0]
 		})
 	}

@@ -35,10 +35,9 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	t.Cleanup(cancel)
-	return ctx
+// opCtx bounds one client call.
+func opCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 10*time.Second)
 }
 
 // steady is a brokertest config mod with Raft timeouts longer than
@@ -143,14 +142,16 @@ func newClient(t *testing.T, cn *clientNet, timeout time.Duration, addrs ...stri
 func createTopic(t *testing.T, c *brokertest.Cluster, name string, parts int32) {
 	t.Helper()
 	cl := newClient(t, nil, 5*time.Second, c.Addrs()...)
-	err := cl.CreateTopic(ctxT(t), name, client.TopicConfig{Partitions: parts})
+	ctx, cancel := opCtx()
+	defer cancel()
+	err := cl.CreateTopic(ctx, name, client.TopicConfig{Partitions: parts})
 	if err != nil && !(errors.Is(err, client.ErrTopicExists) && errors.Is(err, client.ErrOutcomeUnknown)) {
 		t.Fatal(err) // (exists after an attempt with an unknown outcome: that attempt created it)
 	}
 	for i := range c.Len() {
 		if b := c.Broker(i); b != nil {
 			waitUntil(t, b.ID()+" to have topic "+name, func() bool {
-				_, err := nodeHWMs(t, b.Addr(), name)
+				_, err := nodeHWMs(b.Addr(), name)
 				return err == nil
 			})
 		}
@@ -328,21 +329,22 @@ func (r *runner) finalErrors() []string {
 	return out
 }
 
-// nodeClient returns a client that reaches only the broker at addr, so
-// that its reads are that node's applied data.
-func nodeClient(t *testing.T, addr string) *client.Client {
-	t.Helper()
-	return newClient(t, newClientNet(addr), 5*time.Second, addr)
+// dialNode returns a client that reaches only the broker at addr, so that
+// its reads are that node's applied data.
+func dialNode(addr string) (*client.Client, error) {
+	return client.New(client.Config{Brokers: []string{addr}, Dial: newClientNet(addr).Dial, RequestTimeout: 5 * time.Second})
 }
 
 // nodeHWMs returns one node's high-water marks of a topic's partitions.
-func nodeHWMs(t *testing.T, addr, topic string) ([]int64, error) {
-	cl, err := client.New(client.Config{Brokers: []string{addr}, Dial: newClientNet(addr).Dial, RequestTimeout: 5 * time.Second})
+func nodeHWMs(addr, topic string) ([]int64, error) {
+	cl, err := dialNode(addr)
 	if err != nil {
 		return nil, err
 	}
 	defer cl.Close()
-	md, err := cl.Metadata(ctxT(t))
+	ctx, cancel := opCtx()
+	defer cancel()
+	md, err := cl.Metadata(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -366,18 +368,23 @@ type stored struct {
 
 // readNode reads every partition of topic from one node, from offset 0 to
 // its high-water mark.
-func readNode(t *testing.T, addr, topic string) ([][]stored, error) {
-	hwms, err := nodeHWMs(t, addr, topic)
+func readNode(addr, topic string) ([][]stored, error) {
+	hwms, err := nodeHWMs(addr, topic)
 	if err != nil {
 		return nil, err
 	}
-	cl := nodeClient(t, addr)
+	cl, err := dialNode(addr)
+	if err != nil {
+		return nil, err
+	}
 	defer cl.Close()
 	out := make([][]stored, len(hwms))
 	for p, hwm := range hwms {
 		r := cl.Reader(client.ReaderConfig{Topic: topic, Partition: int32(p), MaxWait: -1})
 		for r.Offset() < hwm {
-			recs, err := r.Fetch(ctxT(t))
+			ctx, cancel := opCtx()
+			recs, err := r.Fetch(ctx)
+			cancel()
 			if err != nil {
 				return nil, fmt.Errorf("%s: fetch %s/%d at %d: %w", addr, topic, p, r.Offset(), err)
 			}
@@ -405,7 +412,7 @@ func waitIdentical(t *testing.T, c *brokertest.Cluster, ck *check.Checker, topic
 	same := func() error {
 		data = data[:0]
 		for _, b := range nodes {
-			d, err := readNode(t, b.Addr(), topic)
+			d, err := readNode(b.Addr(), topic)
 			if err != nil {
 				return err
 			}
