@@ -162,13 +162,14 @@ func createTopic(t *testing.T, c *brokertest.Cluster, name string, parts int32) 
 // goroutine, up to window messages in flight, and records every final
 // outcome in the checker.
 type runner struct {
-	stream string
-	p      *client.Producer
-	acks   client.Acks
-	stop   chan struct{}
-	done   chan struct{}
-	handed atomic.Int64 // messages handed to the producer so far
-	acked  atomic.Int64
+	stream   string
+	p        *client.Producer
+	acks     client.Acks
+	stop     chan struct{}
+	stopOnce sync.Once
+	done     chan struct{}
+	handed   atomic.Int64 // messages handed to the producer so far
+	acked    atomic.Int64
 
 	mu        sync.Mutex // guards errs, errSeqs and ackedSeqs
 	errs      []error    // final errors, in completion order
@@ -225,8 +226,7 @@ func startPacedRunner(t *testing.T, cl *client.Client, ck *check.Checker, cfg cl
 				}
 				if err == nil {
 					r.ackedSeqs = append(r.ackedSeqs, int64(i))
-				}
-				if err != nil {
+				} else {
 					r.errs = append(r.errs, err)
 					r.errSeqs = append(r.errSeqs, int64(i))
 				}
@@ -241,12 +241,9 @@ func startPacedRunner(t *testing.T, cl *client.Client, ck *check.Checker, cfg cl
 }
 
 // halt stops producing and waits until every message has its outcome.
+// It is idempotent.
 func (r *runner) halt() {
-	select {
-	case <-r.stop:
-	default:
-		close(r.stop)
-	}
+	r.stopOnce.Do(func() { close(r.stop) })
 	<-r.done
 }
 
