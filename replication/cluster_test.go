@@ -47,14 +47,29 @@ func newStoreCluster(t *testing.T, size int, mod func(*Config)) *storeCluster {
 			nudgeElection(&testNode{Node: c.stores[0].Node()})
 		}
 	}
-	c.waitLeader()
-	ctx := waitCtx(t)
 	for i := 1; i < size; i++ {
-		if err := c.stores[0].Node().AddVoter(ctx, c.cfgs[i].Node.ID, c.stores[i].Node().RaftAddr()); err != nil {
-			t.Fatalf("AddVoter(n%d): %v", i+1, err)
-		}
+		c.addVoter(i)
 	}
 	return c
+}
+
+// addVoter adds node i on the ready leader, retrying while leadership
+// moves (a loaded machine can delay heartbeats past the lease, and the
+// change then has an unknown outcome; adding a voter again is harmless).
+func (c *storeCluster) addVoter(i int) {
+	c.t.Helper()
+	deadline := time.Now().Add(testWait)
+	for {
+		lead := c.stores[c.waitLeader()]
+		err := lead.Node().AddVoter(waitCtx(c.t), c.cfgs[i].Node.ID, c.stores[i].Node().RaftAddr())
+		if err == nil {
+			return
+		}
+		retry := errors.Is(err, ErrNotLeader) || errors.Is(err, ErrOutcomeUnknown) || errors.Is(err, ErrTimeout)
+		if !retry || time.Now().After(deadline) {
+			c.t.Fatalf("AddVoter(n%d): %v", i+1, err)
+		}
+	}
 }
 
 func (c *storeCluster) start(i int) *Store {
