@@ -17,9 +17,10 @@
 // connection. Blackholing is the harsher and the quicker to heal: a
 // dropped link makes Raft back off its replication for up to ~10s.) Expected: the old leader steps down within its lease
 // (200ms here; the tests use Raft timeouts of 400/400/200ms so that a
-// loaded machine sees no spurious election) and acknowledges nothing after the cut (its per-node count
-// of successful acks=all produce requests stops, and no message handed to
-// it after the cut is acked: outcome unknown or failed); the two others
+// loaded machine sees no spurious election) and acknowledges nothing after the cut: no message handed to
+// it after the cut is acked (outcome unknown or failed), and its count of
+// successful acks=all produce requests stops once it has stepped down (a
+// few requests committed before the cut may be answered around it); the two others
 // elect a leader and the majority's producer carries on. After the heal
 // the old leader follows the new one. 0 acked messages lost; every
 // partition identical on the three nodes.
