@@ -159,9 +159,13 @@ func TestFollowerRedirectsWrites(t *testing.T) {
 	if pr.ErrorCode != wire.CodeNotLeader || pr.LeaderID != cl.Broker(lead).ID() || pr.LeaderAddr != cl.Broker(lead).Addr() {
 		t.Fatalf("produce on a follower: %+v", pr)
 	}
-	// Reads are served by the follower.
+	// Reads are served by the follower. Every node registers its client
+	// address through Raft after it started: wait for the last one.
 	var md wire.MetadataResponse
-	c.call(wire.Metadata, &wire.MetadataRequest{}, &md)
+	deadline = time.Now().Add(10 * time.Second)
+	for len(md.Nodes) != 3 && time.Now().Before(deadline) {
+		c.call(wire.Metadata, &wire.MetadataRequest{}, &md)
+	}
 	if len(md.Nodes) != 3 {
 		t.Fatalf("follower metadata: %+v", md)
 	}
