@@ -106,8 +106,10 @@ func Start(cfg Config) (*Broker, error) {
 			HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout,
 			LeaderLeaseTimeout: cfg.LeaderLeaseTimeout, SnapshotThreshold: cfg.SnapshotThreshold,
 			TrailingLogs: cfg.TrailingLogs, SnapshotInterval: cfg.SnapshotInterval, Logger: cfg.Logger,
+			RaftPeerAddr: cfg.RaftPeerAddr, UnsafeNoSync: cfg.UnsafeNoFsync,
 		},
 		LogSync: cfg.LogSync,
+		LogFS:   cfg.LogFS,
 		Logger:  cfg.Logger,
 	})
 	if err != nil {

@@ -72,6 +72,29 @@ type Config struct {
 
 	// Logger receives the broker's structured logs; nil discards them.
 	Logger *slog.Logger
+
+	// Hooks for fault injection and special deployments. Their zero values
+	// keep the normal behaviour.
+
+	// LogFS is the filesystem the partition logs (segments, indexes,
+	// recovery points) are written through; tests wrap mlog.OSFS to inject
+	// ENOSPC, torn writes or lost unsynced writes. raft.db, snapshots and
+	// the state machine's metadata do not go through it. Default nil: the
+	// real filesystem.
+	LogFS mlog.FS
+	// RaftPeerAddr, if set, maps a peer's node ID to the address this node
+	// dials to reach its Raft transport, instead of the address in the Raft
+	// configuration: a per-link TCP proxy lets a test cut exactly the links
+	// of one node. "" dials the configuration's address. It is called for
+	// every Raft RPC, so it must be fast and safe for concurrent use (see
+	// replication.NodeConfig.RaftPeerAddr). Default nil: dial the
+	// configuration's addresses.
+	RaftPeerAddr func(id string) string
+	// UnsafeNoFsync turns off the fsync of the Raft log (raft.db). Only for
+	// experiments such as the fault tests' control: a machine crash or
+	// power loss then loses writes acknowledged with acks=1 and acks=all.
+	// Default false: every write to the Raft log is fsynced.
+	UnsafeNoFsync bool
 }
 
 // Defaults for Config's zero fields.

@@ -47,14 +47,29 @@ func newStoreCluster(t *testing.T, size int, mod func(*Config)) *storeCluster {
 			nudgeElection(&testNode{Node: c.stores[0].Node()})
 		}
 	}
-	c.waitLeader()
-	ctx := waitCtx(t)
 	for i := 1; i < size; i++ {
-		if err := c.stores[0].Node().AddVoter(ctx, c.cfgs[i].Node.ID, c.stores[i].Node().RaftAddr()); err != nil {
-			t.Fatalf("AddVoter(n%d): %v", i+1, err)
-		}
+		c.addVoter(i)
 	}
 	return c
+}
+
+// addVoter adds node i on the ready leader, retrying while leadership
+// moves (a loaded machine can delay heartbeats past the lease, and the
+// change then has an unknown outcome; adding a voter again is harmless).
+func (c *storeCluster) addVoter(i int) {
+	c.t.Helper()
+	deadline := time.Now().Add(testWait)
+	for {
+		lead := c.stores[c.waitLeader()]
+		err := lead.Node().AddVoter(waitCtx(c.t), c.cfgs[i].Node.ID, c.stores[i].Node().RaftAddr())
+		if err == nil {
+			return
+		}
+		retry := errors.Is(err, ErrNotLeader) || errors.Is(err, ErrOutcomeUnknown) || errors.Is(err, ErrTimeout)
+		if !retry || time.Now().After(deadline) {
+			c.t.Fatalf("AddVoter(n%d): %v", i+1, err)
+		}
+	}
 }
 
 func (c *storeCluster) start(i int) *Store {
@@ -365,14 +380,26 @@ func TestAcksLeaderWriteLostWhenLeaderDies(t *testing.T) {
 	if _, err := appendTo(waitCtx(t), t, c.stores[lead], "t", 0, "committed", 1); err != nil {
 		t.Fatal(err)
 	}
-	c.waitSame(lead, "t", 1)
-	others := []int{(lead + 1) % 3, (lead + 2) % 3}
-	for _, i := range others { // cut the leader off
-		c.kill(i)
-	}
-	r, err := c.stores[lead].Append(waitCtx(t), "t", 0, batchOf(t, "acks1", 1), AcksLeader)
-	if err != nil || r.BaseOffset != -1 {
-		t.Fatalf("acks=1 append: %+v %v", r, err)
+	var others []int
+	for attempt := 1; ; attempt++ {
+		lead = c.waitLeader()
+		c.waitSame(lead, "t", 1)
+		others = []int{(lead + 1) % 3, (lead + 2) % 3}
+		for _, i := range others { // cut the leader off
+			c.kill(i)
+		}
+		r, err := c.stores[lead].Append(waitCtx(t), "t", 0, batchOf(t, "acks1", 1), AcksLeader)
+		if err == nil && r.BaseOffset == -1 {
+			break
+		}
+		// On a loaded machine leadership can move, or the lease run out,
+		// before the write: bring the others back and try again.
+		if !errors.Is(err, ErrNotLeader) || attempt == 5 {
+			t.Fatalf("acks=1 append: %+v %v", r, err)
+		}
+		for _, i := range others {
+			c.start(i)
+		}
 	}
 	c.kill(lead)
 	for _, i := range others {

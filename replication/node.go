@@ -100,8 +100,10 @@ func NewNode(cfg NodeConfig, fsm raft.BatchingFSM, snaps raft.SnapshotStore) (_ 
 			NoFreelistSync: true,
 			FreelistType:   bbolt.FreelistMapType,
 		},
-		// NoSync stays false: every StoreLogs is fsynced, which acks=1
-		// and raft's safety rely on.
+		// NoSync stays false (unless the UnsafeNoSync experiment asks):
+		// every StoreLogs is fsynced, which acks=1 and raft's safety rely
+		// on.
+		NoSync: cfg.UnsafeNoSync,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("replication: open %s: %w", raftDBFile, err)
@@ -123,12 +125,23 @@ func NewNode(cfg NodeConfig, fsm raft.BatchingFSM, snaps raft.SnapshotStore) (_ 
 			return nil, fmt.Errorf("replication: resolve RaftAdvertise: %w", err)
 		}
 	}
-	n.trans, err = raft.NewTCPTransportWithLogger(cfg.RaftAddr, advertise, transportMaxPool, transportTimeout, hlog.Named("transport"))
+	// The same transport NewTCPTransportWithLogger builds, plus the
+	// optional address provider of NodeConfig.RaftPeerAddr.
+	tcfg := &raft.NetworkTransportConfig{MaxPool: transportMaxPool, Timeout: transportTimeout, Logger: hlog.Named("transport")}
+	var peers *peerAddrs
+	if cfg.RaftPeerAddr != nil {
+		peers = &peerAddrs{self: raft.ServerID(cfg.ID), fn: cfg.RaftPeerAddr}
+		tcfg.ServerAddressProvider = peers
+	}
+	n.trans, err = raft.NewTCPTransportWithConfig(cfg.RaftAddr, advertise, tcfg)
 	if err != nil {
 		return nil, fmt.Errorf("replication: raft transport: %w", err)
 	}
 	cleanup = append(cleanup, n.trans.Close)
 	n.addr = string(n.trans.LocalAddr()) // the real port when bound to :0
+	if peers != nil {
+		peers.selfAddr = raft.ServerAddress(n.addr) // before raft starts dialing
+	}
 
 	rc := cfg.raftConfig(hlog.Named("raft"))
 	if cfg.Bootstrap {
@@ -152,6 +165,9 @@ func NewNode(cfg NodeConfig, fsm raft.BatchingFSM, snaps raft.SnapshotStore) (_ 
 	n.lead.init()
 	go n.watchLeadership()
 	n.electAloneNow()
+	if cfg.UnsafeNoSync {
+		n.logger.Warn("replication: raft log fsync is off (UnsafeNoSync): a machine crash loses acknowledged writes")
+	}
 	n.logger.Info("replication: node started", "raft_addr", n.addr, "bootstrap", cfg.Bootstrap)
 	return n, nil
 }
@@ -399,4 +415,29 @@ func waitFuture(f raft.Future) <-chan error {
 	ch := make(chan error, 1)
 	go func() { ch <- f.Error() }()
 	return ch
+}
+
+// peerAddrs is the raft transport's ServerAddressProvider for
+// NodeConfig.RaftPeerAddr. Its fields are set before raft starts and
+// read-only after.
+type peerAddrs struct {
+	self     raft.ServerID
+	selfAddr raft.ServerAddress // this node's advertised address
+	fn       func(id string) string
+}
+
+// errNoPeerOverride makes the transport dial the configuration's address.
+var errNoPeerOverride = errors.New("RaftPeerAddr returned no address")
+
+// ServerAddr implements raft.ServerAddressProvider. The transport also asks
+// it for this node's own address, which it puts in every RPC's header:
+// that stays the advertised address.
+func (p *peerAddrs) ServerAddr(id raft.ServerID) (raft.ServerAddress, error) {
+	if id == p.self {
+		return p.selfAddr, nil
+	}
+	if a := p.fn(string(id)); a != "" {
+		return raft.ServerAddress(a), nil
+	}
+	return "", errNoPeerOverride
 }

@@ -57,6 +57,30 @@ type NodeConfig struct {
 
 	// Logger receives raft's and the node's logs. Nil discards them.
 	Logger *slog.Logger
+
+	// Hooks for fault injection and special deployments. Their zero values
+	// keep the normal behaviour.
+
+	// RaftPeerAddr, if set, says how this node dials a peer: it maps the
+	// peer's server ID to the address to dial instead of the address in the
+	// Raft configuration, e.g. a per-link TCP proxy, so that a test can cut
+	// exactly the links of one node, or a tunnel in a special deployment.
+	// Returning "" dials the configuration's address (raft then logs a
+	// warning each time). It is not called for this node's own ID, and it
+	// only changes where this node connects: the configuration, and the
+	// address this node advertises, stay as they are. Raft's goroutines
+	// call it for every RPC this node sends (connections are pooled by the
+	// address it returns), so it must be fast and safe for concurrent use.
+	// Default nil: always dial the configuration's address.
+	RaftPeerAddr func(id string) string
+	// UnsafeNoSync turns off the fsync of raft.db (bbolt's NoSync) after
+	// every write to the Raft log. It is for experiments only (the control
+	// of the fault tests, benchmarks): a machine crash or power loss then
+	// loses Raft log entries, and so writes acknowledged with AcksLeader or
+	// AcksAll, and can break Raft's safety (a vote or term forgotten). A
+	// process crash loses nothing (the writes are in the page cache).
+	// Default false: every write to the Raft log is fsynced.
+	UnsafeNoSync bool
 }
 
 // FastTimeouts returns a copy of c with short raft timeouts for in-process

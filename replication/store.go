@@ -19,6 +19,12 @@ type Config struct {
 	Node NodeConfig
 	// LogSync is the partition logs' fsync policy (see FSMConfig.LogSync).
 	LogSync mlog.SyncMode
+	// LogFS is the filesystem of the partition logs (FSMConfig.FS), a hook
+	// for fault injection (ENOSPC, torn writes, lost unsynced writes) and
+	// special deployments. It covers the partition logs' segments, indexes
+	// and recovery points only; raft.db, snapshots and the FSM's metadata
+	// use the OS directly. Default nil: the real filesystem (mlog.OSFS).
+	LogFS mlog.FS
 	// SnapshotBytes takes a snapshot once this many bytes of record batches
 	// were applied since the last one, on top of raft's entry-count
 	// threshold, so the Raft log stays bounded in bytes. Default 64 MiB.
@@ -91,6 +97,7 @@ func Open(cfg Config) (*Store, error) {
 	s.fsm, err = NewFSM(FSMConfig{
 		Dir:           filepath.Join(cfg.Node.DataDir, "fsm"),
 		LogSync:       cfg.LogSync,
+		FS:            cfg.LogFS,
 		SnapshotBytes: cfg.SnapshotBytes,
 		OnFatal:       s.onFatal,
 		Logger:        cfg.Logger,
