@@ -277,7 +277,7 @@ func (cl *Client) do(ctx context.Context, to route, key wire.APIKey, req any, re
 					return nil
 				}
 			}
-			if errors.Is(err, ErrNotLeader) || errors.Is(err, ErrNoLeader) {
+			if errors.Is(err, ErrNotLeader) || errors.Is(err, ErrNoLeader) || errors.Is(err, ErrShuttingDown) {
 				cl.forgetLeader(c.addr)
 			}
 		}

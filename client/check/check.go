@@ -136,6 +136,18 @@ func (c *Checker) Delivered(d Delivery) {
 	c.deliveries[d.Group] = append(c.deliveries[d.Group], d)
 }
 
+// ExpectGroup declares a group (or reader) that should receive every
+// acked message, so that the report judges it even if it received
+// nothing at all (a total loss).
+func (c *Checker) ExpectGroup(group string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.deliveries[group]; !ok {
+		c.groups = append(c.groups, group)
+		c.deliveries[group] = nil
+	}
+}
+
 // Committed records that group's committed offset for a partition is now
 // offset (as reported by the broker after a successful commit, or read
 // back); a value below the previous one is a regression.

@@ -182,3 +182,13 @@ func TestConcurrentUse(t *testing.T) {
 		t.Fatalf("%s", r)
 	}
 }
+
+func TestExpectedGroupWithNothingDeliveredLosesAll(t *testing.T) {
+	ck := check.New()
+	ck.ExpectGroup("g")
+	acked(ck, "p", 0, 0, 0)
+	acked(ck, "p", 1, 0, 1)
+	if r := ck.Report(); r.OK() || r.Lost() != 2 {
+		t.Fatalf("%s", r)
+	}
+}

@@ -16,7 +16,8 @@
 //		t.Fatal(r)
 //	}
 //
-// Values identify messages, so every attempt must produce a distinct value
+// A group that received nothing is judged only if declared with
+// ExpectGroup. Values identify messages, so every attempt must produce a distinct value
 // (check.Value makes some). The report counts, per consumer group:
 //
 //   - lost: acknowledged, never delivered (a broken promise);
