@@ -127,7 +127,12 @@ func NewNode(cfg NodeConfig, fsm raft.BatchingFSM, snaps raft.SnapshotStore) (_ 
 	}
 	// The same transport NewTCPTransportWithLogger builds, plus the
 	// optional address provider of NodeConfig.RaftPeerAddr.
-	tcfg := &raft.NetworkTransportConfig{MaxPool: transportMaxPool, Timeout: transportTimeout, Logger: hlog.Named("transport")}
+	tcfg := &raft.NetworkTransportConfig{MaxPool: transportMaxPool, Timeout: transportTimeout, Logger: hlog.Named("transport"),
+		// No pipelining: with the default (2) hashicorp/raft can deadlock
+		// between pipelineReplicate and decodeResponses (seen as a
+		// 10-minute hang in Close; hashicorp/raft#612), and upstream measured
+		// little benefit from it (hashicorp/raft#541).
+		MaxRPCsInFlight: 1}
 	var peers *peerAddrs
 	if cfg.RaftPeerAddr != nil {
 		peers = &peerAddrs{self: raft.ServerID(cfg.ID), fn: cfg.RaftPeerAddr}
