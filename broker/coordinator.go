@@ -292,24 +292,26 @@ func (c *coordinator) topicsChanged(g *cgroup) bool {
 }
 
 // partitionCounts returns the partition count of every topic the group's
-// members subscribe to (0 for a topic that does not exist).
+// members and joiners subscribe to (0 for a topic that does not exist).
 func (c *coordinator) partitionCounts(g *cgroup) map[string]int32 {
 	counts := map[string]int32{}
-	add := func(topics []string) {
-		for _, t := range topics {
-			if _, ok := counts[t]; !ok {
-				tp, _ := c.b.store.FSM().Topic(t)
-				counts[t] = tp.Partitions
-			}
-		}
-	}
 	for _, m := range g.members {
-		add(m.Topics)
+		c.countPartitions(counts, m.Topics)
 	}
 	for _, j := range g.joins {
-		add(j.member.Topics)
+		c.countPartitions(counts, j.member.Topics)
 	}
 	return counts
+}
+
+// countPartitions adds the partition count of each of topics to counts.
+func (c *coordinator) countPartitions(counts map[string]int32, topics []string) {
+	for _, t := range topics {
+		if _, ok := counts[t]; !ok {
+			tp, _ := c.b.store.FSM().Topic(t)
+			counts[t] = tp.Partitions
+		}
+	}
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -134,10 +134,7 @@ func (c *coordinator) complete(g *cgroup, now time.Time) {
 	}
 	counts := map[string]int32{}
 	for _, m := range members {
-		for _, t := range m.topics {
-			tp, _ := c.b.store.FSM().Topic(t)
-			counts[t] = tp.Partitions
-		}
+		c.countPartitions(counts, m.topics)
 	}
 	assignment := assign(g.strategy, members, counts)
 	cmd := replication.SyncGroupCmd{Group: g.name, Generation: g.gen + 1, Strategy: g.strategy}

@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -61,12 +60,6 @@ func (c *conn) produce(corr uint32, req *wire.ProduceRequest) {
 		defer cancel()
 		res, err := pending.Wait(ctx)
 		if err != nil {
-			if errors.Is(err, replication.ErrStopped) {
-				// The entry was committed by a quorum; this node's state
-				// machine failed while applying it (a full disk, say): it
-				// is stored on the others, but this answer cannot say so.
-				err = fmt.Errorf("%w: %w", replication.ErrOutcomeUnknown, err)
-			}
 			fail(err)
 			return
 		}

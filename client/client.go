@@ -244,6 +244,12 @@ func (cl *Client) readConn(ctx context.Context) (*conn, error) {
 // response is what every wire response type implements.
 type response interface{ Err() error }
 
+// leaderGone reports whether err says the broker asked is not (or no
+// longer) the leader, so the client should forget it and look again.
+func leaderGone(err error) bool {
+	return errors.Is(err, ErrNotLeader) || errors.Is(err, ErrNoLeader) || errors.Is(err, ErrShuttingDown)
+}
+
 // route says where do sends a request.
 type route uint8
 
@@ -277,7 +283,7 @@ func (cl *Client) do(ctx context.Context, to route, key wire.APIKey, req any, re
 					return nil
 				}
 			}
-			if errors.Is(err, ErrNotLeader) || errors.Is(err, ErrNoLeader) || errors.Is(err, ErrShuttingDown) {
+			if leaderGone(err) {
 				cl.forgetLeader(c.addr)
 			}
 		}

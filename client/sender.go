@@ -386,7 +386,7 @@ func (s *partSender) failed(b *batch, err error, resp *wire.ProduceResponse, wri
 		immediate = true // the leader is named: go there now
 	case errors.Is(err, ErrUnknownProducer):
 		immediate = true // a new producer id is asked for once nothing is in flight
-	case b.addr != "" && (errors.Is(err, ErrNotLeader) || errors.Is(err, ErrNoLeader) || errors.Is(err, ErrShuttingDown) || errors.Is(err, ErrConnectionLost)):
+	case b.addr != "" && (leaderGone(err) || errors.Is(err, ErrConnectionLost)):
 		cl.forgetLeader(b.addr)
 	}
 	s.requeue(b)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -177,6 +178,12 @@ func (n *Node) awaitApplied(ctx context.Context, f raft.ApplyFuture) (any, error
 		}
 		resp := f.Response()
 		if err, ok := resp.(error); ok && err != nil {
+			if errors.Is(err, ErrStopped) {
+				// Raft applies only committed entries: this one is on a
+				// quorum, but this node's state machine failed on it, so
+				// its result here is unknown.
+				return nil, fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
+			}
 			return nil, err
 		}
 		return resp, nil

@@ -102,7 +102,10 @@ var (
 	ErrDuplicateSequence = errors.New("replication: duplicate sequence number")
 	// ErrStopped means the state machine stopped after an error it could not
 	// recover from (a disk error while applying). The node shuts down; on
-	// restart the entry is applied again from the Raft log.
+	// restart the entry is applied again from the Raft log. A write that
+	// waited for its entry to be applied gets it together with
+	// ErrOutcomeUnknown: the entry was committed, but this node cannot say
+	// how it was applied.
 	ErrStopped = errors.New("replication: state machine stopped")
 )
 
