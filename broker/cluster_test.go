@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -174,4 +175,29 @@ func TestRemoveLastVoterRefused(t *testing.T) {
 	if !b.IsLeader() {
 		t.Fatal("the single node lost leadership")
 	}
+}
+
+// TestListOffsetsLeaderOnly: a ListOffsets with Leader set is answered by
+// the leader only (a follower may lag); without it, by any node.
+func TestListOffsetsLeaderOnly(t *testing.T) {
+	cl := brokertest.NewCluster(t, 3)
+	li := cl.WaitLeader()
+	lead := dialRaw(t, cl.Broker(li).Addr())
+	createTopic(t, lead, "t", 1)
+	produceN(t, lead, "t", 0, 5)
+
+	var lo wire.ListOffsetsResponse
+	lead.call(wire.ListOffsets, &wire.ListOffsetsRequest{Topic: "t", Which: wire.Latest, Leader: true}, &lo)
+	if lo.Err() != nil || lo.Offset != 5 {
+		t.Fatalf("leader: %+v", lo)
+	}
+	f := dialRaw(t, cl.Broker((li+1)%3).Addr())
+	f.call(wire.ListOffsets, &wire.ListOffsetsRequest{Topic: "t", Which: wire.Latest, Leader: true}, &lo)
+	if !errors.Is(lo.Err(), wire.ErrNotLeader) {
+		t.Fatalf("follower asked for the leader's answer: %+v, want NotLeader", lo)
+	}
+	waitFor(t, "the follower to apply 5 records", func() bool {
+		f.call(wire.ListOffsets, &wire.ListOffsetsRequest{Topic: "t", Which: wire.Latest}, &lo)
+		return lo.Err() == nil && lo.Offset == 5
+	})
 }

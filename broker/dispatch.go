@@ -29,7 +29,7 @@ func (c *conn) dispatch(hdr wire.RequestHeader, body []byte) error {
 	case wire.DeleteTopic:
 		return answerCtx(c, hdr, body, c.b.deleteTopic)
 	case wire.ListOffsets:
-		return answer(c, hdr, body, c.b.listOffsets)
+		return answerCtx(c, hdr, body, c.b.listOffsets)
 	case wire.JoinCluster:
 		return answerCtx(c, hdr, body, c.b.joinCluster)
 	case wire.InitProducer:

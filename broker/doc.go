@@ -27,6 +27,8 @@
 // forward: one network hop, and the client's view of who leads stays right.
 // Reads (Fetch, ListOffsets, Metadata) are served by any node from its
 // applied, committed data; a follower may trail the leader by a moment.
+// A ListOffsets with Leader set is answered only by the leader, after a
+// quorum confirmed it (what clients use before resetting a position).
 //
 // Produce requests from one connection are handed to Raft in the order
 // they arrive, and then wait for their acks concurrently, so a client can

@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"context"
+
 	"github.com/minibroker/minibroker/internal/wire"
 )
 
@@ -61,8 +63,16 @@ func (b *Broker) leaderClientAddr() (id, addr string) {
 	return id, ""
 }
 
-// listOffsets answers the earliest or latest offset of a partition.
-func (b *Broker) listOffsets(req *wire.ListOffsetsRequest) wire.ListOffsetsResponse {
+// listOffsets answers the earliest or latest offset of a partition: from
+// this node's state, or, if req.Leader, only on the leader after a quorum
+// confirmed it (a linearizable read: nothing committed before the request
+// is missing). It blocks for that confirmation.
+func (b *Broker) listOffsets(ctx context.Context, req *wire.ListOffsetsRequest) wire.ListOffsetsResponse {
+	if req.Leader {
+		if err := b.store.VerifyLeader(ctx); err != nil {
+			return wire.ListOffsetsResponse{ErrorCode: codeOf(err), ErrorMessage: b.errText(err)}
+		}
+	}
 	start, end, err := b.store.FSM().Offsets(req.Topic, req.Partition)
 	if err != nil {
 		return wire.ListOffsetsResponse{ErrorCode: codeOf(err), ErrorMessage: err.Error()}

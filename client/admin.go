@@ -90,18 +90,36 @@ func (cl *Client) DeleteTopic(ctx context.Context, name string) error {
 }
 
 // ListOffsets returns a partition's first stored offset (Earliest) or its
-// high-water mark (Latest), asking the leader when one is known. It
-// blocks until answered, retrying retriable errors while ctx allows.
-// Errors: ErrUnknownTopic, ErrUnknownPartition, ErrClosed, ctx's error,
-// or the last retriable error. Safe for concurrent use.
+// high-water mark (Latest) as the leader has them, after a quorum
+// confirmed its leadership: nothing committed before the call is missing
+// (a follower may trail by a moment, so the leader answers, as in Kafka).
+// It blocks until answered, retrying retriable errors (no leader yet,
+// leader changed) while ctx allows. Errors: ErrUnknownTopic,
+// ErrUnknownPartition, ErrClosed, ctx's error, or the last retriable
+// error. Safe for concurrent use.
 func (cl *Client) ListOffsets(ctx context.Context, topic string, partition int32, which OffsetSpec) (int64, error) {
 	if which != Earliest && which != Latest {
 		return 0, fmt.Errorf("minibroker: list offsets: unknown OffsetSpec %d: %w", which, ErrInvalidConfig)
 	}
-	req := &wire.ListOffsetsRequest{Topic: topic, Partition: partition, Which: int8(which)}
+	req := &wire.ListOffsetsRequest{Topic: topic, Partition: partition, Which: int8(which), Leader: true}
 	resp := new(wire.ListOffsetsResponse)
-	if err := cl.do(ctx, anyNode, wire.ListOffsets, req, resp, cl.cfg.RequestTimeout); err != nil {
+	if err := cl.do(ctx, leaderRead, wire.ListOffsets, req, resp, cl.cfg.RequestTimeout); err != nil {
 		return 0, fmt.Errorf("minibroker: list offsets %s/%d: %w", topic, partition, err)
 	}
 	return resp.Offset, nil
+}
+
+// leaderRange returns a partition's first stored offset and high-water
+// mark as the leader has them (see ListOffsets). A node's Fetch answer
+// of "out of range" is checked against this before a position is reset:
+// a node that lags the leader says so for offsets it has not applied yet.
+// Blocks; errors as ListOffsets.
+func (cl *Client) leaderRange(ctx context.Context, topic string, partition int32) (start, end int64, err error) {
+	if start, err = cl.ListOffsets(ctx, topic, partition, Earliest); err != nil {
+		return 0, 0, err
+	}
+	if end, err = cl.ListOffsets(ctx, topic, partition, Latest); err != nil {
+		return 0, 0, err
+	}
+	return start, end, nil
 }

@@ -169,14 +169,21 @@ func (c *Consumer) fetchOnce(ctx context.Context, ps *partState, off int64, epoc
 	resp := new(wire.FetchResponse)
 	if err := c.cl.do(ctx, anyNode, wire.Fetch, req, resp, c.cfg.FetchMaxWait+c.cl.cfg.RequestTimeout); err != nil {
 		if errors.Is(err, ErrOffsetOutOfRange) && ctx.Err() == nil {
-			if off > resp.HighWatermark && c.behindLeader(ctx, ps.tp, off) {
-				// The answering node has not caught up with offsets the
-				// leader has (a follower after a failover): wait for it
-				// rather than reset.
-				return false, fmt.Errorf("minibroker: fetch %v at %d: the node is behind (high-water mark %d): %w",
-					ps.tp, off, resp.HighWatermark, ErrOffsetOutOfRange)
+			// Only the leader's range decides: a node that lags (a
+			// follower after a failover, a node just restarted) answers
+			// out of range for offsets it has not applied yet, and
+			// resetting on its word would deliver committed records
+			// again (or skip records, with reset=latest).
+			start, end, lerr := c.cl.leaderRange(ctx, ps.tp.Topic, ps.tp.Partition)
+			if lerr != nil {
+				return false, fmt.Errorf("minibroker: fetch %v at %d: out of range on one node (range [%d, %d]) and the leader could not confirm: %w",
+					ps.tp, off, resp.StartOffset, resp.HighWatermark, lerr)
 			}
-			c.resetOutOfRange(ps, off, epoch, resp)
+			if off >= start && off <= end {
+				return false, fmt.Errorf("minibroker: fetch %v at %d: the node is behind (high-water mark %d; the leader's %d): %w",
+					ps.tp, off, resp.HighWatermark, end, ErrOffsetOutOfRange)
+			}
+			c.resetOutOfRange(ps, off, epoch, start, end)
 			return false, nil
 		}
 		return false, fmt.Errorf("minibroker: fetch %v at %d: %w", ps.tp, off, err)
@@ -198,24 +205,13 @@ func (c *Consumer) fetchOnce(ctx context.Context, ps *partState, off int64, epoc
 	return false, nil
 }
 
-// behindLeader reports whether off is within the leader's high-water mark
-// for tp, i.e. an out-of-range answer came from a node that lags.
-func (c *Consumer) behindLeader(ctx context.Context, tp TopicPartition, off int64) bool {
-	req := &wire.ListOffsetsRequest{Topic: tp.Topic, Partition: tp.Partition, Which: wire.Latest}
-	resp := new(wire.ListOffsetsResponse)
-	if err := c.cl.do(ctx, leaderRead, wire.ListOffsets, req, resp, c.cl.cfg.RequestTimeout); err != nil {
-		return true // cannot tell: retry the fetch rather than reset
-	}
-	return off <= resp.Offset
-}
-
-// resetOutOfRange moves ps, whose fetch at off was out of the stored
-// range, to the first stored offset or the high-water mark, by
-// AutoOffsetReset. Records already buffered stay.
-func (c *Consumer) resetOutOfRange(ps *partState, off int64, epoch uint64, resp *wire.FetchResponse) {
-	to := resp.StartOffset
+// resetOutOfRange moves ps, whose fetch at off was out of the leader's
+// stored range [start, end], to start or end, by AutoOffsetReset. Records
+// already buffered stay.
+func (c *Consumer) resetOutOfRange(ps *partState, off int64, epoch uint64, start, end int64) {
+	to := start
 	if c.cfg.AutoOffsetReset == ResetLatest {
-		to = resp.HighWatermark
+		to = end
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -223,11 +219,11 @@ func (c *Consumer) resetOutOfRange(ps *partState, off int64, epoch uint64, resp 
 		return
 	}
 	c.log.Warn("minibroker: consumer position out of range; resetting", "partition", ps.tp.String(),
-		"offset", off, "start_offset", resp.StartOffset, "high_watermark", resp.HighWatermark,
+		"offset", off, "start_offset", start, "high_watermark", end,
 		"reset", c.cfg.AutoOffsetReset.String(), "to", to)
 	ps.epoch++
 	ps.fetchPos = to
-	ps.hwm = resp.HighWatermark
+	ps.hwm = end
 	if len(ps.bufs) == 0 {
 		ps.pos, ps.posKnown = to, true
 	}

@@ -34,6 +34,7 @@ type fakeBroker struct {
 	conns    []net.Conn          // every connection accepted
 	parked   int                 // fetches waiting for data
 	discard  bool                // benchmarks: answer produce requests without decoding or storing
+	lag      int                 // Fetch and ListOffsets without Leader see this many fewer records (a lagging node)
 	held     []*fakeReq          // requests held back by the hold hook
 	idem     fakeIdem            // idempotent producers (fakeidem_test.go)
 	changed  chan struct{}       // closed and replaced on every change above
@@ -187,6 +188,15 @@ func (fb *fakeBroker) setHook(h func(r *fakeReq) bool) {
 	fb.mu.Unlock()
 }
 
+// setLag makes Fetch and ListOffsets without Leader answer as a node that
+// has n fewer records of every partition than the leader.
+func (fb *fakeBroker) setLag(n int) {
+	fb.mu.Lock()
+	fb.lag = n
+	fb.notifyLocked()
+	fb.mu.Unlock()
+}
+
 func (fb *fakeBroker) addTopic(name string, partitions int) {
 	fb.mu.Lock()
 	defer fb.mu.Unlock()
@@ -335,6 +345,11 @@ func (r *fakeReq) serve() {
 		off := int64(0)
 		if req.Which == wire.Latest {
 			off = int64(len(recs))
+			if !req.Leader {
+				fb.mu.Lock()
+				off = max(0, off-int64(fb.lag))
+				fb.mu.Unlock()
+			}
 		}
 		r.reply(&wire.ListOffsetsResponse{Offset: off})
 	default:
@@ -445,6 +460,7 @@ func (r *fakeReq) serveFetch(wait bool) {
 	var log []wire.Record
 	if ok && req.Partition >= 0 && int(req.Partition) < len(parts) {
 		log = parts[req.Partition]
+		log = log[:max(0, len(log)-fb.lag)]
 	}
 	dataCh := fb.data
 	fb.mu.Unlock()

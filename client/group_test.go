@@ -102,6 +102,52 @@ func TestConsumerResetsOutOfRangePosition(t *testing.T) {
 	}
 }
 
+// TestConsumerWaitsForLaggingNode: a fetch answered "out of range" by a
+// node that lags the leader must not reset the position; only the range
+// the leader confirms (ListOffsets with Leader) decides. A reset here
+// would deliver committed records again (seen in TestChaos, seed 7).
+func TestConsumerWaitsForLaggingNode(t *testing.T) {
+	fb, cl, _, fc := groupSetup(t, 1, 10)
+	fc.setCommitted("g", tp0, 8)
+	fb.setLag(5) // the answering node has offsets 0..4; the leader 0..9
+	cfg := testConsumerConfig()
+	cfg.ManualCommit = true
+	c := newTestConsumer(t, cl, cfg)
+	ctx, cancel := context.WithCancel(testCtx(t))
+	done := make(chan []Record, 1)
+	go func() {
+		recs, _ := c.Poll(ctx)
+		done <- recs
+	}()
+	// The consumer heard "out of range" and asked the leader twice (two
+	// ListOffsets per check): it found the node behind at least once.
+	fb.waitFor("two checks with the leader", func() bool { return fb.count(wire.ListOffsets) >= 4 })
+	if pos, ok := c.Position(tp0); !ok || pos != 8 {
+		t.Fatalf("Position = %d, %v while the node lags; want 8 (no reset)", pos, ok)
+	}
+	fb.setLag(0)
+	recs := <-done
+	cancel()
+	recs = append(recs, pollN(t, c, 2-len(recs))...)
+	checkOffsets(t, recs, []TopicPartition{tp0}, 8, 10)
+}
+
+// TestReaderOutOfRangeUsesLeaderRange: a Reader's OffsetOutOfRangeError
+// carries the range the leader confirmed, not the lagging node's.
+func TestReaderOutOfRangeUsesLeaderRange(t *testing.T) {
+	fb, cl, _, _ := groupSetup(t, 1, 10)
+	fb.setLag(5)
+	r := cl.Reader(ReaderConfig{Topic: "t", Partition: 0, Offset: 12})
+	_, err := r.Fetch(testCtx(t))
+	var oor *OffsetOutOfRangeError
+	if !errors.As(err, &oor) {
+		t.Fatalf("Fetch at 12 of 10 = %v, want an *OffsetOutOfRangeError", err)
+	}
+	if oor.StartOffset != 0 || oor.HighWatermark != 10 {
+		t.Fatalf("range [%d, %d], want the leader's [0, 10]", oor.StartOffset, oor.HighWatermark)
+	}
+}
+
 func TestConsumerResetLatestWithoutCommit(t *testing.T) {
 	_, cl, p, fc := groupSetup(t, 1, 5)
 	cfg := testConsumerConfig()

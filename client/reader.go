@@ -56,7 +56,8 @@ func (cl *Client) Reader(cfg ReaderConfig) *Reader {
 // It blocks until the broker answers or ctx ends, retrying retriable
 // failures (lost connections, ...) with backoff. Errors: an
 // *OffsetOutOfRangeError (matching ErrOffsetOutOfRange; the position is
-// unchanged; SetOffset to recover), ErrUnknownTopic, ErrUnknownPartition,
+// outside the range the leader confirmed and is unchanged; SetOffset to
+// recover), ErrUnknownTopic, ErrUnknownPartition,
 // ErrClosed, a *ConfigError, ctx's error, or the last retriable error.
 // Records share the memory of one answer: keeping one alive keeps a few
 // KiB of its neighbours alive too.
@@ -96,13 +97,36 @@ func (r *Reader) Fetch(ctx context.Context) ([]Record, error) {
 		MaxWaitMs: int32(r.cfg.MaxWait / time.Millisecond),
 	}
 	resp := new(wire.FetchResponse)
-	if err := r.cl.do(ctx, anyNode, wire.Fetch, req, resp, r.cfg.MaxWait+r.cl.cfg.RequestTimeout); err != nil {
-		if errors.Is(err, ErrOffsetOutOfRange) {
+	timeout := r.cfg.MaxWait + r.cl.cfg.RequestTimeout
+	err := r.cl.do(ctx, anyNode, wire.Fetch, req, resp, timeout)
+	if errors.Is(err, ErrOffsetOutOfRange) {
+		// A node that lags the leader answers out of range for offsets
+		// it has not applied yet: only the leader's range decides. If
+		// pos is within it, fetch from the leader, which has applied it.
+		start, end, lerr := r.cl.leaderRange(ctx, r.cfg.Topic, r.cfg.Partition)
+		switch {
+		case lerr != nil:
+			// Not ErrOffsetOutOfRange: nothing is known to be out of
+			// range, so nobody should reset on this.
+			err = fmt.Errorf("out of range on one node (range [%d, %d]); the leader could not confirm: %w",
+				resp.StartOffset, resp.HighWatermark, lerr)
+		case pos < start || pos > end:
 			return nil, &OffsetOutOfRangeError{
 				Topic: r.cfg.Topic, Partition: r.cfg.Partition, Offset: pos,
-				StartOffset: resp.StartOffset, HighWatermark: resp.HighWatermark, Err: err,
+				StartOffset: start, HighWatermark: end, Err: err,
+			}
+		default:
+			*resp = wire.FetchResponse{}
+			err = r.cl.do(ctx, leaderRead, wire.Fetch, req, resp, timeout)
+			if errors.Is(err, ErrOffsetOutOfRange) {
+				return nil, &OffsetOutOfRangeError{
+					Topic: r.cfg.Topic, Partition: r.cfg.Partition, Offset: pos,
+					StartOffset: resp.StartOffset, HighWatermark: resp.HighWatermark, Err: err,
+				}
 			}
 		}
+	}
+	if err != nil {
 		return nil, fmt.Errorf("minibroker: fetch %s/%d at %d: %w", r.cfg.Topic, r.cfg.Partition, pos, err)
 	}
 	recs := r.convert(resp.Records, pos)

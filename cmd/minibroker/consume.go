@@ -251,14 +251,14 @@ func newPartitionSource(cl *client.Client, warn io.Writer, topic string, parts [
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.read(ctx, cl, r, topic, p, warn)
+			s.read(ctx, r, p, warn)
 		}()
 	}
 	return s
 }
 
 // read fetches from r until ctx ends or a non-retriable error.
-func (s *partitionSource) read(ctx context.Context, cl *client.Client, r *client.Reader, topic string, part int32, warn io.Writer) {
+func (s *partitionSource) read(ctx context.Context, r *client.Reader, part int32, warn io.Writer) {
 	warned := false
 	for {
 		recs, err := r.Fetch(ctx)
@@ -275,13 +275,6 @@ func (s *partitionSource) read(ctx context.Context, cl *client.Client, r *client
 			fmt.Fprintf(warn, "minibroker: partition %d: offsets %d to %d were deleted by retention; skipping to %d\n",
 				part, oor.Offset, oor.StartOffset-1, oor.StartOffset)
 			_ = r.SetOffset(oor.StartOffset)
-			continue
-		case errors.As(err, &oor) && lagging(ctx, cl, topic, part, oor.Offset):
-			// The node that answered is behind the leader (a follower
-			// catching up, a leader just elected): the offset exists.
-			if !pause(ctx, retryPause/10) {
-				return
-			}
 			continue
 		case errors.As(err, &oor):
 			s.errs <- &hintError{err: err, msg: fmt.Sprintf(
@@ -309,17 +302,6 @@ func (s *partitionSource) read(ctx context.Context, cl *client.Client, r *client
 			return
 		}
 	}
-}
-
-// lagging reports whether offset, past the high-water mark of the node
-// that answered a fetch, is within the leader's (or the leader cannot be
-// asked right now): the fetch is then worth retrying.
-func lagging(ctx context.Context, cl *client.Client, topic string, part int32, offset int64) bool {
-	hwm, err := cl.ListOffsets(ctx, topic, part, client.Latest)
-	if err != nil {
-		return client.IsRetriable(err)
-	}
-	return offset <= hwm
 }
 
 // pause waits for d, or returns false when ctx ends first.

@@ -176,12 +176,16 @@ func TestNewerPeerFieldsAreSkipped(t *testing.T) {
 }
 
 func TestMissingFields(t *testing.T) {
-	// Requests need all their v0 fields (Produce: 5 of its 7).
+	// Requests need all their v0 fields (Produce: 5 of its 7,
+	// ListOffsets: 3 of its 4).
 	for _, s := range requestSamples() {
 		full := marshal(s.msg)
 		n, _ := msgpack.NewDecoder(bytes.NewReader(full)).DecodeArrayLen()
-		if s.key == Produce {
+		switch s.key {
+		case Produce:
 			n = produceRequestMin
+		case ListOffsets:
+			n = listOffsetsRequestMin
 		}
 		if n == 0 {
 			continue // nothing can be missing

@@ -13,13 +13,20 @@ const (
 )
 
 // ListOffsetsRequest asks for one of a partition's offsets (API key
-// ListOffsets). On the wire: [Topic, Partition, Which].
+// ListOffsets). On the wire: [Topic, Partition, Which, Leader]; Leader
+// may be absent (false).
 type ListOffsetsRequest struct {
 	_msgpack struct{} `msgpack:",as_array"`
 
 	Topic     string
 	Partition int32
 	Which     int8 // Earliest or Latest
+	// Leader asks for a linearizable answer: only the leader answers,
+	// after a quorum confirmed its leadership and its state machine
+	// applied everything committed before; any other node answers
+	// NotLeader. False: any node answers from its own state, which may
+	// lag the leader's.
+	Leader bool
 }
 
 // ListOffsetsResponse answers a ListOffsetsRequest. On the wire:
@@ -33,7 +40,8 @@ type ListOffsetsResponse struct {
 }
 
 const (
-	listOffsetsRequestFields  = 3
+	listOffsetsRequestFields  = 4
+	listOffsetsRequestMin     = 3
 	listOffsetsResponseFields = 3
 )
 
@@ -43,6 +51,7 @@ func (m ListOffsetsRequest) EncodeMsgpack(e *msgpack.Encoder) error {
 	w.string(m.Topic)
 	w.int(int64(m.Partition))
 	w.int(int64(m.Which))
+	w.bool(m.Leader)
 	return w.err
 }
 
@@ -50,10 +59,11 @@ func (m ListOffsetsRequest) EncodeMsgpack(e *msgpack.Encoder) error {
 func (m *ListOffsetsRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = ListOffsetsRequest{}
 	var f fieldReader
-	f.begin(d, "ListOffsetsRequest", listOffsetsRequestFields)
+	f.begin(d, "ListOffsetsRequest", listOffsetsRequestMin)
 	f.string(&m.Topic)
 	f.int32(&m.Partition)
 	f.int8(&m.Which)
+	f.bool(&m.Leader)
 	return f.done()
 }
 

@@ -160,7 +160,7 @@ func TestBugConsumerResetsOnLaggingNode(t *testing.T) {
 			return 0, err
 		}
 		defer cl.Close()
-		return cl.ListOffsets(ctx, topic, 0, client.Latest)
+		return nodeHighWatermark(ctx, cl, topic, 0)
 	})
 	t.Logf("%s restarted alone: high-water mark %d (%v); the group committed 600", c.nodes[f].cfg.ID, hwm, err)
 	deadline := time.Now().Add(10 * time.Second)

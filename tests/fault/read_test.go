@@ -15,7 +15,7 @@ import (
 func readPartition(cl *client.Client, topic string, p int32) ([]client.Record, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	end, err := cl.ListOffsets(ctx, topic, p, client.Latest)
+	end, err := nodeHighWatermark(ctx, cl, topic, p)
 	if err != nil {
 		return nil, err
 	}
@@ -29,6 +29,27 @@ func readPartition(cl *client.Client, topic string, p int32) ([]client.Record, e
 		out = append(out, recs...)
 	}
 	return out, nil
+}
+
+// nodeHighWatermark returns the high-water mark of topic/p that the node
+// cl talks to reports in its Metadata (ListOffsets asks the leader; a
+// pinned client must not).
+func nodeHighWatermark(ctx context.Context, cl *client.Client, topic string, p int32) (int64, error) {
+	md, err := cl.Metadata(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for _, ti := range md.Topics {
+		if ti.Name != topic {
+			continue
+		}
+		for _, pi := range ti.Partitions {
+			if pi.Partition == p {
+				return pi.HighWatermark, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("%s/%d: not in the metadata: %w", topic, p, client.ErrUnknownPartition)
 }
 
 // readAll reads every partition of topic through cl and, if ck is not
