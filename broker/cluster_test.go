@@ -154,8 +154,14 @@ func TestRemoveLeaderItself(t *testing.T) {
 	}
 	c.Kill(oldIdx)
 	lead := c.Leader()
-	resp := describe(t, lead.Addr())
-	if got := nodeIDs(resp); slices.Contains(got, old.ID()) || len(got) != 2 {
+	// A leader just elected may not have applied every committed entry
+	// yet (its view is not a linearizable read): wait for it.
+	var got []string
+	waitFor(t, "the new leader to list 2 nodes", func() bool {
+		got = nodeIDs(describe(t, lead.Addr()))
+		return len(got) == 2
+	})
+	if slices.Contains(got, old.ID()) {
 		t.Fatalf("nodes after the leader removed itself: %v", got)
 	}
 	var md wire.MetadataResponse
