@@ -57,6 +57,10 @@ type Broker struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	done      chan struct{} // closed when the first Close has finished
+
+	fatalMu sync.Mutex // guards fatal
+	fatal   error      // why the broker closed itself (fatal.go); nil otherwise
 }
 
 const idFile = "node-id"
@@ -88,7 +92,7 @@ func Start(cfg Config) (*Broker, error) {
 	}
 	var httpLn net.Listener
 	b := &Broker{cfg: cfg, id: id, logger: cfg.Logger.With("node", id), ln: ln, conns: map[*conn]struct{}{},
-		draining: make(chan struct{}), graceful: make(chan struct{})}
+		draining: make(chan struct{}), graceful: make(chan struct{}), done: make(chan struct{})}
 	if cfg.MetricsAddr != "" {
 		if httpLn, err = b.listenHTTP(); err != nil {
 			ln.Close()
@@ -130,8 +134,12 @@ func Start(cfg Config) (*Broker, error) {
 	go b.acceptLoop()
 	go b.registrar()
 	go b.coord.run()
+	go b.watchFatal()
 	if err := b.waitReady(fresh, bootstrap); err != nil {
 		b.Close()
+		if ferr := b.Err(); ferr != nil {
+			return nil, ferr
+		}
 		return nil, err
 	}
 	b.logger.Info("broker serving", "addr", b.addr, "raft_addr", b.store.Node().RaftAddr(),
@@ -335,7 +343,7 @@ func (b *Broker) Leader() (id, addr string) { return b.leaderClientAddr() }
 // Use Shutdown to let in-flight requests finish and hand leadership over
 // first. Close is idempotent and safe for concurrent use; it blocks until
 // all of that is done, and every call returns the first call's result: nil
-// or the error of closing the data.
+// or the error of closing the data. Done is closed when it has finished.
 func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
 		b.cancel()
@@ -350,6 +358,7 @@ func (b *Broker) Close() error {
 		b.wg.Wait()
 		b.closeErr = b.store.Close()
 		b.logger.Info("broker closed")
+		close(b.done)
 	})
 	return b.closeErr
 }

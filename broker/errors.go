@@ -29,4 +29,7 @@ var (
 	// ErrStartTimeout means Start gave up waiting for the broker to become
 	// ready (no election, or the cluster to join did not answer).
 	ErrStartTimeout = errors.New("broker: not ready before StartTimeout")
+	// ErrStopped is wrapped by Err when the broker closed itself because
+	// its replication stopped on a fatal local error (see fatal.go).
+	ErrStopped = errors.New("broker: stopped on a fatal error")
 )

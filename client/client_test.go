@@ -328,3 +328,30 @@ func TestProduceFollowsNotLeaderRedirect(t *testing.T) {
 		t.Fatal("record not stored on the leader")
 	}
 }
+
+// TestMetadataPrefersAnAnswerWithALeader: a node that knows no leader (cut
+// off, stopped, mid-election) must not hide the leader the others know.
+func TestMetadataPrefersAnAnswerWithALeader(t *testing.T) {
+	lost := newFakeBroker(t, "n1")
+	lead := newFakeBroker(t, "n2")
+	nodes := []wire.Node{{ID: "n1", Addr: lost.addr}, {ID: "n2", Addr: lead.addr}}
+	lost.setMeta("", nodes)
+	lead.setMeta("n2", nodes)
+	cl := newTestClient(t, Config{Brokers: []string{lost.addr, lead.addr}})
+	md, err := cl.Metadata(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if md.LeaderID != "n2" || md.LeaderAddr != lead.addr {
+		t.Fatalf("leader %q at %q, want n2 at %s", md.LeaderID, md.LeaderAddr, lead.addr)
+	}
+	if lost.count(wire.Metadata) != 1 {
+		t.Fatalf("the leaderless node was asked %d times, want 1 (first seed)", lost.count(wire.Metadata))
+	}
+
+	// With no node naming a leader, the answer says so.
+	lead.setMeta("", nodes)
+	if md, err = cl.Metadata(testCtx(t)); err != nil || md.LeaderID != "" {
+		t.Fatalf("no leader anywhere: %+v, %v", md, err)
+	}
+}

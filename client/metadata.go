@@ -103,19 +103,28 @@ func (cl *Client) ListTopics(ctx context.Context) ([]TopicInfo, error) {
 	return md.Topics, err
 }
 
-// fetchMetadata sends a Metadata request for all topics to each candidate
-// in turn until one answers without error, and applies the answer to the
-// cache.
+// fetchMetadata sends a Metadata request for all topics to the candidates
+// in turn and applies the first answer that names a leader. A node can
+// answer without one (it is cut off from the others, it stopped, an
+// election is under way) while the rest of the cluster has a leader, so a
+// leaderless answer is kept only if no other candidate names one.
 func (cl *Client) fetchMetadata(ctx context.Context) (*wire.MetadataResponse, error) {
 	var errs []error
+	var leaderless *wire.MetadataResponse
 	for _, addr := range cl.candidates() {
 		c, err := cl.getConn(ctx, addr)
 		if err == nil {
 			resp := new(wire.MetadataResponse)
 			if err = c.roundTrip(ctx, wire.Metadata, &wire.MetadataRequest{}, resp, cl.cfg.RequestTimeout); err == nil {
 				if err = resp.Err(); err == nil {
-					cl.applyMetadata(resp)
-					return resp, nil
+					if resp.LeaderID != "" {
+						cl.applyMetadata(resp)
+						return resp, nil
+					}
+					if leaderless == nil {
+						leaderless = resp
+					}
+					continue
 				}
 			}
 		}
@@ -124,6 +133,10 @@ func (cl *Client) fetchMetadata(ctx context.Context) (*wire.MetadataResponse, er
 		}
 		cl.forgetLeader(addr)
 		errs = append(errs, fmt.Errorf("%s: %w", addr, err))
+	}
+	if leaderless != nil {
+		cl.applyMetadata(leaderless)
+		return leaderless, nil
 	}
 	return nil, fmt.Errorf("minibroker: metadata: %w", errors.Join(errs...))
 }

@@ -111,7 +111,8 @@ func newLogger(w io.Writer, format, level string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// runServe runs a broker until ctx ends, then stops it gracefully.
+// runServe runs a broker until ctx ends, then stops it gracefully; or
+// until the broker stops itself on a fatal error, which it returns.
 func runServe(ctx context.Context, a *app, sc serveConfig) error {
 	logger := newLogger(a.stderr, sc.logFormat, sc.logLevel)
 	cfg := sc.broker
@@ -133,7 +134,14 @@ func runServe(ctx context.Context, a *app, sc serveConfig) error {
 	if m := b.MetricsAddr(); m != "" {
 		fmt.Fprintf(a.stdout, "minibroker %s metrics on http://%s/metrics (health /healthz, /readyz)\n", b.ID(), m)
 	}
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case <-b.Done():
+		// The broker closed itself: its replication stopped on a fatal
+		// error (it logged why). Exit non-zero so a supervisor restarts
+		// it once the cause (a full disk, say) is fixed.
+		return fmt.Errorf("minibroker %s stopped: %w", b.ID(), b.Err())
+	}
 	logger.Info("stopping: signal received")
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()

@@ -1,8 +1,8 @@
 package netdisk
 
 import (
+	"errors"
 	"log/slog"
-	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -51,9 +51,9 @@ func TestDiskFull(t *testing.T) {
 	t.Logf("%s: %s", old.ID(), line)
 	t.Logf("disk full on %s: %s leads after %v; %d writes refused", old.ID(), c.Broker(newLead).ID(), elected.Round(time.Millisecond), disks[lead].failed.Load())
 
-	// Space returns. The stopped node does not come back by itself, and
-	// while its process lives clients stall on it (see
-	// TestReproStoppedNodeStallsProducers): an operator restarts it.
+	// Space returns. The stopped node closed itself (see
+	// TestStoppedNodeClosesItself) and does not come back by itself: an
+	// operator or supervisor restarts it.
 	disks[lead].full.Store(false)
 	c.Kill(lead)
 	c.Restart(lead)
@@ -85,18 +85,13 @@ func TestDiskFull(t *testing.T) {
 		len(storage), visible, uncertain, firstN(p.finalErrors(), 3))
 }
 
-// TestReproStoppedNodeStallsProducers reproduces a finding, so it runs only
-// with MINIBROKER_REPRO=1: after its state machine stopped on a full disk,
-// the old leader's process keeps serving as a zombie. It answers every
-// write with ShuttingDown (retriable) and Metadata with "no leader", and
-// the client, which keeps the cached leader on ShuttingDown, retries the
-// zombie until its retries are used up, batch after batch: the producer
-// makes no progress although the two other nodes have elected a leader.
-// The test asserts the behaviour expected instead: progress within 10s.
-func TestReproStoppedNodeStallsProducers(t *testing.T) {
-	if os.Getenv("MINIBROKER_REPRO") == "" {
-		t.Skip("reproduces a known finding; set MINIBROKER_REPRO=1 to run")
-	}
+// TestStoppedNodeClosesItself: after its state machine stopped on a full
+// disk, the old leader's broker closes itself (Done, Err wrapping
+// ErrStopped and ENOSPC) instead of serving on as a zombie that answers
+// "no leader" and "shutting down"; producers go on with the new leader
+// within seconds. (Found as a stall: clients that asked the zombie first
+// made no progress at all.)
+func TestStoppedNodeClosesItself(t *testing.T) {
 	disks := make([]*fullFS, 3)
 	c := brokertest.NewCluster(t, 3, steady, func(i int, cfg *broker.Config) {
 		disks[i] = &fullFS{}
@@ -114,15 +109,31 @@ func TestReproStoppedNodeStallsProducers(t *testing.T) {
 	p := startRunner(t, newClient(t, nil, 3*time.Second, c.Addrs()...), ck, client.ProducerConfig{}, "p", "events", 32)
 	p.waitAcked(t, 200)
 	disks[lead].full.Store(true)
-	waitUntil(t, old.ID()+" to stop", func() bool { return disks[lead].failed.Load() > 0 && !old.IsLeader() })
+	select {
+	case <-old.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s did not close itself after its disk filled (%d writes refused)", old.ID(), disks[lead].failed.Load())
+	}
+	if err := old.Err(); !errors.Is(err, broker.ErrStopped) || !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("Err() = %v, want ErrStopped and ENOSPC", err)
+	}
 	otherLeader(t, c, lead)
 	from := p.acked.Load()
 	deadline := time.Now().Add(10 * time.Second)
 	for p.acked.Load() < from+100 {
 		if time.Now().After(deadline) {
-			t.Fatalf("producer stalled: %d acks in 10s after the new leader was elected; the stopped node %s is still up; final errors: %q",
-				p.acked.Load()-from, old.ID(), firstN(p.finalErrors(), 3))
+			t.Fatalf("producer stalled: %d acks in 10s after the new leader was elected; final errors: %q",
+				p.acked.Load()-from, firstN(p.finalErrors(), 3))
 		}
 		time.Sleep(10 * time.Millisecond) // polling a condition, with a deadline
+	}
+	p.halt()
+	disks[lead].full.Store(false)
+	c.Kill(lead) // the closed broker: a no-op close
+	c.Restart(lead)
+	waitIdentical(t, c, ck, "events")
+	if r := ck.Report(); !r.OK() || r.Lost() != 0 {
+		logReport(t, r)
+		t.Fatal("delivery check failed")
 	}
 }
