@@ -3,10 +3,8 @@ package broker_test
 import (
 	"context"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -14,61 +12,30 @@ import (
 	"github.com/minibroker/minibroker/broker"
 	"github.com/minibroker/minibroker/broker/brokertest"
 	"github.com/minibroker/minibroker/internal/wire"
-	mlog "github.com/minibroker/minibroker/log"
+	"github.com/minibroker/minibroker/log/logtest"
 )
-
-// fullFS is mlog.OSFS whose writes fail with ENOSPC while full is set, and
-// which counts the files opened through it.
-type fullFS struct {
-	mlog.OSFS
-	full   atomic.Bool
-	opened atomic.Int64
-	failed atomic.Int64 // writes refused
-}
-
-func (f *fullFS) OpenFile(name string, flag int, perm os.FileMode) (mlog.File, error) {
-	fh, err := f.OSFS.OpenFile(name, flag, perm)
-	if err != nil {
-		return nil, err
-	}
-	f.opened.Add(1)
-	return &fullFile{File: fh, fs: f}, nil
-}
-
-type fullFile struct {
-	mlog.File
-	fs *fullFS
-}
-
-func (f *fullFile) WriteAt(p []byte, off int64) (int, error) {
-	if f.fs.full.Load() {
-		f.fs.failed.Add(1)
-		return 0, &os.PathError{Op: "write", Path: f.Name(), Err: syscall.ENOSPC}
-	}
-	return f.File.WriteAt(p, off)
-}
 
 // TestLogFSHook: the partition logs are written through Config.LogFS, and a
 // full disk there fails the produce: with a storage error naming ENOSPC,
 // or, when the node's shutdown (an Apply error stops it) overtakes the
 // answer, an unknown outcome.
 func TestLogFSHook(t *testing.T) {
-	fs := &fullFS{}
+	fs := &logtest.FullFS{}
 	c := brokertest.NewCluster(t, 1, func(_ int, cfg *broker.Config) { cfg.LogFS = fs })
-	t.Cleanup(func() { fs.full.Store(false) }) // before the cluster closes: Close writes
+	t.Cleanup(func() { fs.SetFull(false) }) // before the cluster closes: Close writes
 	rc := dialRaw(t, c.Broker(0).Addr())
 	var ct wire.CreateTopicResponse
 	rc.call(wire.CreateTopic, &wire.CreateTopicRequest{Name: "t", Partitions: 1}, &ct)
 	var pr wire.ProduceResponse
 	rc.call(wire.Produce, &wire.ProduceRequest{Topic: "t", Acks: wire.AcksAll, Records: records("a")}, &pr)
-	if ct.ErrorCode != wire.CodeNone || pr.ErrorCode != wire.CodeNone || fs.opened.Load() == 0 {
-		t.Fatalf("create %+v, produce %+v, %d files opened through LogFS", ct, pr, fs.opened.Load())
+	if ct.ErrorCode != wire.CodeNone || pr.ErrorCode != wire.CodeNone || fs.Opened() == 0 {
+		t.Fatalf("create %+v, produce %+v, %d files opened through LogFS", ct, pr, fs.Opened())
 	}
-	fs.full.Store(true)
+	fs.SetFull(true)
 	rc.call(wire.Produce, &wire.ProduceRequest{Topic: "t", Acks: wire.AcksAll, Records: records("b")}, &pr)
 	storage := pr.ErrorCode == wire.CodeStorage && strings.Contains(pr.ErrorMessage, syscall.ENOSPC.Error())
-	if !storage && pr.ErrorCode != wire.CodeOutcomeUnknown || fs.failed.Load() == 0 {
-		t.Fatalf("produce on a full disk: %+v (%d writes refused)", pr, fs.failed.Load())
+	if !storage && pr.ErrorCode != wire.CodeOutcomeUnknown || fs.Refused() == 0 {
+		t.Fatalf("produce on a full disk: %+v (%d writes refused)", pr, fs.Refused())
 	}
 }
 

@@ -7,12 +7,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"testing"
 
 	"github.com/hashicorp/raft"
+
 	mlog "github.com/minibroker/minibroker/log"
+	"github.com/minibroker/minibroker/log/logtest"
 )
 
 // fsmHarness drives an FSM directly, as raft would, numbering entries.
@@ -375,52 +376,20 @@ func (bufSink) ID() string    { return "buf" }
 func (bufSink) Close() error  { return nil }
 func (bufSink) Cancel() error { return nil }
 
-// failFS fails every write with ENOSPC while on.
-type failFS struct {
-	mlog.OSFS
-	mu sync.Mutex
-	on bool
-}
-
-func (f *failFS) set(on bool) { f.mu.Lock(); f.on = on; f.mu.Unlock() }
-
-func (f *failFS) OpenFile(name string, flag int, perm os.FileMode) (mlog.File, error) {
-	fh, err := f.OSFS.OpenFile(name, flag, perm)
-	if err != nil {
-		return nil, err
-	}
-	return &failFile{File: fh, fs: f}, nil
-}
-
-type failFile struct {
-	mlog.File
-	fs *failFS
-}
-
-func (f *failFile) WriteAt(b []byte, off int64) (int, error) {
-	f.fs.mu.Lock()
-	on := f.fs.on
-	f.fs.mu.Unlock()
-	if on {
-		return 0, syscall.ENOSPC
-	}
-	return f.File.WriteAt(b, off)
-}
-
 // TestFSMStopsOnDiskError: a write error inside Apply stops the FSM; it
 // applies nothing after, and replay after a restart applies the entry.
 func TestFSMStopsOnDiskError(t *testing.T) {
-	fsys := &failFS{}
+	fsys := &logtest.FullFS{}
 	var fatal []error
 	h := newHarness(t, FSMConfig{FS: fsys, OnFatal: func(err error) { fatal = append(fatal, err) }})
 	h.apply(CmdCreateTopic, &CreateTopicCmd{Name: "t", Partitions: 1})
 	h.append("t", 0, "ok", 1)
-	fsys.set(true)
+	fsys.SetFull(true)
 	r := h.append("t", 0, "full", 1)
 	if err, _ := r.(error); !errors.Is(err, ErrStopped) || !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("append on a full disk: %v", r)
 	}
-	fsys.set(false)
+	fsys.SetFull(false)
 	if err, _ := h.append("t", 0, "later", 1).(error); !errors.Is(err, ErrStopped) {
 		t.Fatalf("stopped FSM applied a later entry: %v", err)
 	}

@@ -2,49 +2,20 @@ package main
 
 import (
 	"context"
-	"os"
 	"regexp"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/minibroker/minibroker/client"
-	mlog "github.com/minibroker/minibroker/log"
+	"github.com/minibroker/minibroker/log/logtest"
 )
-
-// fullDisk is the real filesystem until full is set; then every write
-// fails with ENOSPC.
-type fullDisk struct {
-	mlog.OSFS
-	full atomic.Bool
-}
-
-func (d *fullDisk) OpenFile(name string, flag int, perm os.FileMode) (mlog.File, error) {
-	f, err := d.OSFS.OpenFile(name, flag, perm)
-	if err != nil {
-		return nil, err
-	}
-	return &fullDiskFile{File: f, d: d}, nil
-}
-
-type fullDiskFile struct {
-	mlog.File
-	d *fullDisk
-}
-
-func (f *fullDiskFile) WriteAt(p []byte, off int64) (int, error) {
-	if f.d.full.Load() {
-		return 0, &os.PathError{Op: "write", Path: f.Name(), Err: syscall.ENOSPC}
-	}
-	return f.File.WriteAt(p, off)
-}
 
 // TestServeExitsWhenReplicationStops: a node whose state machine stops on
 // a full disk closes itself and `serve` exits 1 saying why, for a
 // supervisor to restart it, instead of living on as a zombie.
 func TestServeExitsWhenReplicationStops(t *testing.T) {
-	disk := &fullDisk{}
+	disk := &logtest.FullFS{}
 	c := newCLI(t)
 	c.serve = func(ctx context.Context, a *app, sc serveConfig) error {
 		sc.broker.LogFS = disk
@@ -74,7 +45,7 @@ func TestServeExitsWhenReplicationStops(t *testing.T) {
 	if err := cl.CreateTopic(ctx, "t", client.TopicConfig{Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
-	disk.full.Store(true)
+	disk.SetFull(true)
 	p := cl.Producer(client.ProducerConfig{Retries: 1}) // Close gives up soon on the dead node
 	defer p.Close()
 	pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)

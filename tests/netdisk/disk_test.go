@@ -11,6 +11,7 @@ import (
 	"github.com/minibroker/minibroker/broker/brokertest"
 	"github.com/minibroker/minibroker/client"
 	"github.com/minibroker/minibroker/client/check"
+	"github.com/minibroker/minibroker/log/logtest"
 )
 
 // TestDiskFull: the leader's partition logs start failing every write with
@@ -23,10 +24,10 @@ import (
 // entry it failed on from its Raft log and catches up. Nothing acked is
 // lost, and every node stores the same data.
 func TestDiskFull(t *testing.T) {
-	disks := make([]*fullFS, 3)
+	disks := make([]*logtest.FullFS, 3)
 	logs := make([]*logRecorder, 3)
 	c := brokertest.NewCluster(t, 3, steady, func(i int, cfg *broker.Config) {
-		disks[i], logs[i] = &fullFS{}, &logRecorder{}
+		disks[i], logs[i] = &logtest.FullFS{}, &logRecorder{}
 		cfg.LogFS = disks[i]
 		cfg.Logger = slog.New(logs[i])
 	})
@@ -37,10 +38,10 @@ func TestDiskFull(t *testing.T) {
 	p := startRunner(t, newClient(t, nil, 3*time.Second, c.Addrs()...), ck, client.ProducerConfig{}, "p", "events", 32)
 	p.waitAcked(t, 200)
 
-	disks[lead].full.Store(true)
+	disks[lead].SetFull(true)
 	full := time.Now()
 	waitUntil(t, old.ID()+" to hit the full disk and stop leading", func() bool {
-		return disks[lead].failed.Load() > 0 && !old.IsLeader()
+		return disks[lead].Refused() > 0 && !old.IsLeader()
 	})
 	newLead := otherLeader(t, c, lead)
 	elected := time.Since(full)
@@ -49,12 +50,12 @@ func TestDiskFull(t *testing.T) {
 		t.Fatalf("%s did not report its state machine stopped on ENOSPC", old.ID())
 	}
 	t.Logf("%s: %s", old.ID(), line)
-	t.Logf("disk full on %s: %s leads after %v; %d writes refused", old.ID(), c.Broker(newLead).ID(), elected.Round(time.Millisecond), disks[lead].failed.Load())
+	t.Logf("disk full on %s: %s leads after %v; %d writes refused", old.ID(), c.Broker(newLead).ID(), elected.Round(time.Millisecond), disks[lead].Refused())
 
 	// Space returns. The stopped node closed itself (see
 	// TestStoppedNodeClosesItself) and does not come back by itself: an
 	// operator or supervisor restarts it.
-	disks[lead].full.Store(false)
+	disks[lead].SetFull(false)
 	c.Kill(lead)
 	c.Restart(lead)
 	p.waitAcked(t, p.acked.Load()+300)
@@ -92,14 +93,14 @@ func TestDiskFull(t *testing.T) {
 // within seconds. (Found as a stall: clients that asked the zombie first
 // made no progress at all.)
 func TestStoppedNodeClosesItself(t *testing.T) {
-	disks := make([]*fullFS, 3)
+	disks := make([]*logtest.FullFS, 3)
 	c := brokertest.NewCluster(t, 3, steady, func(i int, cfg *broker.Config) {
-		disks[i] = &fullFS{}
+		disks[i] = &logtest.FullFS{}
 		cfg.LogFS = disks[i]
 	})
 	t.Cleanup(func() {
 		for _, d := range disks {
-			d.full.Store(false)
+			d.SetFull(false)
 		}
 	})
 	createTopic(t, c, "events", 3)
@@ -108,11 +109,11 @@ func TestStoppedNodeClosesItself(t *testing.T) {
 	ck := check.New()
 	p := startRunner(t, newClient(t, nil, 3*time.Second, c.Addrs()...), ck, client.ProducerConfig{}, "p", "events", 32)
 	p.waitAcked(t, 200)
-	disks[lead].full.Store(true)
+	disks[lead].SetFull(true)
 	select {
 	case <-old.Done():
 	case <-time.After(30 * time.Second):
-		t.Fatalf("%s did not close itself after its disk filled (%d writes refused)", old.ID(), disks[lead].failed.Load())
+		t.Fatalf("%s did not close itself after its disk filled (%d writes refused)", old.ID(), disks[lead].Refused())
 	}
 	if err := old.Err(); !errors.Is(err, broker.ErrStopped) || !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("Err() = %v, want ErrStopped and ENOSPC", err)
@@ -128,7 +129,7 @@ func TestStoppedNodeClosesItself(t *testing.T) {
 		time.Sleep(10 * time.Millisecond) // polling a condition, with a deadline
 	}
 	p.halt()
-	disks[lead].full.Store(false)
+	disks[lead].SetFull(false)
 	c.Kill(lead) // the closed broker: a no-op close
 	c.Restart(lead)
 	waitIdentical(t, c, ck, "events")

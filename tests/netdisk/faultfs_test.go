@@ -6,42 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
-	"syscall"
 
 	mlog "github.com/minibroker/minibroker/log"
 )
-
-// fullFS is the real filesystem, except that while full is set every
-// write to a file fails with ENOSPC (wrapped in an *os.PathError, as the
-// os package reports it) and writes nothing. Everything else works, as on
-// a real full disk: reads, truncation, fsync, removal.
-type fullFS struct {
-	mlog.OSFS
-	full   atomic.Bool
-	failed atomic.Int64 // writes refused
-}
-
-func (f *fullFS) OpenFile(name string, flag int, perm os.FileMode) (mlog.File, error) {
-	fh, err := f.OSFS.OpenFile(name, flag, perm)
-	if err != nil {
-		return nil, err
-	}
-	return &fullFile{File: fh, fs: f}, nil
-}
-
-type fullFile struct {
-	mlog.File
-	fs *fullFS
-}
-
-func (f *fullFile) WriteAt(p []byte, off int64) (int, error) {
-	if f.fs.full.Load() {
-		f.fs.failed.Add(1)
-		return 0, &os.PathError{Op: "write", Path: f.Name(), Err: syscall.ENOSPC}
-	}
-	return f.File.WriteAt(p, off)
-}
 
 // crashFS is the real filesystem that also keeps, for every file written
 // through it, the content the file had when it was last fsynced: what a
