@@ -93,20 +93,8 @@ func NewNode(cfg NodeConfig, fsm raft.BatchingFSM, snaps raft.SnapshotStore) (_ 
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("replication: data dir: %w", err)
 	}
-	n.bolt, err = raftboltdb.New(raftboltdb.Options{
-		Path: filepath.Join(cfg.DataDir, raftDBFile),
-		BoltOptions: &bbolt.Options{
-			Timeout:        boltOpenTimeout,
-			NoFreelistSync: true,
-			FreelistType:   bbolt.FreelistMapType,
-		},
-		// NoSync stays false (unless the UnsafeNoSync experiment asks):
-		// every StoreLogs is fsynced, which acks=1 and raft's safety rely
-		// on.
-		NoSync: cfg.UnsafeNoSync,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("replication: open %s: %w", raftDBFile, err)
+	if n.bolt, err = openBolt(cfg.DataDir, cfg.UnsafeNoSync); err != nil {
+		return nil, err
 	}
 	cleanup = append(cleanup, n.bolt.Close)
 	if n.store, err = newAckLogStore(newLogCache(n.bolt, logCacheEntries)); err != nil {
@@ -175,6 +163,26 @@ func NewNode(cfg NodeConfig, fsm raft.BatchingFSM, snaps raft.SnapshotStore) (_ 
 	}
 	n.logger.Info("replication: node started", "raft_addr", n.addr, "bootstrap", cfg.Bootstrap)
 	return n, nil
+}
+
+// openBolt opens the raft log and stable store of dataDir. NoSync stays
+// false (unless the UnsafeNoSync experiment asks): every StoreLogs is
+// fsynced, which acks=1 and raft's safety rely on. It waits up to
+// boltOpenTimeout for another process's lock.
+func openBolt(dataDir string, noSync bool) (*raftboltdb.BoltStore, error) {
+	db, err := raftboltdb.New(raftboltdb.Options{
+		Path: filepath.Join(dataDir, raftDBFile),
+		BoltOptions: &bbolt.Options{
+			Timeout:        boltOpenTimeout,
+			NoFreelistSync: true,
+			FreelistType:   bbolt.FreelistMapType,
+		},
+		NoSync: noSync,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("replication: open %s: %w", raftDBFile, err)
+	}
+	return db, nil
 }
 
 // ID returns the node's raft server ID. It does not block.

@@ -1,0 +1,51 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/minibroker/minibroker/replication"
+)
+
+// ForceNewCluster rewrites the membership kept in a stopped node's data
+// directory (cfg.DataDir) so that the next Start of that directory forms
+// a cluster of one, this node, with all its data: to restore a cluster
+// from a copy of one node's data directory, or to go on after a quorum of
+// nodes is lost for good. Other nodes then join it with empty data
+// directories (Config.Join). The former members must not run again with
+// their old data. See replication.ForceNewCluster for what is written.
+//
+// cfg.RaftAddr must be the Raft address the node will listen on when
+// started (the one recorded for it); cfg.ID, if set, must match the id
+// saved in the directory. It returns the ids of the members it dropped.
+// It blocks while it opens the Raft log, and fails (after about a
+// second) if a running node holds it. Errors: ErrInvalidConfig, an error
+// wrapping replication.ErrNoState for a directory without a cluster, or
+// an I/O error.
+func ForceNewCluster(cfg Config) (dropped []string, err error) {
+	if cfg.DataDir == "" || cfg.RaftAddr == "" {
+		return nil, fmt.Errorf("%w: ForceNewCluster needs DataDir and RaftAddr", ErrInvalidConfig)
+	}
+	saved, err := os.ReadFile(filepath.Join(cfg.DataDir, idFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("broker: force new cluster: %s holds no node (no %s file): %w", cfg.DataDir, idFile, replication.ErrNoState)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("broker: read node id: %w", err)
+	}
+	id := strings.TrimSpace(string(saved))
+	if cfg.ID != "" && cfg.ID != id {
+		return nil, fmt.Errorf("%w: ID %q, but %s belongs to node %q", ErrInvalidConfig, cfg.ID, cfg.DataDir, id)
+	}
+	rec, err := replication.ForceNewCluster(cfg.DataDir, id, cfg.RaftAddr, cfg.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("broker: force new cluster: %w", err)
+	}
+	for _, s := range rec.Dropped {
+		dropped = append(dropped, string(s.ID))
+	}
+	return dropped, nil
+}
