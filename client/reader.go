@@ -119,10 +119,10 @@ func (r *Reader) Fetch(ctx context.Context) ([]Record, error) {
 			*resp = wire.FetchResponse{}
 			err = r.cl.do(ctx, leaderRead, wire.Fetch, req, resp, timeout)
 			if errors.Is(err, ErrOffsetOutOfRange) {
-				return nil, &OffsetOutOfRangeError{
-					Topic: r.cfg.Topic, Partition: r.cfg.Partition, Offset: pos,
-					StartOffset: resp.StartOffset, HighWatermark: resp.HighWatermark, Err: err,
-				}
+				// Leadership moved between the two requests: retriable,
+				// and again not a reason to reset.
+				err = fmt.Errorf("offset %d is within the leader's range [%d, %d], but the node asked has not applied it yet: %w",
+					pos, start, end, ErrNotLeader)
 			}
 		}
 	}
