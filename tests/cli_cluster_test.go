@@ -15,6 +15,7 @@ import (
 
 	"github.com/minibroker/minibroker/client"
 	"github.com/minibroker/minibroker/internal/wire"
+	"github.com/minibroker/minibroker/tests/internal/testutil"
 )
 
 // cliNode is one `minibroker serve` process of a cluster and the command
@@ -43,7 +44,7 @@ func (n *cliNode) start(t *testing.T) {
 // nodes, `cluster remove` retires one, and SIGTERM stops the others with
 // exit 0, the leader handing leadership over.
 func TestCLIClusterFailover(t *testing.T) {
-	ports := freeAddrs(t, 6)
+	ports := testutil.FreeAddrs(t, 6)
 	dir := t.TempDir()
 	nodes := make([]*cliNode, 3)
 	var addrs []string

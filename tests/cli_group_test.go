@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/minibroker/minibroker/tests/internal/testutil"
 )
 
 // cliRecord is one line of `consume --format json`.
@@ -73,7 +75,7 @@ func countLines(s string) int { return strings.Count(s, "\n") }
 // is missing from the two runs together, the first run never committed
 // past what it printed, and the only duplicates are its uncommitted tail.
 func TestCLIGroupConsumerResumesAfterKill(t *testing.T) {
-	addrs := freeAddrs(t, 2)
+	addrs := testutil.FreeAddrs(t, 2)
 	srv := startProc(t, "serve", nil, "serve", "--data", filepath.Join(t.TempDir(), "data"), "--addr", addrs[0], "--raft-addr", addrs[1])
 	srv.waitStdout(servingLine)
 	brokers := "--brokers=" + addrs[0]

@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/minibroker/minibroker/tests/internal/testutil"
 )
 
 // cliDir holds the built binary; set by TestMain, removed after the tests.
@@ -86,32 +87,14 @@ func cliEnv() []string {
 	return append(env, "GORACE=halt_on_error=1 atexit_sleep_ms=0")
 }
 
-// syncBuf collects a process's output while the test reads it.
-type syncBuf struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // proc is a running minibroker process.
 type proc struct {
 	t      *testing.T
 	name   string
 	args   []string
 	cmd    *exec.Cmd
-	stdout syncBuf
-	stderr syncBuf
+	stdout testutil.SyncBuffer
+	stderr testutil.SyncBuffer
 	done   chan struct{} // closed when the process has exited
 	state  *os.ProcessState
 }
@@ -239,26 +222,6 @@ func mustCLI(t *testing.T, stdin string, args ...string) (stdout, stderr string)
 	return stdout, stderr
 }
 
-// freeAddrs returns n distinct loopback addresses that were free a moment
-// ago.
-func freeAddrs(t *testing.T, n int) []string {
-	t.Helper()
-	var out []string
-	var lns []net.Listener
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		out = append(out, ln.Addr().String())
-	}
-	for _, ln := range lns {
-		ln.Close()
-	}
-	return out
-}
-
 // servingLine matches serve's line on stdout once it serves.
 var servingLine = regexp.MustCompile(`minibroker (\S+) serving on (\S+) \(raft (\S+), data (\S+)\)\n`)
 
@@ -279,7 +242,7 @@ var metricsLine = regexp.MustCompile(`minibroker (\S+) metrics on (http://\S+)/m
 // order; SIGTERM stops serve with exit 0, and the same command brings the
 // node back with its data.
 func TestCLISingleNode(t *testing.T) {
-	addrs := freeAddrs(t, 3)
+	addrs := testutil.FreeAddrs(t, 3)
 	data := filepath.Join(t.TempDir(), "data")
 	serveArgs := []string{"serve", "--data", data, "--addr", addrs[0], "--raft-addr", addrs[1], "--metrics-addr", addrs[2]}
 	srv := startProc(t, "serve", nil, serveArgs...)
@@ -350,7 +313,7 @@ func httpGet(t *testing.T, url string) (int, string) {
 
 // TestCLIErrors: the tools explain what to do, on one line, with exit 1.
 func TestCLIErrors(t *testing.T) {
-	dead := freeAddrs(t, 1)[0]
+	dead := testutil.FreeAddrs(t, 1)[0]
 	code, _, stderr := runCLI(t, "", "topic", "list", "--brokers", dead)
 	if code != 1 || stderr != "minibroker: no broker reachable at "+dead+" — is `minibroker serve` running? (--brokers)\n" {
 		t.Fatalf("exit %d, stderr %q", code, stderr)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/minibroker/minibroker/client"
+	"github.com/minibroker/minibroker/tests/internal/testutil"
 )
 
 // cluster is a set of broker child processes: node 0 bootstraps, the
@@ -29,7 +30,7 @@ type cluster struct {
 func newCluster(t *testing.T, n int, mod ...func(cfg *nodeConfig)) *cluster {
 	t.Helper()
 	dir := t.TempDir()
-	ports := freeAddrs(t, 2*n)
+	ports := testutil.FreeAddrs(t, 2*n)
 	c := &cluster{t: t}
 	for i := range n {
 		cfg := nodeConfig{
@@ -223,24 +224,4 @@ func ctxT(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// freeAddrs returns n distinct loopback addresses that were free a moment
-// ago.
-func freeAddrs(t *testing.T, n int) []string {
-	t.Helper()
-	var out []string
-	var lns []net.Listener
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		out = append(out, ln.Addr().String())
-	}
-	for _, ln := range lns {
-		ln.Close()
-	}
-	return out
 }

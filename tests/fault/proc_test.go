@@ -2,7 +2,6 @@ package fault
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/minibroker/minibroker/tests/internal/testutil"
 )
 
 // readyTimeout bounds how long a child may take to print its READY line.
@@ -27,9 +28,9 @@ const readyTimeout = 30 * time.Second
 type proc struct {
 	t      *testing.T
 	name   string
-	env    []string          // the MINIBROKER_FAULT_* settings
-	onLine func(line string) // called for each stdout line after READY, from the reader goroutine; may be nil
-	stderr syncBuf           // stderr of every run, runs separated by a marker line
+	env    []string            // the MINIBROKER_FAULT_* settings
+	onLine func(line string)   // called for each stdout line after READY, from the reader goroutine; may be nil
+	stderr testutil.SyncBuffer // stderr of every run, runs separated by a marker line
 
 	mu    sync.Mutex     // guards the fields below
 	cmd   *exec.Cmd      // the current (or last) run
@@ -265,24 +266,6 @@ func (p *proc) readyField(i int) string {
 		return p.ready[i]
 	}
 	return ""
-}
-
-// syncBuf is a bytes.Buffer safe for concurrent use.
-type syncBuf struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // tail returns the last n lines of s.
