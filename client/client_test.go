@@ -355,3 +355,28 @@ func TestMetadataPrefersAnAnswerWithALeader(t *testing.T) {
 		t.Fatalf("no leader anywhere: %+v, %v", md, err)
 	}
 }
+
+// TestMetadataLeaderSearchIsBounded: after an answer without a leader, a
+// node whose dial hangs (a machine that is down) does not hold the refresh
+// until DialTimeout: the leaderless answer is used after leaderSearch.
+func TestMetadataLeaderSearchIsBounded(t *testing.T) {
+	lost := newFakeBroker(t, "n1")
+	const hung = "192.0.2.1:9092" // never dialed: the Dial hook blocks
+	lost.setMeta("", []wire.Node{{ID: "n1", Addr: lost.addr}, {ID: "n2", Addr: hung}})
+	var d net.Dialer
+	cl := newTestClient(t, Config{Brokers: []string{lost.addr}, DialTimeout: time.Hour,
+		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if addr == hung {
+				<-ctx.Done()
+				return nil, ctx.Err()
+			}
+			return d.DialContext(ctx, network, addr)
+		}})
+	if _, err := cl.Metadata(testCtx(t)); err != nil { // learns n2's address
+		t.Fatal(err)
+	}
+	md, err := cl.Metadata(testCtx(t)) // asks n1, then n2, whose dial hangs
+	if err != nil || md.LeaderID != "" || len(md.Nodes) != 2 {
+		t.Fatalf("metadata: %+v, %v; want n1's leaderless answer", md, err)
+	}
+}

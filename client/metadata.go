@@ -103,19 +103,32 @@ func (cl *Client) ListTopics(ctx context.Context) ([]TopicInfo, error) {
 	return md.Topics, err
 }
 
+// leaderSearch bounds how long fetchMetadata keeps asking other nodes
+// after an answer without a leader, so that an unreachable machine (a dial
+// that hangs until DialTimeout) does not hold up every refresh during an
+// election.
+const leaderSearch = time.Second
+
 // fetchMetadata sends a Metadata request for all topics to the candidates
 // in turn and applies the first answer that names a leader. A node can
 // answer without one (it is cut off from the others, it stopped, an
 // election is under way) while the rest of the cluster has a leader, so a
-// leaderless answer is kept only if no other candidate names one.
+// leaderless answer is kept only if no other candidate names one within
+// leaderSearch.
 func (cl *Client) fetchMetadata(ctx context.Context) (*wire.MetadataResponse, error) {
 	var errs []error
 	var leaderless *wire.MetadataResponse
+	search := ctx // ctx, then bounded by leaderSearch once an answer came
 	for _, addr := range cl.candidates() {
-		c, err := cl.getConn(ctx, addr)
+		if leaderless != nil && search == ctx {
+			var cancel context.CancelFunc
+			search, cancel = context.WithTimeout(ctx, leaderSearch)
+			defer cancel()
+		}
+		c, err := cl.getConn(search, addr)
 		if err == nil {
 			resp := new(wire.MetadataResponse)
-			if err = c.roundTrip(ctx, wire.Metadata, &wire.MetadataRequest{}, resp, cl.cfg.RequestTimeout); err == nil {
+			if err = c.roundTrip(search, wire.Metadata, &wire.MetadataRequest{}, resp, cl.cfg.RequestTimeout); err == nil {
 				if err = resp.Err(); err == nil {
 					if resp.LeaderID != "" {
 						cl.applyMetadata(resp)
@@ -130,6 +143,9 @@ func (cl *Client) fetchMetadata(ctx context.Context) (*wire.MetadataResponse, er
 		}
 		if errors.Is(err, ErrClosed) || ctx.Err() != nil {
 			return nil, err
+		}
+		if search.Err() != nil {
+			break // leaderless != nil: settle for it
 		}
 		cl.forgetLeader(addr)
 		errs = append(errs, fmt.Errorf("%s: %w", addr, err))
