@@ -396,6 +396,9 @@ func TestFSMStopsOnDiskError(t *testing.T) {
 	if len(fatal) != 1 {
 		t.Fatalf("OnFatal called %d times", len(fatal))
 	}
+	if _, err := h.f.Snapshot(); !errors.Is(err, ErrStopped) {
+		t.Fatalf("snapshot of a stopped FSM: %v, want ErrStopped", err)
+	}
 	if got := values(t, h.f, "t", 0); fmt.Sprint(got) != "[ok-0]" {
 		t.Fatalf("values %v", got)
 	}

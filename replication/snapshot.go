@@ -120,7 +120,13 @@ type fsmSnapshot struct {
 // Snapshot implements raft.FSM. It runs on the FSM goroutine and only
 // hard-links segment files into a staging dir and copies the metadata; the
 // slow parts (fsync, writing) happen in Persist, concurrently with Apply.
+// A stopped FSM (see fail) refuses with an error wrapping ErrStopped: raft
+// counts the entries it refused as applied, and a snapshot at raft's index
+// would let raft compact away entries this state never applied.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	if f.failed != nil {
+		return nil, fmt.Errorf("replication: snapshot: %w: %w", ErrStopped, f.failed)
+	}
 	f.stageN++
 	stage := filepath.Join(f.cfg.Dir, stagingDir, fmt.Sprint(f.stageN))
 	meta := f.meta.clone()
