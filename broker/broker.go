@@ -286,7 +286,19 @@ func (b *Broker) registrar() {
 
 var errNotMember = errors.New("not a member of the cluster")
 
+// registered reports whether the cluster knows this node's addresses as
+// they are now: its client address (registered through Raft) and, in the
+// Raft configuration, its Raft address (which differs after `recover` was
+// given another one, or a restart on another port).
 func (b *Broker) registered() bool {
+	node := b.store.Node()
+	if servers, err := node.Servers(); err == nil {
+		for _, s := range servers {
+			if s.ID == b.id && s.Addr != node.RaftAddr() {
+				return false
+			}
+		}
+	}
 	for _, n := range b.store.FSM().Nodes() {
 		if n.ID == b.id {
 			return n.Addr == b.addr
@@ -306,6 +318,11 @@ func (b *Broker) register() error {
 	case leaderID == b.id:
 		if !node.IsReady() {
 			return errors.New("leader not ready")
+		}
+		// Re-adding itself updates the Raft address the configuration
+		// records, if it changed (a no-op otherwise).
+		if err := node.AddVoter(ctx, b.id, node.RaftAddr()); err != nil {
+			return err
 		}
 		return b.store.RegisterNode(ctx, b.id, b.addr)
 	}

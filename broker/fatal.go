@@ -1,7 +1,9 @@
 package broker
 
 import (
+	"context"
 	"fmt"
+	"time"
 )
 
 // A broker whose replication stops on a fatal local error (its state
@@ -16,9 +18,9 @@ import (
 // lost: the entry that failed was not recorded as applied, so a restart
 // applies it again.
 
-// watchFatal closes b when its Raft node stops on a fatal error. It runs
-// on its own goroutine, outside b.wg (Close waits for b.wg), and returns
-// when b is closed or after closing it.
+// watchFatal shuts b down when its Raft node stops on a fatal error. It
+// runs on its own goroutine, outside b.wg (Close waits for b.wg), and
+// returns when b is closed or after shutting it down.
 func (b *Broker) watchFatal() {
 	node := b.store.Node()
 	select {
@@ -34,8 +36,16 @@ func (b *Broker) watchFatal() {
 	b.fatal = fmt.Errorf("%w: %w", ErrStopped, err)
 	b.fatalMu.Unlock()
 	b.logger.Error("broker stopping: replication stopped on a fatal error; restart this node once the cause is fixed", "error", err)
-	b.Close()
+	// Shutdown rather than Close: requests in flight get their answers
+	// (errors, as nothing commits here any more) before connections close.
+	ctx, cancel := context.WithTimeout(context.Background(), fatalDrain)
+	defer cancel()
+	_ = b.Shutdown(ctx)
 }
+
+// fatalDrain bounds how long a broker that stops itself waits for the
+// requests in flight.
+const fatalDrain = 5 * time.Second
 
 // Done returns a channel that is closed once the broker is closed: by
 // Close or Shutdown, or by the broker itself after a fatal error (then

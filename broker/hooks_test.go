@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -18,7 +19,8 @@ import (
 // TestLogFSHook: the partition logs are written through Config.LogFS, and a
 // full disk there fails the produce: with a storage error naming ENOSPC,
 // or, when the node's shutdown (an Apply error stops it) overtakes the
-// answer, an unknown outcome.
+// answer, an unknown outcome or no answer at all (the broker closed
+// itself; its Err names ENOSPC).
 func TestLogFSHook(t *testing.T) {
 	fs := &logtest.FullFS{}
 	c := brokertest.NewCluster(t, 1, func(_ int, cfg *broker.Config) { cfg.LogFS = fs })
@@ -32,7 +34,16 @@ func TestLogFSHook(t *testing.T) {
 		t.Fatalf("create %+v, produce %+v, %d files opened through LogFS", ct, pr, fs.Opened())
 	}
 	fs.SetFull(true)
-	rc.call(wire.Produce, &wire.ProduceRequest{Topic: "t", Acks: wire.AcksAll, Records: records("b")}, &pr)
+	b := c.Broker(0)
+	rc.send(wire.Produce, 0, &wire.ProduceRequest{Topic: "t", Acks: wire.AcksAll, Records: records("b")})
+	pr = wire.ProduceResponse{}
+	if _, err := rc.recv(&pr); err != nil {
+		<-b.Done()
+		if !errors.Is(b.Err(), broker.ErrStopped) || !errors.Is(b.Err(), syscall.ENOSPC) {
+			t.Fatalf("no answer (%v), and the broker's Err is %v", err, b.Err())
+		}
+		return
+	}
 	storage := pr.ErrorCode == wire.CodeStorage && strings.Contains(pr.ErrorMessage, syscall.ENOSPC.Error())
 	if !storage && pr.ErrorCode != wire.CodeOutcomeUnknown || fs.Refused() == 0 {
 		t.Fatalf("produce on a full disk: %+v (%d writes refused)", pr, fs.Refused())

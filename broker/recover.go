@@ -18,9 +18,10 @@ import (
 // directories (Config.Join). The former members must not run again with
 // their old data. See replication.ForceNewCluster for what is written.
 //
-// cfg.RaftAddr must be the Raft address the node will listen on when
-// started (the one recorded for it); cfg.ID, if set, must match the id
-// saved in the directory. It returns the ids of the members it dropped.
+// cfg.RaftAddr is the Raft address recorded for the node: the one it
+// will listen on (a leader started on another corrects the record, see
+// Broker.register); cfg.ID, if set, must match the id saved in the
+// directory. It returns the ids of the members it dropped.
 // It blocks while it opens the Raft log, and fails (after about a
 // second) if a running node holds it. Errors: ErrInvalidConfig, an error
 // wrapping replication.ErrNoState for a directory without a cluster, or

@@ -29,7 +29,8 @@ former members must not be started again with their old data directories:
 they would still believe in the old membership.
 
 The node must be stopped: recover fails if a running node holds the data
-directory. --raft-addr must be the Raft address the node will listen on.`,
+directory. --raft-addr is the Raft address the node will listen on; if it
+starts on another one, it corrects the address in the membership itself.`,
 		Example: `  minibroker recover --data d2 --raft-addr 127.0.0.1:9202
   minibroker serve --data d2 --addr 127.0.0.1:9102 --raft-addr 127.0.0.1:9202`,
 		Args: exactArgs(),
