@@ -70,7 +70,9 @@
 // Raft log replays what the partition logs lost; with the Raft log's fsync
 // off the checker reports the acked messages as lost (!OK, Lost > 0).
 //
-// TestReproStoppedNodeStallsProducers runs only with MINIBROKER_REPRO=1:
-// it reproduces a known problem (a node whose state machine stopped stays
-// up and producers stall on it) and fails until it is fixed.
+// TestStoppedNodeClosesItself: after its state machine stopped on a full
+// disk, the old leader's broker shuts itself down (Done, Err wrapping
+// ErrStopped and ENOSPC) rather than serving on as a zombie that stalled
+// producers; they go on with the new leader. Restarted once space
+// returns, it catches up; 0 lost.
 package netdisk
