@@ -53,39 +53,36 @@ has) and applied index (the highest its state machine has applied). The
 leader answers; during an election it waits for one.`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := a.connect(*brokers)
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			st, err := cl.ClusterStatus(cmd.Context())
-			if err != nil {
-				return explain(err, *brokers, "")
-			}
-			d := clusterDetail{Leader: st.LeaderID, Term: st.Term, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex,
-				LastLogIndex: st.LastLogIndex, AnsweredBy: st.AnsweredBy, Nodes: make([]nodeDetail, 0, len(st.Nodes))}
-			rows := make([][]string, 0, len(st.Nodes))
-			for _, n := range st.Nodes {
-				d.Nodes = append(d.Nodes, nodeDetail{ID: n.ID, Addr: n.Addr, RaftAddr: n.RaftAddr, Voter: n.Voter, Leader: n.Leader})
-				addr := n.Addr
-				if addr == "" {
-					addr = "-"
+			return a.withClient(*brokers, func(cl *client.Client) error {
+				st, err := cl.ClusterStatus(cmd.Context())
+				if err != nil {
+					return explain(err, *brokers, "")
 				}
-				rows = append(rows, []string{n.ID, addr, n.RaftAddr, yesNo(n.Voter), yesNo(n.Leader)})
-			}
-			if format.value == "json" {
-				return writeJSON(a.stdout, d)
-			}
-			if err := writeTable(a.stdout, []string{"NODE", "ADDR", "RAFT-ADDR", "VOTER", "LEADER"}, rows); err != nil {
+				d := clusterDetail{Leader: st.LeaderID, Term: st.Term, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex,
+					LastLogIndex: st.LastLogIndex, AnsweredBy: st.AnsweredBy, Nodes: make([]nodeDetail, 0, len(st.Nodes))}
+				rows := make([][]string, 0, len(st.Nodes))
+				for _, n := range st.Nodes {
+					d.Nodes = append(d.Nodes, nodeDetail{ID: n.ID, Addr: n.Addr, RaftAddr: n.RaftAddr, Voter: n.Voter, Leader: n.Leader})
+					addr := n.Addr
+					if addr == "" {
+						addr = "-"
+					}
+					rows = append(rows, []string{n.ID, addr, n.RaftAddr, yesNo(n.Voter), yesNo(n.Leader)})
+				}
+				if format.value == "json" {
+					return writeJSON(a.stdout, d)
+				}
+				if err := writeTable(a.stdout, []string{"NODE", "ADDR", "RAFT-ADDR", "VOTER", "LEADER"}, rows); err != nil {
+					return err
+				}
+				leader := d.Leader
+				if leader == "" {
+					leader = "none (election in progress)"
+				}
+				_, err = fmt.Fprintf(a.stdout, "\nleader %s, term %d, commit index %d, applied index %d, last log index %d (as %s sees it)\n",
+					leader, d.Term, d.CommitIndex, d.AppliedIndex, d.LastLogIndex, d.AnsweredBy)
 				return err
-			}
-			leader := d.Leader
-			if leader == "" {
-				leader = "none (election in progress)"
-			}
-			_, err = fmt.Fprintf(a.stdout, "\nleader %s, term %d, commit index %d, applied index %d, last log index %d (as %s sees it)\n",
-				leader, d.Term, d.CommitIndex, d.AppliedIndex, d.LastLogIndex, d.AnsweredBy)
-			return err
+			})
 		},
 	}
 	cmd.Flags().Var(format, "format", "output format: table or json")
@@ -117,20 +114,17 @@ and removing a stopped node from it makes a cluster of 2, which needs both.`,
 		Args:    exactArgs("ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id := args[0]
-			cl, err := a.connect(*brokers)
-			if err != nil {
+			return a.withClient(*brokers, func(cl *client.Client) error {
+				err := cl.RemoveNode(cmd.Context(), id)
+				if errors.Is(err, client.ErrUnknownNode) && errors.Is(err, client.ErrOutcomeUnknown) {
+					err = nil // an earlier attempt of this call removed it
+				}
+				if err != nil {
+					return explainNode(err, *brokers, id)
+				}
+				_, err = fmt.Fprintf(a.stdout, "removed node %q from the cluster; stop its process, it will not rejoin\n", id)
 				return err
-			}
-			defer cl.Close()
-			err = cl.RemoveNode(cmd.Context(), id)
-			if errors.Is(err, client.ErrUnknownNode) && errors.Is(err, client.ErrOutcomeUnknown) {
-				err = nil // an earlier attempt of this call removed it
-			}
-			if err != nil {
-				return explainNode(err, *brokers, id)
-			}
-			_, err = fmt.Fprintf(a.stdout, "removed node %q from the cluster; stop its process, it will not rejoin\n", id)
-			return err
+			})
 		},
 	}
 }

@@ -49,3 +49,14 @@ func (a *app) connect(brokers []string) (*client.Client, error) {
 	}
 	return cl, nil
 }
+
+// withClient connects to brokers (see connect), runs fn with the client
+// and closes it. It returns connect's error or fn's.
+func (a *app) withClient(brokers []string, fn func(cl *client.Client) error) error {
+	cl, err := a.connect(brokers)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	return fn(cl)
+}

@@ -49,25 +49,22 @@ func newGroupListCmd(a *app, brokers *[]string) *cobra.Command {
 Empty: no members, committed offsets kept), members and generation.`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := a.connect(*brokers)
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			groups, err := cl.ListGroups(cmd.Context())
-			if err != nil {
-				return explain(err, *brokers, "")
-			}
-			out := make([]groupSummary, 0, len(groups))
-			rows := make([][]string, 0, len(groups))
-			for _, g := range groups {
-				out = append(out, groupSummary{Group: g.Group, State: g.State, Members: g.Members, Generation: g.Generation})
-				rows = append(rows, []string{g.Group, g.State, strconv.Itoa(g.Members), strconv.Itoa(int(g.Generation))})
-			}
-			if format.value == "json" {
-				return writeJSON(a.stdout, out)
-			}
-			return writeTable(a.stdout, []string{"GROUP", "STATE", "MEMBERS", "GENERATION"}, rows)
+			return a.withClient(*brokers, func(cl *client.Client) error {
+				groups, err := cl.ListGroups(cmd.Context())
+				if err != nil {
+					return explain(err, *brokers, "")
+				}
+				out := make([]groupSummary, 0, len(groups))
+				rows := make([][]string, 0, len(groups))
+				for _, g := range groups {
+					out = append(out, groupSummary{Group: g.Group, State: g.State, Members: g.Members, Generation: g.Generation})
+					rows = append(rows, []string{g.Group, g.State, strconv.Itoa(g.Members), strconv.Itoa(int(g.Generation))})
+				}
+				if format.value == "json" {
+					return writeJSON(a.stdout, out)
+				}
+				return writeTable(a.stdout, []string{"GROUP", "STATE", "MEMBERS", "GENERATION"}, rows)
+			})
 		},
 	}
 	cmd.Flags().Var(format, "format", "output format: table or json")
@@ -150,20 +147,17 @@ the lag (records the group has yet to process).`,
 		Args: exactArgs("GROUP"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			group := args[0]
-			cl, err := a.connect(*brokers)
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			d, err := cl.DescribeGroup(cmd.Context(), group)
-			if err != nil {
-				return explainGroup(err, *brokers, group, "")
-			}
-			out := newGroupDetail(d)
-			if format.value == "json" {
-				return writeJSON(a.stdout, out)
-			}
-			return writeGroupDetail(a, out)
+			return a.withClient(*brokers, func(cl *client.Client) error {
+				d, err := cl.DescribeGroup(cmd.Context(), group)
+				if err != nil {
+					return explainGroup(err, *brokers, group, "")
+				}
+				out := newGroupDetail(d)
+				if format.value == "json" {
+					return writeJSON(a.stdout, out)
+				}
+				return writeGroupDetail(a, out)
+			})
 		},
 	}
 	cmd.Flags().Var(format, "format", "output format: table or json")
@@ -263,21 +257,18 @@ A group that does not exist yet is created with these offsets.`,
 					return usageErrorf("group reset: --partition %d: must be a partition number", p)
 				}
 			}
-			cl, err := a.connect(*brokers)
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			set, err := cl.ResetGroupOffsets(cmd.Context(), group, topic, spec, off, partitions...)
-			if err != nil {
-				return explainReset(err, *brokers, group, topic, off)
-			}
-			fmt.Fprintf(a.stdout, "group %s: committed offsets of %s set to %s\n", group, topic, to)
-			rows := make([][]string, 0, len(set))
-			for _, o := range set {
-				rows = append(rows, []string{o.Topic, strconv.Itoa(int(o.Partition)), strconv.FormatInt(o.Offset, 10)})
-			}
-			return writeTable(a.stdout, []string{"TOPIC", "PARTITION", "COMMITTED"}, rows)
+			return a.withClient(*brokers, func(cl *client.Client) error {
+				set, err := cl.ResetGroupOffsets(cmd.Context(), group, topic, spec, off, partitions...)
+				if err != nil {
+					return explainReset(err, *brokers, group, topic, off)
+				}
+				fmt.Fprintf(a.stdout, "group %s: committed offsets of %s set to %s\n", group, topic, to)
+				rows := make([][]string, 0, len(set))
+				for _, o := range set {
+					rows = append(rows, []string{o.Topic, strconv.Itoa(int(o.Partition)), strconv.FormatInt(o.Offset, 10)})
+				}
+				return writeTable(a.stdout, []string{"TOPIC", "PARTITION", "COMMITTED"}, rows)
+			})
 		},
 	}
 	f := cmd.Flags()
@@ -307,20 +298,17 @@ func newGroupDeleteCmd(a *app, brokers *[]string) *cobra.Command {
 		Args:  exactArgs("GROUP"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			group := args[0]
-			cl, err := a.connect(*brokers)
-			if err != nil {
+			return a.withClient(*brokers, func(cl *client.Client) error {
+				err := cl.DeleteGroup(cmd.Context(), group)
+				if errors.Is(err, client.ErrUnknownGroup) && errors.Is(err, client.ErrOutcomeUnknown) {
+					err = nil // an earlier attempt of this call deleted it
+				}
+				if err != nil {
+					return explainGroup(err, *brokers, group, "")
+				}
+				_, err = fmt.Fprintf(a.stdout, "deleted group %q\n", group)
 				return err
-			}
-			defer cl.Close()
-			err = cl.DeleteGroup(cmd.Context(), group)
-			if errors.Is(err, client.ErrUnknownGroup) && errors.Is(err, client.ErrOutcomeUnknown) {
-				err = nil // an earlier attempt of this call deleted it
-			}
-			if err != nil {
-				return explainGroup(err, *brokers, group, "")
-			}
-			_, err = fmt.Fprintf(a.stdout, "deleted group %q\n", group)
-			return err
+			})
 		},
 	}
 }

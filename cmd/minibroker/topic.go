@@ -46,16 +46,13 @@ limit.`,
 			if tc.SegmentBytes < 0 {
 				return usageErrorf("topic create: --segment-bytes %d: must not be negative", tc.SegmentBytes)
 			}
-			cl, err := a.connect(*brokers)
-			if err != nil {
+			return a.withClient(*brokers, func(cl *client.Client) error {
+				if err := cl.CreateTopic(cmd.Context(), name, tc); err != nil {
+					return explain(err, *brokers, name)
+				}
+				_, err := fmt.Fprintf(a.stdout, "created topic %q with %d %s\n", name, tc.Partitions, plural(int(tc.Partitions), "partition"))
 				return err
-			}
-			defer cl.Close()
-			if err := cl.CreateTopic(cmd.Context(), name, tc); err != nil {
-				return explain(err, *brokers, name)
-			}
-			_, err = fmt.Fprintf(a.stdout, "created topic %q with %d %s\n", name, tc.Partitions, plural(int(tc.Partitions), "partition"))
-			return err
+			})
 		},
 	}
 	f := cmd.Flags()
@@ -75,31 +72,28 @@ func newTopicListCmd(a *app, brokers *[]string) *cobra.Command {
 records they hold (high-water mark less start offset, summed over partitions).`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := a.connect(*brokers)
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			topics, err := cl.ListTopics(cmd.Context())
-			if err != nil {
-				return explain(err, *brokers, "")
-			}
-			out := make([]topicSummary, 0, len(topics))
-			for _, t := range topics {
-				s := topicSummary{Name: t.Name, Partitions: len(t.Partitions)}
-				for _, p := range t.Partitions {
-					s.Records += p.HighWatermark - p.StartOffset
+			return a.withClient(*brokers, func(cl *client.Client) error {
+				topics, err := cl.ListTopics(cmd.Context())
+				if err != nil {
+					return explain(err, *brokers, "")
 				}
-				out = append(out, s)
-			}
-			if format.value == "json" {
-				return writeJSON(a.stdout, out)
-			}
-			rows := make([][]string, 0, len(out))
-			for _, s := range out {
-				rows = append(rows, []string{s.Name, strconv.Itoa(s.Partitions), strconv.FormatInt(s.Records, 10)})
-			}
-			return writeTable(a.stdout, []string{"TOPIC", "PARTITIONS", "RECORDS"}, rows)
+				out := make([]topicSummary, 0, len(topics))
+				for _, t := range topics {
+					s := topicSummary{Name: t.Name, Partitions: len(t.Partitions)}
+					for _, p := range t.Partitions {
+						s.Records += p.HighWatermark - p.StartOffset
+					}
+					out = append(out, s)
+				}
+				if format.value == "json" {
+					return writeJSON(a.stdout, out)
+				}
+				rows := make([][]string, 0, len(out))
+				for _, s := range out {
+					rows = append(rows, []string{s.Name, strconv.Itoa(s.Partitions), strconv.FormatInt(s.Records, 10)})
+				}
+				return writeTable(a.stdout, []string{"TOPIC", "PARTITIONS", "RECORDS"}, rows)
+			})
 		},
 	}
 	cmd.Flags().Var(format, "format", "output format: table or json")
@@ -139,29 +133,26 @@ number of records between them, as the cluster's leader reports them.`,
 		Args: exactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			cl, err := a.connect(*brokers)
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			d, err := describeTopic(cmd.Context(), cl, name)
-			if err != nil {
-				return explain(err, *brokers, name)
-			}
-			if format.value == "json" {
-				return writeJSON(a.stdout, d)
-			}
-			leader := "none (election in progress)"
-			if d.Leader != "" {
-				leader = fmt.Sprintf("%s (%s)", d.Leader, d.LeaderAddr)
-			}
-			fmt.Fprintf(a.stdout, "topic %s: %d %s, cluster leader %s\n", d.Name, len(d.Partitions), plural(len(d.Partitions), "partition"), leader)
-			rows := make([][]string, 0, len(d.Partitions))
-			for _, p := range d.Partitions {
-				rows = append(rows, []string{strconv.Itoa(int(p.Partition)),
-					strconv.FormatInt(p.StartOffset, 10), strconv.FormatInt(p.HighWatermark, 10), strconv.FormatInt(p.Records, 10)})
-			}
-			return writeTable(a.stdout, []string{"PARTITION", "START", "HIGH-WATERMARK", "RECORDS"}, rows)
+			return a.withClient(*brokers, func(cl *client.Client) error {
+				d, err := describeTopic(cmd.Context(), cl, name)
+				if err != nil {
+					return explain(err, *brokers, name)
+				}
+				if format.value == "json" {
+					return writeJSON(a.stdout, d)
+				}
+				leader := "none (election in progress)"
+				if d.Leader != "" {
+					leader = fmt.Sprintf("%s (%s)", d.Leader, d.LeaderAddr)
+				}
+				fmt.Fprintf(a.stdout, "topic %s: %d %s, cluster leader %s\n", d.Name, len(d.Partitions), plural(len(d.Partitions), "partition"), leader)
+				rows := make([][]string, 0, len(d.Partitions))
+				for _, p := range d.Partitions {
+					rows = append(rows, []string{strconv.Itoa(int(p.Partition)),
+						strconv.FormatInt(p.StartOffset, 10), strconv.FormatInt(p.HighWatermark, 10), strconv.FormatInt(p.Records, 10)})
+				}
+				return writeTable(a.stdout, []string{"PARTITION", "START", "HIGH-WATERMARK", "RECORDS"}, rows)
+			})
 		},
 	}
 	cmd.Flags().Var(format, "format", "output format: table or json")
@@ -208,16 +199,13 @@ func newTopicDeleteCmd(a *app, brokers *[]string) *cobra.Command {
 		Args:  exactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			cl, err := a.connect(*brokers)
-			if err != nil {
+			return a.withClient(*brokers, func(cl *client.Client) error {
+				if err := cl.DeleteTopic(cmd.Context(), name); err != nil {
+					return explain(err, *brokers, name)
+				}
+				_, err := fmt.Fprintf(a.stdout, "deleted topic %q\n", name)
 				return err
-			}
-			defer cl.Close()
-			if err := cl.DeleteTopic(cmd.Context(), name); err != nil {
-				return explain(err, *brokers, name)
-			}
-			_, err = fmt.Fprintf(a.stdout, "deleted topic %q\n", name)
-			return err
+			})
 		},
 	}
 }
