@@ -243,15 +243,7 @@ func TestIdempotentFinalErrorOutcome(t *testing.T) {
 	// attempt 2, same producer id and sequence, is refused as out of
 	// order: so attempt 1 was not stored, and the error says so.
 	fb, _, p := producerSetup(t, 1, ProducerConfig{Retries: 1})
-	var seen atomic.Int64
-	fb.setHook(onlyAPI(wire.Produce, func(r *fakeReq) bool {
-		if seen.Add(1) == 1 {
-			r.drop()
-		} else {
-			r.replyCode(wire.CodeOutOfOrderSequence)
-		}
-		return true
-	}))
+	fb.setHook(dropThenReply(wire.CodeOutOfOrderSequence))
 	_, err := p.Produce(testCtx(t), Message{Topic: "t"})
 	if !errors.Is(err, ErrOutOfOrderSequence) || errors.Is(err, ErrOutcomeUnknown) {
 		t.Fatalf("Produce = %v, want ErrOutOfOrderSequence with a known outcome", err)

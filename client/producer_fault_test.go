@@ -22,6 +22,21 @@ func firstN(key wire.APIKey, n int64, f func(r *fakeReq)) func(r *fakeReq) bool 
 	})
 }
 
+// dropThenReply is a hook for produce requests: the first is dropped with
+// its connection (its outcome unknown to the producer), every later one
+// is answered with code.
+func dropThenReply(code wire.Code) func(r *fakeReq) bool {
+	var seen atomic.Int64
+	return onlyAPI(wire.Produce, func(r *fakeReq) bool {
+		if seen.Add(1) == 1 {
+			r.drop()
+		} else {
+			r.replyCode(code)
+		}
+		return true
+	})
+}
+
 func TestProduceRetriesRetriableErrors(t *testing.T) {
 	fb, _, p := producerSetup(t, 1, ProducerConfig{})
 	fb.setHook(firstN(wire.Produce, 2, func(r *fakeReq) { r.replyCode(wire.CodeTooManyInFlight) }))
@@ -91,15 +106,7 @@ func TestProduceFinalErrorReportsEarlierUnknownOutcome(t *testing.T) {
 	// Attempt 1 is lost with the connection (it may have been stored);
 	// attempt 2 is refused. The error says both.
 	fb, _, p := producerSetup(t, 1, ProducerConfig{Retries: 1})
-	var seen atomic.Int64
-	fb.setHook(onlyAPI(wire.Produce, func(r *fakeReq) bool {
-		if seen.Add(1) == 1 {
-			r.drop()
-		} else {
-			r.replyCode(wire.CodeNotLeader)
-		}
-		return true
-	}))
+	fb.setHook(dropThenReply(wire.CodeNotLeader))
 	_, err := p.Produce(testCtx(t), Message{Topic: "t"})
 	if !errors.Is(err, ErrNotLeader) || !errors.Is(err, ErrOutcomeUnknown) {
 		t.Fatalf("Produce = %v, want ErrNotLeader and ErrOutcomeUnknown", err)
