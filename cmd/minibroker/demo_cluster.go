@@ -37,6 +37,9 @@ type demoCluster struct {
 	up    []bool           // node i is running (false from the start of its kill)
 
 	stopWatch func() // stops startDemo's leader watch; nil without one
+	// admin is startDemo's client for topics and reads, closed by close;
+	// nil without one. Set before the cluster is used; read-only after.
+	admin *client.Client
 }
 
 // startDemoCluster starts n nodes: n1 bootstraps, the others join it. It
@@ -171,6 +174,9 @@ func (c *demoCluster) close() error {
 		c.stopWatch()
 	}
 	var errs []error
+	if c.admin != nil {
+		errs = append(errs, c.admin.Close())
+	}
 	for i := range c.nodes {
 		errs = append(errs, c.kill(i))
 	}
@@ -178,14 +184,18 @@ func (c *demoCluster) close() error {
 	return errors.Join(errs...)
 }
 
-// startDemo starts a 3-node cluster, waits for its leader, says so on tl
-// and narrates leadership changes there until the cluster is closed.
+// startDemo starts a 3-node cluster with an admin client (c.admin), waits
+// for its leader, says so on tl and narrates leadership changes there
+// until the cluster is closed.
 func startDemo(ctx context.Context, tl *timeline) (*demoCluster, error) {
 	c, err := startDemoCluster(ctx, 3)
 	if err != nil {
 		return nil, err
 	}
 	leader, err := c.waitLeader(ctx)
+	if err == nil {
+		c.admin, err = c.newClient(nil)
+	}
 	if err != nil {
 		c.close()
 		return nil, err
@@ -226,6 +236,14 @@ func (c *demoCluster) watchLeader(tl *timeline, last int, stop <-chan struct{}) 
 
 // newClient returns a client of the cluster with short timeouts; dial, if
 // not nil, routes its connections (see client.Config.Dial).
+// createTopic creates a one-partition topic through c.admin.
+func (c *demoCluster) createTopic(ctx context.Context, topic string) error {
+	if err := c.admin.CreateTopic(ctx, topic, client.TopicConfig{Partitions: 1}); err != nil {
+		return fmt.Errorf("create topic: %w", err)
+	}
+	return nil
+}
+
 func (c *demoCluster) newClient(dial func(context.Context, string, string) (net.Conn, error)) (*client.Client, error) {
 	cfg := client.Config{Brokers: c.addrs(), RequestTimeout: 5 * time.Second, DialTimeout: time.Second}
 	if dial != nil {

@@ -69,16 +69,11 @@ func runGroup(ctx context.Context, d *demoRun, mode groupMode) ([]demoRow, error
 		return nil, err
 	}
 	defer c.close()
-	admin, err := c.newClient(nil)
-	if err != nil {
+	if err := c.createTopic(ctx, topic); err != nil {
 		return nil, err
 	}
-	defer admin.Close()
-	if err := admin.CreateTopic(ctx, topic, client.TopicConfig{Partitions: 1}); err != nil {
-		return nil, fmt.Errorf("create topic: %w", err)
-	}
 	ck := check.New()
-	if err := fillTopic(ctx, admin, ck, topic, n); err != nil {
+	if err := fillTopic(ctx, c.admin, ck, topic, n); err != nil {
 		return nil, err
 	}
 	rep := ck.Report()

@@ -88,13 +88,8 @@ func runLeaderKilled(ctx context.Context, d *demoRun, level ackLevel, alone bool
 		return nil, err
 	}
 	defer c.close()
-	admin, err := c.newClient(nil)
-	if err != nil {
+	if err := c.createTopic(ctx, topic); err != nil {
 		return nil, err
-	}
-	defer admin.Close()
-	if err := admin.CreateTopic(ctx, topic, client.TopicConfig{Partitions: 1}); err != nil {
-		return nil, fmt.Errorf("create topic: %w", err)
 	}
 	pcl, err := c.newClient(nil)
 	if err != nil {
@@ -201,7 +196,7 @@ func runLeaderKilled(ctx context.Context, d *demoRun, level ackLevel, alone bool
 	if _, err := bp.Produce(fctx, client.Message{Topic: topic, Value: []byte(barrierValue)}); err != nil {
 		return nil, fmt.Errorf("barrier: %w", err)
 	}
-	offsets, err := readUntilBarrier(fctx, admin, topic, ck)
+	offsets, err := readUntilBarrier(fctx, c.admin, topic, ck)
 	if err != nil {
 		return nil, err
 	}

@@ -29,15 +29,10 @@ func runRetryDuplicate(ctx context.Context, d *demoRun) ([]demoRow, error) {
 		return nil, err
 	}
 	defer c.close()
-	admin, err := c.newClient(nil)
-	if err != nil {
-		return nil, err
-	}
-	defer admin.Close()
 	tl.say("plan (seeded): the answer to the request carrying message %d is lost on its way back", victim)
 	var rows []demoRow
 	for _, idem := range []client.Idempotence{client.IdempotenceOff, client.IdempotenceOn} {
-		row, err := retryHalf(ctx, tl, c, admin, n, victim, idem)
+		row, err := retryHalf(ctx, tl, c, n, victim, idem)
 		if err != nil {
 			return nil, err
 		}
@@ -48,10 +43,10 @@ func runRetryDuplicate(ctx context.Context, d *demoRun) ([]demoRow, error) {
 
 // retryHalf plays one half of retry-duplicate on topic "retry-off" or
 // "retry-on".
-func retryHalf(ctx context.Context, tl *timeline, c *demoCluster, admin *client.Client, n, victim int, idem client.Idempotence) (demoRow, error) {
+func retryHalf(ctx context.Context, tl *timeline, c *demoCluster, n, victim int, idem client.Idempotence) (demoRow, error) {
 	topic := "retry-" + idem.String()
-	if err := admin.CreateTopic(ctx, topic, client.TopicConfig{Partitions: 1}); err != nil {
-		return demoRow{}, fmt.Errorf("create topic: %w", err)
+	if err := c.createTopic(ctx, topic); err != nil {
+		return demoRow{}, err
 	}
 	value := check.Value(topic, victim)
 	relay := newAckLoser(value, tl)
@@ -102,7 +97,7 @@ func retryHalf(ctx context.Context, tl *timeline, c *demoCluster, admin *client.
 	}
 	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	offsets, err := readUntilCount(fctx, admin, topic, ck)
+	offsets, err := readUntilCount(fctx, c.admin, topic, ck)
 	if err != nil {
 		return demoRow{}, err
 	}
