@@ -108,18 +108,3 @@ func (cl *Client) ListOffsets(ctx context.Context, topic string, partition int32
 	}
 	return resp.Offset, nil
 }
-
-// leaderRange returns a partition's first stored offset and high-water
-// mark as the leader has them (see ListOffsets). A node's Fetch answer
-// of "out of range" is checked against this before a position is reset:
-// a node that lags the leader says so for offsets it has not applied yet.
-// Blocks; errors as ListOffsets.
-func (cl *Client) leaderRange(ctx context.Context, topic string, partition int32) (start, end int64, err error) {
-	if start, err = cl.ListOffsets(ctx, topic, partition, Earliest); err != nil {
-		return 0, 0, err
-	}
-	if end, err = cl.ListOffsets(ctx, topic, partition, Latest); err != nil {
-		return 0, 0, err
-	}
-	return start, end, nil
-}

@@ -169,22 +169,12 @@ func (c *Consumer) fetchOnce(ctx context.Context, ps *partState, off int64, epoc
 	resp := new(wire.FetchResponse)
 	if err := c.cl.do(ctx, anyNode, wire.Fetch, req, resp, c.cfg.FetchMaxWait+c.cl.cfg.RequestTimeout); err != nil {
 		if errors.Is(err, ErrOffsetOutOfRange) && ctx.Err() == nil {
-			// Only the leader's range decides: a node that lags (a
-			// follower after a failover, a node just restarted) answers
-			// out of range for offsets it has not applied yet, and
-			// resetting on its word would deliver committed records
-			// again (or skip records, with reset=latest).
-			start, end, lerr := c.cl.leaderRange(ctx, ps.tp.Topic, ps.tp.Partition)
-			if lerr != nil {
-				return false, fmt.Errorf("minibroker: fetch %v at %d: out of range on one node (range [%d, %d]) and the leader could not confirm: %w",
-					ps.tp, off, resp.StartOffset, resp.HighWatermark, lerr)
+			err = c.cl.checkOutOfRange(ctx, ps.tp.Topic, ps.tp.Partition, off, resp, err)
+			var oor *OffsetOutOfRangeError
+			if errors.As(err, &oor) {
+				c.resetOutOfRange(ps, off, epoch, oor.StartOffset, oor.HighWatermark)
+				return false, nil
 			}
-			if off >= start && off <= end {
-				return false, fmt.Errorf("minibroker: fetch %v at %d: the node is behind (high-water mark %d; the leader's %d): %w",
-					ps.tp, off, resp.HighWatermark, end, ErrOffsetOutOfRange)
-			}
-			c.resetOutOfRange(ps, off, epoch, start, end)
-			return false, nil
 		}
 		return false, fmt.Errorf("minibroker: fetch %v at %d: %w", ps.tp, off, err)
 	}

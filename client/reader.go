@@ -100,29 +100,18 @@ func (r *Reader) Fetch(ctx context.Context) ([]Record, error) {
 	timeout := r.cfg.MaxWait + r.cl.cfg.RequestTimeout
 	err := r.cl.do(ctx, anyNode, wire.Fetch, req, resp, timeout)
 	if errors.Is(err, ErrOffsetOutOfRange) {
-		// A node that lags the leader answers out of range for offsets
-		// it has not applied yet: only the leader's range decides. If
-		// pos is within it, fetch from the leader, which has applied it.
-		start, end, lerr := r.cl.leaderRange(ctx, r.cfg.Topic, r.cfg.Partition)
-		switch {
-		case lerr != nil:
-			// Not ErrOffsetOutOfRange: nothing is known to be out of
-			// range, so nobody should reset on this.
-			err = fmt.Errorf("out of range on one node (range [%d, %d]); the leader could not confirm: %w",
-				resp.StartOffset, resp.HighWatermark, lerr)
-		case pos < start || pos > end:
-			return nil, &OffsetOutOfRangeError{
-				Topic: r.cfg.Topic, Partition: r.cfg.Partition, Offset: pos,
-				StartOffset: start, HighWatermark: end, Err: err,
-			}
-		default:
+		err = r.cl.checkOutOfRange(ctx, r.cfg.Topic, r.cfg.Partition, pos, resp, err)
+		var oor *OffsetOutOfRangeError
+		if errors.As(err, &oor) {
+			return nil, oor
+		}
+		if errors.Is(err, errNodeBehind) {
+			// Fetch from the leader, which has applied pos. Out of range
+			// there too (leadership moved meanwhile): keep the retriable
+			// error, not a reason to reset.
 			*resp = wire.FetchResponse{}
-			err = r.cl.do(ctx, leaderRead, wire.Fetch, req, resp, timeout)
-			if errors.Is(err, ErrOffsetOutOfRange) {
-				// Leadership moved between the two requests: retriable,
-				// and again not a reason to reset.
-				err = fmt.Errorf("offset %d is within the leader's range [%d, %d], but the node asked has not applied it yet: %w",
-					pos, start, end, ErrNotLeader)
+			if ferr := r.cl.do(ctx, leaderRead, wire.Fetch, req, resp, timeout); !errors.Is(ferr, ErrOffsetOutOfRange) {
+				err = ferr
 			}
 		}
 	}
