@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"runtime/pprof"
 	"time"
@@ -128,7 +127,6 @@ func (o *benchOpts) check(name string, defCount int64, defDuration time.Duration
 // benchEnv is what a bench command runs against.
 type benchEnv struct {
 	target  *bench.Minibroker
-	admin   *client.Client
 	cluster *localcluster.Cluster // nil unless --embedded
 	stopCPU func()
 }
@@ -162,23 +160,22 @@ func (o *benchOpts) setup(ctx context.Context, a *app) (_ *benchEnv, err error) 
 		brokers = env.cluster.Addrs()
 		o.brokers = brokers
 	}
-	if env.admin, err = a.connect(brokers); err != nil {
+	err = a.withClient(brokers, func(cl *client.Client) error {
+		err := cl.CreateTopic(ctx, o.topic, client.TopicConfig{Partitions: o.partitions})
+		switch {
+		case err == nil:
+			fmt.Fprintf(a.stderr, "created topic %q with %d %s\n", o.topic, o.partitions, plural(int(o.partitions), "partition"))
+		case errors.Is(err, client.ErrTopicExists):
+		default:
+			return explain(err, brokers, o.topic)
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	err = env.admin.CreateTopic(ctx, o.topic, client.TopicConfig{Partitions: o.partitions})
-	switch {
-	case err == nil:
-		fmt.Fprintf(a.stderr, "created topic %q with %d %s\n", o.topic, o.partitions, plural(int(o.partitions), "partition"))
-	case errors.Is(err, client.ErrTopicExists):
-	default:
-		return nil, explain(err, brokers, o.topic)
-	}
 	env.target = &bench.Minibroker{
-		Client: client.Config{
-			Brokers:     brokers,
-			DialTimeout: dialTimeout,
-			Logger:      slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		},
+		Client: a.clientConfig(brokers),
 		ProducerConfig: client.ProducerConfig{
 			Acks:       parseAcks(o.acks.value),
 			BatchBytes: o.batch,
@@ -189,12 +186,9 @@ func (o *benchOpts) setup(ctx context.Context, a *app) (_ *benchEnv, err error) 
 	return env, nil
 }
 
-// close stops the profile, the admin client and the embedded cluster.
+// close stops the profile and the embedded cluster.
 func (env *benchEnv) close() {
 	env.stopCPU()
-	if env.admin != nil {
-		env.admin.Close()
-	}
 	if env.cluster != nil {
 		env.cluster.Close()
 	}

@@ -11,9 +11,14 @@ import (
 	"github.com/minibroker/minibroker/client"
 )
 
-// defaultBrokers is where the tools look for a cluster: the client
-// address of `minibroker serve` with no flags.
-const defaultBrokers = "127.0.0.1:9092"
+// What `minibroker serve` uses with no flags, and so where the tools look
+// for a cluster (defaultBrokers) and `recover` for a node's data.
+const (
+	defaultDataDir  = "./minibroker-data"
+	defaultAddr     = "127.0.0.1:9092"
+	defaultRaftAddr = "127.0.0.1:9093"
+	defaultBrokers  = defaultAddr
+)
 
 // dialTimeout bounds each connection attempt of the tools.
 const dialTimeout = 3 * time.Second
@@ -31,23 +36,27 @@ func brokersFlag(fs *pflag.FlagSet, dst *[]string) {
 // Errors: a *usageError for a malformed address, else an explained error
 // (no broker reachable, ...).
 func (a *app) connect(brokers []string) (*client.Client, error) {
-	cfg := client.Config{
+	cl, err := client.New(a.clientConfig(brokers))
+	var ce *client.ConfigError
+	switch {
+	case errors.As(err, &ce) && ce.Field == "Brokers":
+		return nil, usageErrorf("--brokers: %s", ce.Reason)
+	case errors.As(err, &ce):
+		return nil, fmt.Errorf("client: %w", err)
+	case err != nil:
+		return nil, explain(err, brokers, "")
+	}
+	return cl, nil
+}
+
+// clientConfig is the client configuration of the tools: brokers, their
+// dial timeout, and warnings and above logged to a.stderr.
+func (a *app) clientConfig(brokers []string) client.Config {
+	return client.Config{
 		Brokers:     brokers,
 		DialTimeout: dialTimeout,
 		Logger:      slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
-	if err := cfg.Validate(); err != nil {
-		var ce *client.ConfigError
-		if errors.As(err, &ce) && ce.Field == "Brokers" {
-			return nil, usageErrorf("--brokers: %s", ce.Reason)
-		}
-		return nil, fmt.Errorf("client: %w", err)
-	}
-	cl, err := client.New(cfg)
-	if err != nil {
-		return nil, explain(err, brokers, "")
-	}
-	return cl, nil
 }
 
 // withClient connects to brokers (see connect), runs fn with the client

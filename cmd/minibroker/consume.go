@@ -195,27 +195,21 @@ func newSource(ctx context.Context, a *app, cl *client.Client, o consumeOpts) (r
 	if err != nil {
 		return nil, err
 	}
-	n := -1
-	for _, t := range topics {
-		if t.Name == o.topic {
-			n = len(t.Partitions)
-		}
-	}
-	if n < 0 {
-		return nil, fmt.Errorf("topic %q: %w", o.topic, client.ErrUnknownTopic)
+	n, err := partitionCount(topics, o.topic)
+	if err != nil {
+		return nil, err
 	}
 	if o.group != "" {
 		return newGroupSource(cl, a.stderr, o)
 	}
 	var parts []int32
 	switch {
-	case o.partition >= int32(n):
-		return nil, &hintError{err: client.ErrUnknownPartition, msg: fmt.Sprintf(
-			"topic %q has no partition %d: it has %d (0 to %d)", o.topic, o.partition, n, n-1)}
+	case o.partition >= n:
+		return nil, noPartition(o.topic, o.partition, n)
 	case o.partition >= 0:
 		parts = []int32{o.partition}
 	default:
-		for p := range int32(n) {
+		for p := range n {
 			parts = append(parts, p)
 		}
 	}

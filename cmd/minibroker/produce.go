@@ -221,17 +221,11 @@ func checkPartition(ctx context.Context, cl *client.Client, topic string, part i
 	if err != nil {
 		return err
 	}
-	for _, t := range topics {
-		if t.Name != topic {
-			continue
-		}
-		if part >= int32(len(t.Partitions)) {
-			return &hintError{err: client.ErrUnknownPartition, msg: fmt.Sprintf(
-				"topic %q has no partition %d: it has %d (0 to %d)", topic, part, len(t.Partitions), len(t.Partitions)-1)}
-		}
-		return nil
+	n, err := partitionCount(topics, topic)
+	if err == nil && part >= n {
+		err = noPartition(topic, part, n)
 	}
-	return fmt.Errorf("topic %q: %w", topic, client.ErrUnknownTopic)
+	return err
 }
 
 // showProgress redraws the counts on one terminal line until the

@@ -56,8 +56,8 @@ starts on another one, it corrects the address in the membership itself.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.ID, "id", "", "the node's id, checked against the one saved in the data dir (default: that one)")
-	f.StringVar(&cfg.DataDir, "data", "./minibroker-data", "data directory of the stopped node")
-	f.StringVar(&cfg.RaftAddr, "raft-addr", "127.0.0.1:9093", "Raft address the node will listen on (HOST:PORT)")
+	f.StringVar(&cfg.DataDir, "data", defaultDataDir, "data directory of the stopped node")
+	f.StringVar(&cfg.RaftAddr, "raft-addr", defaultRaftAddr, "Raft address the node will listen on (HOST:PORT)")
 	markSettings(f, "id", "data", "raft-addr")
 	return cmd
 }

@@ -88,9 +88,9 @@ Logs go to stderr; the lines saying where the node serves go to stdout.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&sc.broker.ID, "id", "", "node id, unique in the cluster for good (default: the one saved in the data dir, else n1 for a node that bootstraps, n-<random> for one that joins)")
-	f.StringVar(&sc.broker.DataDir, "data", "./minibroker-data", "data directory")
-	f.StringVar(&sc.broker.Addr, "addr", "127.0.0.1:9092", "client address to listen on (HOST:PORT)")
-	f.StringVar(&sc.broker.RaftAddr, "raft-addr", "127.0.0.1:9093", "Raft address to listen on (HOST:PORT)")
+	f.StringVar(&sc.broker.DataDir, "data", defaultDataDir, "data directory")
+	f.StringVar(&sc.broker.Addr, "addr", defaultAddr, "client address to listen on (HOST:PORT)")
+	f.StringVar(&sc.broker.RaftAddr, "raft-addr", defaultRaftAddr, "Raft address to listen on (HOST:PORT)")
 	f.BoolVar(&sc.broker.Bootstrap, "bootstrap", false, "form a new cluster if the data dir holds none (harmless if it does)")
 	f.StringSliceVar(&join, "join", nil, "client addresses of cluster members to join, comma-separated (HOST:PORT[,HOST:PORT])")
 	f.Var(logFormat, "log-format", "log format on stderr: text or json")

@@ -159,6 +159,23 @@ number of records between them, as the cluster's leader reports them.`,
 	return cmd
 }
 
+// partitionCount returns the number of partitions of topic among topics
+// (from Metadata or ListTopics), or an error wrapping ErrUnknownTopic.
+func partitionCount(topics []client.TopicInfo, topic string) (int32, error) {
+	for _, t := range topics {
+		if t.Name == topic {
+			return int32(len(t.Partitions)), nil
+		}
+	}
+	return 0, fmt.Errorf("topic %q: %w", topic, client.ErrUnknownTopic)
+}
+
+// noPartition is the error for partition part of a topic that has n.
+func noPartition(topic string, part, n int32) error {
+	return &hintError{err: client.ErrUnknownPartition, msg: fmt.Sprintf(
+		"topic %q has no partition %d: it has %d (0 to %d)", topic, part, n, n-1)}
+}
+
 // describeTopic finds topic name in the cluster's metadata and asks for
 // each partition's offsets (ListOffsets goes to the leader, whose
 // high-water marks are the freshest).
@@ -168,14 +185,9 @@ func describeTopic(ctx context.Context, cl *client.Client, name string) (topicDe
 		return topicDetail{}, err
 	}
 	d := topicDetail{Name: name, Leader: md.LeaderID, LeaderAddr: md.LeaderAddr}
-	n := -1
-	for _, t := range md.Topics {
-		if t.Name == name {
-			n = len(t.Partitions)
-		}
-	}
-	if n < 0 {
-		return d, fmt.Errorf("topic %q: %w", name, client.ErrUnknownTopic)
+	n, err := partitionCount(md.Topics, name)
+	if err != nil {
+		return d, err
 	}
 	d.Partitions = make([]partitionDetail, 0, n)
 	for p := range int32(n) {
