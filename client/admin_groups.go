@@ -98,15 +98,8 @@ func (cl *Client) DescribeGroup(ctx context.Context, group string) (GroupDescrip
 		Offsets:    make([]GroupOffset, len(resp.Offsets)),
 	}
 	for i, m := range resp.Members {
-		var tps []TopicPartition
-		for _, a := range m.Assignment {
-			for _, p := range a.Partitions {
-				tps = append(tps, TopicPartition{Topic: a.Topic, Partition: p})
-			}
-		}
-		sortTPs(tps)
 		d.Members[i] = GroupMember{MemberID: m.MemberID, ClientID: m.ClientID, ClientHost: m.ClientHost,
-			Topics: m.Topics, Assignment: tps}
+			Topics: m.Topics, Assignment: flattenTPs(m.Assignment)}
 	}
 	for i, o := range resp.Offsets {
 		d.Offsets[i] = GroupOffset{Topic: o.Topic, Partition: o.Partition, Committed: o.Committed,

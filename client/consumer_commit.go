@@ -357,6 +357,19 @@ func (c *Consumer) fetchCommitted(ctx context.Context, tps []TopicPartition) (ma
 	return out, nil
 }
 
+// flattenTPs turns partitions grouped by topic (an assignment on the
+// wire) into sorted TopicPartitions; groupByTopic is its reverse.
+func flattenTPs(in []wire.TopicPartitions) []TopicPartition {
+	var tps []TopicPartition
+	for _, a := range in {
+		for _, p := range a.Partitions {
+			tps = append(tps, TopicPartition{Topic: a.Topic, Partition: p})
+		}
+	}
+	sortTPs(tps)
+	return tps
+}
+
 // groupByTopic turns partitions into the wire's per-topic sets, in order
 // of first appearance.
 func groupByTopic(tps []TopicPartition) []wire.TopicPartitions {

@@ -47,7 +47,6 @@ type partState struct {
 	epoch     uint64       // bumped by seeks and resets: a fetch begun before drops its result
 	bufs      []fetchBatch // fetched records not yet returned by Poll, at most maxBufferedFetches
 	committed int64        // highest offset known committed for the group, or wire.NoOffset
-	hwm       int64        // high-water mark from the last fetch, -1 before
 }
 
 // fetchBatch is the records of one fetch response not yet returned.
@@ -56,7 +55,7 @@ type fetchBatch struct {
 }
 
 func newPartState(tp TopicPartition) *partState {
-	return &partState{tp: tp, space: make(chan struct{}, 1), committed: wire.NoOffset, hwm: -1,
+	return &partState{tp: tp, space: make(chan struct{}, 1), committed: wire.NoOffset,
 		bufs: make([]fetchBatch, 0, maxBufferedFetches)}
 }
 
@@ -185,7 +184,6 @@ func (c *Consumer) fetchOnce(ctx context.Context, ps *partState, off int64, epoc
 	if ps.epoch != epoch {
 		return false, nil
 	}
-	ps.hwm = resp.HighWatermark
 	if len(recs) == 0 {
 		return true, nil
 	}
@@ -213,7 +211,6 @@ func (c *Consumer) resetOutOfRange(ps *partState, off int64, epoch uint64, start
 		"reset", c.cfg.AutoOffsetReset.String(), "to", to)
 	ps.epoch++
 	ps.fetchPos = to
-	ps.hwm = end
 	if len(ps.bufs) == 0 {
 		ps.pos, ps.posKnown = to, true
 	}
@@ -222,11 +219,7 @@ func (c *Consumer) resetOutOfRange(ps *partState, off int64, epoch uint64, start
 // resolveStart turns a start position of StartEarliest or StartLatest
 // into an offset (ListOffsets), unless a seek made it stale.
 func (c *Consumer) resolveStart(ctx context.Context, ps *partState, which int64, epoch uint64) error {
-	spec := Earliest
-	if which == StartLatest {
-		spec = Latest
-	}
-	off, err := c.cl.ListOffsets(ctx, ps.tp.Topic, ps.tp.Partition, spec)
+	off, err := c.cl.ListOffsets(ctx, ps.tp.Topic, ps.tp.Partition, startSpec(which))
 	if err != nil {
 		return err
 	}

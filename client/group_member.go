@@ -163,13 +163,7 @@ func (c *Consumer) join(ctx context.Context) error {
 // joined records a successful join and starts the heartbeat goroutine if
 // it does not run yet.
 func (c *Consumer) joined(resp *wire.JoinGroupResponse) {
-	var tps []TopicPartition
-	for _, a := range resp.Assignment {
-		for _, p := range a.Partitions {
-			tps = append(tps, TopicPartition{Topic: a.Topic, Partition: p})
-		}
-	}
-	sortTPs(tps)
+	tps := flattenTPs(resp.Assignment)
 	parts := make([]*partState, 0, len(tps))
 	byTP := make(map[TopicPartition]*partState, len(tps))
 	for _, tp := range tps {

@@ -72,11 +72,7 @@ func (r *Reader) Fetch(ctx context.Context) ([]Record, error) {
 	pos, gen := r.pos, r.gen
 	r.mu.Unlock()
 	if pos < 0 {
-		which := Earliest
-		if pos == StartLatest {
-			which = Latest
-		}
-		off, err := r.cl.ListOffsets(ctx, r.cfg.Topic, r.cfg.Partition, which)
+		off, err := r.cl.ListOffsets(ctx, r.cfg.Topic, r.cfg.Partition, startSpec(pos))
 		if err != nil {
 			return nil, err
 		}
@@ -173,4 +169,13 @@ func (r *Reader) HighWatermark() int64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.hwm
+}
+
+// startSpec is the OffsetSpec that resolves a start position of
+// StartEarliest or StartLatest.
+func startSpec(pos int64) OffsetSpec {
+	if pos == StartLatest {
+		return Latest
+	}
+	return Earliest
 }
