@@ -124,6 +124,19 @@ type PartitionStat struct {
 // still be reported once. It does not block on Apply. Safe for concurrent
 // use; meant for metrics scrapes.
 func (f *FSM) PartitionStats(dst []PartitionStat) []PartitionStat {
+	for _, p := range f.sortedParts() {
+		dst = append(dst, PartitionStat{
+			Topic: p.topic.Name, Partition: p.id, SizeBytes: p.log.Size(),
+			StartOffset: p.log.StartOffset(), HighWatermark: p.log.NextOffset(),
+		})
+	}
+	return dst
+}
+
+// sortedParts returns the open partitions sorted by topic and partition,
+// listed under the read lock (a partition deleted right after may still be
+// in the list). Safe for concurrent use.
+func (f *FSM) sortedParts() []*partition {
 	f.mu.RLock()
 	parts := make([]*partition, 0, len(f.parts))
 	for _, p := range f.parts {
@@ -137,11 +150,5 @@ func (f *FSM) PartitionStats(dst []PartitionStat) []PartitionStat {
 		}
 		return a.id < b.id
 	})
-	for _, p := range parts {
-		dst = append(dst, PartitionStat{
-			Topic: p.topic.Name, Partition: p.id, SizeBytes: p.log.Size(),
-			StartOffset: p.log.StartOffset(), HighWatermark: p.log.NextOffset(),
-		})
-	}
-	return dst
+	return parts
 }

@@ -190,9 +190,3 @@ func (m *metaState) sortedGroups() []*Group {
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
-
-// hasMembers reports whether the group exists and has members.
-func (m *metaState) hasMembers(group string) bool {
-	g, ok := m.Groups[group]
-	return ok && len(g.Members) > 0
-}

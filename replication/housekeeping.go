@@ -3,7 +3,6 @@ package replication
 import (
 	"context"
 	"errors"
-	"sort"
 	"time"
 )
 
@@ -24,21 +23,10 @@ func (f *FSM) applyHousekeeping(index uint64, body []byte) any {
 	f.now = c.Timestamp
 	f.mu.Lock()
 	f.meta.expireProducers(c.Timestamp)
-	keys := make([]partKey, 0, len(f.parts))
-	for k := range f.parts {
-		keys = append(keys, k)
-	}
-	parts := f.parts
 	f.mu.Unlock()
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].topic != keys[j].topic {
-			return keys[i].topic < keys[j].topic
-		}
-		return keys[i].id < keys[j].id
-	})
-	for _, k := range keys {
-		if _, err := parts[k].log.EnforceRetention(); err != nil {
-			return f.fail("retention of "+k.topic, err)
+	for _, p := range f.sortedParts() {
+		if _, err := p.log.EnforceRetention(); err != nil {
+			return f.fail("retention of "+p.topic.Name, err)
 		}
 	}
 	return nil
@@ -50,13 +38,9 @@ func (s *Store) housekeep() {
 	if !s.node.IsReady() {
 		return
 	}
-	cmd, err := encodeCommand(CmdHousekeeping, &HousekeepingCmd{Timestamp: time.Now().UnixMilli()})
-	if err != nil {
-		return
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := s.node.Apply(ctx, cmd, AcksAll); err != nil && !errors.Is(err, ErrNotLeader) && !errors.Is(err, ErrShutdown) {
+	if _, err := s.applyCmd(ctx, CmdHousekeeping, &HousekeepingCmd{Timestamp: time.Now().UnixMilli()}); err != nil && !errors.Is(err, ErrNotLeader) && !errors.Is(err, ErrShutdown) {
 		s.cfg.Logger.Warn("housekeeping", "error", err)
 	}
 }

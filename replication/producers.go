@@ -55,11 +55,10 @@ func (p *producerState) clone() *producerState {
 	return &c
 }
 
+// part returns the state of topic/partition, adding it if missing.
 func (p *producerState) part(topic string, partition int32) *producerPart {
-	for i := range p.Parts {
-		if p.Parts[i].Topic == topic && p.Parts[i].Partition == partition {
-			return &p.Parts[i]
-		}
+	if pp := p.find(topic, partition); pp != nil {
+		return pp
 	}
 	p.Parts = append(p.Parts, producerPart{Topic: topic, Partition: partition})
 	return &p.Parts[len(p.Parts)-1]

@@ -222,11 +222,7 @@ func (s *Store) SubmitIdempotent(ctx context.Context, topic string, partition in
 // InitProducer allocates a producer id through raft (leader only) for an
 // idempotent producer. Errors: those of Append.
 func (s *Store) InitProducer(ctx context.Context) (int64, error) {
-	cmd, err := encodeCommand(CmdInitProducer, &InitProducerCmd{Timestamp: time.Now().UnixMilli()})
-	if err != nil {
-		return 0, err
-	}
-	resp, err := s.node.Apply(ctx, cmd, AcksAll)
+	resp, err := s.applyCmd(ctx, CmdInitProducer, &InitProducerCmd{Timestamp: time.Now().UnixMilli()})
 	if err != nil {
 		return 0, err
 	}
@@ -275,13 +271,20 @@ func (s *Store) RegisterNode(ctx context.Context, id, addr string) error {
 	return s.applyMeta(ctx, CmdRegisterNode, &RegisterNodeCmd{ID: id, Addr: addr})
 }
 
+// applyMeta replicates a command with AcksAll and returns Apply's error.
 func (s *Store) applyMeta(ctx context.Context, t CommandType, body any) error {
+	_, err := s.applyCmd(ctx, t, body)
+	return err
+}
+
+// applyCmd replicates a command with AcksAll and returns Apply's
+// response (an error response is returned as the error).
+func (s *Store) applyCmd(ctx context.Context, t CommandType, body any) (any, error) {
 	cmd, err := encodeCommand(t, body)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	_, err = s.node.Apply(ctx, cmd, AcksAll)
-	return err
+	return s.node.Apply(ctx, cmd, AcksAll)
 }
 
 // Close stops the node (raft first, so nothing is applied after) and then

@@ -29,7 +29,7 @@ func (s *Store) SyncGroup(ctx context.Context, c SyncGroupCmd) error {
 		return err
 	}
 	c.Timestamp = time.Now().UnixMilli()
-	_, err := s.applyGroup(ctx, CmdSyncGroup, &c)
+	_, err := s.applyCmd(ctx, CmdSyncGroup, &c)
 	return err
 }
 
@@ -38,7 +38,7 @@ func (s *Store) SyncGroup(ctx context.Context, c SyncGroupCmd) error {
 // ErrUnknownGroup, ErrIllegalGeneration.
 func (s *Store) RemoveMembers(ctx context.Context, c RemoveMembersCmd) error {
 	c.Timestamp = time.Now().UnixMilli()
-	_, err := s.applyGroup(ctx, CmdRemoveMembers, &c)
+	_, err := s.applyCmd(ctx, CmdRemoveMembers, &c)
 	return err
 }
 
@@ -67,7 +67,7 @@ func (s *Store) CommitOffsets(ctx context.Context, c CommitOffsetsCmd) (perParti
 			c.Bounds = append(c.Bounds, b)
 		}
 	}
-	resp, err := s.applyGroup(ctx, CmdCommitOffsets, &c)
+	resp, err := s.applyCmd(ctx, CmdCommitOffsets, &c)
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +99,7 @@ func (s *Store) ResetOffsets(ctx context.Context, c ResetOffsetsCmd) ([]Partitio
 			}
 		}
 	}
-	resp, err := s.applyGroup(ctx, CmdResetOffsets, &c)
+	resp, err := s.applyCmd(ctx, CmdResetOffsets, &c)
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +116,7 @@ func (s *Store) DeleteGroup(ctx context.Context, group string) error {
 	if err := validateGroupName(group); err != nil {
 		return err
 	}
-	_, err := s.applyGroup(ctx, CmdDeleteGroup, &DeleteGroupCmd{Group: group})
+	_, err := s.applyCmd(ctx, CmdDeleteGroup, &DeleteGroupCmd{Group: group})
 	return err
 }
 
@@ -127,14 +127,4 @@ func (s *Store) DeleteGroup(ctx context.Context, group string) error {
 // (*NotLeaderError), ErrShutdown, ctx's error.
 func (s *Store) VerifyLeader(ctx context.Context) error {
 	return s.node.VerifyLeader(ctx)
-}
-
-// applyGroup replicates a group command with AcksAll and returns Apply's
-// response (an error response is returned as the error).
-func (s *Store) applyGroup(ctx context.Context, t CommandType, body any) (any, error) {
-	cmd, err := encodeCommand(t, body)
-	if err != nil {
-		return nil, err
-	}
-	return s.node.Apply(ctx, cmd, AcksAll)
 }
