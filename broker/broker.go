@@ -150,15 +150,12 @@ func Start(cfg Config) (*Broker, error) {
 // resolveID picks the node id: Config.ID, else the saved one, else a new
 // one; and saves it so later runs agree.
 func resolveID(cfg Config, bootstrap bool) (string, error) {
-	path := filepath.Join(cfg.DataDir, idFile)
-	saved, err := os.ReadFile(path)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("broker: read node id: %w", err)
+	saved, err := savedID(cfg)
+	if err != nil {
+		return "", err
 	}
-	id := strings.TrimSpace(string(saved))
+	id := saved
 	switch {
-	case cfg.ID != "" && id != "" && cfg.ID != id:
-		return "", fmt.Errorf("%w: ID %q, but %s belongs to node %q", ErrInvalidConfig, cfg.ID, cfg.DataDir, id)
 	case cfg.ID != "":
 		id = cfg.ID
 	case id != "":
@@ -169,10 +166,24 @@ func resolveID(cfg Config, bootstrap bool) (string, error) {
 		rand.Read(r[:])
 		id = "n-" + hex.EncodeToString(r[:])
 	}
-	if id != strings.TrimSpace(string(saved)) {
-		if err := os.WriteFile(path, []byte(id+"\n"), 0o644); err != nil {
+	if id != saved {
+		if err := os.WriteFile(filepath.Join(cfg.DataDir, idFile), []byte(id+"\n"), 0o644); err != nil {
 			return "", fmt.Errorf("broker: save node id: %w", err)
 		}
+	}
+	return id, nil
+}
+
+// savedID returns the node id saved in cfg.DataDir ("" if none), checked
+// against cfg.ID when both are set.
+func savedID(cfg Config) (string, error) {
+	saved, err := os.ReadFile(filepath.Join(cfg.DataDir, idFile))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("broker: read node id: %w", err)
+	}
+	id := strings.TrimSpace(string(saved))
+	if cfg.ID != "" && id != "" && cfg.ID != id {
+		return "", fmt.Errorf("%w: ID %q, but %s belongs to node %q", ErrInvalidConfig, cfg.ID, cfg.DataDir, id)
 	}
 	return id, nil
 }

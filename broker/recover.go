@@ -1,11 +1,7 @@
 package broker
 
 import (
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/minibroker/minibroker/replication"
 )
@@ -30,16 +26,12 @@ func ForceNewCluster(cfg Config) (dropped []string, err error) {
 	if cfg.DataDir == "" || cfg.RaftAddr == "" {
 		return nil, fmt.Errorf("%w: ForceNewCluster needs DataDir and RaftAddr", ErrInvalidConfig)
 	}
-	saved, err := os.ReadFile(filepath.Join(cfg.DataDir, idFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("broker: force new cluster: %s holds no node (no %s file): %w", cfg.DataDir, idFile, replication.ErrNoState)
-	}
+	id, err := savedID(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("broker: read node id: %w", err)
+		return nil, err
 	}
-	id := strings.TrimSpace(string(saved))
-	if cfg.ID != "" && cfg.ID != id {
-		return nil, fmt.Errorf("%w: ID %q, but %s belongs to node %q", ErrInvalidConfig, cfg.ID, cfg.DataDir, id)
+	if id == "" {
+		return nil, fmt.Errorf("broker: force new cluster: %s holds no node (no %s file): %w", cfg.DataDir, idFile, replication.ErrNoState)
 	}
 	rec, err := replication.ForceNewCluster(cfg.DataDir, id, cfg.RaftAddr, cfg.Logger)
 	if err != nil {
