@@ -237,8 +237,8 @@ func validateJoin(req *wire.JoinGroupRequest) error {
 	session := time.Duration(req.SessionTimeoutMs) * time.Millisecond
 	rebalance := time.Duration(req.RebalanceTimeoutMs) * time.Millisecond
 	switch {
-	case !validGroupName(req.Group):
-		return bad("group name %q: want 1 to %d of letters, digits, '.', '_' and '-'", req.Group, replication.MaxTopicNameLen)
+	case replication.ValidateGroupName(req.Group) != nil:
+		return bad("group name %q: want 1 to %d of letters, digits, '.', '_' and '-'", req.Group, replication.MaxGroupNameLen)
 	case len(req.Topics) == 0:
 		return bad("no topics to subscribe to")
 	case !knownStrategy(req.Strategy):
@@ -254,19 +254,6 @@ func validateJoin(req *wire.JoinGroupRequest) error {
 		}
 	}
 	return nil
-}
-
-// validGroupName applies the topic name rule to group names.
-func validGroupName(name string) bool {
-	if len(name) == 0 || len(name) > replication.MaxTopicNameLen || name == "." || name == ".." {
-		return false
-	}
-	for _, r := range name {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 // normTopics returns the subscription sorted without duplicates.

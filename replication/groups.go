@@ -105,15 +105,10 @@ func cloneOrNil[T any](s []T) []T {
 	return slices.Clone(s)
 }
 
-// validateGroupName checks a group name; the error wraps ErrInvalidGroup.
-func validateGroupName(name string) error {
-	switch {
-	case len(name) == 0 || len(name) > MaxGroupNameLen:
-		return fmt.Errorf("%w: name must be 1 to %d characters", ErrInvalidGroup, MaxGroupNameLen)
-	case !topicNameRE.MatchString(name) || name == "." || name == "..":
-		return fmt.Errorf("%w: name %q may hold only letters, digits, '.', '_' and '-'", ErrInvalidGroup, name)
-	}
-	return nil
+// ValidateGroupName checks a group name (the topic name rule, up to
+// MaxGroupNameLen); the error wraps ErrInvalidGroup. It does not block.
+func ValidateGroupName(name string) error {
+	return validateName(name, MaxGroupNameLen, ErrInvalidGroup)
 }
 
 // normalizeMembers returns a deep copy of ms in canonical form: sorted by

@@ -30,7 +30,7 @@ type PartitionOffset struct {
 
 func (f *FSM) applySyncGroup(index uint64, body []byte) any {
 	return applyMetaCmd(f, index, body, func(c *SyncGroupCmd) any {
-		if err := validateGroupName(c.Group); err != nil {
+		if err := ValidateGroupName(c.Group); err != nil {
 			return err
 		}
 		var cur int32
@@ -98,7 +98,7 @@ func (f *FSM) applyRemoveMembers(index uint64, body []byte) any {
 // partition, reported in the *CommitResult.
 func (f *FSM) applyCommitOffsets(index uint64, body []byte) any {
 	return applyMetaCmd(f, index, body, func(c *CommitOffsetsCmd) any {
-		if err := validateGroupName(c.Group); err != nil {
+		if err := ValidateGroupName(c.Group); err != nil {
 			return err
 		}
 		g, exists := f.meta.Groups[c.Group]
@@ -196,7 +196,7 @@ func boundsByPartition(bs []PartitionBounds) map[partKey]PartitionBounds {
 // leader stamped (see PartitionBounds).
 func (f *FSM) applyResetOffsets(index uint64, body []byte) any {
 	return applyMetaCmd(f, index, body, func(c *ResetOffsetsCmd) any {
-		if err := validateGroupName(c.Group); err != nil {
+		if err := ValidateGroupName(c.Group); err != nil {
 			return err
 		}
 		if g, ok := f.meta.Groups[c.Group]; ok && len(g.Members) > 0 {

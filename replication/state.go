@@ -155,13 +155,24 @@ const (
 
 var topicNameRE = regexp.MustCompile(`^[a-zA-Z0-9._-]+$`)
 
+// validateName checks a topic or group name: 1 to max characters of
+// [a-zA-Z0-9._-], not "." or "..". The error wraps kind.
+func validateName(name string, max int, kind error) error {
+	switch {
+	case len(name) == 0 || len(name) > max:
+		return fmt.Errorf("%w: name must be 1 to %d characters", kind, max)
+	case !topicNameRE.MatchString(name) || name == "." || name == "..":
+		return fmt.Errorf("%w: name %q may hold only letters, digits, '.', '_' and '-'", kind, name)
+	}
+	return nil
+}
+
 // validateTopic checks a CreateTopic command; the error wraps ErrInvalidTopic.
 func validateTopic(c *CreateTopicCmd) error {
+	if err := validateName(c.Name, MaxTopicNameLen, ErrInvalidTopic); err != nil {
+		return err
+	}
 	switch {
-	case len(c.Name) == 0 || len(c.Name) > MaxTopicNameLen:
-		return fmt.Errorf("%w: name must be 1 to %d characters", ErrInvalidTopic, MaxTopicNameLen)
-	case !topicNameRE.MatchString(c.Name) || c.Name == "." || c.Name == "..":
-		return fmt.Errorf("%w: name %q may hold only letters, digits, '.', '_' and '-'", ErrInvalidTopic, c.Name)
 	case c.Partitions < 1 || c.Partitions > MaxPartitions:
 		return fmt.Errorf("%w: %d partitions, want 1 to %d", ErrInvalidTopic, c.Partitions, MaxPartitions)
 	case c.Config.RetentionBytes < 0 || c.Config.RetentionMs < 0:

@@ -22,7 +22,7 @@ import (
 // Errors: ErrInvalidGroup, ErrIllegalGeneration, ErrBadCommand (a member id
 // twice or empty, a partition assigned twice).
 func (s *Store) SyncGroup(ctx context.Context, c SyncGroupCmd) error {
-	if err := validateGroupName(c.Group); err != nil {
+	if err := ValidateGroupName(c.Group); err != nil {
 		return err
 	}
 	if _, err := normalizeMembers(c.Group, c.Members); err != nil {
@@ -51,7 +51,7 @@ func (s *Store) RemoveMembers(ctx context.Context, c RemoveMembersCmd) error {
 // standalone commit to a group with members), ErrUnknownGroup,
 // ErrUnknownMember, ErrIllegalGeneration, or one of the errors above.
 func (s *Store) CommitOffsets(ctx context.Context, c CommitOffsetsCmd) (perPartition []error, err error) {
-	if err := validateGroupName(c.Group); err != nil {
+	if err := ValidateGroupName(c.Group); err != nil {
 		return nil, err
 	}
 	c.Timestamp = time.Now().UnixMilli()
@@ -87,7 +87,7 @@ func (s *Store) CommitOffsets(ctx context.Context, c CommitOffsetsCmd) (perParti
 // (unknown mode), ErrOffsetOutOfRange (an *mlog.OffsetRangeError, for
 // ResetToOffset outside [log start, high-water mark]).
 func (s *Store) ResetOffsets(ctx context.Context, c ResetOffsetsCmd) ([]PartitionOffset, error) {
-	if err := validateGroupName(c.Group); err != nil {
+	if err := ValidateGroupName(c.Group); err != nil {
 		return nil, err
 	}
 	c.Timestamp = time.Now().UnixMilli()
@@ -113,7 +113,7 @@ func (s *Store) ResetOffsets(ctx context.Context, c ResetOffsetsCmd) ([]Partitio
 // DeleteGroup deletes a group that has no members, with all its committed
 // offsets. Errors: ErrInvalidGroup, ErrUnknownGroup, ErrGroupNotEmpty.
 func (s *Store) DeleteGroup(ctx context.Context, group string) error {
-	if err := validateGroupName(group); err != nil {
+	if err := ValidateGroupName(group); err != nil {
 		return err
 	}
 	_, err := s.applyCmd(ctx, CmdDeleteGroup, &DeleteGroupCmd{Group: group})
