@@ -27,7 +27,7 @@ func (b *Broker) replayed() bool {
 	if b.caughtUp.Load() {
 		return true
 	}
-	if b.store.Node().Stats().AppliedIndex < b.replayTo {
+	if b.store.Node().AppliedIndex() < b.replayTo {
 		return false
 	}
 	b.caughtUp.Store(true)

@@ -324,6 +324,11 @@ func (n *Node) Stats() Stats {
 	}
 }
 
+// AppliedIndex returns the index of the last entry handed to the state
+// machine (Stats().AppliedIndex without the rest of raft's stats). It does
+// not block.
+func (n *Node) AppliedIndex() uint64 { return n.raft.AppliedIndex() }
+
 func (n *Node) isStopping() bool {
 	select {
 	case <-n.stopping:
