@@ -261,7 +261,8 @@ func (b *Broker) registrar() {
 	backoff := 50 * time.Millisecond
 	for {
 		changed := node.LeaderChanged()
-		if b.registered() {
+		raftAddr, member := b.selfInConfig()
+		if b.registered(raftAddr, member) {
 			backoff = 50 * time.Millisecond
 			select {
 			case <-b.ctx.Done():
@@ -272,7 +273,7 @@ func (b *Broker) registrar() {
 		}
 		// A node removed from the cluster must not join it again.
 		err := errNotMember
-		if b.isMember() {
+		if member {
 			err = b.register()
 		}
 		if err != nil {
@@ -298,24 +299,16 @@ func (b *Broker) registrar() {
 var errNotMember = errors.New("not a member of the cluster")
 
 // registered reports whether the cluster knows this node's addresses as
-// they are now: its client address (registered through Raft) and, in the
-// Raft configuration, its Raft address (which differs after `recover` was
-// given another one, or a restart on another port).
-func (b *Broker) registered() bool {
-	node := b.store.Node()
-	if servers, err := node.Servers(); err == nil {
-		for _, s := range servers {
-			if s.ID == b.id && s.Addr != node.RaftAddr() {
-				return false
-			}
-		}
+// they are now: its client address (registered through Raft) and, if it
+// is a member (raftAddr is what the configuration records for it; see
+// selfInConfig), its Raft address, which differs after `recover` was given
+// another one, or a restart on another port.
+func (b *Broker) registered(raftAddr string, member bool) bool {
+	if member && raftAddr != b.store.Node().RaftAddr() {
+		return false
 	}
-	for _, n := range b.store.FSM().Nodes() {
-		if n.ID == b.id {
-			return n.Addr == b.addr
-		}
-	}
-	return false
+	addr, ok := b.registeredAddr(b.id)
+	return ok && addr == b.addr
 }
 
 func (b *Broker) register() error {

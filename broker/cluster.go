@@ -127,14 +127,21 @@ func (b *Broker) registeredAddr(id string) (string, bool) {
 // it knows. A node removed from the cluster learns that (best effort) from
 // the leader's last replication to it.
 func (b *Broker) isMember() bool {
+	_, member := b.selfInConfig()
+	return member
+}
+
+// selfInConfig returns the Raft address the latest configuration this
+// node knows records for it, and whether it is in that configuration.
+func (b *Broker) selfInConfig() (raftAddr string, member bool) {
 	servers, err := b.store.Node().Servers()
 	if err != nil {
-		return false
+		return "", false
 	}
 	for _, s := range servers {
 		if s.ID == b.id {
-			return true
+			return s.Addr, true
 		}
 	}
-	return false
+	return "", false
 }
