@@ -37,12 +37,13 @@ func (c *groupCollector) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector. It does not block on Apply.
 func (c *groupCollector) Collect(ch chan<- prometheus.Metric) {
 	fsm := c.b.store.FSM()
+	offsets := fsm.AllGroupOffsets()
 	for _, name := range fsm.GroupNames() {
 		if g, ok := fsm.Group(name); ok {
 			c.members.emit(ch, float64(len(g.Members)), name)
 			c.generation.emit(ch, float64(g.Generation), name)
 		}
-		for _, o := range fsm.GroupOffsets(name) {
+		for _, o := range offsets[name] {
 			part := strconv.Itoa(int(o.Partition))
 			c.committed.emit(ch, float64(o.Offset), name, o.Topic, part)
 			if _, end, err := fsm.Offsets(o.Topic, o.Partition); err == nil {

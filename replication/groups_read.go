@@ -43,7 +43,8 @@ func (f *FSM) Groups() []Group {
 }
 
 // GroupOffsets returns a group's committed offsets, sorted by topic and
-// partition; none for an unknown group. It scans every committed offset.
+// partition; none for an unknown group. It scans every committed offset
+// (AllGroupOffsets does one scan for every group).
 func (f *FSM) GroupOffsets(group string) []GroupOffset {
 	f.mu.RLock()
 	var out []GroupOffset
@@ -53,10 +54,31 @@ func (f *FSM) GroupOffsets(group string) []GroupOffset {
 		}
 	}
 	f.mu.RUnlock()
-	slices.SortFunc(out, func(a, b GroupOffset) int {
+	sortGroupOffsets(out)
+	return out
+}
+
+// AllGroupOffsets returns every group's committed offsets, by group, each
+// sorted by topic and partition, from one scan under the read lock. Safe
+// for concurrent use; it does not block on Apply.
+func (f *FSM) AllGroupOffsets() map[string][]GroupOffset {
+	out := make(map[string][]GroupOffset)
+	f.mu.RLock()
+	for k, v := range f.meta.Offsets {
+		out[k.Group] = append(out[k.Group], GroupOffset{Topic: k.Topic, Partition: k.Partition, CommittedOffset: v})
+	}
+	f.mu.RUnlock()
+	for _, offs := range out {
+		sortGroupOffsets(offs)
+	}
+	return out
+}
+
+// sortGroupOffsets sorts offsets by topic and partition.
+func sortGroupOffsets(offs []GroupOffset) {
+	slices.SortFunc(offs, func(a, b GroupOffset) int {
 		return cmp.Or(cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
 	})
-	return out
 }
 
 // GroupNames returns the name of every group that has membership state or
