@@ -159,15 +159,12 @@ func (f *FSM) commitLocked(c *CommitOffsetsCmd, member *GroupMember, bounds map[
 	return nil
 }
 
-// boundsLocked checks that the partition exists (ErrUnknownTopic,
-// ErrUnknownPartition) and returns the command's bounds for it. Bounds that
-// are absent, or that the leader took from an earlier incarnation of the
-// topic, also give ErrUnknownTopic: the topic was created, deleted or
-// re-created while the command was in flight. f.mu is held.
+// boundsLocked returns the command's bounds for a partition the caller
+// found to exist (partitionLocked). Bounds that are absent, or that the
+// leader took from an earlier incarnation of the topic, give
+// ErrUnknownTopic: the topic was created, deleted or re-created while the
+// command was in flight. f.mu is held.
 func (f *FSM) boundsLocked(topic string, partition int32, bounds map[partKey]PartitionBounds) (PartitionBounds, error) {
-	if _, err := f.partitionLocked(topic, partition); err != nil {
-		return PartitionBounds{}, err
-	}
 	b, ok := bounds[partKey{topic, partition}]
 	if !ok || b.TopicIndex != f.meta.Topics[topic].CreateIndex {
 		return PartitionBounds{}, fmt.Errorf("%w: %s/%d changed (created, deleted or re-created) while the request was in flight", ErrUnknownTopic, topic, partition)
@@ -220,6 +217,9 @@ func (f *FSM) applyResetOffsets(index uint64, body []byte) any {
 		bounds := boundsByPartition(c.Bounds)
 		out := make([]PartitionOffset, 0, len(parts))
 		for _, p := range parts {
+			if _, err := f.partitionLocked(c.Topic, p); err != nil {
+				return err
+			}
 			b, err := f.boundsLocked(c.Topic, p, bounds)
 			if err != nil {
 				return err
