@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"time"
 
@@ -208,7 +209,7 @@ func (c *coordinator) tick(now time.Time) {
 	if !c.active {
 		return
 	}
-	for _, name := range sortedKeys(c.groups) {
+	for _, name := range slices.Sorted(maps.Keys(c.groups)) {
 		g := c.groups[name]
 		for id, deadline := range g.issued {
 			if now.After(deadline) {
@@ -216,7 +217,7 @@ func (c *coordinator) tick(now time.Time) {
 			}
 		}
 		var expired []string
-		for _, id := range sortedKeys(g.members) {
+		for _, id := range slices.Sorted(maps.Keys(g.members)) {
 			m := g.members[id]
 			if _, waiting := g.joins[id]; waiting {
 				continue
@@ -279,16 +280,7 @@ func (c *coordinator) topicsChanged(g *cgroup) bool {
 		g.parts = c.partitionCounts(g)
 		return false
 	}
-	now := c.partitionCounts(g)
-	if len(now) != len(g.parts) {
-		return true
-	}
-	for t, n := range now {
-		if g.parts[t] != n {
-			return true
-		}
-	}
-	return false
+	return !maps.Equal(c.partitionCounts(g), g.parts)
 }
 
 // partitionCounts returns the partition count of every topic the group's
@@ -312,13 +304,4 @@ func (c *coordinator) countPartitions(counts map[string]int32, topics []string) 
 			counts[t] = tp.Partitions
 		}
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

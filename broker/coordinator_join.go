@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -123,7 +124,7 @@ func (c *coordinator) maybeComplete(g *cgroup, now time.Time) {
 // joins are answered. Members that did not rejoin are left out (their
 // commits fail from now on: the generation moved).
 func (c *coordinator) complete(g *cgroup, now time.Time) {
-	ids := sortedKeys(g.joins)
+	ids := slices.Sorted(maps.Keys(g.joins))
 	members := make([]assignMember, 0, len(ids))
 	for _, id := range ids {
 		am := assignMember{id: id, topics: g.joins[id].member.Topics}

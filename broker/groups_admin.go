@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/minibroker/minibroker/internal/wire"
@@ -30,7 +31,7 @@ func (c *coordinator) view(name string) (groupView, bool) {
 		return groupView{state: wire.GroupEmpty}, false
 	}
 	v := groupView{state: g.state(), generation: g.gen, strategy: g.strategy}
-	for _, id := range sortedKeys(g.members) {
+	for _, id := range slices.Sorted(maps.Keys(g.members)) {
 		v.members = append(v.members, g.members[id].GroupMember)
 	}
 	return v, true
