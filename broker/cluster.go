@@ -63,13 +63,8 @@ func (b *Broker) removeNode(ctx context.Context, req *wire.RemoveNodeRequest) wi
 	if err != nil {
 		return fail(err)
 	}
-	member, voters := false, 0
-	for _, s := range servers {
-		member = member || s.ID == req.ID
-		if s.Voter {
-			voters++
-		}
-	}
+	member := slices.ContainsFunc(servers, func(s replication.Server) bool { return s.ID == req.ID })
+	voters := countVoters(servers)
 	_, registered := b.registeredAddr(req.ID)
 	switch {
 	case !member && !registered:
@@ -102,6 +97,17 @@ func (b *Broker) removeNode(ctx context.Context, req *wire.RemoveNodeRequest) wi
 	}
 	b.logger.Info("node removed", "id", req.ID)
 	return wire.RemoveNodeResponse{}
+}
+
+// countVoters returns how many of servers vote.
+func countVoters(servers []replication.Server) int {
+	n := 0
+	for _, s := range servers {
+		if s.Voter {
+			n++
+		}
+	}
+	return n
 }
 
 func isVoter(servers []replication.Server, id string) bool {

@@ -102,13 +102,7 @@ func (b *Broker) handOffLeadership(ctx context.Context) error {
 	if err != nil {
 		return nil // stopped meanwhile
 	}
-	voters := 0
-	for _, s := range servers {
-		if s.Voter {
-			voters++
-		}
-	}
-	if voters < 2 {
+	if countVoters(servers) < 2 {
 		return nil
 	}
 	start := time.Now()
