@@ -91,8 +91,8 @@ type consumeState struct {
 	duration time.Duration // with count 0
 	stop     func()        // ends the consumers' Polls
 
-	mu       sync.Mutex // guards started and deadline
-	started  bool       // the first message has arrived
+	first    sync.Once  // the first delivery starts the clock
+	mu       sync.Mutex // guards deadline
 	deadline time.Time  // with count 0: when to stop
 	// notBefore, if set, skips messages stamped before it (EndToEnd: left
 	// over from earlier runs). Set before polling starts.
@@ -117,19 +117,17 @@ func (s *consumeState) deliver(value []byte, warm func()) {
 		}
 		lat = time.Duration(now.UnixNano() - ns)
 	}
-	s.mu.Lock()
-	if !s.started {
-		s.started = true
+	s.first.Do(func() { // one atomic load after the first delivery
 		if s.notBefore == 0 {
 			// Throughput counts from the first delivery: joining the group
 			// is not consuming.
 			s.rec.restart(now)
 		}
+		s.mu.Lock()
 		s.deadline = now.Add(s.duration)
-	}
-	s.mu.Unlock()
-	s.rec.message(len(value), lat, now)
-	if s.count > 0 && s.rec.count() >= s.count {
+		s.mu.Unlock()
+	})
+	if n := s.rec.message(len(value), lat, now); s.count > 0 && n >= s.count {
 		s.stop()
 	}
 }

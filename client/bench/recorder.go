@@ -44,10 +44,12 @@ func newRecorder(workload string) *recorder {
 	}
 }
 
-// message counts one message of size bytes; lat < 0 records no latency.
-func (r *recorder) message(size int, lat time.Duration, now time.Time) {
+// message counts one message of size bytes and returns the messages
+// counted so far; lat < 0 records no latency.
+func (r *recorder) message(size int, lat time.Duration, now time.Time) int64 {
 	v := min(max(int64(lat), 1), maxLatency)
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.msgs++
 	r.iMsgs++
 	r.bytes += int64(size)
@@ -59,7 +61,7 @@ func (r *recorder) message(size int, lat time.Duration, now time.Time) {
 	if now.After(r.last) {
 		r.last = now
 	}
-	r.mu.Unlock()
+	return r.msgs
 }
 
 // fail counts one error.
