@@ -290,7 +290,7 @@ func fenced(err error) bool {
 func (c *Consumer) fenced(member string, gen int32, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.memberID != member || c.generation != gen || !c.phase.member() {
+	if !c.stillMemberLocked(member, gen) {
 		return
 	}
 	if errors.Is(err, ErrUnknownMember) || errors.Is(err, ErrIllegalGeneration) {

@@ -303,6 +303,13 @@ func (c *Consumer) loseLocked() {
 	poke(c.wake)
 }
 
+// stillMemberLocked reports whether the Consumer is still the member
+// (member, gen) that sent a request, so that the request's answer may act
+// on the membership. c.mu is held.
+func (c *Consumer) stillMemberLocked(member string, gen int32) bool {
+	return c.memberID == member && c.generation == gen && c.phase.member()
+}
+
 // onHeartbeat acts on a heartbeat's answer, unless the membership it was
 // sent for has changed meanwhile: RebalanceInProgress makes the next Poll
 // rejoin with the same member id; UnknownMember, IllegalGeneration and
@@ -315,7 +322,7 @@ func (c *Consumer) onHeartbeat(member string, gen int32, err error) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.memberID != member || c.generation != gen || !c.phase.member() {
+	if !c.stillMemberLocked(member, gen) {
 		return
 	}
 	switch {
