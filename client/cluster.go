@@ -69,7 +69,9 @@ func (cl *Client) ClusterStatus(ctx context.Context) (ClusterStatus, error) {
 		if resp.LeaderID == "" || resp.LeaderID == resp.NodeID || attempt == 1 {
 			break
 		}
-		if err := cl.refreshMetadata(ctx); err != nil {
+		if addr := leaderAddrIn(resp); addr != "" {
+			cl.redirect(resp.LeaderID, addr) // the answer names the leader's address
+		} else if err := cl.refreshMetadata(ctx); err != nil {
 			break // keep this node's view
 		}
 	}
@@ -108,4 +110,14 @@ func (cl *Client) RemoveNode(ctx context.Context, id string) error {
 		return fmt.Errorf("minibroker: remove node %q: %w", id, err)
 	}
 	return nil
+}
+
+// leaderAddrIn returns the client address resp gives for its leader, or "".
+func leaderAddrIn(resp *wire.DescribeClusterResponse) string {
+	for _, n := range resp.Nodes {
+		if n.ID == resp.LeaderID {
+			return n.Addr
+		}
+	}
+	return ""
 }
