@@ -75,12 +75,7 @@ names a running cluster. The topic is created if it does not exist.`,
 
 // newBenchOpts returns the shared options with their defaults.
 func newBenchOpts() *benchOpts {
-	o := &benchOpts{
-		acks:   newEnum("all", "0", "1", "all", "none", "leader", "-1"),
-		format: newEnum("text", "text", "json"),
-	}
-	o.acks.typ = "0|1|all"
-	return o
+	return &benchOpts{acks: newAcksEnum(), format: newEnum("text", "text", "json")}
 }
 
 // flags adds the shared flags to fs.

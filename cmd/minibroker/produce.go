@@ -42,8 +42,7 @@ type produceOpts struct {
 }
 
 func newProduceCmd(a *app) *cobra.Command {
-	o := produceOpts{acks: newEnum("all", "0", "1", "all", "none", "leader", "-1")}
-	o.acks.typ = "0|1|all"
+	o := produceOpts{acks: newAcksEnum()}
 	cmd := &cobra.Command{
 		Use:   "produce TOPIC",
 		Short: "Send each line of stdin as a message",
@@ -106,8 +105,8 @@ func (s *produceStats) fail(line int64, err error, brokers []string, topic strin
 	}
 }
 
-func (s *produceStats) summary(acks string) string {
-	if acks == "0" || acks == "none" {
+func (s *produceStats) summary(acks client.Acks) string {
+	if acks == client.AcksNone {
 		msg := fmt.Sprintf("sent %d", s.acked.Load())
 		if f := s.failed.Load(); f > 0 {
 			msg += fmt.Sprintf(", failed %d", f)
@@ -128,7 +127,8 @@ func runProduce(ctx context.Context, a *app, o produceOpts) error {
 	if err := checkPartition(ctx, cl, o.topic, o.partition); err != nil {
 		return explain(err, o.brokers, o.topic)
 	}
-	pc := client.ProducerConfig{Acks: parseAcks(o.acks.value), Retries: produceRetries}
+	acks := parseAcks(o.acks.value)
+	pc := client.ProducerConfig{Acks: acks, Retries: produceRetries}
 	if o.partition >= 0 {
 		pc.Partitioner = client.ManualPartitioner{}
 	}
@@ -137,7 +137,7 @@ func runProduce(ctx context.Context, a *app, o produceOpts) error {
 	var st produceStats
 	stopProgress := func() {}
 	if a.stderrIsTerminal != nil && a.stderrIsTerminal() {
-		stopProgress = showProgress(a.stderr, &st, o.acks.value)
+		stopProgress = showProgress(a.stderr, &st, acks)
 	}
 	lines := readLines(a.stdin, ctx.Done())
 	var readErr error
@@ -186,7 +186,7 @@ loop:
 	}
 	p.Close() // delivers what is buffered; waits for every callback
 	stopProgress()
-	fmt.Fprintln(a.stderr, st.summary(o.acks.value))
+	fmt.Fprintln(a.stderr, st.summary(acks))
 
 	st.mu.Lock()
 	errs := st.errs
@@ -201,6 +201,14 @@ loop:
 		return fmt.Errorf("%d of %d %s not delivered (see above)", st.failed.Load(), n, plural(int(n), "message"))
 	}
 	return nil
+}
+
+// newAcksEnum is the value of an --acks flag: 0, 1 or all (default),
+// also none, leader or -1; parseAcks maps it to client.Acks.
+func newAcksEnum() *enumValue {
+	e := newEnum("all", "0", "1", "all", "none", "leader", "-1")
+	e.typ = "0|1|all"
+	return e
 }
 
 // parseAcks maps the --acks words to client.Acks.
@@ -230,7 +238,7 @@ func checkPartition(ctx context.Context, cl *client.Client, topic string, part i
 
 // showProgress redraws the counts on one terminal line until the
 // returned function is called; that function clears the line.
-func showProgress(w io.Writer, st *produceStats, acks string) (stop func()) {
+func showProgress(w io.Writer, st *produceStats, acks client.Acks) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
