@@ -337,12 +337,7 @@ func narrateLoss(tl *timeline, plan killPlan, results []sendResult, offsets map[
 
 // narrateDuplicates prints the messages stored more than once.
 func narrateDuplicates(tl *timeline, n int, offsets map[string][]int64) {
-	var dups []int
-	for i := range n {
-		if len(offsets[string(check.Value("m", i))]) > 1 {
-			dups = append(dups, i)
-		}
-	}
+	dups := duplicatedIndexes(offsets, "m", n, -1)
 	if len(dups) == 0 {
 		return
 	}
@@ -352,24 +347,44 @@ func narrateDuplicates(tl *timeline, n int, offsets map[string][]int64) {
 }
 
 // readUntilBarrier reads partition 0 of topic from the start until the
-// barrier record, records every other record in ck as delivered to group
-// "reader", and returns each value's offsets.
+// barrier record (see readAsReader).
 func readUntilBarrier(ctx context.Context, cl *client.Client, topic string, ck *check.Checker) (map[string][]int64, error) {
+	return readAsReader(ctx, cl, topic, ck, -1, func(rec client.Record) bool { return string(rec.Value) == barrierValue })
+}
+
+// readAsReader reads partition 0 of topic from the start, records every
+// record in ck as delivered to group "reader", and returns each value's
+// offsets. It stops before a record stop accepts (nil: none), or once it
+// has read up to offset end (negative: no bound).
+func readAsReader(ctx context.Context, cl *client.Client, topic string, ck *check.Checker, end int64, stop func(client.Record) bool) (map[string][]int64, error) {
 	r := cl.Reader(client.ReaderConfig{Topic: topic, Offset: client.StartEarliest, MaxWait: 100 * time.Millisecond})
 	offsets := map[string][]int64{}
-	for {
+	for end < 0 || r.Offset() < end {
 		recs, err := r.Fetch(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", topic, err)
 		}
 		for _, rec := range recs {
-			if string(rec.Value) == barrierValue {
+			if stop != nil && stop(rec) {
 				return offsets, nil
 			}
 			ck.Delivered(check.Delivery{Group: "reader", Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Value: rec.Value})
 			offsets[string(rec.Value)] = append(offsets[string(rec.Value)], rec.Offset)
 		}
 	}
+	return offsets, nil
+}
+
+// duplicatedIndexes returns the indexes i < n, other than skip, whose
+// value check.Value(stream, i) is stored more than once in offsets.
+func duplicatedIndexes(offsets map[string][]int64, stream string, n, skip int) []int {
+	var dups []int
+	for i := range n {
+		if i != skip && len(offsets[string(check.Value(stream, i))]) > 1 {
+			dups = append(dups, i)
+		}
+	}
+	return dups
 }
 
 // groupOf returns the report of group, or an empty one if it received

@@ -111,13 +111,7 @@ func retryHalf(ctx context.Context, tl *timeline, c *demoCluster, n, victim int,
 	default:
 		tl.say("consumer: %d records; message %d is missing", g.Delivered, victim)
 	}
-	var others []int
-	for i := range n {
-		if i != victim && len(offsets[string(check.Value(topic, i))]) > 1 {
-			others = append(others, i)
-		}
-	}
-	if len(others) > 0 {
+	if others := duplicatedIndexes(offsets, topic, n, victim); len(others) > 0 {
 		v := string(check.Value(topic, others[0]))
 		tl.say("consumer: also stored more than once, not by the relay: %s (e.g. %s at offsets %v): retries after other failures whose outcome was unknown",
 			indexRanges(others), v, offsets[v])
@@ -130,26 +124,13 @@ func retryHalf(ctx context.Context, tl *timeline, c *demoCluster, n, victim int,
 }
 
 // readUntilCount reads partition 0 of topic from the start up to its
-// high-water mark as of now, records what it reads in ck as delivered to
-// "reader", and returns each value's offsets.
+// high-water mark as of now (see readAsReader).
 func readUntilCount(ctx context.Context, cl *client.Client, topic string, ck *check.Checker) (map[string][]int64, error) {
 	end, err := cl.ListOffsets(ctx, topic, 0, client.Latest)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", topic, err)
 	}
-	r := cl.Reader(client.ReaderConfig{Topic: topic, Offset: client.StartEarliest, MaxWait: 100 * time.Millisecond})
-	offsets := map[string][]int64{}
-	for r.Offset() < end {
-		recs, err := r.Fetch(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", topic, err)
-		}
-		for _, rec := range recs {
-			ck.Delivered(check.Delivery{Group: "reader", Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Value: rec.Value})
-			offsets[string(rec.Value)] = append(offsets[string(rec.Value)], rec.Offset)
-		}
-	}
-	return offsets, nil
+	return readAsReader(ctx, cl, topic, ck, end, nil)
 }
 
 // ackLoser relays client connections to brokers, frame by frame, and
