@@ -1,7 +1,8 @@
 // Package localcluster starts a minibroker cluster of N nodes inside the
 // calling process, each node in its own directory under a temporary (or
-// given) directory, on free loopback ports. It is what `minibroker bench
-// --embedded N` and the peer comparison in tests/peers run against.
+// given) directory, on free loopback ports. Nodes can be killed and
+// restarted. It is what `minibroker bench --embedded N`, `minibroker demo`
+// and the peer comparison in tests/peers run against.
 //
 // Unlike broker/brokertest it needs no testing.TB and keeps the broker's
 // production Raft timeouts (a benchmark must not measure elections that
@@ -18,6 +19,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/minibroker/minibroker/broker"
@@ -38,13 +41,18 @@ type Options struct {
 	ReadyTimeout time.Duration
 }
 
-// Cluster is a set of running in-process brokers. Addrs, Broker, Len and
-// Dir are safe for concurrent use; Close must not run concurrently with
-// them, and must be called once the cluster is no longer needed.
+// Cluster is a set of in-process brokers. Node i is called "n<i+1>". Its
+// methods are safe for concurrent use, except that one node must not be
+// killed and restarted at the same time, and Close must not run
+// concurrently with the others.
 type Cluster struct {
 	dir     string
 	tempDir bool
-	brokers []*broker.Broker
+
+	mu      sync.Mutex       // guards cfgs, addrs and brokers
+	cfgs    []broker.Config  // node i's config, with the ports it got once started
+	addrs   []string         // node i's advertised client address, once started
+	brokers []*broker.Broker // node i; nil while it is down
 }
 
 // Start starts n brokers: node 0 forms the cluster, the others join it
@@ -59,7 +67,7 @@ func Start(n int, opts Options) (_ *Cluster, err error) {
 	if opts.ReadyTimeout <= 0 {
 		opts.ReadyTimeout = 60 * time.Second
 	}
-	c := &Cluster{dir: opts.Dir}
+	c := &Cluster{dir: opts.Dir, cfgs: make([]broker.Config, n), addrs: make([]string, n), brokers: make([]*broker.Broker, n)}
 	if c.dir == "" {
 		if c.dir, err = os.MkdirTemp("", "minibroker-cluster-"); err != nil {
 			return nil, fmt.Errorf("localcluster: %w", err)
@@ -71,8 +79,8 @@ func Start(n int, opts Options) (_ *Cluster, err error) {
 			c.Close()
 		}
 	}()
-	for i := 0; i < n; i++ {
-		cfg := broker.Config{
+	for i := range n {
+		c.cfgs[i] = broker.Config{
 			ID:           fmt.Sprintf("n%d", i+1),
 			DataDir:      filepath.Join(c.dir, fmt.Sprintf("n%d", i+1)),
 			Addr:         "127.0.0.1:0",
@@ -81,16 +89,14 @@ func Start(n int, opts Options) (_ *Cluster, err error) {
 			StartTimeout: opts.ReadyTimeout,
 		}
 		if i > 0 {
-			cfg.Join = []string{c.brokers[0].Addr()}
+			c.cfgs[i].Join = []string{c.addrs[0]}
 		}
 		if opts.Configure != nil {
-			opts.Configure(i, &cfg)
+			opts.Configure(i, &c.cfgs[i])
 		}
-		b, err := broker.Start(cfg)
-		if err != nil {
-			return nil, fmt.Errorf("localcluster: start node %d: %w", i+1, err)
+		if err := c.Restart(i); err != nil {
+			return nil, err
 		}
-		c.brokers = append(c.brokers, b)
 	}
 	if _, err := c.waitLeader(opts.ReadyTimeout); err != nil {
 		return nil, err
@@ -98,14 +104,61 @@ func Start(n int, opts Options) (_ *Cluster, err error) {
 	return c, nil
 }
 
+// Restart starts node i again after Kill, with the same ports and data;
+// Start uses it for the first start too. It blocks until the node is up
+// (see broker.Start), and is a no-op for a running node. Errors: those of
+// broker.Start.
+func (c *Cluster) Restart(i int) error {
+	c.mu.Lock()
+	cfg, up := c.cfgs[i], c.brokers[i] != nil
+	c.mu.Unlock()
+	if up {
+		return nil
+	}
+	b, err := broker.Start(cfg)
+	if err != nil {
+		return fmt.Errorf("localcluster: start node %d: %w", i+1, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cfgs[i].Addr, c.cfgs[i].RaftAddr = b.ListenAddr(), b.RaftAddr() // the same ports next time
+	c.addrs[i], c.brokers[i] = b.Addr(), b
+	return nil
+}
+
+// Kill stops node i at once, as a crash would (broker.Close: connections
+// cut, no leadership hand-over). It blocks until the node has stopped,
+// and is a no-op for a node that is down. It returns Close's error.
+func (c *Cluster) Kill(i int) error {
+	c.mu.Lock()
+	b := c.brokers[i]
+	c.brokers[i] = nil
+	c.mu.Unlock()
+	if b == nil {
+		return nil
+	}
+	return b.Close()
+}
+
+// Leader returns the index of the running node that is the ready leader,
+// or -1 when there is none. It does not block.
+func (c *Cluster) Leader() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, b := range c.brokers {
+		if b != nil && b.IsLeader() {
+			return i
+		}
+	}
+	return -1
+}
+
 // waitLeader polls until one node is the ready leader.
 func (c *Cluster) waitLeader(timeout time.Duration) (int, error) {
 	deadline := time.Now().Add(timeout)
 	for {
-		for i, b := range c.brokers {
-			if b.IsLeader() {
-				return i, nil
-			}
+		if i := c.Leader(); i >= 0 {
+			return i, nil
 		}
 		if time.Now().After(deadline) {
 			return -1, fmt.Errorf("localcluster: no ready leader within %v", timeout)
@@ -114,31 +167,34 @@ func (c *Cluster) waitLeader(timeout time.Duration) (int, error) {
 	}
 }
 
-// Addrs returns the client addresses of the nodes, node 0 first.
+// Addrs returns the client addresses of the nodes, node 0 first, those of
+// killed nodes included (a client given a dead seed tries the next).
 func (c *Cluster) Addrs() []string {
-	out := make([]string, len(c.brokers))
-	for i, b := range c.brokers {
-		out[i] = b.Addr()
-	}
-	return out
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.addrs)
 }
 
-// Broker returns node i.
-func (c *Cluster) Broker(i int) *broker.Broker { return c.brokers[i] }
+// Broker returns node i, or nil while it is down.
+func (c *Cluster) Broker(i int) *broker.Broker {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.brokers[i]
+}
 
 // Len is the number of nodes.
-func (c *Cluster) Len() int { return len(c.brokers) }
+func (c *Cluster) Len() int { return len(c.cfgs) }
 
 // Dir is the parent directory of the nodes' data.
 func (c *Cluster) Dir() string { return c.dir }
 
-// Close stops every node (broker.Close: at once, no hand-over) and removes
-// the temporary directory, if Start made one. It blocks until the nodes
-// have stopped and returns their errors joined. Close is idempotent.
+// Close stops every running node (broker.Close: at once, no hand-over) and
+// removes the temporary directory, if Start made one. It blocks until the
+// nodes have stopped and returns their errors joined. Close is idempotent.
 func (c *Cluster) Close() error {
 	var errs []error
-	for i := len(c.brokers) - 1; i >= 0; i-- {
-		if err := c.brokers[i].Close(); err != nil {
+	for i := len(c.cfgs) - 1; i >= 0; i-- {
+		if err := c.Kill(i); err != nil {
 			errs = append(errs, fmt.Errorf("localcluster: close node %d: %w", i+1, err))
 		}
 	}

@@ -3,6 +3,7 @@ package localcluster_test
 import (
 	"context"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -68,5 +69,42 @@ func TestStartKeepsAGivenDir(t *testing.T) {
 	}
 	if _, err := localcluster.Start(0, localcluster.Options{}); err == nil {
 		t.Fatal("Start(0) succeeded")
+	}
+}
+
+func TestKillAndRestart(t *testing.T) {
+	c, err := localcluster.Start(3, localcluster.Options{Configure: func(_ int, cfg *broker.Config) {
+		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 150*time.Millisecond, 150*time.Millisecond, 100*time.Millisecond
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	addrs := c.Addrs()
+	old := c.Leader()
+	if old < 0 {
+		t.Fatal("no leader after Start")
+	}
+	if err := c.Kill(old); err != nil {
+		t.Fatal(err)
+	}
+	if c.Broker(old) != nil {
+		t.Fatal("Broker of a killed node is not nil")
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for c.Leader() < 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no new leader after the leader was killed")
+		}
+		time.Sleep(5 * time.Millisecond) // polling a condition, with a deadline
+	}
+	if err := c.Restart(old); err != nil {
+		t.Fatal(err)
+	}
+	if b := c.Broker(old); b == nil || b.Addr() != addrs[old] {
+		t.Fatalf("restarted node %v, want it back at %s", b, addrs[old])
+	}
+	if got := c.Addrs(); !slices.Equal(got, addrs) {
+		t.Fatalf("addresses %v after the restart, want %v", got, addrs)
 	}
 }

@@ -222,7 +222,7 @@ func strike(c *demoCluster, tl *timeline, plan killPlan, marks map[int]chan stru
 	case <-stop:
 		return time.Time{}
 	}
-	leader := c.leader()
+	leader := c.Leader()
 	if leader < 0 {
 		tl.say("no leader to kill right now (an election is under way)")
 		return time.Time{}
@@ -231,11 +231,11 @@ func strike(c *demoCluster, tl *timeline, plan killPlan, marks map[int]chan stru
 	if plan.alone {
 		at := time.Now()
 		var wg sync.WaitGroup
-		for i := range c.nodes {
+		for i := range c.Len() {
 			if i != leader {
 				followers = append(followers, i)
 				wg.Add(1)
-				go func() { defer wg.Done(); c.kill(i) }() // distinct nodes: safe side by side
+				go func() { defer wg.Done(); c.Kill(i) }() // distinct nodes: safe side by side
 			}
 		}
 		wg.Wait()
@@ -254,12 +254,12 @@ func strike(c *demoCluster, tl *timeline, plan killPlan, marks map[int]chan stru
 		t.Stop()
 	}
 	at := time.Now()
-	c.kill(leader)
+	c.Kill(leader)
 	killed := time.Now()
 	tl.say("%s (the leader) killed: connections cut, Raft stopped, no hand-off (Close took %v)",
 		c.name(leader), killed.Sub(at).Round(time.Millisecond))
 	for _, i := range followers {
-		if err := c.start(i); err != nil {
+		if err := c.Restart(i); err != nil {
 			tl.say("restart %s: %v", c.name(i), err)
 			return killed
 		}

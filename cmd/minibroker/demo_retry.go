@@ -52,7 +52,7 @@ func retryHalf(ctx context.Context, tl *timeline, c *demoCluster, n, victim int,
 	relay := newAckLoser(value, tl)
 	defer relay.close()
 	routes := map[string]string{}
-	for _, addr := range c.addrs() {
+	for _, addr := range c.Addrs() {
 		r, err := relay.listen(addr)
 		if err != nil {
 			return demoRow{}, err
