@@ -63,6 +63,11 @@ type FSM struct {
 	parts    map[partKey]*partition
 	stateDir string
 
+	// applyMu is held by the FSM goroutine while it applies entries or
+	// restores a snapshot, and by Digest, which so sees the state at one
+	// applied index.
+	applyMu sync.Mutex
+
 	// Owned by the FSM goroutine.
 	now     int64 // leader-stamped time (ms) of the entry being applied
 	applied uint64
@@ -108,6 +113,8 @@ func (f *FSM) Apply(l *raft.Log) any { return f.ApplyBatch([]*raft.Log{l})[0] }
 // value or an error; errors are the same on every replica, except ErrStopped
 // which means this node stopped on a local failure and applied nothing more.
 func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
+	f.applyMu.Lock()
+	defer f.applyMu.Unlock()
 	resps := make([]any, len(logs))
 	for i, l := range logs {
 		if f.failed != nil {

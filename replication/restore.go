@@ -18,6 +18,8 @@ import (
 // or the new one, never a mix. Restore runs on the FSM goroutine.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
+	f.applyMu.Lock()
+	defer f.applyMu.Unlock()
 	f.persistMu.Lock()
 	defer f.persistMu.Unlock()
 
