@@ -156,7 +156,7 @@ func (l *Log) Append(b Batch) (int64, error) {
 		}
 		l.unsynced = 0
 	}
-	s.noteBatch(b)
+	s.noteBatch(b, pos)
 	s.size.Store(pos + int64(len(b)))
 	s.next.Store(b.NextOffset())
 	if rolled {
@@ -332,6 +332,10 @@ func (l *Log) Close() error {
 		return nil
 	}
 	err := l.syncAll()
+	if serr := l.active().writeSummary(l.cfg.FS); serr != nil {
+		// Only a hint: the next Open reads the batch headers instead.
+		l.cfg.Logger.Warn("writing the active segment's summary failed", "segment", l.active().path, "error", serr)
+	}
 	l.stopFlusher()
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -49,6 +49,10 @@ func (l *Log) roll() error {
 	} else if err := s.flushIndex(); err != nil {
 		return err
 	}
+	if err := s.writeSummary(l.cfg.FS); err != nil {
+		// Only a hint: Open reads the batch headers instead.
+		l.cfg.Logger.Warn("writing the sealed segment's summary failed", "segment", s.path, "error", err)
+	}
 	seg, err := createSegment(l.cfg.FS, l.dir, s.next.Load())
 	if err != nil {
 		return err
@@ -149,6 +153,7 @@ func (l *Log) removeOldest() error {
 	if rerr := l.cfg.FS.Remove(s.indexPath()); rerr != nil {
 		err = errors.Join(err, rerr)
 	}
+	err = errors.Join(err, removeSummary(l.cfg.FS, s.summaryPath()))
 	if err != nil {
 		return fmt.Errorf("log: delete segment: %w", err)
 	}
