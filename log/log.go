@@ -3,6 +3,7 @@ package log
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -160,7 +161,7 @@ func (l *Log) Append(b Batch) (int64, error) {
 	s.size.Store(pos + int64(len(b)))
 	s.next.Store(b.NextOffset())
 	if rolled {
-		if _, err := l.enforceRetention(); err != nil {
+		if _, err := l.enforceRetention(math.MaxUint64); err != nil {
 			l.cfg.Logger.Warn("retention after a roll failed; retrying on the next roll", "dir", l.dir, "error", err)
 		}
 	}

@@ -2,6 +2,7 @@ package log
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -147,7 +148,7 @@ func TestRetentionByAgeSameAfterReopen(t *testing.T) {
 				clock = at
 				var got [2]string
 				for i, r := range logs {
-					n, err := r.l.EnforceRetention()
+					n, err := r.l.EnforceRetention(math.MaxUint64)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -240,4 +241,72 @@ func TestSegmentSummaryStaleIsNotTrusted(t *testing.T) {
 		t.Fatalf("maxTs %d after reopening with a stale summary, want %d", got, old)
 	}
 	l.Close()
+}
+
+// TestEnforceRetentionUpToMeta: EnforceRetention(upTo) decides on the log
+// as it was when the last batch with meta <= upTo had been appended (the
+// Raft index of a housekeeping entry in replication): segments begun after
+// it neither count nor go, the segment active then stays, and only the
+// bytes of batches up to it count toward RetentionBytes.
+func TestEnforceRetentionUpToMeta(t *testing.T) {
+	const old = int64(1_700_000_000_000)
+	batchSize := int64(len(tsBatch(t, old, 1)))
+	// Segments of 3 one-record batches; metas (Raft indexes) have gaps,
+	// as other commands come between appends:
+	//   base 0: metas 1 2 3 | base 3: metas 4 6 7 | base 6: metas 8 9
+	metas := []uint64{1, 2, 3, 4, 6, 7, 8, 9}
+	tests := []struct {
+		name      string
+		cfg       Config
+		upTo      uint64
+		wantStart int64
+	}{
+		{"by size, a later segment neither counts nor goes", Config{RetentionBytes: batchSize}, 5, 3},
+		{"by size, later segments", Config{RetentionBytes: batchSize}, 7, 3},
+		{"by size, the whole log", Config{RetentionBytes: batchSize}, math.MaxUint64, 6},
+		{"by size, only the active segment's batches up to upTo count", Config{RetentionBytes: 2 * batchSize}, 4, 0},
+		{"by size, two batches of the active segment", Config{RetentionBytes: 2 * batchSize}, 6, 3},
+		{"by size, between batches", Config{RetentionBytes: 3 * batchSize}, 5, 0},
+		{"by size, whole log keeps RetentionBytes", Config{RetentionBytes: 3 * batchSize}, math.MaxUint64, 3},
+		{"by age, the segment active at upTo stays", Config{RetentionAge: time.Minute}, 5, 3},
+		{"by age, first segment active", Config{RetentionAge: time.Minute}, 2, 0},
+		{"by age, before every batch", Config{RetentionAge: time.Minute}, 0, 0},
+		{"by age, the whole log", Config{RetentionAge: time.Minute}, math.MaxUint64, 6},
+	}
+	for _, interval := range []int64{1, DefaultIndexInterval} { // binary search over the index, or a scan
+		dir := t.TempDir()
+		l := openT(t, dir, Config{SegmentBytes: 3 * batchSize, IndexInterval: interval})
+		for _, m := range metas {
+			if _, err := l.Append(tsBatch(t, old, m)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range tests {
+			t.Run(fmt.Sprintf("%s (index every %d bytes)", tc.name, interval), func(t *testing.T) {
+				d := t.TempDir()
+				for _, p := range glob(t, filepath.Join(dir, "*")) {
+					data, err := os.ReadFile(p)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := os.WriteFile(filepath.Join(d, filepath.Base(p)), data, 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+				cfg := tc.cfg
+				cfg.SegmentBytes, cfg.IndexInterval = 3*batchSize, interval
+				cfg.Now = func() time.Time { return time.UnixMilli(old).Add(10 * time.Minute) }
+				l := openT(t, d, cfg)
+				if _, err := l.EnforceRetention(tc.upTo); err != nil {
+					t.Fatal(err)
+				}
+				if l.StartOffset() != tc.wantStart || l.NextOffset() != int64(len(metas)) {
+					t.Fatalf("EnforceRetention(%d): offsets [%d, %d), want [%d, %d)", tc.upTo, l.StartOffset(), l.NextOffset(), tc.wantStart, len(metas))
+				}
+			})
+		}
+	}
 }
