@@ -134,11 +134,8 @@ func (s *segment) completeMaxTs(fsys FS, from int64, logger *slog.Logger) error 
 		s.summaryCovered = covered
 	case errors.Is(err, fs.ErrNotExist):
 		logger.Info("segment summary missing; reading batch headers", "segment", s.path)
-	default:
+	default: // Open rewrites it (sealed) or removes it (active) once recovered
 		logger.Info("segment summary not trusted; reading batch headers", "segment", s.path, "reason", err)
-		if rerr := fsys.Remove(s.summaryPath()); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
-			return fmt.Errorf("log: remove stale segment summary: %w", rerr)
-		}
 	}
 	if covered >= from {
 		return nil
