@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"sync"
@@ -95,7 +96,7 @@ func TestConcurrentAppendRead(t *testing.T) {
 						return
 					default:
 					}
-					if _, err := l.EnforceRetention(); err != nil {
+					if _, err := l.EnforceRetention(math.MaxUint64); err != nil {
 						t.Errorf("EnforceRetention: %v", err)
 						return
 					}

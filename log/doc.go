@@ -5,11 +5,12 @@
 // pair of files named by the segment's base offset, zero-padded to 20
 // digits:
 //
-//	00000000000000000000.log    record batches, back to back
-//	00000000000000000000.index  sparse index: relative offset -> file position
+//	00000000000000000000.log      record batches, back to back
+//	00000000000000000000.index    sparse index: relative offset -> file position
+//	00000000000000000000.summary  newest timestamp of the segment (a hint)
 //	00000000000000052311.log
 //	00000000000000052311.index
-//	recovery-point              "52311 1048576": everything before is durable
+//	recovery-point                "52311 1048576": everything before is durable
 //
 // The last segment is the active one; only it is appended to. A segment is
 // sealed (never written again) once the log rolls past it, by size or age.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,7 +66,7 @@ func TestFaultFlusherFailureIsReported(t *testing.T) {
 			if err := l.Truncate(5); !errors.Is(err, ErrFlushFailed) {
 				t.Fatalf("Truncate: %v, want ErrFlushFailed", err)
 			}
-			if _, err := l.EnforceRetention(); !errors.Is(err, ErrFlushFailed) {
+			if _, err := l.EnforceRetention(math.MaxUint64); !errors.Is(err, ErrFlushFailed) {
 				t.Fatalf("EnforceRetention: %v, want ErrFlushFailed", err)
 			}
 			if _, err := l.LinkSegments(t.TempDir()); !errors.Is(err, ErrFlushFailed) {
@@ -137,7 +138,7 @@ func TestFaultRetentionRetried(t *testing.T) {
 	if msgs := rec.messages(); len(msgs) != 1 || !strings.Contains(msgs[0], "retention") {
 		t.Fatalf("logged %q, want one report of the retention failure", msgs)
 	}
-	if n, err := l.EnforceRetention(); err != nil || n != 1 {
+	if n, err := l.EnforceRetention(math.MaxUint64); err != nil || n != 1 {
 		t.Fatalf("EnforceRetention = %d, %v; want 1 segment deleted", n, err)
 	}
 	if l.StartOffset() != 10 {

@@ -66,6 +66,31 @@ import (
 // segment is sealed and on Sync, Close and Truncate; Open trusts only those
 // for batches before the recovery point.
 //
+// A segment's .summary file (see summary.go) holds the largest batch maxTs
+// over the first covered bytes of its .log, so that Open learns a sealed
+// segment's newest timestamp, which retention by age uses, without reading
+// every batch header. It is 40 bytes:
+//
+//	 0       4       8               16              24              32      36      40
+//	 +-------+-------+---------------+---------------+---------------+-------+-------+
+//	 | magic | crc   |   covered     |    maxTs      |   lastPos     |lastCRC| rsvd  |
+//	 +-------+-------+---------------+---------------+---------------+-------+-------+
+//
+//	magic    uint32  0x4d425331 ("MBS1")
+//	crc      uint32  CRC32C (Castagnoli) of bytes [8, 40)
+//	covered  int64   bytes of the .log it covers, [0, covered): a batch boundary
+//	maxTs    int64   largest batch maxTs in [0, covered) (0 if all are below 0)
+//	lastPos  int64   position of the last batch in [0, covered)
+//	lastCRC  uint32  that batch's crc field
+//	rsvd     uint32  0
+//
+// It is written when the segment is sealed and, for the active segment, by
+// Close, without fsync: it is a hint. Open trusts it only when the CRC holds,
+// covered is within the recovered .log, and the batch at lastPos ends at
+// covered and carries lastCRC; otherwise it reads the headers of the
+// batches recovery did not scan (and rewrites the file of a sealed segment).
+// A missing file (a log written before summaries existed) is the same.
+//
 // The log directory's recovery-point file says how much of the log is known
 // durable: every byte before byte pos of the segment whose base offset is
 // segmentBase was fsynced (.log and .index) before the file was written. It

@@ -3,6 +3,7 @@ package log
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -156,11 +157,11 @@ func (l *Log) Append(b Batch) (int64, error) {
 		}
 		l.unsynced = 0
 	}
-	s.noteBatch(b)
+	s.noteBatch(b, pos)
 	s.size.Store(pos + int64(len(b)))
 	s.next.Store(b.NextOffset())
 	if rolled {
-		if _, err := l.enforceRetention(); err != nil {
+		if _, err := l.enforceRetention(math.MaxUint64); err != nil {
 			l.cfg.Logger.Warn("retention after a roll failed; retrying on the next roll", "dir", l.dir, "error", err)
 		}
 	}
@@ -332,6 +333,10 @@ func (l *Log) Close() error {
 		return nil
 	}
 	err := l.syncAll()
+	if serr := l.active().writeSummary(l.cfg.FS); serr != nil {
+		// Only a hint: the next Open reads the batch headers instead.
+		l.cfg.Logger.Warn("writing the active segment's summary failed", "segment", l.active().path, "error", serr)
+	}
 	l.stopFlusher()
 	l.mu.Lock()
 	defer l.mu.Unlock()

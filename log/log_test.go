@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -263,7 +264,7 @@ func TestRetention(t *testing.T) {
 				}
 			}
 			clock = time.UnixMilli(1000 + 9).Add(tc.age)
-			if _, err := l.EnforceRetention(); err != nil {
+			if _, err := l.EnforceRetention(math.MaxUint64); err != nil {
 				t.Fatal(err)
 			}
 			if l.StartOffset() != tc.wantStart {

@@ -77,6 +77,7 @@ func Open(dir string, cfg Config) (*Log, error) {
 	if err := l.recoverSegments(bases, k, rp.pos); err != nil {
 		return nil, err
 	}
+	l.refreshSummaries()
 	l.startFlusher()
 	// Sealed segments from the recovery point on were verified but may not
 	// be durable: they go to the flusher, which moves the recovery point.
@@ -177,6 +178,9 @@ func (l *Log) removeSegmentFiles(bases []int64) (int64, error) {
 		if err := l.cfg.FS.Remove(filepath.Join(l.dir, segmentName(bases[j], ".index"))); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return n, fmt.Errorf("log: delete segment index: %w", err)
 		}
+		if err := removeSummary(l.cfg.FS, filepath.Join(l.dir, segmentName(bases[j], summaryExt))); err != nil {
+			return n, err
+		}
 	}
 	if len(bases) > 0 {
 		if err := l.cfg.FS.SyncDir(l.dir); err != nil {
@@ -187,14 +191,15 @@ func (l *Log) removeSegmentFiles(bases []int64) (int64, error) {
 }
 
 // listSegments returns the base offsets of the .log files in dir, sorted. It
-// removes index files whose .log is gone (a crash mid-deletion).
+// removes index and summary files whose .log is gone (a crash
+// mid-deletion).
 func (l *Log) listSegments() ([]int64, error) {
 	entries, err := l.cfg.FS.ReadDir(l.dir)
 	if err != nil {
 		return nil, fmt.Errorf("log: list dir: %w", err)
 	}
 	logs := map[int64]bool{}
-	var indexes []int64
+	var others []string // .index and .summary files
 	for _, e := range entries {
 		name := e.Name()
 		ext := filepath.Ext(name)
@@ -205,14 +210,15 @@ func (l *Log) listSegments() ([]int64, error) {
 		switch ext {
 		case ".log":
 			logs[base] = true
-		case ".index":
-			indexes = append(indexes, base)
+		case ".index", summaryExt:
+			others = append(others, name)
 		}
 	}
-	for _, b := range indexes {
-		if !logs[b] {
-			if err := l.cfg.FS.Remove(filepath.Join(l.dir, segmentName(b, ".index"))); err != nil {
-				return nil, fmt.Errorf("log: remove orphan index: %w", err)
+	for _, name := range others {
+		base, _ := strconv.ParseInt(strings.TrimSuffix(name, filepath.Ext(name)), 10, 64)
+		if !logs[base] {
+			if err := l.cfg.FS.Remove(filepath.Join(l.dir, name)); err != nil {
+				return nil, fmt.Errorf("log: remove orphan %s: %w", filepath.Ext(name), err)
 			}
 		}
 	}
@@ -229,4 +235,24 @@ func (l *Log) closeSegments() {
 		s.close()
 	}
 	l.segs = nil
+}
+
+// refreshSummaries writes the summary file of each sealed segment that has
+// none covering all of it (a log written before summaries existed, or one
+// lost in a machine crash), so the next Open need not read its headers
+// again, and removes the active segment's if recovery did not trust it
+// (Close writes it). Summaries are hints: failures are logged, not returned.
+func (l *Log) refreshSummaries() {
+	for i, s := range l.segs {
+		var err error
+		switch {
+		case i < len(l.segs)-1 && s.summaryCovered != s.size.Load():
+			err = s.writeSummary(l.cfg.FS)
+		case i == len(l.segs)-1 && s.summaryCovered == 0:
+			err = removeSummary(l.cfg.FS, s.summaryPath())
+		}
+		if err != nil {
+			l.cfg.Logger.Warn("segment summary", "segment", s.path, "error", err)
+		}
+	}
 }

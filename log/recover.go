@@ -106,7 +106,7 @@ func (s *segment) recover(fsys FS, synced, interval int64, logger *slog.Logger) 
 			s.lastIndexPos = start
 			rewrite = true
 		}
-		s.noteBatch(b)
+		s.noteBatch(b, start)
 	}
 	if rewrite {
 		if err := s.writeIndexFile(); err != nil {
@@ -117,12 +117,17 @@ func (s *segment) recover(fsys FS, synced, interval int64, logger *slog.Logger) 
 	}
 	s.size.Store(sc.pos)
 	s.next.Store(sc.next)
-	if s.hasData && s.firstTs == 0 {
+	if pos > 0 {
+		// The scan started at the last trusted index entry: the first batch
+		// and the newest timestamp before it come from elsewhere.
 		hdr, _, err := s.readHeader(0, sc.pos)
 		if err != nil {
 			return nil, err
 		}
-		s.firstTs = hdr.FirstTimestamp()
+		s.firstTs, s.firstMeta = hdr.FirstTimestamp(), hdr.Meta()
+		if err := s.completeMaxTs(fsys, pos, logger); err != nil {
+			return nil, err
+		}
 	}
 	return cut, nil
 }
@@ -142,15 +147,14 @@ func (s *segment) cutTail(pos int64) error {
 }
 
 // noteBatch updates the writer-owned summary fields for a batch appended or
-// found at the end of the segment.
-func (s *segment) noteBatch(b Batch) {
+// found at the end of the segment, at pos. Recovery that starts its scan
+// past the first batch corrects firstTs, firstMeta and maxTs afterwards.
+func (s *segment) noteBatch(b Batch, pos int64) {
 	if !s.hasData {
 		s.hasData = true
-		if b.BaseOffset() == s.base {
-			s.firstTs = b.FirstTimestamp()
-		}
+		s.firstTs, s.firstMeta = b.FirstTimestamp(), b.Meta()
 	}
-	s.lastMeta = b.Meta()
+	s.lastMeta, s.lastPos, s.lastCRC = b.Meta(), pos, b.crc()
 	if ts := b.MaxTimestamp(); ts > s.maxTs {
 		s.maxTs = ts
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"sort"
 	"time"
 )
 
@@ -49,6 +50,10 @@ func (l *Log) roll() error {
 	} else if err := s.flushIndex(); err != nil {
 		return err
 	}
+	if err := s.writeSummary(l.cfg.FS); err != nil {
+		// Only a hint: Open reads the batch headers instead.
+		l.cfg.Logger.Warn("writing the sealed segment's summary failed", "segment", s.path, "error", err)
+	}
 	seg, err := createSegment(l.cfg.FS, l.dir, s.next.Load())
 	if err != nil {
 		return err
@@ -71,26 +76,39 @@ func (l *Log) roll() error {
 
 // EnforceRetention deletes the oldest sealed segments while the log without
 // the oldest would still hold at least RetentionBytes, and sealed segments
-// whose newest record is older than RetentionAge (by Config.Now). The active
-// segment is never deleted. StartOffset moves to the first remaining
-// segment. It returns how many segments went. Append calls it after each
-// roll; call it periodically for age-based retention on an idle log.
+// whose newest record is older than RetentionAge (by Config.Now). It
+// decides on the log as it was when its last batch with meta <= upTo had
+// been appended: the segments that existed then (a segment exists from its
+// first batch on; the first one always does), the last of them taken as
+// the active segment, and only those batches' bytes. Later batches and
+// segments are neither counted nor deleted. Replication passes the Raft
+// index of its housekeeping entry, so that a replica replaying the entry
+// after a crash, with later entries already in its log, deletes what its
+// peers deleted when they applied it (batch metas must not decrease from
+// batch to batch for this to hold). math.MaxUint64 means the whole log:
+// the active segment is never deleted.
+//
+// StartOffset moves to the first remaining segment. It returns how many
+// segments went. Append calls it (on the whole log) after each roll; call
+// it periodically for age-based retention on an idle log.
 //
 // Segments go oldest first, each once the flusher is done with it (which it
 // normally is), and each taken out of the log only after its .log file is
 // deleted: a failure leaves the log and the directory agreeing, and the next
-// call tries again. It returns ErrClosed, ErrFlushFailed (wrapped) or a
-// wrapped I/O error, and blocks for the deletions.
-func (l *Log) EnforceRetention() (int, error) {
+// call tries again. It returns ErrClosed, ErrFlushFailed (wrapped), a
+// *CorruptError if a batch header it reads to find upTo's place is bad, or
+// a wrapped I/O error, and blocks for the deletions. It waits for a write
+// in progress.
+func (l *Log) EnforceRetention(upTo uint64) (int, error) {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	if l.isClosed() {
 		return 0, ErrClosed
 	}
-	return l.enforceRetention()
+	return l.enforceRetention(upTo)
 }
 
-func (l *Log) enforceRetention() (int, error) {
+func (l *Log) enforceRetention(upTo uint64) (int, error) {
 	if l.cfg.RetentionBytes == 0 && l.cfg.RetentionAge == 0 {
 		return 0, nil
 	}
@@ -99,12 +117,16 @@ func (l *Log) enforceRetention() (int, error) {
 	}
 	now := l.cfg.Now()
 	// The writer (holding wmu) is the only one that changes segs.
-	var total int64
-	for _, s := range l.segs {
+	n, tail, err := l.segmentsAt(upTo)
+	if err != nil {
+		return 0, err
+	}
+	total := tail
+	for _, s := range l.segs[:n-1] {
 		total += s.size.Load()
 	}
 	var drop int
-	for _, s := range l.segs[:len(l.segs)-1] {
+	for _, s := range l.segs[:n-1] {
 		size := s.size.Load()
 		bySize := l.cfg.RetentionBytes > 0 && total-size >= l.cfg.RetentionBytes
 		byAge := l.cfg.RetentionAge > 0 && now.Sub(time.UnixMilli(s.maxTs)) > l.cfg.RetentionAge
@@ -114,19 +136,93 @@ func (l *Log) enforceRetention() (int, error) {
 		total -= size
 		drop++
 	}
-	var err error
-	n := 0
-	for ; n < drop; n++ {
+	k := 0
+	for ; k < drop; k++ {
 		if err = l.removeOldest(); err != nil {
 			break
 		}
 	}
-	if n > 0 {
+	if k > 0 {
 		if serr := l.cfg.FS.SyncDir(l.dir); serr != nil {
 			err = errors.Join(err, fmt.Errorf("log: sync dir: %w", serr))
 		}
 	}
-	return n, err
+	return k, err
+}
+
+// segmentsAt says how many of the log's segments, oldest first, existed
+// when its last batch with meta <= upTo had been appended, and how many
+// bytes of the last of them (the active one then) those batches took. A
+// segment exists from its first batch on: rolls happen only in Append,
+// right before the batch that starts the new segment, so this is the same
+// on every replica that appended the same batches, whatever it appended
+// since. The first segment always exists; an empty segment (only ever the
+// last) exists once every batch of the log is within upTo. Called with wmu
+// held.
+func (l *Log) segmentsAt(upTo uint64) (int, int64, error) {
+	var logLast uint64
+	for i := len(l.segs) - 1; i >= 0; i-- {
+		if l.segs[i].hasData {
+			logLast = l.segs[i].lastMeta
+			break
+		}
+	}
+	n := 1
+	for _, s := range l.segs[1:] {
+		if s.hasData && s.firstMeta > upTo || !s.hasData && logLast > upTo {
+			break
+		}
+		n++
+	}
+	size, err := l.segs[n-1].bytesUpTo(upTo)
+	return n, size, err
+}
+
+// bytesUpTo is how many bytes at the start of the segment the batches with
+// meta <= upTo take, for metas that do not decrease. It reads a few batch
+// headers, found by a binary search over the index, only when upTo falls
+// inside the segment. Called by the writer.
+func (s *segment) bytesUpTo(upTo uint64) (int64, error) {
+	size := s.size.Load()
+	switch {
+	case !s.hasData || s.lastMeta <= upTo:
+		return size, nil
+	case s.firstMeta > upTo:
+		return 0, nil
+	}
+	s.mu.RLock()
+	idx := s.index // the writer, who alone appends to it, is us
+	s.mu.RUnlock()
+	var herr error
+	i := sort.Search(len(idx), func(i int) bool {
+		if herr != nil {
+			return true
+		}
+		hdr, _, err := s.readHeader(int64(idx[i].pos), size)
+		if err != nil {
+			herr = err
+			return true
+		}
+		return hdr.Meta() > upTo
+	})
+	if herr != nil {
+		return 0, herr
+	}
+	pos := int64(0)
+	if i > 0 {
+		pos = int64(idx[i-1].pos)
+	}
+	for pos < size {
+		hdr, n, err := s.readHeader(pos, size)
+		if err != nil {
+			return 0, err
+		}
+		if hdr.Meta() > upTo {
+			return pos, nil
+		}
+		pos += n
+	}
+	return size, nil
 }
 
 // removeOldest deletes the oldest segment, which is sealed. The .log goes
@@ -149,6 +245,7 @@ func (l *Log) removeOldest() error {
 	if rerr := l.cfg.FS.Remove(s.indexPath()); rerr != nil {
 		err = errors.Join(err, rerr)
 	}
+	err = errors.Join(err, removeSummary(l.cfg.FS, s.summaryPath()))
 	if err != nil {
 		return fmt.Errorf("log: delete segment: %w", err)
 	}

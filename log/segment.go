@@ -26,7 +26,7 @@ type indexEntry struct {
 	pos uint32
 }
 
-// segment is one .log file and its .index.
+// segment is one .log file, its .index and its .summary.
 //
 // Ownership: base, path, f and idx never change after the segment is made.
 // The writer (the goroutine holding Log.wmu) owns the fields marked (wmu).
@@ -56,9 +56,20 @@ type segment struct {
 	idxWritten   int    // (wmu)
 	lastIndexPos int64  // (wmu) pos of the last index entry, 0 if none
 	lastMeta     uint64 // (wmu) meta of the last batch, 0 if empty
+	firstMeta    uint64 // (wmu) meta of the first batch, 0 if empty
 	firstTs      int64  // (wmu) first batch's first timestamp (ms), for roll by age
-	maxTs        int64  // (wmu) largest batch max timestamp seen (ms), for retention by age
+	lastPos      int64  // (wmu) position of the last batch, 0 if empty
+	lastCRC      uint32 // (wmu) CRC field of the last batch, 0 if empty
 	hasData      bool   // (wmu) at least one batch
+	// maxTs is the largest batch max timestamp (ms) over every batch of the
+	// segment, for retention by age (never below 0). Invariant: it is the
+	// same whatever the Log's open history, so that retention decides alike
+	// on every replica: Open completes what recovery did not scan from the
+	// summary file or the batch headers (see summary.go).
+	maxTs int64 // (wmu)
+	// summaryCovered is how many bytes of the .log the summary file on disk
+	// covers, as far as this Log knows (0: none, or unknown).
+	summaryCovered int64 // (wmu)
 	// dirPending says the segment's creation may not be durable yet (roll
 	// did not fsync the directory): an fsync of the segment that promises
 	// durability (SyncEveryBytes, Sync) fsyncs the directory first.

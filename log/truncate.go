@@ -64,9 +64,10 @@ func (l *Log) Truncate(offset int64) error {
 		l.segs = l.segs[:j]
 		l.mu.Unlock()
 		g.close()
-		// An .index left behind is removed by Open, or overwritten by the
-		// segment that takes its name.
+		// An .index or .summary left behind is removed by Open, or
+		// overwritten by the segment that takes its name.
 		l.cfg.FS.Remove(g.indexPath())
+		l.cfg.FS.Remove(g.summaryPath())
 	}
 	if removed > 0 {
 		if err := l.cfg.FS.SyncDir(l.dir); err != nil {
@@ -74,6 +75,12 @@ func (l *Log) Truncate(offset int64) error {
 		}
 	}
 
+	// The summary covers bytes about to go: remove it first, so that a
+	// crash leaves none rather than a wrong one (Open checks it anyway).
+	if err := removeSummary(l.cfg.FS, s.summaryPath()); err != nil {
+		return fmt.Errorf("log: truncate: %w", err)
+	}
+	s.summaryCovered = 0
 	l.mu.Lock()
 	if err := s.f.Truncate(pos); err != nil {
 		l.mu.Unlock()
@@ -95,9 +102,10 @@ func (l *Log) Truncate(offset int64) error {
 // rescanSummary recomputes a segment's writer-owned summary (last meta,
 // timestamps) after its tail was cut.
 func (l *Log) rescanSummary(s *segment) error {
-	s.hasData, s.lastMeta, s.firstTs, s.maxTs = false, 0, 0, 0
+	s.hasData, s.lastMeta, s.firstMeta, s.firstTs, s.maxTs, s.lastPos, s.lastCRC = false, 0, 0, 0, 0, 0, 0
 	sc := s.scan(0, s.base, s.size.Load())
 	for {
+		pos := sc.pos
 		b, err := sc.batch()
 		if err != nil {
 			if err == io.EOF {
@@ -105,6 +113,6 @@ func (l *Log) rescanSummary(s *segment) error {
 			}
 			return err
 		}
-		s.noteBatch(b)
+		s.noteBatch(b, pos)
 	}
 }

@@ -12,9 +12,12 @@ const DefaultHousekeepingInterval = time.Minute
 
 // applyHousekeeping enforces retention on every partition and expires
 // idle producers, with the command's time as "now". Partitions are visited
-// in name order; each one's retention depends only on its own log and the
-// time, so every replica ends up alike. It is not skipped on replay: it is
-// idempotent for a given time.
+// in name order. Each one's retention decides on its log as it was at this
+// entry's index (batch metas are Raft indexes; see log.EnforceRetention)
+// and on the command's time, nothing else, so every replica deletes alike,
+// including one that replays the entry after a crash with later appends
+// already in its log (applyAppend skips those). It is not skipped on
+// replay: it is idempotent for a given index and time.
 func (f *FSM) applyHousekeeping(index uint64, body []byte) any {
 	var c HousekeepingCmd
 	if err := decodeBody(body, &c); err != nil {
@@ -25,7 +28,7 @@ func (f *FSM) applyHousekeeping(index uint64, body []byte) any {
 	f.meta.expireProducers(c.Timestamp)
 	f.mu.Unlock()
 	for _, p := range f.sortedParts() {
-		if _, err := p.log.EnforceRetention(); err != nil {
+		if _, err := p.log.EnforceRetention(index); err != nil {
 			return f.fail("retention of "+p.topic.Name, err)
 		}
 	}
