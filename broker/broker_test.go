@@ -168,6 +168,7 @@ func TestFollowerRedirectsWrites(t *testing.T) {
 	if len(md.Nodes) != 3 {
 		t.Fatalf("follower metadata: %+v", md)
 	}
+	cl.VerifyReplicas()
 }
 
 func TestRestartKeepsDataAndID(t *testing.T) {

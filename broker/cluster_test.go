@@ -70,6 +70,7 @@ func TestDescribeCluster(t *testing.T) {
 	if fresp.NodeID != follower.ID() || fresp.LeaderID != lead.ID() || len(fresp.Nodes) != 3 {
 		t.Fatalf("follower's view: %+v", fresp)
 	}
+	c.VerifyReplicas()
 }
 
 func TestRemoveDeadNode(t *testing.T) {
@@ -125,6 +126,7 @@ func TestRemoveDeadNode(t *testing.T) {
 	if ct.ErrorCode != wire.CodeNone {
 		t.Fatalf("create after removal: %+v", ct)
 	}
+	c.VerifyReplicas()
 }
 
 func TestRemoveLiveFollowerStaysOut(t *testing.T) {
@@ -143,6 +145,7 @@ func TestRemoveLiveFollowerStaysOut(t *testing.T) {
 	if got := nodeIDs(describe(t, lead.Addr())); slices.Contains(got, victim.ID()) {
 		t.Fatalf("nodes after removal: %v", got)
 	}
+	c.VerifyReplicas()
 }
 
 func TestRemoveLeaderItself(t *testing.T) {
@@ -178,6 +181,7 @@ func TestRemoveLeaderItself(t *testing.T) {
 		}
 		return len(md.Nodes) == 2
 	})
+	c.VerifyReplicas()
 }
 
 func TestRemoveLastVoterRefused(t *testing.T) {
@@ -213,4 +217,5 @@ func TestListOffsetsLeaderOnly(t *testing.T) {
 		f.call(wire.ListOffsets, &wire.ListOffsetsRequest{Topic: "t", Which: wire.Latest}, &lo)
 		return lo.Err() == nil && lo.Offset == 5
 	})
+	cl.VerifyReplicas()
 }

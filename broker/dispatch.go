@@ -56,6 +56,10 @@ func (c *conn) dispatch(hdr wire.RequestHeader, body []byte) error {
 		return serve(c, body, func(*wire.DescribeClusterRequest) { c.replyTo(corr, wire.DescribeCluster, c.b.describeCluster()) })
 	case wire.RemoveNode:
 		return answerCtx(c, hdr, body, c.b.removeNode)
+	case wire.ProposeDigest:
+		return answerCtx(c, hdr, body, c.b.proposeDigest)
+	case wire.ReplicaDigest:
+		return answerCtx(c, hdr, body, c.b.replicaDigest)
 	}
 	// CheckVersion accepted a key this switch does not serve: a bug.
 	c.respondErr(corr, hdr.APIKey, wire.Err(wire.CodeUnknownAPI, hdr.APIKey.String()+" is not served"))

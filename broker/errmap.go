@@ -40,6 +40,7 @@ var errTable = []struct {
 	{replication.ErrOffsetRegression, wire.CodeOffsetRegression},
 	{replication.ErrGroupNotEmpty, wire.CodeGroupNotEmpty},
 	{replication.ErrInvalidGroup, wire.CodeInvalidGroup},
+	{replication.ErrDigestUnavailable, wire.CodeDigestUnavailable},
 	{mlog.ErrOffsetOutOfRange, wire.CodeOffsetOutOfRange},
 	{mlog.ErrMalformedBatch, wire.CodeMalformed},
 	{context.DeadlineExceeded, wire.CodeTimeout},

@@ -318,4 +318,5 @@ func TestGroupSurvivesLeaderFailover(t *testing.T) {
 	if r := c2.commit("g", j.MemberID, j.Generation, wire.OffsetCommit{Topic: "t", Partition: 1, Offset: 5}); r.Results[0].ErrorCode != 0 {
 		t.Fatalf("commit after failover: %+v", r)
 	}
+	cl.VerifyReplicas()
 }

@@ -55,7 +55,7 @@ func TestLogFSHook(t *testing.T) {
 func TestRaftPeerAddrHook(t *testing.T) {
 	var mu sync.Mutex // guards asked
 	asked := map[string][]string{}
-	brokertest.NewCluster(t, 2, func(i int, cfg *broker.Config) {
+	c := brokertest.NewCluster(t, 2, func(i int, cfg *broker.Config) {
 		self := cfg.ID
 		cfg.RaftPeerAddr = func(id string) string {
 			mu.Lock()
@@ -64,6 +64,7 @@ func TestRaftPeerAddrHook(t *testing.T) {
 			return ""
 		}
 	})
+	c.VerifyReplicas() // before taking mu: raft calls the hook meanwhile
 	mu.Lock()
 	defer mu.Unlock()
 	if len(asked["n1"]) == 0 || asked["n1"][0] != "n2" {

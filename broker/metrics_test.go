@@ -260,6 +260,7 @@ func TestReadyzOnEveryNode(t *testing.T) {
 	if v, _ := value(scrape(t, c.Broker(lead).MetricsAddr()), "minibroker_raft_peers"); v != 2 {
 		t.Errorf("leader's raft_peers = %v, want 2", v)
 	}
+	c.VerifyReplicas()
 }
 
 func TestMetricsGroupLag(t *testing.T) {

@@ -153,4 +153,5 @@ func TestShutdownLeaderWhileProducing(t *testing.T) {
 	if lost > 0 {
 		t.Fatalf("%d acknowledged messages lost", lost)
 	}
+	c.VerifyReplicas()
 }

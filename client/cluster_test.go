@@ -75,4 +75,5 @@ func TestClusterStatusAndRemoveNode(t *testing.T) {
 	if err := cl.RemoveNode(ctx, ""); !errors.Is(err, client.ErrMalformed) {
 		t.Fatalf("RemoveNode(\"\") = %v, want ErrMalformed", err)
 	}
+	c.VerifyReplicas()
 }

@@ -45,10 +45,18 @@ var (
 	ErrInvalidGroup        = wire.ErrInvalidGroup
 	ErrUnknownNode         = wire.ErrUnknownNode
 	ErrMemberIDRequired    = wire.ErrMemberIDRequired
+
+	// Replica verification (VerifyCluster).
+	ErrDigestUnavailable = wire.ErrDigestUnavailable
 )
 
 // Errors of the client itself.
 var (
+	// ErrReplicasDiffer is wrapped by VerifyReport.Err when some node holds
+	// replicated state different from the others' at the same index: a
+	// replica has diverged (data damaged or lost on its disk, or a bug).
+	ErrReplicasDiffer = errors.New("minibroker: replicas differ")
+
 	// ErrConnectionLost means the connection to a broker failed (read or
 	// write error, EOF, or a request that got no answer within its
 	// timeout) while a request was pending on it. It is retriable. For a

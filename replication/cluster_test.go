@@ -227,6 +227,7 @@ func TestClusterPartitionsAreByteIdentical(t *testing.T) {
 			t.Fatalf("append on a follower: %v", err)
 		}
 	}
+	c.verifyReplicas()
 }
 
 // TestLeaderKilledDuringAcksAllStream kills the leader in the middle of a
@@ -273,6 +274,7 @@ func TestLeaderKilledDuringAcksAllStream(t *testing.T) {
 	for _, s := range c.stores {
 		check(s)
 	}
+	c.verifyReplicas()
 }
 
 // TestFollowerCatchesUpThroughInstallSnapshot keeps a follower down while
@@ -315,6 +317,7 @@ func TestFollowerCatchesUpThroughInstallSnapshot(t *testing.T) {
 	// The restored follower keeps applying new entries.
 	c.append("t", 0, "after", 2)
 	c.waitSame(c.waitLeader(), "t", 2)
+	c.verifyReplicas()
 }
 
 // TestFullClusterRestartKeepsStateAndAppliesNothingTwice stops every node
@@ -367,6 +370,7 @@ func TestFullClusterRestartKeepsStateAndAppliesNothingTwice(t *testing.T) {
 	if r, err := appendTo(waitCtx(t), t, lead, "t", 0, "more", 1); err != nil || r.BaseOffset != end {
 		t.Fatalf("append after restart: %+v %v, want base offset %d", r, err, end)
 	}
+	c.verifyReplicas()
 }
 
 // TestAcksLeaderWriteLostWhenLeaderDies shows the acks=1 window: the leader
@@ -417,4 +421,5 @@ func TestAcksLeaderWriteLostWhenLeaderDies(t *testing.T) {
 			t.Fatalf("%s has %s; the acks=1 write should be gone", s.Node().ID(), got)
 		}
 	}
+	c.verifyReplicas()
 }

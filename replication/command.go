@@ -26,6 +26,7 @@ const (
 	CmdCommitOffsets                    // CommitOffsetsCmd
 	CmdResetOffsets                     // ResetOffsetsCmd
 	CmdDeleteGroup                      // DeleteGroupCmd
+	CmdDigest                           // DigestCmd
 	// Only add to the end.
 )
 
@@ -55,6 +56,8 @@ func (t CommandType) String() string {
 		return "ResetOffsets"
 	case CmdDeleteGroup:
 		return "DeleteGroup"
+	case CmdDigest:
+		return "Digest"
 	}
 	return fmt.Sprintf("CommandType(%d)", uint8(t))
 }
@@ -241,6 +244,12 @@ type PartitionBounds struct {
 	Start      int64  `msgpack:"s"`  // log start offset
 	End        int64  `msgpack:"e"`  // high-water mark
 }
+
+// DigestCmd asks every replica to fingerprint its state when it applies
+// the entry (see FSM.Digest and Store.ProposeDigest). It changes no
+// replicated state; its Raft index is the point at which all replicas'
+// digests are comparable. Applying it never fails.
+type DigestCmd struct{}
 
 // RegisterNodeCmd records a node's client address, so that every node can
 // tell clients where the others are.

@@ -14,7 +14,9 @@
 //     RemoveMembers (results of the leader's group coordinator),
 //     CommitOffsets (fenced by member, generation and assignment; never
 //     backward), ResetOffsets and DeleteGroup (groups.go); and the legacy
-//     CommitOffset, which nothing writes any more. Apply is deterministic:
+//     CommitOffset, which nothing writes any more; and Digest, which
+//     changes nothing but makes every replica fingerprint its state at
+//     that index (digest_cluster.go). Apply is deterministic:
 //     offsets are assigned there, the leader stamps times (and, for offset
 //     checks, partition bounds) into commands, and an entry is never
 //     applied twice, even when raft replays its log after a crash (see
@@ -25,8 +27,10 @@
 //     InstallSnapshot (snapshot.go).
 //   - Store ties them together with the operations the broker calls:
 //     CreateTopic, Append, InitProducer, the group operations (SyncGroup,
-//     RemoveMembers, CommitOffsets, ResetOffsets, DeleteGroup),
-//     VerifyLeader for linearizable reads, and reads of applied data.
+//     RemoveMembers, CommitOffsets, ResetOffsets, DeleteGroup; served
+//     only once a new leader has applied its predecessors' entries),
+//     VerifyLeader for linearizable reads, reads of applied data, and
+//     ProposeDigest/DigestAt to compare replicas at one Raft index.
 //
 // Acks, and what each promises:
 //

@@ -107,6 +107,12 @@ var (
 	// ErrOutcomeUnknown: the entry was committed, but this node cannot say
 	// how it was applied.
 	ErrStopped = errors.New("replication: state machine stopped")
+	// ErrDigestUnavailable: this node cannot give its digest at the asked
+	// Raft index (Store.DigestAt): the index is not a digest entry's, the
+	// node replayed it after a restart or restored a snapshot past it (its
+	// state was never exactly there since it started), or the digest is no
+	// longer kept. Propose a new digest and ask again.
+	ErrDigestUnavailable = errors.New("replication: digest not available at this index")
 )
 
 // Errors of consumer groups and committed offsets (groups.go). Apply returns

@@ -84,6 +84,8 @@ type FSM struct {
 	appendBytes atomic.Int64  // batch bytes applied by this process
 	appendCount atomic.Int64  // batches applied by this process
 	snapWant    chan struct{} // buffered(1): a snapshot is due by size
+
+	digests digestBook // digests taken by CmdDigest entries (digest_cluster.go)
 }
 
 // NewFSM opens the state in cfg.Dir, creating it if needed, and recovers
@@ -132,6 +134,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 		p.wake()
 	}
 	f.woken = f.woken[:0]
+	f.digests.noteApplied(f.applied)
 	return resps
 }
 
@@ -167,6 +170,8 @@ func (f *FSM) apply(l *raft.Log) any {
 		return f.applyResetOffsets(l.Index, body)
 	case CmdDeleteGroup:
 		return f.applyDeleteGroup(l.Index, body)
+	case CmdDigest:
+		return f.applyDigest(l.Index)
 	default:
 		panic(fmt.Sprintf("replication: unknown command type %d at raft index %d", uint8(t), l.Index))
 	}

@@ -63,7 +63,7 @@ func FuzzDecodeCommands(f *testing.F) {
 		h := newHarness(t, FSMConfig{})
 		h.apply(CmdCreateTopic, &CreateTopicCmd{Name: "t", Partitions: 2})
 		types := []CommandType{CmdCreateTopic, CmdDeleteTopic, CmdCommitOffset, CmdRegisterNode, CmdAppend,
-			CmdSyncGroup, CmdRemoveMembers, CmdCommitOffsets, CmdResetOffsets, CmdDeleteGroup}
+			CmdSyncGroup, CmdRemoveMembers, CmdCommitOffsets, CmdResetOffsets, CmdDeleteGroup, CmdDigest}
 		ct := types[int(which)%len(types)]
 		h.index++
 		data := append([]byte{byte(ct)}, body...)

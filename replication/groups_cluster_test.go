@@ -142,6 +142,7 @@ func TestClusterGroupStateSurvivesFailover(t *testing.T) {
 		t.Fatalf("after the transfer: group %+v, offsets %+v", g, offs)
 	}
 	c.waitGroupsEqual("g")
+	c.verifyReplicas()
 }
 
 func TestClusterResetAndDeleteGroup(t *testing.T) {
@@ -196,6 +197,7 @@ func TestClusterResetAndDeleteGroup(t *testing.T) {
 		}
 		return nil
 	})
+	c.verifyReplicas()
 }
 
 func TestVerifyLeader(t *testing.T) {
@@ -222,4 +224,5 @@ func TestVerifyLeader(t *testing.T) {
 	if err := s.VerifyLeader(waitCtx(t)); !errors.Is(err, ErrShutdown) {
 		t.Fatalf("VerifyLeader after Close: %v", err)
 	}
+	c.verifyReplicas() // the two left
 }

@@ -155,6 +155,39 @@ func (n *Node) VerifyLeader(ctx context.Context) error {
 	}
 }
 
+// awaitReady blocks until this node is the ready leader (see IsReady: its
+// FSM has applied everything committed before its term began) and returns
+// the term in which it is. Use readyIn(term) after reading FSM state to
+// make sure the node was ready throughout. It is safe for concurrent use.
+//
+// Errors: *NotLeaderError (ErrNotLeader) if this node is not the leader or
+// stops being it while waiting; ErrShutdown; ErrTimeout wrapping ctx's
+// error if ctx ends first (nothing was handed to raft: safe to retry).
+func (n *Node) awaitReady(ctx context.Context) (uint64, error) {
+	for {
+		_, _, changed := n.lead.get()
+		if err := n.checkLeader(); err != nil {
+			return 0, err
+		}
+		if v, term, _ := n.lead.get(); v.ready && n.IsReady() {
+			return term, nil
+		}
+		select {
+		case <-changed:
+		case <-n.stopping:
+			return 0, ErrShutdown
+		case <-ctx.Done():
+			return 0, fmt.Errorf("%w: the new leader has not applied its predecessors' entries yet: %w", ErrTimeout, ctx.Err())
+		}
+	}
+}
+
+// readyIn reports whether this node is the ready leader in term still.
+func (n *Node) readyIn(term uint64) bool {
+	_, t, _ := n.lead.get()
+	return t == term && n.IsReady()
+}
+
 // barrierResult reports the end of a barrier issued in term.
 type barrierResult struct {
 	term uint64

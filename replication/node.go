@@ -151,6 +151,14 @@ func NewNode(cfg NodeConfig, fsm raft.BatchingFSM, snaps raft.SnapshotStore) (_ 
 			}
 		}
 	}
+	if rb, ok := fsm.(interface{ setReplayBound(uint64) }); ok {
+		// Entries up to the log's end now may be replays (digest_cluster.go).
+		last, err := n.store.LastIndex()
+		if err != nil {
+			return nil, fmt.Errorf("replication: raft log: %w", err)
+		}
+		rb.setReplayBound(last)
+	}
 	n.raft, err = raft.NewRaft(rc, fsm, n.store, n.bolt, snaps, n.trans)
 	if err != nil {
 		return nil, fmt.Errorf("replication: start raft: %w", err)

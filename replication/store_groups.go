@@ -7,15 +7,19 @@ import (
 )
 
 // Consumer-group operations of the Store, for the broker's group
-// coordinator. Each runs on the leader only: it stamps the leader's time
+// coordinator. Each runs on the ready leader only: it waits until the
+// leader's FSM has applied every entry committed before its term (see
+// Node.IsReady), so that what it checks against is not stale right after
+// a failover, then stamps the leader's time
 // (and, where offsets are checked, the partitions' bounds; see
 // PartitionBounds) into the command, replicates it through raft with
 // AcksAll and blocks until it is applied, returning Apply's verdict. They
 // are safe for concurrent use. Besides the errors named on each, they
 // return those of Store.Append: *NotLeaderError (ErrNotLeader),
 // ErrOutcomeUnknown (the command may or may not be applied: re-read the
-// state before retrying), ErrShutdown, ErrTimeout, ErrStopped, and ctx's
-// error.
+// state before retrying), ErrShutdown, ErrTimeout (also when ctx ends
+// before a new leader is ready: nothing was proposed), ErrStopped, and
+// ctx's error.
 
 // SyncGroup records the result of a rebalance: the group's new generation
 // (current + 1), its members and their assignment (see SyncGroupCmd).
@@ -28,8 +32,10 @@ func (s *Store) SyncGroup(ctx context.Context, c SyncGroupCmd) error {
 	if _, err := normalizeMembers(c.Group, c.Members); err != nil {
 		return err
 	}
-	c.Timestamp = time.Now().UnixMilli()
-	_, err := s.applyCmd(ctx, CmdSyncGroup, &c)
+	_, err := s.applyReady(ctx, CmdSyncGroup, func() any {
+		c.Timestamp = time.Now().UnixMilli()
+		return &c
+	})
 	return err
 }
 
@@ -37,8 +43,10 @@ func (s *Store) SyncGroup(ctx context.Context, c SyncGroupCmd) error {
 // (session expiry, LeaveGroup); unknown member ids are ignored. Errors:
 // ErrUnknownGroup, ErrIllegalGeneration.
 func (s *Store) RemoveMembers(ctx context.Context, c RemoveMembersCmd) error {
-	c.Timestamp = time.Now().UnixMilli()
-	_, err := s.applyCmd(ctx, CmdRemoveMembers, &c)
+	_, err := s.applyReady(ctx, CmdRemoveMembers, func() any {
+		c.Timestamp = time.Now().UnixMilli()
+		return &c
+	})
 	return err
 }
 
@@ -54,20 +62,22 @@ func (s *Store) CommitOffsets(ctx context.Context, c CommitOffsetsCmd) (perParti
 	if err := ValidateGroupName(c.Group); err != nil {
 		return nil, err
 	}
-	c.Timestamp = time.Now().UnixMilli()
-	c.Bounds = nil
-	seen := make(map[partKey]bool, len(c.Offsets))
-	for _, o := range c.Offsets {
-		k := partKey{o.Topic, o.Partition}
-		if seen[k] {
-			continue
+	resp, err := s.applyReady(ctx, CmdCommitOffsets, func() any {
+		c.Timestamp = time.Now().UnixMilli()
+		c.Bounds = nil
+		seen := make(map[partKey]bool, len(c.Offsets))
+		for _, o := range c.Offsets {
+			k := partKey{o.Topic, o.Partition}
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			if b, ok := s.fsm.partitionBounds(o.Topic, o.Partition); ok {
+				c.Bounds = append(c.Bounds, b)
+			}
 		}
-		seen[k] = true
-		if b, ok := s.fsm.partitionBounds(o.Topic, o.Partition); ok {
-			c.Bounds = append(c.Bounds, b)
-		}
-	}
-	resp, err := s.applyCmd(ctx, CmdCommitOffsets, &c)
+		return &c
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -90,16 +100,18 @@ func (s *Store) ResetOffsets(ctx context.Context, c ResetOffsetsCmd) ([]Partitio
 	if err := ValidateGroupName(c.Group); err != nil {
 		return nil, err
 	}
-	c.Timestamp = time.Now().UnixMilli()
-	c.Bounds = nil
-	if t, ok := s.fsm.Topic(c.Topic); ok {
-		for p := int32(0); p < t.Partitions; p++ {
-			if b, ok := s.fsm.partitionBounds(c.Topic, p); ok {
-				c.Bounds = append(c.Bounds, b)
+	resp, err := s.applyReady(ctx, CmdResetOffsets, func() any {
+		c.Timestamp = time.Now().UnixMilli()
+		c.Bounds = nil
+		if t, ok := s.fsm.Topic(c.Topic); ok {
+			for p := int32(0); p < t.Partitions; p++ {
+				if b, ok := s.fsm.partitionBounds(c.Topic, p); ok {
+					c.Bounds = append(c.Bounds, b)
+				}
 			}
 		}
-	}
-	resp, err := s.applyCmd(ctx, CmdResetOffsets, &c)
+		return &c
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -116,8 +128,26 @@ func (s *Store) DeleteGroup(ctx context.Context, group string) error {
 	if err := ValidateGroupName(group); err != nil {
 		return err
 	}
-	_, err := s.applyCmd(ctx, CmdDeleteGroup, &DeleteGroupCmd{Group: group})
+	_, err := s.applyReady(ctx, CmdDeleteGroup, func() any { return &DeleteGroupCmd{Group: group} })
 	return err
+}
+
+// applyReady replicates a command like applyCmd, but only on the ready
+// leader: it waits for readiness, builds the command with body (which may
+// read the FSM: it is not stale then), and builds it again if the node
+// stopped being ready in that term meanwhile.
+func (s *Store) applyReady(ctx context.Context, t CommandType, body func() any) (any, error) {
+	for {
+		term, err := s.node.awaitReady(ctx)
+		if err != nil {
+			return nil, err
+		}
+		b := body()
+		if !s.node.readyIn(term) {
+			continue
+		}
+		return s.applyCmd(ctx, t, b)
+	}
 }
 
 // VerifyLeader confirms with a quorum that this node is still the leader

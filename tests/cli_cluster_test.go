@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minibroker/minibroker/broker/brokertest"
 	"github.com/minibroker/minibroker/client"
 	"github.com/minibroker/minibroker/internal/wire"
 	"github.com/minibroker/minibroker/tests/internal/testutil"
@@ -185,6 +186,7 @@ func TestCLIClusterFailover(t *testing.T) {
 	} else {
 		solo.Close()
 	}
+	brokertest.VerifyAddrs(t, addrs)
 	clusterStatusAndRemove(t, cl, nodes, brokers)
 }
 

@@ -92,6 +92,7 @@ func TestOrderPerPartition(t *testing.T) {
 	if total != keys*perKey {
 		t.Fatalf("read %d messages, want %d", total, keys*perKey)
 	}
+	c.VerifyReplicas()
 }
 
 // TestLeaderKilledDuringAcksAllProduce kills the leader in the middle of a
@@ -141,6 +142,7 @@ func TestLeaderKilledDuringAcksAllProduce(t *testing.T) {
 	if len(acked) < 300 {
 		t.Fatalf("only %d of 400 acked: the client did not ride out the leader change", len(acked))
 	}
+	c.VerifyReplicas()
 }
 
 func TestClientFollowsRedirectFromFollower(t *testing.T) {
@@ -159,6 +161,7 @@ func TestClientFollowsRedirectFromFollower(t *testing.T) {
 	if got := readAll(t, cl, "t", 0); len(got) != 1 || string(got[0].Value) != "via redirect" {
 		t.Fatalf("read %v", got)
 	}
+	c.VerifyReplicas()
 }
 
 func TestClientSeesTypedErrors(t *testing.T) {

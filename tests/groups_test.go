@@ -258,4 +258,5 @@ func TestGroupConsumersSurviveLeaderFailover(t *testing.T) {
 		}
 	}
 	t.Logf("%s", r)
+	c.VerifyReplicas()
 }

@@ -112,4 +112,5 @@ func TestLeaderKilledDuringIdempotentProduce(t *testing.T) {
 	if len(acked) < 2900 {
 		t.Fatalf("only %d acked: the producer did not ride out the failover", len(acked))
 	}
+	c.VerifyReplicas()
 }

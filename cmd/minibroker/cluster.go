@@ -13,12 +13,12 @@ func newClusterCmd(a *app) *cobra.Command {
 	var brokers []string
 	cmd := &cobra.Command{
 		Use:   "cluster",
-		Short: "Show the cluster's nodes and Raft state, remove a node",
+		Short: "Show the cluster's nodes and Raft state, verify replicas, remove a node",
 		Args:  groupArgs,
 		RunE:  showHelp,
 	}
 	brokersFlag(cmd.PersistentFlags(), &brokers)
-	cmd.AddCommand(newClusterStatusCmd(a, &brokers), newClusterRemoveCmd(a, &brokers))
+	cmd.AddCommand(newClusterStatusCmd(a, &brokers), newClusterVerifyCmd(a, &brokers), newClusterRemoveCmd(a, &brokers))
 	return cmd
 }
 

@@ -36,6 +36,9 @@ const (
 	// RemoveNode asks the leader to remove a node from the cluster.
 	RemoveNode  APIKey = 17
 	DeleteGroup APIKey = 18
+	// ProposeDigest and ReplicaDigest compare replicas (verify.go).
+	ProposeDigest APIKey = 19
+	ReplicaDigest APIKey = 20
 )
 
 // VersionRange is the inclusive range of versions of one API that this
@@ -73,6 +76,8 @@ var apiTable = [...]apiInfo{
 	DeleteGroup:     {"DeleteGroup", VersionRange{0, 0}},
 	DescribeCluster: {"DescribeCluster", VersionRange{0, 0}},
 	RemoveNode:      {"RemoveNode", VersionRange{0, 0}},
+	ProposeDigest:   {"ProposeDigest", VersionRange{0, 0}},
+	ReplicaDigest:   {"ReplicaDigest", VersionRange{0, 0}},
 }
 
 // known reports whether k is in this version's API table.

@@ -28,7 +28,9 @@ func TestCheckVersion(t *testing.T) {
 		{DescribeCluster, 0, nil},
 		{DescribeCluster, 1, ErrUnsupportedVersion},
 		{RemoveNode, 0, nil},
-		{DeleteGroup + 1, 0, ErrUnknownAPI},
+		{ProposeDigest, 0, nil},
+		{ReplicaDigest, 0, nil},
+		{ReplicaDigest + 1, 0, ErrUnknownAPI},
 		{0xFFFF, 0, ErrUnknownAPI},
 	} {
 		err := CheckVersion(tc.key, tc.version)
@@ -64,6 +66,8 @@ func TestAPIKeys(t *testing.T) {
 		{DescribeCluster, 16, "DescribeCluster"},
 		{RemoveNode, 17, "RemoveNode"},
 		{DeleteGroup, 18, "DeleteGroup"},
+		{ProposeDigest, 19, "ProposeDigest"},
+		{ReplicaDigest, 20, "ReplicaDigest"},
 	}
 	known := 0
 	for k := range apiTable {
@@ -104,7 +108,7 @@ func TestCodeNumbers(t *testing.T) {
 		CodeStorage, CodeNoLeader, CodeDuplicateSequence, CodeOutOfOrderSequence,
 		CodeUnknownProducer, CodeUnknownGroup, CodeUnknownMember, CodeIllegalGeneration,
 		CodeRebalanceInProgress, CodeNotAssigned, CodeOffsetRegression, CodeGroupNotEmpty,
-		CodeInvalidGroup, CodeUnknownNode, CodeMemberIDRequired,
+		CodeInvalidGroup, CodeUnknownNode, CodeMemberIDRequired, CodeDigestUnavailable,
 	}
 	for i, c := range want {
 		if int(c) != i {

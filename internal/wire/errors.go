@@ -46,6 +46,7 @@ const (
 	CodeInvalidGroup                    // bad group name, subscription, strategy or timeout
 	CodeUnknownNode                     // RemoveNode: no node with this id in the cluster
 	CodeMemberIDRequired                // JoinGroup: join again with the member id in the response
+	CodeDigestUnavailable               // ReplicaDigest: no digest at that index on this node; propose a new one (the same request gets the same answer)
 )
 
 // Sentinel errors, one per non-zero Code. Compare with errors.Is: errors
@@ -82,6 +83,7 @@ var (
 	ErrInvalidGroup        = errors.New("minibroker: invalid group request")
 	ErrUnknownNode         = errors.New("minibroker: unknown node")
 	ErrMemberIDRequired    = errors.New("minibroker: join again with the member id given")
+	ErrDigestUnavailable   = errors.New("minibroker: replica digest not available at this index")
 )
 
 // codeInfo is one row of codeTable.
@@ -126,6 +128,7 @@ var codeTable = [...]codeInfo{
 	CodeInvalidGroup:        {"InvalidGroup", ErrInvalidGroup, false},
 	CodeUnknownNode:         {"UnknownNode", ErrUnknownNode, false},
 	CodeMemberIDRequired:    {"MemberIDRequired", ErrMemberIDRequired, false},
+	CodeDigestUnavailable:   {"DigestUnavailable", ErrDigestUnavailable, false},
 }
 
 // known reports whether c is in this version's code table.

@@ -301,3 +301,27 @@ func FuzzRemoveNodeRequest(f *testing.F) {
 func FuzzRemoveNodeResponse(f *testing.F) {
 	fuzzMessage(f, func() message { return new(RemoveNodeResponse) })
 }
+
+func FuzzProposeDigestRequest(f *testing.F) {
+	fuzzMessage(f, func() message { return new(ProposeDigestRequest) })
+}
+
+func FuzzProposeDigestResponse(f *testing.F) {
+	f.Add(marshal([]any{0, "", "n1", "127.0.0.1:1", uint64(1 << 63), "extra"}))
+	fuzzMessage(f, func() message { return new(ProposeDigestResponse) })
+}
+
+func FuzzReplicaDigestRequest(f *testing.F) {
+	f.Add(marshal([]any{uint64(1 << 63), -1}))
+	fuzzMessage(f, func() message { return new(ReplicaDigestRequest) })
+}
+
+func FuzzReplicaDigestResponse(f *testing.F) {
+	f.Add(marshal([]any{0, "", "n1", 9, "ab", []any{[]any{"t", 0, 0, 5, "cd", "extra"}, nil}}))
+	fuzzMessage(f, func() message { return new(ReplicaDigestResponse) })
+}
+
+func FuzzPartitionDigest(f *testing.F) {
+	f.Add(marshal([]any{"t", -1, -5, 1 << 40, ""}))
+	fuzzMessage(f, func() message { return new(PartitionDigest) })
+}

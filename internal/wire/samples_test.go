@@ -135,6 +135,23 @@ func samples() []sample {
 		{"RemoveNodeResponse", RemoveNode, true,
 			&RemoveNodeResponse{ErrorCode: CodeNotLeader, ErrorMessage: "x", LeaderID: "n1", LeaderAddr: "127.0.0.1:9101"},
 			func() message { return new(RemoveNodeResponse) }},
+		{"ProposeDigestRequest", ProposeDigest, false,
+			&ProposeDigestRequest{},
+			func() message { return new(ProposeDigestRequest) }},
+		{"ProposeDigestResponse", ProposeDigest, true,
+			&ProposeDigestResponse{LeaderID: "n1", LeaderAddr: "127.0.0.1:9101", Index: 1 << 40},
+			func() message { return new(ProposeDigestResponse) }},
+		{"ReplicaDigestRequest", ReplicaDigest, false,
+			&ReplicaDigestRequest{Index: 77, TimeoutMs: 5000},
+			func() message { return new(ReplicaDigestRequest) }},
+		{"ReplicaDigestResponse", ReplicaDigest, true,
+			&ReplicaDigestResponse{NodeID: "n2", Index: 77, Meta: "ab12", Partitions: []PartitionDigest{
+				{Topic: "t", Partition: 0, StartOffset: 0, NextOffset: 10, Sum: "cd34"},
+				{Topic: "t", Partition: 1, StartOffset: 5, NextOffset: 7, Sum: "ef56"}}},
+			func() message { return new(ReplicaDigestResponse) }},
+		{"ReplicaDigestResponseError", ReplicaDigest, true,
+			&ReplicaDigestResponse{ErrorCode: CodeDigestUnavailable, ErrorMessage: "replayed"},
+			func() message { return new(ReplicaDigestResponse) }},
 	}, groupSamples()...)
 }
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minibroker/minibroker/broker/brokertest"
 	"github.com/minibroker/minibroker/client"
 	"github.com/minibroker/minibroker/tests/internal/testutil"
 )
@@ -59,7 +60,36 @@ func newCluster(t *testing.T, n int, mod ...func(cfg *nodeConfig)) *cluster {
 		}
 		return true
 	})
+	// Registered after the nodes' own cleanups, so it runs before they
+	// are killed.
+	t.Cleanup(c.verifyReplicas)
 	return c
+}
+
+// verifyReplicas ends every fault test (a cleanup of newCluster): the nodes
+// still running must hold the same replicated state at one Raft index
+// (brokertest.VerifyAddrs, through the client API). Frozen nodes are
+// thawed first; nodes that are down are left out. It does nothing after a
+// failure, or without a quorum of running nodes.
+func (c *cluster) verifyReplicas() {
+	c.t.Helper()
+	if c.t.Failed() || c.t.Skipped() {
+		return
+	}
+	var up, down []string
+	for _, n := range c.nodes {
+		if n.running() {
+			n.Cont()
+			up = append(up, n.Addr())
+		} else {
+			down = append(down, n.cfg.ID)
+		}
+	}
+	if 2*len(up) <= len(c.nodes) {
+		c.t.Logf("replicas not verified: only %d of %d nodes run", len(up), len(c.nodes))
+		return
+	}
+	brokertest.VerifyAddrs(c.t, up, down...)
 }
 
 // addrs returns the client addresses of all nodes, up or down.

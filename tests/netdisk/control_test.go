@@ -127,6 +127,9 @@ func crashEveryNode(t *testing.T, noFsync bool) check.Report {
 	after.waitAcked(t, 50)
 	after.halt()
 	waitIdentical(t, c, ck, "events")
+	if !noFsync { // without fsync replicas may legitimately diverge
+		c.VerifyReplicas()
+	}
 	r := ck.Report()
 	logReport(t, r)
 	return r

@@ -153,6 +153,7 @@ func TestCorruptTail(t *testing.T) {
 	if !r.OK() || r.Lost() != 0 || len(r.Groups) != 3 {
 		t.Fatalf("delivery check failed")
 	}
+	c.VerifyReplicas()
 }
 
 // partitionDir finds a partition's log directory under a node's data dir.

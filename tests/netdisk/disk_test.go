@@ -84,6 +84,7 @@ func TestDiskFull(t *testing.T) {
 	uncertain := len(p.failedWith(client.ErrOutcomeUnknown))
 	t.Logf("producer final errors: %d storage errors (%d of them stored all the same), %d marked outcome-unknown; distinct texts: %q",
 		len(storage), visible, uncertain, firstN(p.finalErrors(), 3))
+	c.VerifyReplicas()
 }
 
 // TestStoppedNodeClosesItself: after its state machine stopped on a full
@@ -137,4 +138,5 @@ func TestStoppedNodeClosesItself(t *testing.T) {
 		logReport(t, r)
 		t.Fatal("delivery check failed")
 	}
+	c.VerifyReplicas()
 }

@@ -92,6 +92,7 @@ func TestLeaderPartitioned(t *testing.T) {
 	if !r.OK() || r.Lost() != 0 || len(r.Groups) != 3 {
 		t.Fatalf("delivery check failed")
 	}
+	c.VerifyReplicas()
 }
 
 // TestAcksLeaderAndNoneUnderPartition reports what acks=1 and acks=0 lose
@@ -135,6 +136,7 @@ func TestAcksLeaderAndNoneUnderPartition(t *testing.T) {
 	if r.Acked == 0 || r.Unacked == 0 {
 		t.Fatalf("nothing was acknowledged")
 	}
+	c.VerifyReplicas()
 }
 
 func firstN(s []string, n int) []string { return s[:min(n, len(s))] }
