@@ -53,7 +53,8 @@ type SnapshotStore struct {
 }
 
 // NewSnapshotStore opens (creating) a store in dir keeping the newest retain
-// snapshots (at least 1). It removes leftovers of interrupted writes.
+// snapshots (at least 1). It removes leftovers of interrupted writes and
+// fsyncs dir's parent, so that a new dir's entry is durable.
 func NewSnapshotStore(dir string, retain int, logger *slog.Logger) (*SnapshotStore, error) {
 	if retain < 1 {
 		retain = 1
@@ -62,6 +63,10 @@ func NewSnapshotStore(dir string, retain int, logger *slog.Logger) (*SnapshotSto
 		logger = slog.New(slog.DiscardHandler)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("replication: snapshot dir: %w", err)
+	}
+	// The dir may be new: make its entry durable before a snapshot in it is.
+	if err := syncFile(filepath.Dir(dir)); err != nil {
 		return nil, fmt.Errorf("replication: snapshot dir: %w", err)
 	}
 	entries, err := os.ReadDir(dir)
