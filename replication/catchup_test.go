@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -81,9 +82,57 @@ func TestFollowerCatchesUpUnderWrites(t *testing.T) {
 	if s.FSM().liveStateDir() == stateDir {
 		t.Fatal("the follower caught up without installing a snapshot")
 	}
-	c.waitSame(c.waitLeader(), "t", parts)
 	t.Logf("follower %d bytes behind caught up in %v through InstallSnapshot while %d more bytes were written",
 		written, took.Round(time.Millisecond), during)
+	sameData(t, c, "t", parts)
+}
+
+// sameData waits until every running node has the same offsets as the
+// leader in every partition of topic, then compares their bytes chunk by
+// chunk (waitSame reads whole partitions on every poll: too slow for
+// hundreds of MB).
+func sameData(t *testing.T, c *storeCluster, topic string, parts int32) {
+	t.Helper()
+	ref := c.stores[c.waitLeader()].FSM()
+	for p := range parts {
+		start, end, err := ref.Offsets(topic, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, fmt.Sprintf("offsets [%d, %d) of %s/%d on every node", start, end, topic, p), func() bool {
+			for _, s := range c.stores {
+				if s == nil {
+					continue
+				}
+				if s2, e2, err := s.FSM().Offsets(topic, p); err != nil || s2 != start || e2 != end {
+					return false
+				}
+			}
+			return true
+		})
+		for off := start; off < end; {
+			want, err := ref.Read(topic, p, off, 1<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, s := range c.stores {
+				if s == nil {
+					continue
+				}
+				got, err := s.FSM().Read(topic, p, off, 1<<20)
+				if err != nil || !bytes.Equal(got, want) {
+					t.Fatalf("n%d differs from the leader in %s/%d at offset %d (%v)", i+1, topic, p, off, err)
+				}
+			}
+			for buf := want; len(buf) > 0; {
+				b, rest, err := mlog.ParseBatch(buf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				off, buf = b.NextOffset(), rest
+			}
+		}
+	}
 }
 
 // writers append batches of 16 records of value bytes each to every
