@@ -24,11 +24,16 @@ import (
 // time to catch up).
 func TestFollowerCatchesUpUnderWrites(t *testing.T) {
 	behind, segment, snapBytes, value := int64(4<<20), int64(64<<10), int64(256<<10), 1024
-	if os.Getenv("MINIBROKER_SOAK") == "1" {
+	soak := os.Getenv("MINIBROKER_SOAK") == "1"
+	if soak {
 		behind, segment, snapBytes, value = 512<<20, 16<<20, 32<<20, 16<<10
 	}
 	const parts = 2
 	c := newStoreCluster(t, 3, func(cfg *Config) {
+		if soak { // raft's default timeouts: minutes of full load on 2 cores
+			cfg.Node.HeartbeatTimeout, cfg.Node.ElectionTimeout = time.Second, time.Second
+			cfg.Node.LeaderLeaseTimeout = 500 * time.Millisecond
+		}
 		cfg.SnapshotBytes = snapBytes
 		cfg.TrailingBytes = snapBytes / 4
 		cfg.Node.SnapshotThreshold = 64
@@ -40,7 +45,13 @@ func TestFollowerCatchesUpUnderWrites(t *testing.T) {
 	follower := (lead + 1) % 3
 	c.kill(follower)
 
-	w := startWriters(t, c.stores[lead], "t", parts, value)
+	var running []*Store
+	for _, s := range c.stores {
+		if s != nil {
+			running = append(running, s)
+		}
+	}
+	w := startWriters(t, running, "t", parts, value)
 	deadline := time.Now().Add(30 * time.Minute)
 	for w.bytes.Load() < behind {
 		if err := w.failed(); err != nil {
@@ -136,7 +147,8 @@ func sameData(t *testing.T, c *storeCluster, topic string, parts int32) {
 }
 
 // writers append batches of 16 records of value bytes each to every
-// partition of a topic, with acks=all, until stopped.
+// partition of a topic, with acks=all, through whichever of stores leads,
+// until stopped.
 type writers struct {
 	bytes atomic.Int64 // record bytes acknowledged
 	err   atomic.Pointer[error]
@@ -144,7 +156,7 @@ type writers struct {
 	wg    sync.WaitGroup
 }
 
-func startWriters(t *testing.T, s *Store, topic string, parts int32, value int) *writers {
+func startWriters(t *testing.T, stores []*Store, topic string, parts int32, value int) *writers {
 	w := &writers{done: make(chan struct{})}
 	recs := make([]mlog.Record, 16)
 	for i := range recs {
@@ -162,6 +174,7 @@ func startWriters(t *testing.T, s *Store, topic string, parts int32, value int) 
 		w.wg.Add(1)
 		go func() {
 			defer w.wg.Done()
+			s := stores[0]
 			for {
 				select {
 				case <-w.done:
@@ -176,6 +189,13 @@ func startWriters(t *testing.T, s *Store, topic string, parts int32, value int) 
 					w.bytes.Add(int64(len(batch)))
 				case errors.Is(err, ErrShutdown):
 					return
+				case errors.Is(err, ErrNotLeader):
+					for _, o := range stores {
+						if o.Node().IsReady() {
+							s = o
+						}
+					}
+					time.Sleep(10 * time.Millisecond) // pacing retries during an election
 				case errors.Is(err, ErrOutcomeUnknown) || errors.Is(err, ErrTimeout):
 				default:
 					err = fmt.Errorf("append to %s/%d: %w", topic, p, err)
