@@ -113,8 +113,11 @@ func (l *Log) flush(job *flushJob) {
 		return
 	}
 	if err := l.advanceRecoveryPoint(job.end); err != nil {
-		// The segment is durable; only the next Open verifies more than it
-		// needs to. The next flush or Sync tries again.
+		// The segment is durable, but the creation of the segment after it
+		// may not be (the recovery point's directory fsync makes it so),
+		// and the next Open verifies more than it needs to. The next flush
+		// or Sync tries again; Sync returns the error, which is how a
+		// caller (a replication snapshot) learns of it.
 		l.cfg.Logger.Warn("writing the recovery point", "error", err)
 	}
 }

@@ -51,7 +51,9 @@ type FSMConfig struct {
 // is at or below the recorded one. Nothing is skipped wrongly: indexes only
 // grow, and the data up to the snapshot's index was fsynced before raft
 // recorded the snapshot, so what the FSM lost in a crash is always still in
-// the Raft log.
+// the Raft log. The one state older than raft's newest snapshot — a
+// follower's Restore of a received snapshot interrupted by a crash — is
+// caught up before raft starts (see restoreIfBehind; NewNode calls it).
 type FSM struct {
 	cfg    FSMConfig
 	logger *slog.Logger

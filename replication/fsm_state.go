@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	mlog "github.com/minibroker/minibroker/log"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -44,6 +45,10 @@ func (f *FSM) open() error {
 		if err := writeFileAtomic(filepath.Join(f.cfg.Dir, currentFile), []byte(name+"\n")); err != nil {
 			return err
 		}
+		// The FSM dir may be new too: make its entry durable.
+		if err := syncFile(filepath.Dir(f.cfg.Dir)); err != nil {
+			return fmt.Errorf("replication: sync data dir: %w", err)
+		}
 	case err != nil:
 		return fmt.Errorf("replication: read %s: %w", currentFile, err)
 	case !strings.HasPrefix(name, "state-"):
@@ -65,7 +70,35 @@ func (f *FSM) open() error {
 	if f.parts, err = f.openParts(f.stateDir, f.meta); err != nil {
 		return err
 	}
+	if err := f.syncStateDirs(); err != nil {
+		return err
+	}
 	return f.removeOrphanTopics()
+}
+
+// syncStateDirs fsyncs the directories above the partition logs (the state
+// dir, topics/ and each topic's dir), once per start: a process crash
+// between creating a partition's directory and fsyncing its parent (see
+// makePartitionDir) leaves a directory that exists but whose entry may not
+// be durable; replay does not create it again.
+func (f *FSM) syncStateDirs() error {
+	fsys := f.cfg.FS
+	if fsys == nil {
+		fsys = mlog.OSFS{}
+	}
+	if len(f.meta.Topics) == 0 {
+		return nil
+	}
+	dirs := []string{filepath.Join(f.stateDir, "topics"), f.stateDir}
+	for _, t := range f.meta.sortedTopics() {
+		dirs = append(dirs, filepath.Join(f.stateDir, topicDir(t.Name, t.CreateIndex)))
+	}
+	for _, d := range dirs {
+		if err := fsys.SyncDir(d); err != nil {
+			return fmt.Errorf("replication: sync %s: %w", d, err)
+		}
+	}
+	return nil
 }
 
 // openParts opens every partition of every topic in meta under stateDir.

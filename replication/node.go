@@ -61,6 +61,10 @@ type Node struct {
 // cluster with itself as the only voter; with existing state the flag is
 // ignored. NewNode does not wait for an election; use WaitLeader.
 //
+// If fsm is an *FSM whose durable state is older than the newest snapshot in
+// snaps (a restore of it was interrupted), NewNode first restores that
+// snapshot, which blocks for a copy of its data; see FSM.restoreIfBehind.
+//
 // Errors: a *ConfigError (ErrInvalidConfig) for a bad cfg; otherwise the
 // wrapped error of opening the store, binding the address or starting raft.
 // On error everything opened so far is closed again.
@@ -104,6 +108,14 @@ func NewNode(cfg NodeConfig, fsm raft.BatchingFSM, snaps raft.SnapshotStore) (_ 
 		snaps, err = raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, snapshotsRetained, hlog.Named("snapshots"))
 		if err != nil {
 			return nil, fmt.Errorf("replication: snapshot store: %w", err)
+		}
+	}
+	// raft (NoSnapshotRestoreOnStart) will take the newest snapshot's index
+	// as applied: our FSM first catches up with it if a restore of it was
+	// interrupted (see FSM.restoreIfBehind).
+	if sr, ok := fsm.(snapshotCatchUp); ok {
+		if err := sr.restoreIfBehind(snaps); err != nil {
+			return nil, err
 		}
 	}
 
@@ -171,6 +183,13 @@ func NewNode(cfg NodeConfig, fsm raft.BatchingFSM, snaps raft.SnapshotStore) (_ 
 	}
 	n.logger.Info("replication: node started", "raft_addr", n.addr, "bootstrap", cfg.Bootstrap)
 	return n, nil
+}
+
+// snapshotCatchUp is implemented by FSM: an FSM whose state is durable on
+// its own, which must catch up with raft's newest snapshot before raft
+// starts.
+type snapshotCatchUp interface {
+	restoreIfBehind(raft.SnapshotStore) error
 }
 
 // openBolt opens the raft log and stable store of dataDir. NoSync stays

@@ -9,14 +9,122 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/hashicorp/raft"
 )
+
+// envRestorePause is a fault-injection hook for process-level tests: when
+// it names a file, Restore creates that file once the snapshot's data is
+// copied, before the new state is switched in, and then blocks forever, so
+// that a test can SIGKILL the process in the middle of a restore without
+// racing it. Never set it in production.
+const envRestorePause = "MINIBROKER_TEST_RESTORE_PAUSE"
+
+// restorePauseHook implements envRestorePause.
+func restorePauseHook() {
+	path := os.Getenv(envRestorePause)
+	if path == "" {
+		return
+	}
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		panic(fmt.Sprintf("replication: %s: %v", envRestorePause, err))
+	}
+	select {} // until the test kills the process
+}
 
 // Restore implements raft.FSM: it replaces the whole state with a snapshot
 // stream (kind S) sent by the leader. The new state is built in a fresh
 // state dir and fsynced; then CURRENT is switched to it atomically, and only
 // then is the old state dropped. A crash at any point leaves the old state
 // or the new one, never a mix. Restore runs on the FSM goroutine.
+//
+// A failed Restore stops the FSM (see fail; errors wrap ErrStopped): raft
+// has already published the snapshot in its store before it calls Restore,
+// and a restarted raft would take the snapshot's index as applied. The
+// node must not go on as if it had the snapshot's state; restarted, it
+// restores the snapshot before raft starts (restoreIfBehind) or refuses to
+// start.
 func (f *FSM) Restore(rc io.ReadCloser) error {
+	if f.failed != nil {
+		rc.Close()
+		return fmt.Errorf("replication: restore: %w: %w", ErrStopped, f.failed)
+	}
+	if err := f.restore(rc); err != nil {
+		return f.fail("restore", err)
+	}
+	return nil
+}
+
+// restoreIfBehind runs before raft starts (NewNode). raft, restarted with
+// NoSnapshotRestoreOnStart, takes its newest snapshot's index as applied
+// and never calls Restore. If the FSM's durable state is older than that
+// snapshot — the process died while Restore copied it, or Restore failed,
+// after raft had published it — the entries between would never be
+// applied. So restore the snapshot now when it is ahead.
+//
+// "Ahead" compares the indexes of FSM entries: the manifest's Meta.Index is
+// the last entry the snapshotted FSM had applied (raft's snapshot index can
+// be higher by entries the FSM never sees: no-ops, barriers), and the FSM's
+// own meta.Index is what its durable metadata covers (written by Persist,
+// after the partition data was fsynced, or by Restore). Partition logs may
+// hold later batches, but the metadata of those entries is not durable, so
+// meta.Index is the index the FSM can vouch for.
+//
+// It blocks for the restore (a copy of all the snapshot's data). Errors:
+// those of listing, opening or reading the snapshot, and of Restore.
+func (f *FSM) restoreIfBehind(snaps raft.SnapshotStore) error {
+	metas, err := snaps.List()
+	if err != nil {
+		return fmt.Errorf("replication: list snapshots: %w", err)
+	}
+	if len(metas) == 0 { // raft takes metas[0] too
+		return nil
+	}
+	newest := metas[0]
+	covers, err := snapshotCovers(snaps, newest.ID)
+	if err != nil {
+		return err
+	}
+	have := f.durableIndex()
+	if covers <= have {
+		return nil
+	}
+	f.logger.Warn("the state machine is behind the newest snapshot (an interrupted or failed restore): restoring it",
+		"snapshot", newest.ID, "snapshot_index", covers, "fsm_index", have)
+	_, rc, err := snaps.Open(newest.ID)
+	if err != nil {
+		return fmt.Errorf("replication: open snapshot %s: %w", newest.ID, err)
+	}
+	if err := f.restore(rc); err != nil {
+		return fmt.Errorf("replication: restore snapshot %s at start: %w", newest.ID, err)
+	}
+	return nil
+}
+
+// durableIndex is the index the FSM's durable metadata covers.
+func (f *FSM) durableIndex() uint64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.meta.Index
+}
+
+// snapshotCovers returns the index of the last FSM entry snapshot id
+// holds: its manifest's Meta.Index. It reads only the header.
+func snapshotCovers(snaps raft.SnapshotStore, id string) (uint64, error) {
+	_, rc, err := snaps.Open(id)
+	if err != nil {
+		return 0, fmt.Errorf("replication: open snapshot %s: %w", id, err)
+	}
+	defer rc.Close()
+	_, m, err := readHeader(bufio.NewReader(rc))
+	if err != nil {
+		return 0, fmt.Errorf("replication: snapshot %s: %w", id, err)
+	}
+	return m.Meta.Index, nil
+}
+
+// restore is Restore without stopping the FSM on failure.
+func (f *FSM) restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	f.applyMu.Lock()
 	defer f.applyMu.Unlock()
@@ -50,6 +158,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if err := syncFile(f.cfg.Dir); err != nil {
 		return fmt.Errorf("replication: restore: %w", err)
 	}
+	restorePauseHook()
 	if err := writeFileAtomic(filepath.Join(f.cfg.Dir, currentFile), []byte(name+"\n")); err != nil {
 		return err
 	}
@@ -57,9 +166,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	// The new state is the durable one now; switch the in-memory state.
 	parts, err := f.openParts(newDir, m.Meta)
 	if err != nil {
-		// The new state is durable but cannot be opened: stop rather than
-		// go on with the old one in memory.
-		return f.fail("restore", err)
+		// The new state is durable but cannot be opened: Restore stops
+		// rather than go on with the old one in memory.
+		return err
 	}
 	f.mu.Lock()
 	old := f.parts

@@ -115,6 +115,7 @@ type fsmSnapshot struct {
 	stage    string // staging dir holding the hard links
 	stateDir string // the FSM's live state dir when the snapshot was taken
 	m        *manifest
+	logs     []*mlog.Log // the partitions' logs, in m.Parts order
 }
 
 // Snapshot implements raft.FSM. It runs on the FSM goroutine and only
@@ -132,6 +133,7 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	meta := f.meta.clone()
 	meta.Index = f.applied
 	m := &manifest{Meta: meta}
+	var logs []*mlog.Log
 	for _, t := range meta.sortedTopics() {
 		for i := int32(0); i < t.Partitions; i++ {
 			pm := partManifest{Topic: t.Name, CreateIndex: t.CreateIndex, Partition: i}
@@ -140,23 +142,28 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 				os.RemoveAll(stage)
 				return nil, fmt.Errorf("replication: snapshot staging: %w", err)
 			}
-			refs, err := f.parts[partKey{t.Name, i}].log.LinkSegments(dir)
+			l := f.parts[partKey{t.Name, i}].log
+			refs, err := l.LinkSegments(dir)
 			if err != nil {
 				os.RemoveAll(stage)
 				return nil, fmt.Errorf("replication: snapshot %s/%d: %w", t.Name, i, err)
 			}
 			pm.Segments = refs
 			m.Parts = append(m.Parts, pm)
+			logs = append(logs, l)
 		}
 	}
 	f.sinceSnap.Store(0)
-	return &fsmSnapshot{f: f, stage: stage, stateDir: f.stateDir, m: m}, nil
+	return &fsmSnapshot{f: f, stage: stage, stateDir: f.stateDir, m: m, logs: logs}, nil
 }
 
-// Persist implements raft.FSMSnapshot: it fsyncs the partitions' active
-// segments, records the metadata in the FSM's state dir (so a restart finds
-// it without reading the snapshot), and writes the snapshot: links plus the
-// manifest into our SnapshotStore's sink, or the full stream into any other.
+// Persist implements raft.FSMSnapshot: it makes the partitions' data durable
+// (syncLogs), records the metadata in the FSM's state dir (so a restart
+// finds it without reading the snapshot), and writes the snapshot: links
+// plus the manifest into our SnapshotStore's sink, or the full stream into
+// any other. If any partition's data cannot be made durable it returns the
+// error and cancels the sink: raft must not record a snapshot, and compact
+// its log, past data a machine crash could still take away.
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 	s.f.persistMu.Lock()
 	defer s.f.persistMu.Unlock()
@@ -169,13 +176,8 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 }
 
 func (s *fsmSnapshot) persist(sink raft.SnapshotSink) error {
-	for _, p := range s.m.Parts {
-		// Sealed segments were fsynced when they were sealed.
-		if n := len(p.Segments); n > 0 {
-			if err := syncFile(filepath.Join(s.stage, p.rel(), p.Segments[n-1].Name)); err != nil {
-				return fmt.Errorf("replication: fsync segment: %w", err)
-			}
-		}
+	if err := s.syncLogs(); err != nil {
+		return err
 	}
 	if s.f.liveStateDir() == s.stateDir { // not replaced by a Restore since
 		data, err := encodeMeta(s.m.Meta)
@@ -209,6 +211,36 @@ func (s *fsmSnapshot) persist(sink raft.SnapshotSink) error {
 	defer r.Close()
 	if _, err := io.Copy(sink, r); err != nil {
 		return fmt.Errorf("replication: write snapshot: %w", err)
+	}
+	return nil
+}
+
+// syncLogs makes every partition's data up to the snapshot durable, and
+// records it: the log's recovery point moves to its end, so recovery after
+// a crash trusts what the snapshot made durable instead of rescanning it.
+//
+// Sealed segments were fsynced by the log's flusher before LinkSegments
+// returned. The active segment is fsynced first through the snapshot's link
+// (the same inode), without the log's writer lock, so that Apply is not held
+// up for the bulk of the write-back. Then Log.Sync fsyncs what was appended
+// since (little), the directory if the active segment's creation is not
+// durable yet, and moves the recovery point. It fails — and with it the
+// snapshot — when the log cannot do that: a background fsync failed
+// (ErrFlushFailed) or the recovery point cannot be written (the flusher
+// only logs that failure; the directory fsync that comes with it is what
+// makes a new segment's creation durable). A log closed meanwhile (its
+// topic deleted, or the state replaced by a Restore) is skipped: the
+// snapshot's data is its links, fsynced above.
+func (s *fsmSnapshot) syncLogs() error {
+	for i, p := range s.m.Parts {
+		if n := len(p.Segments); n > 0 {
+			if err := syncFile(filepath.Join(s.stage, p.rel(), p.Segments[n-1].Name)); err != nil {
+				return fmt.Errorf("replication: fsync segment: %w", err)
+			}
+		}
+		if err := s.logs[i].Sync(); err != nil && !errors.Is(err, mlog.ErrClosed) {
+			return fmt.Errorf("replication: snapshot %s/%d: %w", p.Topic, p.Partition, err)
+		}
 	}
 	return nil
 }

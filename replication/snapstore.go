@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -29,15 +30,31 @@ import (
 //
 // A snapshot being written lives in "<id>.tmp" and is renamed into place on
 // Close, so a crash never leaves a half-written snapshot that List returns.
+//
+// A snapshot opened for reading (Open, e.g. raft streaming it to a
+// follower, which can take minutes) is not removed while the reader is
+// open, even when newer ones make it old: reap skips it, and its last
+// reader's Close removes it. Its hard links are stable files meanwhile:
+// the log only ever appends to a segment past the size the manifest
+// records, and deletes whole files (retention), which removes the log's
+// name, not the snapshot's.
+//
 // It is safe for concurrent use.
 type SnapshotStore struct {
 	dir    string
 	retain int
 	logger *slog.Logger
+
+	// mu guards readers and serializes reap, so that a snapshot is never
+	// removed between an Open counting its reader and the reader's files
+	// being opened.
+	mu      sync.Mutex
+	readers map[string]int // open readers per snapshot ID; absent means none
 }
 
 // NewSnapshotStore opens (creating) a store in dir keeping the newest retain
-// snapshots (at least 1). It removes leftovers of interrupted writes.
+// snapshots (at least 1). It removes leftovers of interrupted writes and
+// fsyncs dir's parent, so that a new dir's entry is durable.
 func NewSnapshotStore(dir string, retain int, logger *slog.Logger) (*SnapshotStore, error) {
 	if retain < 1 {
 		retain = 1
@@ -46,6 +63,10 @@ func NewSnapshotStore(dir string, retain int, logger *slog.Logger) (*SnapshotSto
 		logger = slog.New(slog.DiscardHandler)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("replication: snapshot dir: %w", err)
+	}
+	// The dir may be new: make its entry durable before a snapshot in it is.
+	if err := syncFile(filepath.Dir(dir)); err != nil {
 		return nil, fmt.Errorf("replication: snapshot dir: %w", err)
 	}
 	entries, err := os.ReadDir(dir)
@@ -57,7 +78,7 @@ func NewSnapshotStore(dir string, retain int, logger *slog.Logger) (*SnapshotSto
 			os.RemoveAll(filepath.Join(dir, e.Name()))
 		}
 	}
-	return &SnapshotStore{dir: dir, retain: retain, logger: logger}, nil
+	return &SnapshotStore{dir: dir, retain: retain, logger: logger, readers: map[string]int{}}, nil
 }
 
 // Create implements raft.SnapshotStore.
@@ -130,11 +151,23 @@ func (s *SnapshotStore) readMeta(id string) (*raft.SnapshotMeta, error) {
 }
 
 // Open implements raft.SnapshotStore. A manifest snapshot is returned as the
-// full stream, read from its hard links as the caller reads.
+// full stream, read from its hard links as the caller reads. The snapshot is
+// kept (not reaped) until the returned reader is closed; Close is
+// idempotent.
 func (s *SnapshotStore) Open(id string) (*raft.SnapshotMeta, io.ReadCloser, error) {
 	if strings.ContainsAny(id, `/\`) || strings.HasSuffix(id, ".tmp") {
 		return nil, nil, fmt.Errorf("replication: bad snapshot id %q", id)
 	}
+	s.acquire(id)
+	meta, rc, err := s.open(id)
+	if err != nil {
+		s.release(id)
+		return nil, nil, err
+	}
+	return meta, &snapReader{ReadCloser: rc, release: func() { s.release(id) }}, nil
+}
+
+func (s *SnapshotStore) open(id string) (*raft.SnapshotMeta, io.ReadCloser, error) {
 	meta, err := s.readMeta(id)
 	if err != nil {
 		return nil, nil, fmt.Errorf("replication: open snapshot %s: %w", id, err)
@@ -164,13 +197,52 @@ func (s *SnapshotStore) Open(id string) (*raft.SnapshotMeta, io.ReadCloser, erro
 	return meta, newStreamReader(filepath.Join(s.dir, id, "data"), hdr, m), nil
 }
 
+// acquire counts a reader of snapshot id.
+func (s *SnapshotStore) acquire(id string) {
+	s.mu.Lock()
+	s.readers[id]++
+	s.mu.Unlock()
+}
+
+// release uncounts a reader of snapshot id; the last one reaps, so a
+// snapshot that became old while it was read goes now.
+func (s *SnapshotStore) release(id string) {
+	s.mu.Lock()
+	s.readers[id]--
+	last := s.readers[id] <= 0
+	if last {
+		delete(s.readers, id)
+	}
+	s.mu.Unlock()
+	if last {
+		s.reap()
+	}
+}
+
+// snapReader is what Open returns: the stream, plus its reader count.
+type snapReader struct {
+	io.ReadCloser
+	once    sync.Once
+	release func()
+}
+
+// Close closes the stream and, the first time, releases the snapshot.
+func (r *snapReader) Close() error {
+	err := r.ReadCloser.Close()
+	r.once.Do(r.release)
+	return err
+}
+
 type readCloser struct {
 	io.Reader
 	io.Closer
 }
 
-// reap removes all but the newest retain snapshots.
+// reap removes all but the newest retain snapshots, except those with open
+// readers (see Open).
 func (s *SnapshotStore) reap() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	entries, err := os.ReadDir(s.dir)
 	if err != nil {
 		return
@@ -181,7 +253,7 @@ func (s *SnapshotStore) reap() {
 		kept[m.ID] = true
 	}
 	for _, e := range entries {
-		if e.IsDir() && !strings.HasSuffix(e.Name(), ".tmp") && !kept[e.Name()] {
+		if e.IsDir() && !strings.HasSuffix(e.Name(), ".tmp") && !kept[e.Name()] && s.readers[e.Name()] == 0 {
 			if err := os.RemoveAll(filepath.Join(s.dir, e.Name())); err != nil {
 				s.logger.Warn("removing old snapshot", "id", e.Name(), "error", err)
 			}
