@@ -100,6 +100,11 @@ var (
 	// ErrDuplicateSequence: an idempotent append repeats a batch stored too
 	// long ago for its offset to be remembered. It is stored; not again.
 	ErrDuplicateSequence = errors.New("replication: duplicate sequence number")
+	// ErrInvalidSequence: an idempotent append whose sequence number is
+	// negative, or whose sequence plus record count passes math.MaxInt32
+	// (sequence numbers do not wrap). No producer can have sent it in
+	// order; it is rejected and the producer's state does not change.
+	ErrInvalidSequence = errors.New("replication: invalid sequence number")
 	// ErrStopped means the state machine stopped after an error it could not
 	// recover from (a disk error while applying). The node shuts down; on
 	// restart the entry is applied again from the Raft log. A write that
