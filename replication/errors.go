@@ -114,6 +114,16 @@ var (
 	ErrStopped = errors.New("replication: state machine stopped")
 )
 
+// Errors of ValidateAppend, before an append is proposed.
+var (
+	// ErrIdempotenceNeedsAcksAll: an idempotent append (producer id not 0)
+	// with acks other than AcksAll. Only AcksAll reports how the state
+	// machine decided on the batch (stored, duplicate, refused), which the
+	// producer needs to keep its sequence numbers right; as in Kafka,
+	// idempotence requires acks=all.
+	ErrIdempotenceNeedsAcksAll = errors.New("replication: idempotent append requires acks=all")
+)
+
 // Errors of consumer groups and committed offsets (groups.go). Apply returns
 // them as the entry's response, like the errors above: the command is
 // rejected (or, for CommitOffsets, one partition of it), nothing else
