@@ -135,12 +135,9 @@ func (m *metaState) dedupRecord(c *AppendCmd, count int, base int64) {
 	}
 	p.LastSeen = max(p.LastSeen, c.Timestamp)
 	pp := p.part(c.Topic, c.Partition)
+	// dedupCheck accepted it, so c.Sequence is NextSeq (above every
+	// remembered batch's) and checkSequence bounded the sum.
 	pp.NextSeq = max(pp.NextSeq, c.Sequence+int32(count))
-	for _, rb := range pp.Recent {
-		if rb.FirstSeq == c.Sequence {
-			return // a replay of an entry the state already holds
-		}
-	}
 	pp.Recent = append(pp.Recent, recentBatch{FirstSeq: c.Sequence, Count: int32(count), BaseOffset: base})
 	if len(pp.Recent) > recentBatches {
 		pp.Recent = append(pp.Recent[:0], pp.Recent[len(pp.Recent)-recentBatches:]...)
