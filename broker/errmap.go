@@ -33,6 +33,9 @@ var errTable = []struct {
 	{replication.ErrUnknownProducer, wire.CodeUnknownProducer},
 	{replication.ErrOutOfOrderSequence, wire.CodeOutOfOrderSequence},
 	{replication.ErrDuplicateSequence, wire.CodeDuplicateSequence},
+	// A request no correct producer sends: the message says which rule.
+	{replication.ErrInvalidSequence, wire.CodeMalformed},
+	{replication.ErrIdempotenceNeedsAcksAll, wire.CodeMalformed},
 	{replication.ErrUnknownGroup, wire.CodeUnknownGroup},
 	{replication.ErrUnknownMember, wire.CodeUnknownMember},
 	{replication.ErrIllegalGeneration, wire.CodeIllegalGeneration},

@@ -18,6 +18,11 @@ const DefaultProduceTimeout = 30 * time.Second
 // produce validates a produce request and hands it to Raft from the
 // connection's reader goroutine, so requests keep their order; the wait for
 // the acknowledgement and the response happen in a request goroutine.
+// Everything that can be checked before Raft is checked then, whatever the
+// acks level (the records here; the rest in replication.Store.ValidateAppend,
+// which SubmitIdempotent runs: topic, partition, producer id, sequence, and
+// acks=all for an idempotent producer), so that acks=0 and acks=1 do not
+// acknowledge a write that Apply is certain to refuse.
 func (c *conn) produce(corr uint32, req *wire.ProduceRequest) {
 	b := c.b
 	start := time.Now()

@@ -100,6 +100,11 @@ var (
 	// ErrDuplicateSequence: an idempotent append repeats a batch stored too
 	// long ago for its offset to be remembered. It is stored; not again.
 	ErrDuplicateSequence = errors.New("replication: duplicate sequence number")
+	// ErrInvalidSequence: an idempotent append whose sequence number is
+	// negative, or whose sequence plus record count passes math.MaxInt32
+	// (sequence numbers do not wrap). No producer can have sent it in
+	// order; it is rejected and the producer's state does not change.
+	ErrInvalidSequence = errors.New("replication: invalid sequence number")
 	// ErrStopped means the state machine stopped after an error it could not
 	// recover from (a disk error while applying). The node shuts down; on
 	// restart the entry is applied again from the Raft log. A write that
@@ -113,6 +118,16 @@ var (
 	// state was never exactly there since it started), or the digest is no
 	// longer kept. Propose a new digest and ask again.
 	ErrDigestUnavailable = errors.New("replication: digest not available at this index")
+)
+
+// Errors of ValidateAppend, before an append is proposed.
+var (
+	// ErrIdempotenceNeedsAcksAll: an idempotent append (producer id not 0)
+	// with acks other than AcksAll. Only AcksAll reports how the state
+	// machine decided on the batch (stored, duplicate, refused), which the
+	// producer needs to keep its sequence numbers right; as in Kafka,
+	// idempotence requires acks=all.
+	ErrIdempotenceNeedsAcksAll = errors.New("replication: idempotent append requires acks=all")
 )
 
 // Errors of consumer groups and committed offsets (groups.go). Apply returns

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-
-	mlog "github.com/minibroker/minibroker/log"
 )
 
 // AppendResult is the response to an applied Append: where the batch landed.
@@ -13,7 +11,8 @@ type AppendResult struct {
 	BaseOffset int64 // offset of the batch's first record
 	Count      int   // number of records
 	// Replayed is true when the entry had been applied before a restart and
-	// was skipped; BaseOffset is then -1.
+	// was skipped; BaseOffset is then -1. (The response of a replayed entry
+	// reaches no client: raft has no caller waiting for it.)
 	Replayed bool
 	// Duplicate is true when an idempotent producer's retry of a batch
 	// already stored was acknowledged again (BaseOffset is the original).
@@ -32,16 +31,7 @@ func (f *FSM) applyAppend(index uint64, body []byte) any {
 		return err
 	}
 	if index <= p.lastIndex {
-		if c.ProducerID != 0 {
-			// Keep the dedup state in step, though the offset is not at
-			// hand: a retry of this batch is then acked with offset -1.
-			if b, _, err := mlog.ParseBatch(c.Batch); err == nil {
-				f.mu.Lock()
-				f.meta.dedupRecord(&c, b.Count(), -1)
-				f.mu.Unlock()
-			}
-		}
-		return AppendResult{BaseOffset: -1, Replayed: true}
+		return f.replayAppend(index, &c, p)
 	}
 	// The batch aliases the raft entry's data; the log writes its header in
 	// place, so work on a copy and leave raft's buffer as it was. The copy
@@ -51,9 +41,9 @@ func (f *FSM) applyAppend(index uint64, body []byte) any {
 	if cap(f.scratch) > maxScratch {
 		defer func() { f.scratch = nil }()
 	}
-	b, rest, err := mlog.ParseBatch(f.scratch)
-	if err != nil || len(rest) != 0 {
-		return fmt.Errorf("%w: batch at index %d: %v (%d bytes after it)", ErrBadCommand, index, err, len(rest))
+	b, err := parseAppendBatch(index, f.scratch)
+	if err != nil {
+		return err
 	}
 	if c.ProducerID != 0 {
 		f.mu.RLock()
@@ -62,6 +52,11 @@ func (f *FSM) applyAppend(index uint64, body []byte) any {
 		if done {
 			return r
 		}
+	}
+	if len(p.replayGap) > 0 {
+		// Replay left batches whose offsets it could not place yet; they
+		// end where the log ends (see replayAppend).
+		f.fillReplayGap(p, p.log.NextOffset())
 	}
 	f.now = c.Timestamp
 	b.SetMeta(index)

@@ -27,6 +27,14 @@ type partition struct {
 	// below it.
 	lastIndex uint64
 
+	// replayGap and replayGapRecords hold, while raft replays entries at
+	// or below lastIndex, the idempotent batches retention had removed
+	// before the restart, whose offsets are not known yet, and the records
+	// of every gone batch from the first of them on (see replayAppend).
+	// Owned by the FSM goroutine.
+	replayGap        []gapBatch
+	replayGapRecords int64
+
 	nmu    sync.Mutex    // guards notify
 	notify chan struct{} // closed when data is appended, then replaced
 }

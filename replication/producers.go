@@ -2,6 +2,7 @@ package replication
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"time"
 )
@@ -42,7 +43,7 @@ type producerPart struct {
 type recentBatch struct {
 	FirstSeq   int32 `msgpack:"s"`
 	Count      int32 `msgpack:"c"`
-	BaseOffset int64 `msgpack:"o"` // -1 if stored before a restart and skipped on replay
+	BaseOffset int64 `msgpack:"o"` // -1: not placed yet by replay (replayAppend), or from an older version
 }
 
 func (p *producerState) clone() *producerState {
@@ -64,19 +65,43 @@ func (p *producerState) part(topic string, partition int32) *producerPart {
 	return &p.Parts[len(p.Parts)-1]
 }
 
-// dedupCheck decides what to do with an idempotent batch. It returns
-// (result, true) when the batch must not be appended: a duplicate to ack
-// again, or an error. It does not change the state.
+// checkSequence checks what needs no state in an idempotent batch's
+// sequence: the batch's first sequence is not negative and its last,
+// sequence+count-1, fits in an int32. count is the batch's record count.
+// It returns nil or an error wrapping ErrInvalidSequence.
+func checkSequence(sequence int32, count int) error {
+	if sequence < 0 {
+		return fmt.Errorf("%w: %d is negative", ErrInvalidSequence, sequence)
+	}
+	if int64(sequence)+int64(count) > math.MaxInt32 {
+		return fmt.Errorf("%w: sequence %d plus %d records passes %d", ErrInvalidSequence, sequence, count, int32(math.MaxInt32))
+	}
+	return nil
+}
+
+// dedupCheck decides what to do with an idempotent batch of count
+// records. It returns (result, true) when the batch must not be appended:
+// a duplicate to ack again, or an error (ErrUnknownProducer,
+// ErrInvalidSequence, ErrOutOfOrderSequence, ErrDuplicateSequence). It
+// does not change the state, and it never panics, whatever the command
+// holds: Apply runs it on client-shaped input.
 func (m *metaState) dedupCheck(c *AppendCmd, count int) (any, bool) {
 	p, ok := m.Producers[c.ProducerID]
 	if !ok {
 		return fmt.Errorf("%w: %d", ErrUnknownProducer, c.ProducerID), true
 	}
-	pp := p.find(c.Topic, c.Partition)
-	next := int32(0)
-	if pp != nil {
-		next = pp.NextSeq
+	if err := checkSequence(c.Sequence, count); err != nil {
+		return fmt.Errorf("producer %d: %w", c.ProducerID, err), true
 	}
+	pp := p.find(c.Topic, c.Partition)
+	if pp == nil {
+		// The producer's first batch in this partition: it starts at 0.
+		if c.Sequence == 0 {
+			return nil, false
+		}
+		return fmt.Errorf("%w: producer %d sent sequence %d, expected 0", ErrOutOfOrderSequence, c.ProducerID, c.Sequence), true
+	}
+	next := pp.NextSeq
 	switch {
 	case c.Sequence == next:
 		return nil, false
@@ -100,8 +125,9 @@ func (p *producerState) find(topic string, partition int32) *producerPart {
 	return nil
 }
 
-// dedupRecord notes a stored batch (BaseOffset -1 when unknown, on replay).
-// A producer that has expired since is ignored.
+// dedupRecord notes a stored batch that dedupCheck accepted, at offset
+// base (-1 while replay has not placed it yet; see replayAppend). A
+// producer that has expired since is ignored.
 func (m *metaState) dedupRecord(c *AppendCmd, count int, base int64) {
 	p, ok := m.Producers[c.ProducerID]
 	if !ok {
@@ -109,15 +135,31 @@ func (m *metaState) dedupRecord(c *AppendCmd, count int, base int64) {
 	}
 	p.LastSeen = max(p.LastSeen, c.Timestamp)
 	pp := p.part(c.Topic, c.Partition)
+	// dedupCheck accepted it, so c.Sequence is NextSeq (above every
+	// remembered batch's) and checkSequence bounded the sum.
 	pp.NextSeq = max(pp.NextSeq, c.Sequence+int32(count))
-	for _, rb := range pp.Recent {
-		if rb.FirstSeq == c.Sequence {
-			return // a replay of an entry the state already holds
-		}
-	}
 	pp.Recent = append(pp.Recent, recentBatch{FirstSeq: c.Sequence, Count: int32(count), BaseOffset: base})
 	if len(pp.Recent) > recentBatches {
 		pp.Recent = append(pp.Recent[:0], pp.Recent[len(pp.Recent)-recentBatches:]...)
+	}
+}
+
+// setRecentBase sets the base offset of the producer's batch at sequence
+// in topic/partition if it is remembered without one (-1). Replay uses it
+// to place batches that retention removed (see fillReplayGap).
+func (m *metaState) setRecentBase(id int64, topic string, partition, sequence int32, base int64) {
+	p, ok := m.Producers[id]
+	if !ok {
+		return
+	}
+	pp := p.find(topic, partition)
+	if pp == nil {
+		return
+	}
+	for i := range pp.Recent {
+		if rb := &pp.Recent[i]; rb.FirstSeq == sequence && rb.BaseOffset < 0 {
+			rb.BaseOffset = base
+		}
 	}
 }
 

@@ -117,8 +117,8 @@ func TestDedupStateSurvivesSnapshotRestoreAndReplay(t *testing.T) {
 	}
 
 	// Restart without a snapshot and replay every entry: nothing is stored
-	// twice and the retry is still recognised (its offset is not at hand
-	// for batches skipped on replay: -1).
+	// twice and the retry is still recognised, with its original offset
+	// (replay finds it in the log).
 	h.f.Close()
 	f, err := NewFSM(FSMConfig{Dir: h.dir})
 	if err != nil {
@@ -131,7 +131,7 @@ func TestDedupStateSurvivesSnapshotRestoreAndReplay(t *testing.T) {
 	if got := fmt.Sprint(values(t, f, "t", 0)); got != "[a-0 a-1 b-0 b-1]" {
 		t.Fatalf("after replay: %s", got)
 	}
-	if r := h.appendSeq(pid, 2, "b", 2, 3).(AppendResult); !r.Duplicate {
+	if r := h.appendSeq(pid, 2, "b", 2, 3).(AppendResult); !r.Duplicate || r.BaseOffset != 2 {
 		t.Fatalf("retry after replay: %+v", r)
 	}
 }

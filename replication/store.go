@@ -175,7 +175,9 @@ func (s *Store) FSM() *FSM { return s.fsm }
 // Errors: *NotLeaderError (ErrNotLeader) on a follower; ErrOutcomeUnknown
 // when the entry was handed to raft but its fate is unknown (leadership
 // lost, ctx done): it may still be applied, so a retry may duplicate it;
-// ErrUnknownTopic, ErrUnknownPartition; ErrStopped; ErrShutdown.
+// ErrUnknownTopic, ErrUnknownPartition (checked before the entry is
+// proposed, see ValidateAppend, and again by Apply); ErrBadCommand;
+// ErrStopped; ErrShutdown.
 func (s *Store) Append(ctx context.Context, topic string, partition int32, batch mlog.Batch, acks Acks) (AppendResult, error) {
 	p, err := s.SubmitAppend(ctx, topic, partition, batch, acks)
 	if err != nil {
@@ -195,7 +197,8 @@ type PendingAppend struct {
 // SubmitAppend is the first half of Append: it hands the batch to raft and
 // returns. Batches submitted one after another from one goroutine are
 // applied in that order, so a connection can pipeline appends to a
-// partition and keep their order. Its errors mean nothing was written:
+// partition and keep their order. It runs ValidateAppend first. Its
+// errors mean nothing was written: those of ValidateAppend,
 // *NotLeaderError, ErrShutdown, ErrTimeout, ctx's error.
 func (s *Store) SubmitAppend(ctx context.Context, topic string, partition int32, batch mlog.Batch, acks Acks) (*PendingAppend, error) {
 	return s.SubmitIdempotent(ctx, topic, partition, batch, acks, 0, 0)
@@ -204,10 +207,14 @@ func (s *Store) SubmitAppend(ctx context.Context, topic string, partition int32,
 // SubmitIdempotent is SubmitAppend for an idempotent producer: producerID
 // (from InitProducer) and sequence (of the batch's first record) let the
 // state machine recognise a retried batch and ack it again with its
-// original offset instead of storing it twice. Wait then also returns
-// ErrUnknownProducer, ErrOutOfOrderSequence or ErrDuplicateSequence.
-// producerID 0 means no idempotence.
+// original offset instead of storing it twice. An idempotent append needs
+// AcksAll (ErrIdempotenceNeedsAcksAll). Wait then also returns
+// ErrUnknownProducer, ErrInvalidSequence, ErrOutOfOrderSequence or
+// ErrDuplicateSequence. producerID 0 means no idempotence.
 func (s *Store) SubmitIdempotent(ctx context.Context, topic string, partition int32, batch mlog.Batch, acks Acks, producerID int64, sequence int32) (*PendingAppend, error) {
+	if err := s.ValidateAppend(topic, partition, batch, acks, producerID, sequence); err != nil {
+		return nil, err
+	}
 	cmd := encodeAppend(&AppendCmd{
 		Topic: topic, Partition: partition, Timestamp: time.Now().UnixMilli(), Batch: batch,
 		ProducerID: producerID, Sequence: sequence,
