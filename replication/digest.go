@@ -123,6 +123,7 @@ func (f *FSM) digestLocked() (Digest, error) {
 	f.mu.RUnlock()
 	d := Digest{Index: f.applied}
 	meta.Index = 0
+	meta.Clock = f.now
 	topics := meta.sortedTopics()
 	enc, err := digestMeta(meta)
 	if err != nil {

@@ -71,7 +71,7 @@ type FSM struct {
 	applyMu sync.Mutex
 
 	// Owned by the FSM goroutine.
-	now     int64 // leader-stamped time (ms) of the entry being applied
+	now     int64 // the FSM's clock, ms: see tick
 	applied uint64
 	failed  error // set once a local error stopped the FSM
 	woken   []*partition
@@ -109,6 +109,19 @@ func NewFSM(cfg FSMConfig) (*FSM, error) {
 }
 
 func (f *FSM) clock() time.Time { return time.UnixMilli(f.now) }
+
+// tick advances the FSM's clock to a command's leader-stamped time. The
+// clock never goes back: leaders' clocks differ, and a new leader may stamp
+// an earlier time than its predecessor. Retention and segment rolls read
+// it, and a clock that went back could let a replayed housekeeping entry
+// delete a segment that a later one, run before a crash at an earlier
+// time, had kept (see applyHousekeeping). It is the maximum of every time
+// stamped so far, so it is replicated state (metaState.Clock, written with
+// the metadata) and ticking twice with one entry's time, as replay may, is
+// harmless. Only the FSM goroutine calls it.
+func (f *FSM) tick(ms int64) {
+	f.now = max(f.now, ms)
+}
 
 // Apply implements raft.FSM.
 func (f *FSM) Apply(l *raft.Log) any { return f.ApplyBatch([]*raft.Log{l})[0] }

@@ -24,6 +24,7 @@ func (f *FSM) applyAppend(index uint64, body []byte) any {
 	if err != nil {
 		return err
 	}
+	f.tick(c.Timestamp)
 	f.mu.RLock()
 	p, err := f.partitionLocked(c.Topic, c.Partition)
 	f.mu.RUnlock()
@@ -58,7 +59,6 @@ func (f *FSM) applyAppend(index uint64, body []byte) any {
 		// end where the log ends (see replayAppend).
 		f.fillReplayGap(p, p.log.NextOffset())
 	}
-	f.now = c.Timestamp
 	b.SetMeta(index)
 	base, err := p.log.Append(b)
 	if err != nil {

@@ -23,7 +23,7 @@ func (f *FSM) applyHousekeeping(index uint64, body []byte) any {
 	if err := decodeBody(body, &c); err != nil {
 		return err
 	}
-	f.now = c.Timestamp
+	f.tick(c.Timestamp)
 	f.mu.Lock()
 	f.meta.expireProducers(c.Timestamp)
 	f.mu.Unlock()

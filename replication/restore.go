@@ -173,6 +173,7 @@ func (f *FSM) restore(rc io.ReadCloser) error {
 	f.mu.Lock()
 	old := f.parts
 	f.meta, f.parts, f.stateDir = m.Meta, parts, newDir
+	f.now, f.meta.Clock = m.Meta.Clock, 0 // live in f.now (see metaState.Clock)
 	f.mu.Unlock()
 	for _, p := range old {
 		p.log.Close()

@@ -132,6 +132,7 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	stage := filepath.Join(f.cfg.Dir, stagingDir, fmt.Sprint(f.stageN))
 	meta := f.meta.clone()
 	meta.Index = f.applied
+	meta.Clock = f.now
 	m := &manifest{Meta: meta}
 	var logs []*mlog.Log
 	for _, t := range meta.sortedTopics() {

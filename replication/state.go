@@ -39,7 +39,10 @@ type metaState struct {
 	// Index is the Raft index this state reflects for metadata commands:
 	// every metadata command at or below it is in the state. Replay skips
 	// them (see fsm.go).
-	Index   uint64                        `msgpack:"i"`
+	Index uint64 `msgpack:"i"`
+	// Clock is the FSM's clock (FSM.tick) in a copy made for a snapshot or
+	// a digest. The live value is FSM.now; in the FSM's own meta it is 0.
+	Clock   int64                         `msgpack:"ck,omitempty"`
 	Topics  map[string]*Topic             `msgpack:"t"`
 	Offsets map[OffsetKey]CommittedOffset `msgpack:"-"`
 	// OffsetList is Offsets flattened in a fixed order for encoding (msgpack
@@ -77,6 +80,7 @@ func newMetaState() *metaState {
 func (m *metaState) clone() *metaState {
 	c := newMetaState()
 	c.Index = m.Index
+	c.Clock = m.Clock
 	for k, t := range m.Topics {
 		tc := *t
 		c.Topics[k] = &tc
