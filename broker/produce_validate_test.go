@@ -86,6 +86,7 @@ func TestNegativeSequenceProduceIsRejectedAndClusterKeepsServing(t *testing.T) {
 	if n := fetchCount(t, c, "t", 1); n != 1 {
 		t.Fatalf("%d records stored, want 1", n)
 	}
+	cl.VerifyReplicas()
 }
 
 // TestAcksLeaderProduceToUnknownPartitionIsAnError: acks=1 (and acks=0)

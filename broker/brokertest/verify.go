@@ -42,24 +42,22 @@ func VerifyAddrs(t testing.TB, addrs []string, down ...string) client.VerifyRepo
 	deadline := time.Now().Add(waitTimeout)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
-	differed := 0
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		r, err := cl.VerifyCluster(ctx)
 		cancel()
-		problem := ""
-		switch {
-		case err != nil:
+		differ, problem := false, ""
+		if err != nil {
 			problem = err.Error()
-		default:
-			problem = verifyProblem(r, down)
+		} else {
+			differ, problem = verifyProblem(r, down)
 		}
 		if problem == "" {
 			return r
 		}
-		if !strings.HasPrefix(problem, "differ:") {
-			differed = 0
-		} else if differed++; differed == 2 {
+		if differ {
+			// Digests are taken at one applied index on every node: there
+			// is nothing to wait for, they must agree.
 			t.Fatalf("brokertest: replicas diverged: %s\n%s", problem, FormatReport(r))
 		}
 		if time.Now().After(deadline) {
@@ -69,25 +67,25 @@ func VerifyAddrs(t testing.TB, addrs []string, down ...string) client.VerifyRepo
 	}
 }
 
-// verifyProblem says what keeps r from passing ("" if nothing): a node that
-// differs ("differ: ..."), or one not in down that gave no digest.
-func verifyProblem(r client.VerifyReport, down []string) string {
-	var differ, missing []string
+// verifyProblem says what keeps r from passing ("" if nothing): nodes that
+// differ (differ is then true), or one not in down that gave no digest.
+func verifyProblem(r client.VerifyReport, down []string) (differ bool, problem string) {
+	var differs, missing []string
 	for _, n := range r.Nodes {
 		switch {
 		case len(n.Differs) > 0:
-			differ = append(differ, fmt.Sprintf("%s in %s", n.ID, strings.Join(n.Differs, ", ")))
+			differs = append(differs, fmt.Sprintf("%s in %s", n.ID, strings.Join(n.Differs, ", ")))
 		case n.Err != nil && !slices.Contains(down, n.ID):
 			missing = append(missing, fmt.Sprintf("%s: %v", n.ID, n.Err))
 		}
 	}
 	switch {
-	case len(differ) > 0:
-		return fmt.Sprintf("differ: at index %d: %s", r.Index, strings.Join(differ, "; "))
+	case len(differs) > 0:
+		return true, fmt.Sprintf("at index %d: %s", r.Index, strings.Join(differs, "; "))
 	case len(missing) > 0:
-		return fmt.Sprintf("no digest at index %d from %s", r.Index, strings.Join(missing, "; "))
+		return false, fmt.Sprintf("no digest at index %d from %s", r.Index, strings.Join(missing, "; "))
 	}
-	return ""
+	return false, ""
 }
 
 // FormatReport renders a report for a test failure, one line per node.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/minibroker/minibroker/broker"
+	"github.com/minibroker/minibroker/broker/brokertest"
 	"github.com/minibroker/minibroker/broker/localcluster"
 	"github.com/minibroker/minibroker/client"
 )
@@ -44,6 +45,7 @@ func TestStartThreeNodesAndClose(t *testing.T) {
 	}
 	p.Close()
 	cl.Close()
+	brokertest.VerifyAddrs(t, c.Addrs())
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -107,4 +109,5 @@ func TestKillAndRestart(t *testing.T) {
 	if got := c.Addrs(); !slices.Equal(got, addrs) {
 		t.Fatalf("addresses %v after the restart, want %v", got, addrs)
 	}
+	brokertest.VerifyAddrs(t, c.Addrs())
 }
