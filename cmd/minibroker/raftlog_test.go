@@ -43,3 +43,15 @@ func TestServeRaftLogSetting(t *testing.T) {
 	c.captureServe()
 	wantExit(t, c.run("serve", "--raft-log", "sqlite"), exitUsage, "--raft-log", "bolt, wal")
 }
+
+// TestBenchEmbeddedRaftLog: bench --embedded runs on raft-wal with
+// --raft-log wal; the flag without --embedded is a usage error.
+func TestBenchEmbeddedRaftLog(t *testing.T) {
+	c := newCLI(t)
+	r := c.run("bench", "produce", "--embedded", "1", "--raft-log", "wal", "--count", "50", "--format", "json")
+	wantExit(t, r, exitOK, "starting an embedded cluster of 1 node (raft log wal)")
+	if res := lastJSON(t, r); res.Messages != 50 || res.Errors != 0 {
+		t.Fatalf("result %+v", res)
+	}
+	wantExit(t, c.run("bench", "produce", "--raft-log", "wal", "--count", "5"), exitUsage, "--embedded")
+}
