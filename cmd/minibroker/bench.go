@@ -15,9 +15,9 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/minibroker/minibroker/broker/localcluster"
-	"github.com/minibroker/minibroker/replication"
 	"github.com/minibroker/minibroker/client"
 	"github.com/minibroker/minibroker/client/bench"
+	"github.com/minibroker/minibroker/replication"
 )
 
 // Defaults of the bench commands.
