@@ -250,7 +250,7 @@ func openWAL(dataDir string, noSync bool, segmentBytes int, logger hclog.Logger)
 		segmentBytes = wal.DefaultSegmentSize
 	}
 	w, err := wal.Open(dir, wal.WithMetaStore(meta), wal.WithLogger(logger),
-		wal.WithSegmentFiler(segment.NewFiler(dir, vfs)), wal.WithSegmentSize(segmentBytes))
+		wal.WithSegmentFiler(indexlessSealFiler{segment.NewFiler(dir, vfs)}), wal.WithSegmentSize(segmentBytes))
 	if err != nil {
 		_ = meta.Close()
 		_ = unlock()
@@ -298,3 +298,23 @@ type noSyncFile struct{ types.WritableFile }
 
 // Sync implements types.WritableFile: it does nothing.
 func (noSyncFile) Sync() error { return nil }
+
+// indexlessSealFiler works around hashicorp/raft-wal#31, fixed upstream
+// after v0.4.0 (hashicorp/raft-wal#33): a tail truncation (raft clearing
+// the log suffix of a deposed leader) marks the tail segment sealed in the
+// meta db without writing its index block, and the next Open of the WAL
+// fails on it ("sealed segment has no index block"), so the node could
+// never start again. Such a segment is opened the way raft-wal recovers
+// its tail after a crash: by scanning its frames. Nothing is appended to
+// it (the WAL appends to the new tail only), and the entries it holds past
+// the truncation point are never read from it: the new tail segment starts
+// at the first of them.
+type indexlessSealFiler struct{ *segment.Filer }
+
+// Open implements types.SegmentFiler.
+func (f indexlessSealFiler) Open(info types.SegmentInfo) (types.SegmentReader, error) {
+	if info.IndexStart != 0 {
+		return f.Filer.Open(info)
+	}
+	return f.Filer.RecoverTail(info)
+}

@@ -255,3 +255,52 @@ func TestDropStaleLogBeforeSnapshot(t *testing.T) {
 		t.Fatalf("first index %d, want 11", first)
 	}
 }
+
+// TestWALReopensAfterTailTruncation: raft truncates a deposed leader's log
+// tail; raft-wal v0.4.0 then leaves a segment marked sealed without an
+// index (hashicorp/raft-wal#31), on which the next open failed, so the
+// node could never start again. It must reopen with every entry, the
+// rewritten ones included.
+func TestWALReopensAfterTailTruncation(t *testing.T) {
+	dir := t.TempDir()
+	open := func() *raftLog {
+		rl, err := openRaftLog(dir, RaftLogWAL, false, 0, newHCLogAdapter(slog.New(slog.DiscardHandler)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rl
+	}
+	store := func(rl *raftLog, from, to, term uint64) {
+		var logs []*raft.Log
+		for i := from; i <= to; i++ {
+			logs = append(logs, &raft.Log{Index: i, Term: term, Type: raft.LogCommand, Data: []byte(fmt.Sprint(i, "@", term))})
+		}
+		if err := rl.logs.StoreLogs(logs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rl := open()
+	store(rl, 1, 10, 1)
+	if err := rl.logs.DeleteRange(8, 10); err != nil { // "clearing log suffix"
+		t.Fatal(err)
+	}
+	store(rl, 8, 12, 2)
+	if err := rl.close(); err != nil {
+		t.Fatal(err)
+	}
+	rl = open()
+	defer rl.close()
+	for i := uint64(1); i <= 12; i++ {
+		term := uint64(1)
+		if i >= 8 {
+			term = 2
+		}
+		var l raft.Log
+		if err := rl.logs.GetLog(i, &l); err != nil || string(l.Data) != fmt.Sprint(i, "@", term) {
+			t.Fatalf("entry %d after reopening: %q, %v; want %q", i, l.Data, err, fmt.Sprint(i, "@", term))
+		}
+	}
+	if last, _ := rl.logs.LastIndex(); last != 12 {
+		t.Fatalf("last index %d, want 12", last)
+	}
+}
