@@ -256,7 +256,7 @@ func openWAL(dataDir string, noSync bool, segmentBytes int, logger hclog.Logger)
 		_ = unlock()
 		return nil, fmt.Errorf("replication: open %s: %w", walDirName, err)
 	}
-	return &raftLog{kind: RaftLogWAL, logs: w, stable: w, close: func() error {
+	return &raftLog{kind: RaftLogWAL, logs: walLog{w}, stable: w, close: func() error {
 		err := w.Close()
 		if merr := meta.Close(); err == nil {
 			err = merr
@@ -317,4 +317,23 @@ func (f indexlessSealFiler) Open(info types.SegmentInfo) (types.SegmentReader, e
 		return f.Filer.Open(info)
 	}
 	return f.Filer.RecoverTail(info)
+}
+
+// walLog is raft-wal's log as raft.LogStore, except that GetLog does not
+// serve entries below FirstIndex: raft-wal's tail segment still returns
+// entries that a compaction (head truncation) removed, so a leader would
+// replay a long-compacted log to a follower entry by entry instead of
+// sending it the snapshot, as it does with bolt. Safe for concurrent use.
+type walLog struct{ *wal.WAL }
+
+// GetLog implements raft.LogStore.
+func (l walLog) GetLog(index uint64, log *raft.Log) error {
+	first, err := l.WAL.FirstIndex()
+	if err != nil {
+		return err
+	}
+	if index < first {
+		return raft.ErrLogNotFound
+	}
+	return l.WAL.GetLog(index, log)
 }

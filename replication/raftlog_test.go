@@ -71,8 +71,8 @@ func TestRaftLogStoreRestartSnapshotCompaction(t *testing.T) {
 func TestWALFollowerCatchesUpThroughSnapshot(t *testing.T) {
 	c := newStoreCluster(t, 3, func(cfg *Config) {
 		cfg.Node.RaftLog = RaftLogWAL
-		// The tail segment still serves entries truncated from the head,
-		// so the leader's compacted entries must be in sealed segments.
+		// Small segments: the follower's log and the leader's span
+		// several, rotated and sealed.
 		cfg.Node.walSegmentBytes = 4 << 10
 		cfg.Node.TrailingLogs = 4
 		cfg.Node.SnapshotThreshold = 8
