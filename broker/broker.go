@@ -79,8 +79,15 @@ func Start(cfg Config) (*Broker, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("broker: data dir: %w", err)
 	}
-	_, statErr := os.Stat(filepath.Join(cfg.DataDir, "raft.db"))
-	fresh := errors.Is(statErr, os.ErrNotExist)
+	have, err := replication.DataDirRaftLog(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	if have != "" && have != cfg.RaftLog {
+		// Refused before anything binds or is written; NewNode checks too.
+		return nil, fmt.Errorf("broker: %w", &replication.StoreMismatchError{DataDir: cfg.DataDir, Created: have, Requested: cfg.RaftLog})
+	}
+	fresh := have == ""
 	bootstrap := cfg.Bootstrap || (fresh && len(cfg.Join) == 0)
 	id, err := resolveID(cfg, bootstrap)
 	if err != nil {
@@ -110,7 +117,7 @@ func Start(cfg Config) (*Broker, error) {
 			HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout,
 			LeaderLeaseTimeout: cfg.LeaderLeaseTimeout, SnapshotThreshold: cfg.SnapshotThreshold,
 			TrailingLogs: cfg.TrailingLogs, SnapshotInterval: cfg.SnapshotInterval, Logger: cfg.Logger,
-			RaftPeerAddr: cfg.RaftPeerAddr, UnsafeNoSync: cfg.UnsafeNoFsync,
+			RaftPeerAddr: cfg.RaftPeerAddr, UnsafeNoSync: cfg.UnsafeNoFsync, RaftLog: cfg.RaftLog,
 		},
 		LogSync: cfg.LogSync,
 		LogFS:   cfg.LogFS,

@@ -8,6 +8,7 @@ import (
 
 	"github.com/minibroker/minibroker/internal/wire"
 	mlog "github.com/minibroker/minibroker/log"
+	"github.com/minibroker/minibroker/replication"
 )
 
 // Config configures a Broker. Only DataDir is required; every zero field
@@ -60,6 +61,13 @@ type Config struct {
 	MaxInFlight int
 	// MaxFetchWait caps a Fetch's long-poll wait. Default 30s.
 	MaxFetchWait time.Duration
+	// RaftLog is the Raft log and stable store: replication.RaftLogBolt
+	// ("bolt", raft-boltdb, the default) or replication.RaftLogWAL ("wal",
+	// raft-wal: one fsync per append instead of bbolt's two; see
+	// docs/architecture.md). A DataDir keeps the store it was created
+	// with: Start refuses the other one with an error matching
+	// replication.ErrStoreMismatch, and changes nothing.
+	RaftLog replication.RaftLogStore
 	// LogSync is the partition logs' fsync policy; the default, SyncNever,
 	// relies on the fsynced Raft log (see replication.FSMConfig).
 	LogSync mlog.SyncMode
@@ -78,7 +86,7 @@ type Config struct {
 
 	// LogFS is the filesystem the partition logs (segments, indexes,
 	// recovery points) are written through; tests wrap mlog.OSFS to inject
-	// ENOSPC, torn writes or lost unsynced writes. raft.db, snapshots and
+	// ENOSPC, torn writes or lost unsynced writes. The Raft log, snapshots and
 	// the state machine's metadata do not go through it. Default nil: the
 	// real filesystem.
 	LogFS mlog.FS
@@ -90,7 +98,8 @@ type Config struct {
 	// replication.NodeConfig.RaftPeerAddr). Default nil: dial the
 	// configuration's addresses.
 	RaftPeerAddr func(id string) string
-	// UnsafeNoFsync turns off the fsync of the Raft log (raft.db). Only for
+	// UnsafeNoFsync turns off the fsync of the Raft log (raft.db, or the
+	// raft-wal segments). Only for
 	// experiments such as the fault tests' control: a machine crash or
 	// power loss then loses writes acknowledged with acks=1 and acks=all.
 	// Default false: every write to the Raft log is fsynced.
@@ -133,6 +142,9 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.RaftLog == "" {
+		c.RaftLog = replication.RaftLogBolt
+	}
 	return c
 }
 
@@ -168,6 +180,8 @@ func (c Config) Validate() error {
 		return bad("MaxInFlight %d < 1", c.MaxInFlight)
 	case c.Bootstrap && len(c.Join) > 0:
 		return bad("Bootstrap and Join exclude each other")
+	case c.RaftLog != replication.RaftLogBolt && c.RaftLog != replication.RaftLogWAL:
+		return bad("RaftLog %q is not bolt or wal", c.RaftLog)
 	}
 	return nil
 }

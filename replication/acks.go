@@ -221,7 +221,11 @@ type ackLogStore struct {
 	waiters map[ackToken]chan error // cap 1; receives the StoreLogs result once
 }
 
-var _ raft.LogStore = (*ackLogStore)(nil)
+var _ raft.MonotonicLogStore = (*ackLogStore)(nil)
+
+// IsMonotonic implements raft.MonotonicLogStore for the wrapped store (see
+// logCache.IsMonotonic).
+func (s *ackLogStore) IsMonotonic() bool { return isMonotonic(s.LogStore) }
 
 func newAckLogStore(inner raft.LogStore) (*ackLogStore, error) {
 	s := &ackLogStore{LogStore: inner, waiters: make(map[ackToken]chan error)}

@@ -3,9 +3,11 @@
 //
 // The pieces, bottom up:
 //
-//   - Node wraps one raft server: the TCP transport, raft-boltdb as log and
-//     stable store, leadership tracking (a new leader runs a Barrier before
-//     it serves), membership, and Apply with the three acks levels.
+//   - Node wraps one raft server: the TCP transport, raft-boltdb or
+//     raft-wal as log and stable store (RaftLogStore; a data directory
+//     keeps the one it was created with), leadership tracking (a new
+//     leader runs a Barrier before it serves), membership, and Apply with
+//     the three acks levels.
 //   - FSM is the state machine: topics, partition logs (package log),
 //     consumer groups with their committed offsets, idempotent producers
 //     and node addresses. Commands are one type byte plus a msgpack body
@@ -36,7 +38,7 @@
 //
 //	AcksNone   returns once the entry is handed to raft. No outcome.
 //	AcksLeader returns once the leader's raft log holds the entry durably
-//	           (bbolt fsynced it), before any follower has it. If the leader
+//	           (bbolt or raft-wal fsynced it), before any follower has it. If the leader
 //	           dies before a quorum has the entry, a new leader without it
 //	           overwrites it: the write is lost. No offset is known yet.
 //	AcksAll    returns once a quorum committed the entry and the leader

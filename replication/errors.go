@@ -13,6 +13,12 @@ var (
 	// NewNode return for a configuration they reject. The concrete error is a
 	// *ConfigError naming the offending field.
 	ErrInvalidConfig = errors.New("replication: invalid config")
+
+	// ErrStoreMismatch is matched by the *StoreMismatchError that NewNode
+	// returns when its data directory was created with another Raft log
+	// store (NodeConfig.RaftLog) than the one asked for. Start with the
+	// store the directory was created with, or with an empty directory.
+	ErrStoreMismatch = errors.New("replication: raft log store mismatch")
 )
 
 // Errors of Node operations.

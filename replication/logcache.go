@@ -71,3 +71,14 @@ func (c *logCache) DeleteRange(min, max uint64) error {
 	c.mu.Unlock()
 	return c.LogStore.DeleteRange(min, max)
 }
+
+// IsMonotonic implements raft.MonotonicLogStore for the wrapped store:
+// raft must know that a store such as raft-wal refuses gaps, so that it
+// removes all older entries after installing a snapshot.
+func (c *logCache) IsMonotonic() bool { return isMonotonic(c.LogStore) }
+
+// isMonotonic reports whether s is a raft.MonotonicLogStore that says so.
+func isMonotonic(s raft.LogStore) bool {
+	m, ok := s.(raft.MonotonicLogStore)
+	return ok && m.IsMonotonic()
+}

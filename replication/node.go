@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"reflect"
 	"strconv"
 	"sync"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-	"go.etcd.io/bbolt"
 )
 
 const (
@@ -23,13 +21,14 @@ const (
 	snapshotsRetained = 2
 	transportMaxPool  = 3
 	transportTimeout  = 10 * time.Second
-	// boltOpenTimeout bounds the wait for raft.db's file lock, so a second
-	// node on the same DataDir fails instead of hanging.
+	// boltOpenTimeout bounds the wait for the Raft log store's file lock
+	// (raft.db's, or raft-wal's LOCK), so a second node on the same DataDir
+	// fails instead of hanging.
 	boltOpenTimeout = time.Second
 )
 
 // Node is one raft server: a hashicorp/raft instance with its TCP transport
-// and bolt-backed raft log, plus leadership tracking and acks-aware Apply.
+// and Raft log store (bolt or wal, see RaftLogStore), plus leadership tracking and acks-aware Apply.
 // All methods are safe for concurrent use.
 type Node struct {
 	cfg    NodeConfig // defaults applied; read-only after NewNode
@@ -38,8 +37,9 @@ type Node struct {
 
 	raft  *raft.Raft
 	trans *raft.NetworkTransport
-	bolt  *raftboltdb.BoltStore // raft log (through store) and stable store
-	store *ackLogStore          // wraps bolt as raft's LogStore
+	rlog  *raftLog              // raft log (through store) and stable store
+	bolt  *raftboltdb.BoltStore // rlog's store when it is bolt, else nil
+	store *ackLogStore          // wraps rlog (cached) as raft's LogStore
 
 	lead      leadership    // leadership view; written only by watchLeadership
 	watchDone chan struct{} // closed when watchLeadership has returned
@@ -65,7 +65,9 @@ type Node struct {
 // snaps (a restore of it was interrupted), NewNode first restores that
 // snapshot, which blocks for a copy of its data; see FSM.restoreIfBehind.
 //
-// Errors: a *ConfigError (ErrInvalidConfig) for a bad cfg; otherwise the
+// Errors: a *ConfigError (ErrInvalidConfig) for a bad cfg; a
+// *StoreMismatchError (ErrStoreMismatch) when DataDir was created with the
+// other Raft log store than cfg.RaftLog; otherwise the
 // wrapped error of opening the store, binding the address or starting raft.
 // On error everything opened so far is closed again.
 func NewNode(cfg NodeConfig, fsm raft.BatchingFSM, snaps raft.SnapshotStore) (_ *Node, err error) {
@@ -97,11 +99,12 @@ func NewNode(cfg NodeConfig, fsm raft.BatchingFSM, snaps raft.SnapshotStore) (_ 
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("replication: data dir: %w", err)
 	}
-	if n.bolt, err = openBolt(cfg.DataDir, cfg.UnsafeNoSync); err != nil {
+	if n.rlog, err = openRaftLog(cfg.DataDir, cfg.RaftLog, cfg.UnsafeNoSync, cfg.walSegmentBytes, hlog.Named(string(cfg.RaftLog))); err != nil {
 		return nil, err
 	}
-	cleanup = append(cleanup, n.bolt.Close)
-	if n.store, err = newAckLogStore(newLogCache(n.bolt, logCacheEntries)); err != nil {
+	n.bolt = n.rlog.bolt
+	cleanup = append(cleanup, n.rlog.close)
+	if n.store, err = newAckLogStore(newLogCache(n.rlog.logs, logCacheEntries)); err != nil {
 		return nil, err
 	}
 	if snaps == nil {
@@ -150,7 +153,7 @@ func NewNode(cfg NodeConfig, fsm raft.BatchingFSM, snaps raft.SnapshotStore) (_ 
 
 	rc := cfg.raftConfig(hlog.Named("raft"))
 	if cfg.Bootstrap {
-		existing, err := raft.HasExistingState(n.store, n.bolt, snaps)
+		existing, err := raft.HasExistingState(n.store, n.rlog.stable, snaps)
 		if err != nil {
 			return nil, fmt.Errorf("replication: check raft state: %w", err)
 		}
@@ -158,7 +161,7 @@ func NewNode(cfg NodeConfig, fsm raft.BatchingFSM, snaps raft.SnapshotStore) (_ 
 			self := raft.Configuration{Servers: []raft.Server{{
 				Suffrage: raft.Voter, ID: rc.LocalID, Address: raft.ServerAddress(n.addr),
 			}}}
-			if err := raft.BootstrapCluster(rc, n.store, n.bolt, snaps, n.trans, self); err != nil {
+			if err := raft.BootstrapCluster(rc, n.store, n.rlog.stable, snaps, n.trans, self); err != nil {
 				return nil, fmt.Errorf("replication: bootstrap: %w", err)
 			}
 		}
@@ -171,7 +174,7 @@ func NewNode(cfg NodeConfig, fsm raft.BatchingFSM, snaps raft.SnapshotStore) (_ 
 		}
 		rb.setReplayBound(last)
 	}
-	n.raft, err = raft.NewRaft(rc, fsm, n.store, n.bolt, snaps, n.trans)
+	n.raft, err = raft.NewRaft(rc, fsm, n.store, n.rlog.stable, snaps, n.trans)
 	if err != nil {
 		return nil, fmt.Errorf("replication: start raft: %w", err)
 	}
@@ -181,7 +184,7 @@ func NewNode(cfg NodeConfig, fsm raft.BatchingFSM, snaps raft.SnapshotStore) (_ 
 	if cfg.UnsafeNoSync {
 		n.logger.Warn("replication: raft log fsync is off (UnsafeNoSync): a machine crash loses acknowledged writes")
 	}
-	n.logger.Info("replication: node started", "raft_addr", n.addr, "bootstrap", cfg.Bootstrap)
+	n.logger.Info("replication: node started", "raft_addr", n.addr, "bootstrap", cfg.Bootstrap, "raft_log", cfg.RaftLog)
 	return n, nil
 }
 
@@ -190,26 +193,6 @@ func NewNode(cfg NodeConfig, fsm raft.BatchingFSM, snaps raft.SnapshotStore) (_ 
 // starts.
 type snapshotCatchUp interface {
 	restoreIfBehind(raft.SnapshotStore) error
-}
-
-// openBolt opens the raft log and stable store of dataDir. NoSync stays
-// false (unless the UnsafeNoSync experiment asks): every StoreLogs is
-// fsynced, which acks=1 and raft's safety rely on. It waits up to
-// boltOpenTimeout for another process's lock.
-func openBolt(dataDir string, noSync bool) (*raftboltdb.BoltStore, error) {
-	db, err := raftboltdb.New(raftboltdb.Options{
-		Path: filepath.Join(dataDir, raftDBFile),
-		BoltOptions: &bbolt.Options{
-			Timeout:        boltOpenTimeout,
-			NoFreelistSync: true,
-			FreelistType:   bbolt.FreelistMapType,
-		},
-		NoSync: noSync,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("replication: open %s: %w", raftDBFile, err)
-	}
-	return db, nil
 }
 
 // ID returns the node's raft server ID. It does not block.
@@ -254,10 +237,10 @@ func (n *Node) Err() error {
 // after Close or Fatal. It does not block.
 func (n *Node) Done() <-chan struct{} { return n.done }
 
-// Close stops raft, closes the transport and then the bolt store. It blocks
-// until all of that is done, is idempotent and safe to call concurrently and
-// after Fatal; every call returns the same result: nil or the error of
-// closing the bolt store. Operations after Close return ErrShutdown. Close
+// Close stops raft, closes the transport and then the Raft log store. It
+// blocks until all of that is done, is idempotent and safe to call
+// concurrently and after Fatal; every call returns the same result: nil or
+// the error of closing the Raft log store. Operations after Close return ErrShutdown. Close
 // must not be called from inside the FSM (use Fatal there): it waits for the
 // FSM goroutine.
 func (n *Node) Close() error {
@@ -290,10 +273,7 @@ func (n *Node) finishStop(shutdown raft.Future) {
 	// Close pooled outbound connections too, so that the peers' handlers
 	// blocked reading them return now rather than at their next error.
 	n.trans.CloseStreams()
-	err := n.bolt.Close()
-	if err != nil {
-		err = fmt.Errorf("replication: close %s: %w", raftDBFile, err)
-	}
+	err := n.rlog.close()
 	n.mu.Lock()
 	n.closeErr = err
 	n.mu.Unlock()

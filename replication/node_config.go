@@ -28,9 +28,15 @@ type NodeConfig struct {
 	// Empty means the bound address, which must then not be unspecified
 	// (0.0.0.0 or ::).
 	RaftAdvertise string
-	// DataDir holds raft.db (raft log and stable store) and, unless NewNode
-	// is given a snapshot store, the snapshots directory. Created if missing.
+	// DataDir holds the Raft log store (raft.db for bolt, the raft-wal
+	// directory for wal), a marker file naming that store, and, unless
+	// NewNode is given a snapshot store, the snapshots directory. Created
+	// if missing.
 	DataDir string
+	// RaftLog chooses the Raft log and stable store: RaftLogBolt (default)
+	// or RaftLogWAL. A DataDir keeps the store it was created with; NewNode
+	// refuses the other one with a *StoreMismatchError.
+	RaftLog RaftLogStore
 	// Bootstrap makes a node with no raft state form a one-server cluster of
 	// itself. With existing state it is ignored, so it is safe to keep it set
 	// across restarts.
@@ -73,14 +79,19 @@ type NodeConfig struct {
 	// address it returns), so it must be fast and safe for concurrent use.
 	// Default nil: always dial the configuration's address.
 	RaftPeerAddr func(id string) string
-	// UnsafeNoSync turns off the fsync of raft.db (bbolt's NoSync) after
-	// every write to the Raft log. It is for experiments only (the control
+	// UnsafeNoSync turns off the fsync of the Raft log after every write to
+	// it (bbolt's NoSync; for wal, the segment files' fsync). It is for experiments only (the control
 	// of the fault tests, benchmarks): a machine crash or power loss then
 	// loses Raft log entries, and so writes acknowledged with AcksLeader or
 	// AcksAll, and can break Raft's safety (a vote or term forgotten). A
 	// process crash loses nothing (the writes are in the page cache).
 	// Default false: every write to the Raft log is fsynced.
 	UnsafeNoSync bool
+
+	// walSegmentBytes is the size of raft-wal's segment files; 0 means
+	// raft-wal's default (64 MiB). Tests make it small so that segments
+	// rotate and head truncation removes whole ones.
+	walSegmentBytes int
 }
 
 // FastTimeouts returns a copy of c with short raft timeouts for in-process
@@ -123,6 +134,9 @@ func (c NodeConfig) withDefaults() NodeConfig {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.RaftLog == "" {
+		c.RaftLog = RaftLogBolt
+	}
 	return c
 }
 
@@ -140,6 +154,9 @@ func (c NodeConfig) Validate() error {
 	}
 	if c.DataDir == "" {
 		return bad("DataDir", "must not be empty")
+	}
+	if c.RaftLog != RaftLogBolt && c.RaftLog != RaftLogWAL {
+		return bad("RaftLog", "unknown raft log store %q (want bolt or wal)", c.RaftLog)
 	}
 	host, _, err := splitHostPort(c.RaftAddr)
 	if err != nil {

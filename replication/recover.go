@@ -42,9 +42,10 @@ type Recovered struct {
 // run again with their old data (they would form a second cluster with
 // the old membership): start them afresh or not at all.
 //
-// It blocks while it opens raft.db, which fails after a second if a
-// running node holds it. Errors: ErrNoState, ErrInvalidConfig for an
-// empty id or raftAddr, or a wrapped I/O error.
+// It works on either Raft log store (RaftLogStore): it opens the one the
+// directory was created with. It blocks while it opens the store, which
+// fails after a second if a running node holds it. Errors: ErrNoState,
+// ErrInvalidConfig for an empty id or raftAddr, or a wrapped I/O error.
 func ForceNewCluster(dataDir, id, raftAddr string, logger *slog.Logger) (Recovered, error) {
 	if id == "" || raftAddr == "" {
 		return Recovered{}, &ConfigError{Field: "ID/RaftAddr", Reason: "ForceNewCluster needs both"}
@@ -52,11 +53,12 @@ func ForceNewCluster(dataDir, id, raftAddr string, logger *slog.Logger) (Recover
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	db, err := openBolt(dataDir, false)
+	rl, err := openRaftLog(dataDir, "", false, 0, newHCLogAdapter(logger).Named("raftlog"))
 	if err != nil {
 		return Recovered{}, err
 	}
-	defer db.Close()
+	defer rl.close()
+	db := rl.logs
 	snaps, err := NewSnapshotStore(filepath.Join(dataDir, "snapshots"), snapshotsRetained, logger)
 	if err != nil {
 		return Recovered{}, err
@@ -90,6 +92,9 @@ func ForceNewCluster(dataDir, id, raftAddr string, logger *slog.Logger) (Recover
 		}
 		next++
 		entries = append(entries, &raft.Log{Index: next, Term: lastTerm, Type: raft.LogCommand, Data: cmd, AppendedAt: now})
+	}
+	if err := dropStaleLog(db, lastIndex); err != nil {
+		return Recovered{}, err
 	}
 	if err := db.StoreLogs(entries); err != nil {
 		return Recovered{}, fmt.Errorf("replication: force new cluster: %w", err)
@@ -134,4 +139,31 @@ func latestState(logs raft.LogStore, snaps raft.SnapshotStore) (index, term uint
 		}
 	}
 	return index, term, conf, nil
+}
+
+// dropStaleLog deletes a log's entries when they all precede index, the
+// newest snapshot's, so that entries appended at index+1 follow on: a
+// store like raft-wal (raft.MonotonicLogStore) refuses a gap, which a
+// node that crashed between installing a snapshot and removing its older
+// entries can leave. Those entries are covered by the snapshot. Stores
+// that allow gaps are left as they are.
+func dropStaleLog(logs raft.LogStore, index uint64) error {
+	if m, ok := logs.(raft.MonotonicLogStore); !ok || !m.IsMonotonic() {
+		return nil
+	}
+	first, err := logs.FirstIndex()
+	if err != nil {
+		return fmt.Errorf("replication: raft log: %w", err)
+	}
+	last, err := logs.LastIndex()
+	if err != nil {
+		return fmt.Errorf("replication: raft log: %w", err)
+	}
+	if last == 0 || last >= index {
+		return nil
+	}
+	if err := logs.DeleteRange(first, last); err != nil {
+		return fmt.Errorf("replication: drop raft log entries %d-%d before snapshot %d: %w", first, last, index, err)
+	}
+	return nil
 }

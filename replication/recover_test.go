@@ -10,9 +10,15 @@ import (
 // TestForceNewCluster: a follower's data directory, with the whole cluster
 // stopped, becomes a one-node cluster with every record, forgets the other
 // members (membership and client addresses), takes writes, and a fresh
-// node joins it and catches up.
+// node joins it and catches up. On both Raft log stores.
 func TestForceNewCluster(t *testing.T) {
-	c := newStoreCluster(t, 3, nil)
+	for _, store := range RaftLogStores {
+		t.Run(string(store), func(t *testing.T) { testForceNewCluster(t, store) })
+	}
+}
+
+func testForceNewCluster(t *testing.T, store RaftLogStore) {
+	c := newStoreCluster(t, 3, func(cfg *Config) { cfg.Node.RaftLog = store })
 	mustCreate(t, c.stores[c.waitLeader()], "t", 1, TopicConfig{})
 	c.append("t", 0, "a", 20)
 	for i := range 3 {
@@ -63,6 +69,7 @@ func TestForceNewCluster(t *testing.T) {
 	// A fresh node (new id, empty data) joins and catches up.
 	j := (f + 1) % 3
 	c.cfgs[j] = Config{Node: testConfig(t, "n9", false)}
+	c.cfgs[j].Node.RaftLog = store
 	c.cfgs[j].Node.HeartbeatTimeout, c.cfgs[j].Node.ElectionTimeout = cfg.Node.HeartbeatTimeout, cfg.Node.ElectionTimeout
 	c.cfgs[j].Node.LeaderLeaseTimeout = cfg.Node.LeaderLeaseTimeout
 	c.start(j)

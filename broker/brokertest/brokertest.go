@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/minibroker/minibroker/broker"
+	"github.com/minibroker/minibroker/replication"
 )
 
 // Timeouts used by test clusters: short enough for quick elections, long
@@ -53,6 +54,16 @@ func Config(t testing.TB, i int) broker.Config {
 		LeaderLeaseTimeout: LeaderLeaseTimeout,
 		StartTimeout:       waitTimeout,
 	}
+}
+
+// RaftLog returns a NewCluster mod that gives every node the Raft log
+// store s (broker.Config.RaftLog), e.g. to run a test on both stores:
+//
+//	for _, s := range replication.RaftLogStores {
+//		t.Run(string(s), func(t *testing.T) { c := brokertest.NewCluster(t, 3, brokertest.RaftLog(s)); ... })
+//	}
+func RaftLog(s replication.RaftLogStore) func(i int, cfg *broker.Config) {
+	return func(_ int, cfg *broker.Config) { cfg.RaftLog = s }
 }
 
 // NewBroker starts a single-node broker and closes it when the test ends.

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/minibroker/minibroker/broker"
+	"github.com/minibroker/minibroker/replication"
 )
 
 // Options configures Start. The zero value is ready to use.
@@ -36,6 +37,9 @@ type Options struct {
 	// (its DataDir, addresses, Bootstrap and Join are already set; keep
 	// the addresses on loopback).
 	Configure func(i int, cfg *broker.Config)
+	// RaftLog is the nodes' Raft log store (broker.Config.RaftLog): "bolt"
+	// (the default) or "wal". Configure may still change it per node.
+	RaftLog replication.RaftLogStore
 	// ReadyTimeout bounds the wait for every node to have joined and for a
 	// leader to be ready. Default 60s.
 	ReadyTimeout time.Duration
@@ -87,6 +91,7 @@ func Start(n int, opts Options) (_ *Cluster, err error) {
 			RaftAddr:     "127.0.0.1:0",
 			Bootstrap:    i == 0,
 			StartTimeout: opts.ReadyTimeout,
+			RaftLog:      opts.RaftLog,
 		}
 		if i > 0 {
 			c.cfgs[i].Join = []string{c.addrs[0]}

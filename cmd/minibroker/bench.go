@@ -17,6 +17,7 @@ import (
 	"github.com/minibroker/minibroker/broker/localcluster"
 	"github.com/minibroker/minibroker/client"
 	"github.com/minibroker/minibroker/client/bench"
+	"github.com/minibroker/minibroker/replication"
 )
 
 // Defaults of the bench commands.
@@ -41,6 +42,7 @@ type benchOpts struct {
 	linger     time.Duration
 	format     *enumValue
 	cpuProfile string
+	raftLog    *enumValue // the embedded cluster's Raft log store
 }
 
 func newBenchCmd(a *app) *cobra.Command {
@@ -61,7 +63,9 @@ MB is 10^6 bytes of message values.
 
 --embedded N starts a cluster of N nodes inside the command, in a
 temporary directory, so nothing else needs to run; otherwise --brokers
-names a running cluster. The topic is created if it does not exist.`,
+names a running cluster; --raft-log wal gives the embedded nodes raft-wal
+instead of raft-boltdb as their Raft log. The topic is created if it does
+not exist.`,
 		Example: `  minibroker bench produce --embedded 3 --count 1000000
   minibroker bench produce --producers 4 --duration 30s --acks 1 --format json
   minibroker bench consume --embedded 3 --count 200000
@@ -75,7 +79,8 @@ names a running cluster. The topic is created if it does not exist.`,
 
 // newBenchOpts returns the shared options with their defaults.
 func newBenchOpts() *benchOpts {
-	return &benchOpts{acks: newAcksEnum(), format: newEnum("text", "text", "json")}
+	return &benchOpts{acks: newAcksEnum(), format: newEnum("text", "text", "json"),
+		raftLog: newEnum(string(replication.RaftLogBolt), string(replication.RaftLogBolt), string(replication.RaftLogWAL))}
 }
 
 // flags adds the shared flags to fs.
@@ -91,6 +96,7 @@ func (o *benchOpts) flags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.batch, "batch", client.DefaultBatchBytes, "producer batch size in bytes, per partition")
 	fs.DurationVar(&o.linger, "linger", 0, "how long a partial batch waits for more messages")
 	fs.Var(o.format, "format", "result format: text or json (one JSON object on the last line)")
+	fs.Var(o.raftLog, "raft-log", "Raft log store of the --embedded cluster: bolt (raft-boltdb) or wal (raft-wal)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run (embedded brokers included) to this file, for go tool pprof")
 }
 
@@ -112,6 +118,8 @@ func (o *benchOpts) check(name string, defCount int64, defDuration time.Duration
 		return usageErrorf("%s: --batch %d: must be positive", name, o.batch)
 	case o.topic == "":
 		return usageErrorf("%s: --topic must not be empty", name)
+	case o.raftLog.value != string(replication.RaftLogBolt) && o.embedded == 0:
+		return usageErrorf("%s: --raft-log applies to an --embedded cluster only (a running cluster keeps its own)", name)
 	}
 	if o.count == 0 && o.duration == 0 {
 		o.count, o.duration = defCount, defDuration
@@ -148,8 +156,9 @@ func (o *benchOpts) setup(ctx context.Context, a *app) (_ *benchEnv, err error) 
 	}
 	brokers := o.brokers
 	if o.embedded > 0 {
-		fmt.Fprintf(a.stderr, "starting an embedded cluster of %d %s\n", o.embedded, plural(o.embedded, "node"))
-		if env.cluster, err = localcluster.Start(o.embedded, localcluster.Options{}); err != nil {
+		fmt.Fprintf(a.stderr, "starting an embedded cluster of %d %s (raft log %s)\n", o.embedded, plural(o.embedded, "node"), o.raftLog.value)
+		opts := localcluster.Options{RaftLog: replication.RaftLogStore(o.raftLog.value)}
+		if env.cluster, err = localcluster.Start(o.embedded, opts); err != nil {
 			return nil, err
 		}
 		brokers = env.cluster.Addrs()

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/minibroker/minibroker/broker"
+	"github.com/minibroker/minibroker/replication"
 )
 
 // serveConfig is what `minibroker serve` resolved from its flags,
@@ -33,6 +34,7 @@ func newServeCmd(a *app) *cobra.Command {
 		join      []string
 		logFormat = newEnum("text", "text", "json")
 		logLevel  = newEnum("info", "debug", "info", "warn", "error")
+		raftLog   = newEnum(string(replication.RaftLogBolt), string(replication.RaftLogBolt), string(replication.RaftLogWAL))
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -79,6 +81,7 @@ Logs go to stderr; the lines saying where the node serves go to stdout.`,
 			}
 			sc.broker.Join = join
 			sc.logFormat, sc.logLevel = logFormat.value, logLevel.value
+			sc.broker.RaftLog = replication.RaftLogStore(raftLog.value)
 			serve := a.serve
 			if serve == nil {
 				serve = runServe
@@ -96,7 +99,8 @@ Logs go to stderr; the lines saying where the node serves go to stdout.`,
 	f.Var(logFormat, "log-format", "log format on stderr: text or json")
 	f.Var(logLevel, "log-level", "lowest level logged: debug, info, warn or error")
 	f.StringVar(&sc.broker.MetricsAddr, "metrics-addr", "", "HTTP address for /metrics (Prometheus), /healthz and /readyz (HOST:PORT; default: none)")
-	markSettings(f, "id", "data", "addr", "raft-addr", "bootstrap", "join", "metrics-addr", "log-format", "log-level")
+	f.Var(raftLog, "raft-log", "Raft log store of a new data dir: bolt (raft-boltdb) or wal (raft-wal); a data dir keeps the one it was created with")
+	markSettings(f, "id", "data", "addr", "raft-addr", "bootstrap", "join", "metrics-addr", "log-format", "log-level", "raft-log")
 	return cmd
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/minibroker/minibroker/client"
 	"github.com/minibroker/minibroker/client/check"
+	"github.com/minibroker/minibroker/replication"
 )
 
 // Regression tests for product bugs the fault suite found; each comment
@@ -20,8 +21,10 @@ import (
 // returns its view, AnsweredBy != LeaderID, without learning the new
 // leader: it keeps asking the old one until MetadataMaxAge (5 minutes)
 // passes or another request of the same client gets NotLeader.
-func TestBugClusterStatusStaleLeader(t *testing.T) {
-	c := newCluster(t, 3)
+func TestBugClusterStatusStaleLeader(t *testing.T) { allStores(t, testBugClusterStatusStaleLeader) }
+
+func testBugClusterStatusStaleLeader(t *testing.T, store replication.RaftLogStore) {
+	c := newCluster(t, store, 3)
 	cl := newClient(t, c.addrs()...)
 	st, err := within(5*time.Second, cl.ClusterStatus)
 	if err != nil {
@@ -61,8 +64,10 @@ func TestBugClusterStatusStaleLeader(t *testing.T) {
 // TestWholeClusterKilled as hundreds of "failed" attempts after the
 // restart. Kafka treats UNKNOWN_TOPIC_OR_PARTITION as retriable for this
 // reason.
-func TestBugRestartedNodeDeniesTopic(t *testing.T) {
-	c := newCluster(t, 3)
+func TestBugRestartedNodeDeniesTopic(t *testing.T) { allStores(t, testBugRestartedNodeDeniesTopic) }
+
+func testBugRestartedNodeDeniesTopic(t *testing.T, store replication.RaftLogStore) {
+	c := newCluster(t, store, 3)
 	c.createTopic("t", 1)
 	for _, n := range c.nodes {
 		n.signal(syscall.SIGKILL)
@@ -111,8 +116,12 @@ func TestBugRestartedNodeDeniesTopic(t *testing.T) {
 // that the position is invalid: it should be retried (as Kafka's
 // OFFSET_NOT_AVAILABLE), or fetched from the leader.
 func TestBugConsumerResetsOnLaggingNode(t *testing.T) {
+	allStores(t, testBugConsumerResetsOnLaggingNode)
+}
+
+func testBugConsumerResetsOnLaggingNode(t *testing.T, store replication.RaftLogStore) {
 	const topic = "t"
-	c := newCluster(t, 3, func(cfg *nodeConfig) {
+	c := newCluster(t, store, 3, func(cfg *nodeConfig) {
 		cfg.SnapshotThreshold = 64
 		cfg.TrailingLogs = 16
 		cfg.SnapshotInterval = 100 * time.Millisecond

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/minibroker/minibroker/client/check"
+	"github.com/minibroker/minibroker/replication"
 )
 
 // chaosCISeed is the seed of the short run CI does, so that its sequence
@@ -55,12 +56,14 @@ func chaosSettings(t *testing.T) (seed uint64, d time.Duration) {
 // every acked message, with committed offsets that never went backward
 // and redeliveries only of uncommitted records (that last check is
 // reported only, until TestBugConsumerResetsOnLaggingNode is fixed).
-func TestChaos(t *testing.T) {
+func TestChaos(t *testing.T) { coreStores(t, testChaos) }
+
+func testChaos(t *testing.T, store replication.RaftLogStore) {
 	seed, duration := chaosSettings(t)
 	t.Logf("chaos seed %d for %v (replay: MINIBROKER_CHAOS_SEED=%d; long run: MINIBROKER_CHAOS=1 MINIBROKER_CHAOS_DURATION=10m)", seed, duration, seed)
 	rng := rand.New(rand.NewPCG(seed, 0x6d696e6962726f6b))
 	const topic, parts, group = "chaos", 4, "g"
-	c := newCluster(t, 3)
+	c := newCluster(t, store, 3)
 	c.createTopic(topic, parts)
 	addrs := c.addrs()
 	ck := check.New()

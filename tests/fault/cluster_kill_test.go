@@ -8,6 +8,7 @@ import (
 
 	"github.com/minibroker/minibroker/client"
 	"github.com/minibroker/minibroker/client/check"
+	"github.com/minibroker/minibroker/replication"
 )
 
 // TestWholeClusterKilled: every node is SIGKILLed at once while an
@@ -15,9 +16,11 @@ import (
 // all nodes restart. Every acked message is there, every committed offset
 // read back equals the one acknowledged before the crash, and a new
 // member of the group resumes exactly there.
-func TestWholeClusterKilled(t *testing.T) {
+func TestWholeClusterKilled(t *testing.T) { coreStores(t, testWholeClusterKilled) }
+
+func testWholeClusterKilled(t *testing.T, store replication.RaftLogStore) {
 	const topic, parts, group = "whole", 3, "g"
-	c := newCluster(t, 3)
+	c := newCluster(t, store, 3)
 	c.createTopic(topic, parts)
 	ck := check.New()
 	lp := startLocalProducer(t, newClient(t, c.addrs()...), ck, topic, "p", producerConfig(client.AcksAll, client.IdempotenceAuto), 2000)

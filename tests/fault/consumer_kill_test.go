@@ -8,6 +8,7 @@ import (
 
 	"github.com/minibroker/minibroker/client"
 	"github.com/minibroker/minibroker/client/check"
+	"github.com/minibroker/minibroker/replication"
 )
 
 // stableGroup waits until group is Stable with n members, the assignment
@@ -76,9 +77,11 @@ func (g *groupLog) takeover(who string, from int, parts []int32) map[int32]int64
 // last committed offset: nothing is lost, and the only records delivered
 // twice are uncommitted ones (that batch, and any a rebalance refused to
 // commit), never committed ones.
-func TestConsumerKilledBeforeCommit(t *testing.T) {
+func TestConsumerKilledBeforeCommit(t *testing.T) { allStores(t, testConsumerKilledBeforeCommit) }
+
+func testConsumerKilledBeforeCommit(t *testing.T, store replication.RaftLogStore) {
 	const topic, parts, group = "orders", 4, "g"
-	c := newCluster(t, 1)
+	c := newCluster(t, store, 1)
 	c.createTopic(topic, parts)
 	ck := check.New()
 	gl := newGroupLog(t, ck, group, topic)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/minibroker/minibroker/client"
 	"github.com/minibroker/minibroker/client/check"
+	"github.com/minibroker/minibroker/replication"
 )
 
 // TestConsumerStoppedPastSession: a consumer process holding a delivered,
@@ -15,9 +16,11 @@ import (
 // is rejected as fenced (the consumer logs it), the group's committed
 // offsets never go backward (watched all along through DescribeGroup),
 // and nothing is lost.
-func TestConsumerStoppedPastSession(t *testing.T) {
+func TestConsumerStoppedPastSession(t *testing.T) { allStores(t, testConsumerStoppedPastSession) }
+
+func testConsumerStoppedPastSession(t *testing.T, store replication.RaftLogStore) {
 	const topic, parts, group = "orders", 4, "g"
-	c := newCluster(t, 1)
+	c := newCluster(t, store, 1)
 	c.createTopic(topic, parts)
 	ck := check.New()
 	gl := newGroupLog(t, ck, group, topic)

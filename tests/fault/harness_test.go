@@ -14,6 +14,7 @@ import (
 
 	"github.com/minibroker/minibroker/broker/brokertest"
 	"github.com/minibroker/minibroker/client"
+	"github.com/minibroker/minibroker/replication"
 	"github.com/minibroker/minibroker/tests/internal/testutil"
 )
 
@@ -25,10 +26,11 @@ type cluster struct {
 	cl    *client.Client
 }
 
-// newCluster starts an n-node cluster on free loopback ports and waits
-// until the leader reports n voters, all with registered client
-// addresses. mod, if given, adjusts each node's config first.
-func newCluster(t *testing.T, n int, mod ...func(cfg *nodeConfig)) *cluster {
+// newCluster starts an n-node cluster on free loopback ports, every node
+// with the Raft log store store, and waits until the leader reports n
+// voters, all with registered client addresses. mod, if given, adjusts
+// each node's config first.
+func newCluster(t *testing.T, store replication.RaftLogStore, n int, mod ...func(cfg *nodeConfig)) *cluster {
 	t.Helper()
 	dir := t.TempDir()
 	ports := testutil.FreeAddrs(t, 2*n)
@@ -38,6 +40,7 @@ func newCluster(t *testing.T, n int, mod ...func(cfg *nodeConfig)) *cluster {
 			ID: fmt.Sprintf("n%d", i+1), DataDir: filepath.Join(dir, fmt.Sprintf("n%d", i+1)),
 			Addr: ports[2*i], RaftAddr: ports[2*i+1], Bootstrap: i == 0,
 			HeartbeatTimeout: testHeartbeat, ElectionTimeout: testElection, LeaderLeaseTimeout: testLease,
+			RaftLog: string(store),
 		}
 		if i > 0 {
 			cfg.Join = []string{ports[0]}

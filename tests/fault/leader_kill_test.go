@@ -6,6 +6,7 @@ import (
 
 	"github.com/minibroker/minibroker/client"
 	"github.com/minibroker/minibroker/client/check"
+	"github.com/minibroker/minibroker/replication"
 )
 
 // TestLeaderKilledFiveTimes: an acks=all producer writes while the leader
@@ -14,13 +15,15 @@ import (
 // always remains. Nothing acked is lost, and order within a partition is
 // kept; duplicates are counted. Idempotent (the default) and not (with
 // MaxInFlight 1, which keeps the order under retries).
-func TestLeaderKilledFiveTimes(t *testing.T) {
+func TestLeaderKilledFiveTimes(t *testing.T) { coreStores(t, testLeaderKilledFiveTimes) }
+
+func testLeaderKilledFiveTimes(t *testing.T, store replication.RaftLogStore) {
 	for _, tc := range []struct {
 		name string
 		idem client.Idempotence
 	}{{"idempotent", client.IdempotenceAuto}, {"not_idempotent", client.IdempotenceOff}} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newCluster(t, 3)
+			c := newCluster(t, store, 3)
 			c.createTopic("orders", 3)
 			ck := check.New()
 			lp := startLocalProducer(t, newClient(t, c.addrs()...), ck, "orders", "p", producerConfig(client.AcksAll, tc.idem), 2000)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/minibroker/minibroker/broker"
+	"github.com/minibroker/minibroker/replication"
 )
 
 // nodeConfig is what a node child process runs: a broker.Config's
@@ -31,6 +32,7 @@ type nodeConfig struct {
 	SnapshotThreshold  uint64        `json:"snapshot_threshold,omitempty"`
 	TrailingLogs       uint64        `json:"trailing_logs,omitempty"`
 	SnapshotInterval   time.Duration `json:"snapshot_interval,omitempty"`
+	RaftLog            string        `json:"raft_log,omitempty"` // "bolt" (default) or "wal"
 }
 
 // Raft timing of test nodes: short, as brokertest's, so a dead leader is
@@ -58,6 +60,7 @@ func runNode(js string) int {
 		Bootstrap: nc.Bootstrap, Join: nc.Join,
 		HeartbeatTimeout: nc.HeartbeatTimeout, ElectionTimeout: nc.ElectionTimeout, LeaderLeaseTimeout: nc.LeaderLeaseTimeout,
 		SnapshotThreshold: nc.SnapshotThreshold, TrailingLogs: nc.TrailingLogs, SnapshotInterval: nc.SnapshotInterval,
+		RaftLog:      replication.RaftLogStore(nc.RaftLog),
 		StartTimeout: 30 * time.Second,
 		Logger:       logger,
 	})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/minibroker/minibroker/client"
 	"github.com/minibroker/minibroker/client/check"
+	"github.com/minibroker/minibroker/replication"
 )
 
 // TestFollowerCatchesUpThroughSnapshot: a follower is SIGKILLed; the
@@ -19,8 +20,12 @@ import (
 // same records at the same offsets, and each node alone has every acked
 // message.
 func TestFollowerCatchesUpThroughSnapshot(t *testing.T) {
+	coreStores(t, testFollowerCatchesUpThroughSnapshot)
+}
+
+func testFollowerCatchesUpThroughSnapshot(t *testing.T, store replication.RaftLogStore) {
 	const topic, parts = "snap", 3
-	c := newCluster(t, 3, func(cfg *nodeConfig) {
+	c := newCluster(t, store, 3, func(cfg *nodeConfig) {
 		cfg.SnapshotThreshold = 64
 		cfg.TrailingLogs = 16
 		cfg.SnapshotInterval = 100 * time.Millisecond

@@ -13,6 +13,7 @@ import (
 
 	"github.com/minibroker/minibroker/client"
 	"github.com/minibroker/minibroker/client/check"
+	"github.com/minibroker/minibroker/replication"
 )
 
 // envRestorePause is replication's test hook (restore.go): Restore creates
@@ -29,8 +30,12 @@ const envRestorePause = "MINIBROKER_TEST_RESTORE_PAUSE"
 // offsets). Every node ends with the same topics, records at the same
 // offsets, and committed offsets.
 func TestFollowerKilledDuringSnapshotRestore(t *testing.T) {
+	allStores(t, testFollowerKilledDuringSnapshotRestore)
+}
+
+func testFollowerKilledDuringSnapshotRestore(t *testing.T, store replication.RaftLogStore) {
 	const topic, parts = "snap", 2
-	c := newCluster(t, 3, func(cfg *nodeConfig) {
+	c := newCluster(t, store, 3, func(cfg *nodeConfig) {
 		cfg.SnapshotThreshold = 64
 		cfg.TrailingLogs = 16
 		cfg.SnapshotInterval = 100 * time.Millisecond

@@ -7,6 +7,7 @@ import (
 
 	"github.com/minibroker/minibroker/client"
 	"github.com/minibroker/minibroker/client/check"
+	"github.com/minibroker/minibroker/replication"
 )
 
 // TestWeakAcksLeaderKilled: with acks=1 (the leader's disk only) and
@@ -15,11 +16,13 @@ import (
 // send), while writing goes on. Loss is possible, and is reported, not
 // failed: the test asserts that the checker ran and counted every
 // attempt and every stored record.
-func TestWeakAcksLeaderKilled(t *testing.T) {
+func TestWeakAcksLeaderKilled(t *testing.T) { allStores(t, testWeakAcksLeaderKilled) }
+
+func testWeakAcksLeaderKilled(t *testing.T, store replication.RaftLogStore) {
 	for _, acks := range []client.Acks{client.AcksLeader, client.AcksNone} {
 		t.Run("acks="+acks.String(), func(t *testing.T) {
 			const topic, parts, trigger = "weak", 3, 1000
-			c := newCluster(t, 3)
+			c := newCluster(t, store, 3)
 			c.createTopic(topic, parts)
 			l := c.leader()
 			victim := c.nodes[l]

@@ -12,6 +12,7 @@ import (
 	"github.com/minibroker/minibroker/client"
 	"github.com/minibroker/minibroker/client/check"
 	"github.com/minibroker/minibroker/log/logtest"
+	"github.com/minibroker/minibroker/replication"
 )
 
 // TestDiskFull: the leader's partition logs start failing every write with
@@ -23,10 +24,12 @@ import (
 // automatic restart: an operator or supervisor does it), re-applies the
 // entry it failed on from its Raft log and catches up. Nothing acked is
 // lost, and every node stores the same data.
-func TestDiskFull(t *testing.T) {
+func TestDiskFull(t *testing.T) { forStores(t, testDiskFull) }
+
+func testDiskFull(t *testing.T, store replication.RaftLogStore) {
 	disks := make([]*logtest.FullFS, 3)
 	logs := make([]*logRecorder, 3)
-	c := brokertest.NewCluster(t, 3, steady, func(i int, cfg *broker.Config) {
+	c := brokertest.NewCluster(t, 3, steady, brokertest.RaftLog(store), func(i int, cfg *broker.Config) {
 		disks[i], logs[i] = &logtest.FullFS{}, &logRecorder{}
 		cfg.LogFS = disks[i]
 		cfg.Logger = slog.New(logs[i])

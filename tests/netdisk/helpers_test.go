@@ -14,6 +14,7 @@ import (
 	"github.com/minibroker/minibroker/broker/brokertest"
 	"github.com/minibroker/minibroker/client"
 	"github.com/minibroker/minibroker/client/check"
+	"github.com/minibroker/minibroker/replication"
 )
 
 // waitTimeout bounds every wait for a condition. Passing runs take a small
@@ -437,4 +438,14 @@ func otherLeader(t *testing.T, c *brokertest.Cluster, not int) int {
 func logReport(t *testing.T, r check.Report) {
 	t.Helper()
 	t.Logf("%s", r)
+}
+
+// forStores runs test as a subtest per Raft log store ("bolt", "wal"),
+// for the cases where the store matters: a full disk (the failed entry is
+// applied again from the Raft log) and partitions (a deposed leader's log
+// tail is truncated).
+func forStores(t *testing.T, test func(t *testing.T, store replication.RaftLogStore)) {
+	for _, s := range replication.RaftLogStores {
+		t.Run(string(s), func(t *testing.T) { test(t, s) })
+	}
 }

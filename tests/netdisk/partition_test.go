@@ -7,14 +7,15 @@ import (
 	"github.com/minibroker/minibroker/broker/brokertest"
 	"github.com/minibroker/minibroker/client"
 	"github.com/minibroker/minibroker/client/check"
+	"github.com/minibroker/minibroker/replication"
 )
 
-// partitionable starts a 3-node cluster whose Raft links all run through a
+// partitionable starts a 3-node cluster on store whose Raft links all run through a
 // mesh of proxies, with a topic of 3 partitions.
-func partitionable(t *testing.T, topic string) (*brokertest.Cluster, *mesh) {
+func partitionable(t *testing.T, store replication.RaftLogStore, topic string) (*brokertest.Cluster, *mesh) {
 	t.Helper()
 	m := newMesh(t)
-	c := brokertest.NewCluster(t, 3, steady, m.mod)
+	c := brokertest.NewCluster(t, 3, steady, brokertest.RaftLog(store), m.mod)
 	createTopic(t, c, topic, 3)
 	m.install(c)
 	return c, m
@@ -41,8 +42,10 @@ func heal(t *testing.T, c *brokertest.Cluster, m *mesh, majority *clientNet, lea
 // and acks nothing more; the majority elects a leader and its producer
 // carries on. After the heal the old leader follows; no acked message is
 // lost and every node stores the same data.
-func TestLeaderPartitioned(t *testing.T) {
-	c, m := partitionable(t, "events")
+func TestLeaderPartitioned(t *testing.T) { forStores(t, testLeaderPartitioned) }
+
+func testLeaderPartitioned(t *testing.T, store replication.RaftLogStore) {
+	c, m := partitionable(t, store, "events")
 	ck := check.New()
 	majority, minorityNet := newClientNet(""), newClientNet("")
 	follow := startRunner(t, newClient(t, majority, 3*time.Second, c.Addrs()...), ck,
@@ -102,7 +105,11 @@ func TestLeaderPartitioned(t *testing.T) {
 // these levels; the test reports the figures and asserts only that writes
 // were acknowledged.
 func TestAcksLeaderAndNoneUnderPartition(t *testing.T) {
-	c, m := partitionable(t, "events")
+	forStores(t, testAcksLeaderAndNoneUnderPartition)
+}
+
+func testAcksLeaderAndNoneUnderPartition(t *testing.T, store replication.RaftLogStore) {
+	c, m := partitionable(t, store, "events")
 	ck := check.New()
 	net1, net0 := newClientNet(""), newClientNet("")
 	one := startRunner(t, newClient(t, net1, 2*time.Second, c.Addrs()...), ck,

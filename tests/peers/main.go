@@ -14,7 +14,8 @@
 // NATS runs with file storage and SyncAlways (every write fsynced, as
 // minibroker's Raft log is), R1 on one server and R3 on three clustered
 // servers; minibroker with 1 and 3 nodes (localcluster: production Raft
-// timeouts). Everything runs in this process on loopback.
+// timeouts), on each Raft log store of -raft-log (default both: bolt and
+// wal, each its own column with its own ratio to NATS). Everything runs in this process on loopback.
 //
 //	go run . -duration 3s -rounds 2 > table.md
 package main
@@ -26,10 +27,12 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/minibroker/minibroker/client/bench"
+	"github.com/minibroker/minibroker/replication"
 )
 
 type options struct {
@@ -40,6 +43,7 @@ type options struct {
 	rate     float64
 	consume  int64
 	systems  string
+	raftLogs string
 }
 
 func main() {
@@ -51,6 +55,7 @@ func main() {
 	flag.Float64Var(&o.rate, "rate", 1000, "messages per second in the end-to-end workload")
 	flag.Int64Var(&o.consume, "consume", 100_000, "messages the consume workload reads (fewer if filling the stream takes over twice -duration)")
 	flag.StringVar(&o.systems, "pairs", "1,3", "cluster sizes to compare (1: minibroker 1 node vs NATS R1; 3: 3 nodes vs R3)")
+	flag.StringVar(&o.raftLogs, "raft-log", "bolt,wal", "minibroker Raft log stores to measure, each as its own column: bolt, wal or bolt,wal")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -82,15 +87,31 @@ func best(a, b figures, first bool) figures {
 
 // system is a broker setup to measure.
 type system struct {
-	name  string
-	nodes int
-	nats  bool
+	name    string
+	nodes   int
+	nats    bool
+	raftLog replication.RaftLogStore // minibroker's Raft log store
+}
+
+// group is the systems of one cluster size: minibroker on each Raft log
+// store, and NATS, which each of them is compared with.
+type group struct {
+	mbs  []system
+	nats system
 }
 
 func run(ctx context.Context, o options) error {
-	var pairs [][2]system
+	stores, err := parseStores(o.raftLogs)
+	if err != nil {
+		return err
+	}
+	var pairs []group
 	for _, n := range parseSizes(o.systems) {
-		pairs = append(pairs, [2]system{{fmt.Sprintf("minibroker %d", n), n, false}, {fmt.Sprintf("NATS R%d", n), n, true}})
+		g := group{nats: system{name: fmt.Sprintf("NATS R%d", n), nodes: n, nats: true}}
+		for _, s := range stores {
+			g.mbs = append(g.mbs, system{name: fmt.Sprintf("minibroker %d %s", n, s), nodes: n, raftLog: s})
+		}
+		pairs = append(pairs, g)
 	}
 	if len(pairs) == 0 {
 		return fmt.Errorf("-pairs %q: want 1, 3 or 1,3", o.systems)
@@ -99,9 +120,9 @@ func run(ctx context.Context, o options) error {
 	start, load := time.Now(), loadAvg()
 	for round := 0; round < o.rounds; round++ {
 		for _, pair := range pairs {
-			order := []system{pair[0], pair[1]}
+			order := append(slices.Clone(pair.mbs), pair.nats)
 			if round%2 == 1 { // alternate which goes first
-				order[0], order[1] = order[1], order[0]
+				slices.Reverse(order)
 			}
 			for _, sys := range order {
 				f, err := measure(ctx, o, sys)
@@ -116,6 +137,19 @@ func run(ctx context.Context, o options) error {
 	}
 	printTable(o, pairs, results, time.Since(start), load)
 	return nil
+}
+
+// parseStores returns the Raft log stores listed in s ("bolt,wal").
+func parseStores(s string) ([]replication.RaftLogStore, error) {
+	var out []replication.RaftLogStore
+	for _, f := range strings.Split(s, ",") {
+		st := replication.RaftLogStore(strings.TrimSpace(f))
+		if !slices.Contains(replication.RaftLogStores, st) || slices.Contains(out, st) {
+			return nil, fmt.Errorf("-raft-log %q: want bolt, wal or bolt,wal", s)
+		}
+		out = append(out, st)
+	}
+	return out, nil
 }
 
 // parseSizes returns the cluster sizes listed in s ("1,3").
@@ -156,7 +190,7 @@ func measure(ctx context.Context, o options, sys system) (figures, error) {
 		target = &natsTarget{url: c.url, maxAckPending: 1 << 16}
 		create = c.createStream
 	} else {
-		c, err := startMinibroker(sys.nodes, dir)
+		c, err := startMinibroker(sys.nodes, sys.raftLog, dir)
 		if err != nil {
 			return figures{}, err
 		}

@@ -7,6 +7,7 @@ import (
 	"github.com/minibroker/minibroker/broker/localcluster"
 	"github.com/minibroker/minibroker/client"
 	"github.com/minibroker/minibroker/client/bench"
+	"github.com/minibroker/minibroker/replication"
 )
 
 // mbCluster is an embedded minibroker cluster and an admin client.
@@ -15,8 +16,8 @@ type mbCluster struct {
 	admin *client.Client
 }
 
-func startMinibroker(n int, dir string) (*mbCluster, error) {
-	c, err := localcluster.Start(n, localcluster.Options{Dir: dir})
+func startMinibroker(n int, store replication.RaftLogStore, dir string) (*mbCluster, error) {
+	c, err := localcluster.Start(n, localcluster.Options{Dir: dir, RaftLog: store})
 	if err != nil {
 		return nil, err
 	}

@@ -10,7 +10,7 @@ import (
 
 // printTable writes the results as a markdown table to stdout, with the
 // date and the machine.
-func printTable(o options, pairs [][2]system, r map[string]figures, took time.Duration, loadStart string) {
+func printTable(o options, pairs []group, r map[string]figures, took time.Duration, loadStart string) {
 	w := os.Stdout
 	fmt.Fprintf(w, "Measured %s on %d cores (%s), %s; %d rounds, best of rounds; %v per workload, %d-byte messages; took %v; load average %s at the start, %s at the end.\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), cpuModel(), runtime.Version(),
@@ -18,8 +18,16 @@ func printTable(o options, pairs [][2]system, r map[string]figures, took time.Du
 	header := "| workload | figure |"
 	sep := "|---|---|"
 	for _, p := range pairs {
-		header += fmt.Sprintf(" %s | %s | ratio |", p[0].name, p[1].name)
-		sep += "---:|---:|---:|"
+		for _, mb := range p.mbs {
+			header += fmt.Sprintf(" %s |", mb.name)
+			sep += "---:|"
+		}
+		header += fmt.Sprintf(" %s |", p.nats.name)
+		sep += "---:|"
+		for _, mb := range p.mbs {
+			header += fmt.Sprintf(" ratio %s |", mb.raftLog)
+			sep += "---:|"
+		}
 	}
 	fmt.Fprintln(w, header)
 	fmt.Fprintln(w, sep)
@@ -39,12 +47,18 @@ func printTable(o options, pairs [][2]system, r map[string]figures, took time.Du
 	for _, row := range rows {
 		line := fmt.Sprintf("| %s | %s |", row.workload, row.figure)
 		for _, p := range pairs {
-			mb, nt := row.get(r[p[0].name]), row.get(r[p[1].name])
-			ratio := "-"
-			if nt > 0 {
-				ratio = fmt.Sprintf("%.2f", mb/nt)
+			nt := row.get(r[p.nats.name])
+			for _, mb := range p.mbs {
+				line += fmt.Sprintf(" "+row.format+" |", row.get(r[mb.name]))
 			}
-			line += fmt.Sprintf(" "+row.format+" | "+row.format+" | %s |", mb, nt, ratio)
+			line += fmt.Sprintf(" "+row.format+" |", nt)
+			for _, mb := range p.mbs {
+				ratio := "-"
+				if nt > 0 {
+					ratio = fmt.Sprintf("%.2f", row.get(r[mb.name])/nt)
+				}
+				line += fmt.Sprintf(" %s |", ratio)
+			}
 		}
 		fmt.Fprintln(w, line)
 	}
