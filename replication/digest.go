@@ -8,6 +8,7 @@ import (
 	"hash"
 
 	mlog "github.com/minibroker/minibroker/log"
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // Replica digests. Every replica that has applied the same Raft entries must
@@ -17,7 +18,8 @@ import (
 //
 //   - Meta: SHA-256 of the replicated metadata (topics, committed offsets,
 //     node addresses, idempotent producers, consumer groups), encoded in
-//     the same canonical, sorted form snapshots use. metaState.Index is left
+//     the sorted form snapshots use, with the topics as a sorted list
+//     (digestMeta). metaState.Index is left
 //     out: it is this replica's bookkeeping (a snapshot sets it to the
 //     applied index), not replicated state.
 //   - One PartitionDigest per partition: its start offset, its next offset
@@ -121,7 +123,8 @@ func (f *FSM) digestLocked() (Digest, error) {
 	f.mu.RUnlock()
 	d := Digest{Index: f.applied}
 	meta.Index = 0
-	enc, err := encodeMeta(meta)
+	topics := meta.sortedTopics()
+	enc, err := digestMeta(meta)
 	if err != nil {
 		return Digest{}, err
 	}
@@ -129,7 +132,7 @@ func (f *FSM) digestLocked() (Digest, error) {
 	d.Meta = hex.EncodeToString(sum[:])
 	var buf []byte
 	h := sha256.New()
-	for _, t := range meta.sortedTopics() {
+	for _, t := range topics {
 		for i := int32(0); i < t.Partitions; i++ {
 			p := f.parts[partKey{t.Name, i}]
 			if p == nil {
@@ -145,6 +148,24 @@ func (f *FSM) digestLocked() (Digest, error) {
 		}
 	}
 	return d, nil
+}
+
+// digestMeta encodes meta canonically: msgpack's SetSortMapKeys sorts the
+// keys of map[string]string and map[string]bool only, so the Topics map
+// would come out in random order. The topics go after the rest as a list
+// sorted by name instead. meta is the caller's copy; its Topics is cleared.
+func digestMeta(meta *metaState) ([]byte, error) {
+	topics := meta.sortedTopics()
+	meta.Topics = nil
+	enc, err := encodeMeta(meta)
+	if err != nil {
+		return nil, err
+	}
+	tb, err := msgpack.Marshal(topics)
+	if err != nil {
+		return nil, fmt.Errorf("replication: encode topics: %w", err)
+	}
+	return append(enc, tb...), nil
 }
 
 // hashPartition writes every batch of p into h and fills pd's offsets. It
