@@ -189,8 +189,9 @@ func (c *crashFS) markSynced(path string) {
 }
 
 // crash loses every unsynced write and kills every open handle. Until
-// revive, every operation fails.
-func (c *crashFS) crash() error {
+// revive, every operation fails. It returns how many bytes beyond the
+// synced lengths it cut.
+func (c *crashFS) crash() (lost int64, _ error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
@@ -206,6 +207,7 @@ func (c *crashFS) crash() error {
 		if len(s.undo) == 0 && st.Size() == s.synced {
 			continue
 		}
+		lost += max(0, st.Size()-s.synced)
 		f, err := os.OpenFile(path, os.O_RDWR, 0)
 		if err != nil {
 			errs = errors.Join(errs, err)
@@ -219,7 +221,7 @@ func (c *crashFS) crash() error {
 		errs = errors.Join(errs, f.Truncate(s.synced), f.Close())
 		s.undo = nil
 	}
-	return errs
+	return lost, errs
 }
 
 // revive lets new handles work again, as after the reboot.

@@ -8,6 +8,7 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 
 	"github.com/hashicorp/raft"
 )
@@ -99,6 +100,10 @@ func (n *crashNode) persistPending(now int, lost bool) bool {
 	return true
 }
 
+// modelLostBytes counts the unsynced bytes crashes threw away, to show in
+// the test's log that crashes do lose data.
+var modelLostBytes atomic.Int64
+
 type failingSink struct{ bufSink }
 
 func (failingSink) Close() error {
@@ -115,12 +120,14 @@ func (n *crashNode) crash(i int, racy bool) bool {
 	if !racy {
 		n.drainFlushers()
 	}
-	if err := n.fs.crash(); err != nil {
+	lost, err := n.fs.crash()
+	if err != nil {
 		n.m.t.Fatalf("seed %d: crashFS: %v", n.m.seed, err)
 	}
+	modelLostBytes.Add(lost)
 	n.f.Close() // dead handles: it changes nothing on disk
 	n.fs.revive()
-	n.event("crash@%d (racy=%v), replay from %d", i, racy, n.snapIdx+1)
+	n.event("crash@%d (racy=%v, %d unsynced bytes lost), replay from %d", i, racy, lost, n.snapIdx+1)
 	return n.reopen()
 }
 
@@ -183,7 +190,7 @@ func (f *FSM) sortedPartsLocked() []*partition {
 // points.
 func (m *modelRun) runCrash(dir string, rng *rand.Rand, racy bool) {
 	n := m.newCrashNode("crash", dir)
-	defer func() { n.f.Close() }()
+	defer func() { m.close(n.f) }()
 	total := len(m.entries)
 	crashes := 1 + rng.Intn(4)
 loop:
@@ -230,7 +237,7 @@ func (m *modelRun) runRestoreCut(dir string, rng *rand.Rand, racy bool) {
 		id := m.snapAt[index]
 		n := m.newCrashNode("restore-cut", filepath.Join(dir, fmt.Sprint(index)))
 		m.restoreCut(n, rng, int(index), m.restoreStream(id), racy)
-		n.f.Close()
+		m.close(n.f)
 	}
 }
 

@@ -49,8 +49,8 @@ type modelGen struct {
 	rng *rand.Rand
 	ref *FSM
 
-	entries []*raft.Log
-	term    uint64
+	index uint64 // Raft index of the entry being generated
+	term  uint64
 
 	// Leader clocks: real time advances for all, each leader's clock is
 	// skewed, so time goes backward when leadership moves.
@@ -60,10 +60,6 @@ type modelGen struct {
 
 	pids  []int64           // producer ids handed out (some expired since)
 	stale []PartitionBounds // bounds seen earlier, for commands from a stale leader view
-
-	// snaps are the snapshots taken of the reference for the restore
-	// variants: entry count (= index) -> snapshot id in snapStore.
-	snapAt map[int]string
 
 	panicMsg string // set when the reference panicked: the history ends there
 }
@@ -99,6 +95,7 @@ func (g *modelGen) step() (ct CommandType, data []byte, typ raft.LogType) {
 		ct, data = CmdAppend, g.append()
 	case r < 56:
 		ct, data = CmdInitProducer, g.enc(CmdInitProducer, &InitProducerCmd{Timestamp: g.now()})
+		g.pids = append(g.pids, int64(g.index))
 	case r < 62:
 		ct, data = CmdHousekeeping, g.enc(CmdHousekeeping, &HousekeepingCmd{Timestamp: g.now()})
 	case r < 64:
