@@ -87,7 +87,7 @@ func TestModel(t *testing.T) {
 // enableDefectTriggers turns known-defect switches off for this run as
 // MINIBROKER_MODEL_DEFECTS lists them ("1,3,5", "all"; "empty" is
 // modelAvoidEmptyRestore), to check a fix before its switch is removed.
-func enableDefectTriggers(t *testing.T) {
+func enableDefectTriggers(t testing.TB) {
 	s := os.Getenv("MINIBROKER_MODEL_DEFECTS")
 	if s == "" {
 		return
