@@ -193,6 +193,10 @@ func (f *FSM) writeState(dir string, r io.Reader, m *manifest) error {
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("replication: restore: %w", err)
 	}
+	// The dir itself, for a snapshot without partitions.
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("replication: restore: %w", err)
+	}
 	for _, p := range m.Parts {
 		t, ok := m.Meta.Topics[p.Topic]
 		if !ok || t.CreateIndex != p.CreateIndex || p.Partition < 0 || p.Partition >= t.Partitions {
