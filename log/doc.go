@@ -11,6 +11,7 @@
 //	00000000000000052311.log
 //	00000000000000052311.index
 //	recovery-point                "52311 1048576": everything before is durable
+//	removed-meta                  "4711": largest batch meta retention removed
 //
 // The last segment is the active one; only it is appended to. A segment is
 // sealed (never written again) once the log rolls past it, by size or age.

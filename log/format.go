@@ -108,6 +108,21 @@ import (
 // new one, never a mix; a file that does not parse is a *CorruptError. A
 // missing file means the start of the last segment (logs written before
 // the file existed, whose sealed segments were fsynced when sealed).
+//
+// The log directory's removed-meta file holds the largest batch meta that
+// retention has removed (removedmeta.go), so that LastMeta does not forget
+// it when every later batch is lost in a crash:
+//
+//	+------+----+
+//	| meta | \n |      e.g. "52311\n"
+//	+------+----+
+//
+//	meta  decimal uint64, no sign or leading zeros
+//
+// It is written before the segments are removed, replaced atomically as
+// the recovery point is (removed-meta.tmp, fsync, rename, directory fsync);
+// a missing file means 0 (nothing removed, or a log written before it
+// existed), one that does not parse is a *CorruptError.
 const (
 	batchHeaderSize = 48
 	batchMagic      = 1

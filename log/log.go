@@ -21,6 +21,9 @@ type Log struct {
 	wmu      sync.Mutex
 	unsynced int64     // (wmu) bytes appended to the active segment since its last fsync
 	lastJob  *flushJob // (wmu) the last segment handed to the flusher, nil if none
+	// removedMeta is the largest meta of the batches retention removed, as
+	// the removed-meta file holds it (see removedmeta.go). (wmu)
+	removedMeta uint64
 
 	// mu guards segs and closed. Readers hold it shared for the whole of a
 	// read, so a segment's files are never closed under them; the writer
@@ -80,18 +83,19 @@ func (l *Log) Size() int64 {
 	return n
 }
 
-// LastMeta is the meta value of the last batch in the log, 0 if it is empty.
-// Replication uses it to learn the Raft index the log has applied up to.
-// It waits for a write in progress.
+// LastMeta is the meta value of the last batch in the log; when retention
+// has removed every batch, the largest meta of those it removed; 0 if the
+// log never held a batch. Replication uses it to learn the Raft index the
+// log has applied up to. It waits for a write in progress.
 func (l *Log) LastMeta() uint64 {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	for i := len(l.segs) - 1; i >= 0; i-- {
 		if l.segs[i].hasData {
-			return l.segs[i].lastMeta
+			return max(l.segs[i].lastMeta, l.removedMeta)
 		}
 	}
-	return 0
+	return l.removedMeta
 }
 
 // Append writes one batch, assigning it consecutive offsets from NextOffset,

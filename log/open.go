@@ -40,6 +40,12 @@ func Open(dir string, cfg Config) (*Log, error) {
 	if err := cfg.FS.Remove(filepath.Join(dir, recoveryPointTmpFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("log: remove stale recovery point: %w", err)
 	}
+	if l.removedMeta, err = readRemovedMeta(cfg.FS, dir); err != nil {
+		return nil, err
+	}
+	if err := cfg.FS.Remove(filepath.Join(dir, removedMetaTmpFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("log: remove stale removed meta: %w", err)
+	}
 	if len(bases) == 0 {
 		if found && rp != (recoveryPoint{}) {
 			return nil, &CorruptError{File: filepath.Join(dir, recoveryPointFile),

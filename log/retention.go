@@ -136,6 +136,11 @@ func (l *Log) enforceRetention(upTo uint64) (int, error) {
 		total -= size
 		drop++
 	}
+	if drop > 0 {
+		if err := l.noteRemoval(drop); err != nil {
+			return 0, err
+		}
+	}
 	k := 0
 	for ; k < drop; k++ {
 		if err = l.removeOldest(); err != nil {

@@ -22,10 +22,9 @@ import (
 // ones), both must give the same responses (the sentinels errors match,
 // results print alike) and end with the same Digest.
 func FuzzApply(f *testing.F) {
-	enableDefectTriggers(f)
 	f.Add([]byte{})
 	// Sequence -1 of a producer on a partition it never wrote: defect (1)
-	// of issue #14 when modelAvoidDefect1 is off.
+	// of issue #14.
 	f.Add([]byte{6, 0, 0, 1, 0, 1, 0, 3, 0, 0, 0, 0, 3, 0xfc, 0, 0, 0, 0, 0})
 	f.Add([]byte{1, 0, 2, 0, 3, 0, 1, 4, 5})                      // create, delete, appends
 	f.Add([]byte{6, 0, 3, 0, 0, 9, 3, 0, 1, 2, 3, 0, 1, 1, 3, 0}) // producer, idempotent appends
@@ -228,12 +227,6 @@ func fuzzEntries(t *testing.T, data []byte) []*raft.Log {
 			c := &AppendCmd{Topic: r.topic(), Partition: r.i32(), Timestamp: r.ts()}
 			if k := r.u8(); k%2 == 1 {
 				c.ProducerID, c.Sequence = int64(k/2%8), r.i32()
-				if modelAvoidDefect1 && c.Sequence < 0 { // known defect (1)
-					c.Sequence = 0
-				}
-				if modelAvoidDefect1 && c.Sequence > math.MaxInt32-64 {
-					c.Sequence = 0
-				}
 			}
 			n := 1 + int(r.u8()%4)
 			recs := make([]mlog.Record, n)

@@ -209,7 +209,7 @@ loop:
 				return
 			}
 			continue
-		case r < 16 && crashes > 0 && !m.replayHas(n.snapIdx, i):
+		case r < 16 && crashes > 0:
 			crashes--
 			if !n.crash(i, racy && rng.Intn(2) == 0) || !m.apply("crash", n.events, n.f, rng, n.snapIdx, i) {
 				return
@@ -246,7 +246,7 @@ func (m *modelRun) restoreCut(n *crashNode, rng *rand.Rand, index int, stream []
 	if !m.apply(n.variant, n.events, n.f, rng, 0, prefix) {
 		return
 	}
-	if prefix > 0 && (rng.Intn(2) == 0 || m.replayHas(0, prefix)) {
+	if prefix > 0 && rng.Intn(2) == 0 {
 		if !n.snapshot(prefix) || !n.persistPending(prefix, false) {
 			return
 		}

@@ -11,35 +11,6 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// Known-defect switches of the model test (issue #14). While a switch is
-// true the generator and the variants stay clear of what triggers that
-// defect, so the suite stays green; set it to false once the fix has
-// landed. The numbers are the issue's.
-var (
-	// (1) dedupCheck: nil dereference for a negative Sequence on a
-	// partition the producer never wrote; Sequence+count int32 overflow.
-	// On: no negative or near-MaxInt32 sequences.
-	modelAvoidDefect1 = true
-	// (2) an interrupted snapshot restore. On: variant "restore-cut" is
-	// skipped.
-	modelAvoidDefect2 = true
-	// (3) replay records rejected idempotent batches as stored, and
-	// records BaseOffset -1. On: no crash whose replay would re-apply an
-	// idempotent Append.
-	modelAvoidDefect3 = true
-	// (4) retention by age differs after a reopen. On: no topic has
-	// RetentionMs.
-	modelAvoidDefect4 = true
-	// (5) Housekeeping's retention on replay sees later entries. On: no
-	// crash whose replay would re-apply a Housekeeping.
-	modelAvoidDefect5 = true
-	// Found by this test, not in the issue yet: Restore of a snapshot
-	// without topics fails ("open <state>.tmp/meta.bin: no such file or
-	// directory": writeState creates the state dir only for partitions).
-	// On: the restore variants use only snapshots with a topic.
-	modelAvoidEmptyRestore = true
-)
-
 // modelGen generates a random history of Raft entries and applies each one
 // to the reference FSM as it goes: like the leader's Store, it reads the
 // reference (the state just before the entry) to stamp bounds and to pick
@@ -154,13 +125,9 @@ func (g *modelGen) createTopic() (CommandType, []byte) {
 	case 2:
 		c.Config = TopicConfig{SegmentBytes: 1024, RetentionBytes: int64(1500 + g.pick(5000))}
 	case 3, 4:
-		if !modelAvoidDefect4 {
-			c.Config = TopicConfig{SegmentBytes: 1024, RetentionMs: int64(1000 + g.pick(60_000))}
-			if g.chance(0.5) {
-				c.Config.RetentionBytes = int64(2048 + g.pick(4000))
-			}
-		} else {
-			c.Config = TopicConfig{SegmentBytes: 1024 + int64(g.pick(1024)), RetentionBytes: int64(3000 + g.pick(3000))}
+		c.Config = TopicConfig{SegmentBytes: 1024, RetentionMs: int64(1000 + g.pick(60_000))}
+		if g.chance(0.5) {
+			c.Config.RetentionBytes = int64(2048 + g.pick(4000))
 		}
 	}
 	if g.chance(0.08) { // hostile
@@ -244,10 +211,10 @@ func (g *modelGen) append() []byte {
 			c.Sequence = next + int32(1+g.pick(5)) // a gap
 		case r < 22:
 			c.Sequence = max(0, next-int32(1+g.pick(3))) // old, maybe forgotten
-			if !modelAvoidDefect1 && g.chance(0.5) {
+			if g.chance(0.5) {
 				c.Sequence = next - int32(1+g.pick(3)) // maybe negative
 			}
-		case r < 26 && !modelAvoidDefect1:
+		case r < 26:
 			c.Sequence = []int32{-1, math.MinInt32, math.MaxInt32, math.MaxInt32 - 1}[g.pick(4)]
 		}
 	}

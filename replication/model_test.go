@@ -47,7 +47,6 @@ import (
 func TestModel(t *testing.T) {
 	count, base, until := 160, int64(1), time.Time{}
 	racy := false
-	enableDefectTriggers(t)
 	if s := os.Getenv("MINIBROKER_MODEL_SEED"); s != "" {
 		seed, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
@@ -82,35 +81,6 @@ func TestModel(t *testing.T) {
 		}
 	}
 	t.Logf("model: %d histories from seed %d, %d failed; crashes lost %d unsynced bytes", n, base, failures, modelLostBytes.Load())
-}
-
-// enableDefectTriggers turns known-defect switches off for this run as
-// MINIBROKER_MODEL_DEFECTS lists them ("1,3,5", "all"; "empty" is
-// modelAvoidEmptyRestore), to check a fix before its switch is removed.
-func enableDefectTriggers(t testing.TB) {
-	s := os.Getenv("MINIBROKER_MODEL_DEFECTS")
-	if s == "" {
-		return
-	}
-	switches := map[string]*bool{"1": &modelAvoidDefect1, "2": &modelAvoidDefect2, "3": &modelAvoidDefect3,
-		"4": &modelAvoidDefect4, "5": &modelAvoidDefect5, "empty": &modelAvoidEmptyRestore}
-	for _, k := range strings.Split(s, ",") {
-		k = strings.TrimSpace(k)
-		if k == "all" {
-			for _, p := range switches {
-				*p = false
-			}
-			continue
-		}
-		p, ok := switches[k]
-		if !ok {
-			t.Fatalf("MINIBROKER_MODEL_DEFECTS: unknown switch %q", k)
-		}
-		old := *p
-		*p = false
-		t.Cleanup(func() { *p = old })
-	}
-	t.Logf("model: known-defect triggers on: %s", s)
 }
 
 // modelEntries is the history length for a seed: mostly short histories,
@@ -168,9 +138,7 @@ func runModel(t *testing.T, seed int64, n int, racy, verbose bool) bool {
 	rng := rand.New(rand.NewSource(seed*7919 + 1))
 	m.runCrash(filepath.Join(root, "crash"), rng, racy)
 	m.runRestore(filepath.Join(root, "restore"), rng)
-	if !modelAvoidDefect2 {
-		m.runRestoreCut(filepath.Join(root, "restore-cut"), rng, racy)
-	}
+	m.runRestoreCut(filepath.Join(root, "restore-cut"), rng, racy)
 	return m.ok
 }
 
@@ -208,7 +176,7 @@ func (m *modelRun) generate(root string, n int) bool {
 			m.failf("straight", nil, "FSM stopped at %s: %v", describeEntry(l), err)
 			return false
 		}
-		if snapPoints[i] && (!modelAvoidEmptyRestore || len(ref.Topics()) > 0) {
+		if snapPoints[i] {
 			m.snapAt[uint64(i)] = m.persist(ref, m.snaps, uint64(i))
 		}
 	}
@@ -290,27 +258,6 @@ func (m *modelRun) check(variant string, events []string, f *FSM) {
 		m.failf(variant, events, "digest differs from the straight run in %v (index %d vs %d)%s%s",
 			m.want.Diff(d), d.Index, m.want.Index, partDiff(d, m.want), metaDiff(got, m.wantMet))
 	}
-}
-
-// replayHas reports whether entries [from, to) hold something a known
-// defect switch keeps out of replays.
-func (m *modelRun) replayHas(from, to int) bool {
-	for _, l := range m.entries[from:to] {
-		if l.Type != raft.LogCommand || len(l.Data) == 0 {
-			continue
-		}
-		switch CommandType(l.Data[0]) {
-		case CmdHousekeeping:
-			if modelAvoidDefect5 {
-				return true
-			}
-		case CmdAppend:
-			if c, err := decodeAppend(l.Data[1:]); err == nil && c.ProducerID != 0 && modelAvoidDefect3 {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // restoreStream opens the reference snapshot taken at index as a stream.
