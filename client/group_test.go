@@ -297,6 +297,38 @@ func TestConsumerAutoCommitInterval(t *testing.T) {
 	}
 }
 
+// TestConsumerAutoCommitDefaultInterval: by default a consumer that keeps
+// polling auto-commits at most once per DefaultAutoCommitInterval, not at
+// every Poll (each commit is a Raft write on every node), and Close still
+// commits everything that Poll returned.
+func TestConsumerAutoCommitDefaultInterval(t *testing.T) {
+	fb, cl, p, fc := groupSetup(t, 1, 1)
+	cfg := testConsumerConfig() // AutoCommitInterval left at its default
+	c := newTestConsumer(t, cl, cfg)
+	start := time.Now()
+	pollN(t, c, 1)
+	const polls = 10
+	for i := range polls {
+		produceTo(t, p, 1, 1)
+		if recs := pollN(t, c, 1); recs[0].Offset != int64(i+1) {
+			t.Fatalf("poll %d returned offset %d", i, recs[0].Offset)
+		}
+	}
+	// Each Poll above began with records returned by the one before: one
+	// commit per Poll would be 10. Within an interval there is one at
+	// most (the first); a slow machine may have let a few intervals pass.
+	elapsed := time.Since(start)
+	if n, most := fb.count(wire.CommitOffsets), 1+int(elapsed/DefaultAutoCommitInterval); n > most {
+		t.Fatalf("%d commits during %d polls in %v, want at most %d", n, polls+1, elapsed, most)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := fc.committed("g", tp0); got != polls+1 {
+		t.Fatalf("after Close: committed %d, want %d", got, polls+1)
+	}
+}
+
 func TestConsumerCommitNotAssigned(t *testing.T) {
 	_, cl, _, fc := groupSetup(t, 2, 5)
 	cfg := testConsumerConfig()
