@@ -144,7 +144,7 @@ func measure(ctx context.Context, o options, sys system) (figures, error) {
 	defer os.RemoveAll(dir)
 	setupCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	var target bench.Target
+	var target, e2eTarget bench.Target
 	var create func(ctx context.Context, topic string) error
 	var stop func()
 	if sys.nats {
@@ -154,6 +154,7 @@ func measure(ctx context.Context, o options, sys system) (figures, error) {
 		}
 		stop = c.close
 		target = &natsTarget{url: c.url, maxAckPending: 1 << 16}
+		e2eTarget = target
 		create = c.createStream
 	} else {
 		c, err := startMinibroker(sys.nodes, dir)
@@ -161,7 +162,7 @@ func measure(ctx context.Context, o options, sys system) (figures, error) {
 			return figures{}, err
 		}
 		stop = func() { c.close() }
-		target = c.target()
+		target, e2eTarget = c.target(), c.e2eTarget()
 		create = c.createTopic
 	}
 	defer stop()
@@ -196,7 +197,7 @@ func measure(ctx context.Context, o options, sys system) (figures, error) {
 	}
 	f.consume = res.MsgsPerSec
 	runtime.GC()
-	if res, err = checked(bench.EndToEnd(ctx, target, "e2e", "g", bench.E2EConfig{Size: o.size, Rate: o.rate, Duration: o.duration})); err != nil {
+	if res, err = checked(bench.EndToEnd(ctx, e2eTarget, "e2e", "g", bench.E2EConfig{Size: o.size, Rate: o.rate, Duration: o.duration})); err != nil {
 		return f, fmt.Errorf("e2e: %w", err)
 	}
 	f.e2eP50, f.e2eP99 = res.Latency.P50Ms, res.Latency.P99Ms
