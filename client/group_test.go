@@ -463,3 +463,26 @@ func TestConsumerClientCloseActsAsCrash(t *testing.T) {
 		t.Fatalf("%d LeaveGroup, committed %d, members %v: want a silent crash", n, fc.committed("g", tp0), fc.members("g"))
 	}
 }
+
+// TestConsumerFetchesFromLeader: a consumer that only knows a follower
+// fetches from the leader, which applies committed records first (a
+// follower learns the commit index only with the leader's next
+// AppendEntries), so end-to-end latency does not include that lag.
+func TestConsumerFetchesFromLeader(t *testing.T) {
+	leader, follower := newFakeBroker(t, "n1"), newFakeBroker(t, "n2")
+	nodes := []wire.Node{{ID: "n1", Addr: leader.addr}, {ID: "n2", Addr: follower.addr}}
+	leader.setMeta("n1", nodes)
+	follower.setMeta("n1", nodes)
+	leader.addTopic("t", 1)
+	follower.addTopic("t", 1)
+	newFakeCoord(leader)
+	cl := newTestClient(t, Config{Brokers: []string{follower.addr}})
+	p := cl.Producer(ProducerConfig{Partitioner: ManualPartitioner{}})
+	t.Cleanup(func() { _ = p.Close() })
+	produceTo(t, p, 1, 3)
+	c := newTestConsumer(t, cl, testConsumerConfig())
+	pollN(t, c, 3)
+	if n, m := follower.count(wire.Fetch), leader.count(wire.Fetch); n != 0 || m == 0 {
+		t.Fatalf("fetches: follower %d, leader %d; want all on the leader", n, m)
+	}
+}
