@@ -33,8 +33,9 @@ import (
 // owner of the partition starts there. When records are committed
 // relative to processing them decides the delivery guarantee:
 //
-//	// At-least-once (default, auto-commit): each Poll commits what the
-//	// previous Polls returned; a crash reprocesses at most that much.
+//	// At-least-once (default, auto-commit): a Poll commits what the
+//	// previous Polls returned, at most once per AutoCommitInterval (1s);
+//	// a crash reprocesses what was returned since the last commit.
 //	for {
 //		recs, err := c.Poll(ctx)
 //		...
@@ -177,7 +178,9 @@ func (cl *Client) Consumer(cfg ConsumerConfig) (*Consumer, error) {
 // and rejoins first when a rebalance is due (calling OnRevoked or OnLost,
 // then OnAssigned, on this goroutine); with auto-commit it first sends,
 // in the background, a commit of the positions of what earlier Polls
-// returned. A join may block up to the group's rebalance timeout (the
+// returned, unless the last auto-commit is more recent than
+// AutoCommitInterval (then Poll commits once it is due, if it waits that
+// long). A join may block up to the group's rebalance timeout (the
 // MaxPollInterval of its members).
 //
 // Errors: ctx's error, ErrClosed (after Close, or when the Client is

@@ -27,6 +27,14 @@ const (
 const (
 	DefaultSessionTimeout  = 10 * time.Second
 	DefaultMaxPollInterval = 5 * time.Minute
+	// DefaultAutoCommitInterval is how often auto-commit commits at most.
+	// Every commit is a Raft write on every node: committing at every Poll
+	// of a consumer that keeps up with a steady stream costs one Raft
+	// write per message delivered, which doubles the Raft traffic and the
+	// latency of everything else under load (see docs/performance.md).
+	// A crashed member's successor then reprocesses up to about this long
+	// of records; a graceful Close or rebalance commits everything first.
+	DefaultAutoCommitInterval = time.Second
 )
 
 // TopicPartition names one partition of a topic.
@@ -102,9 +110,13 @@ type ConsumerConfig struct {
 	// which gives at-least-once processing. Rebalances and Close commit
 	// them synchronously. With ManualCommit true only Commit commits.
 	ManualCommit bool
-	// AutoCommitInterval lets an auto-commit happen at most this often.
-	// Default 0: at every Poll. Commits are pipelined (one in flight;
-	// positions reached meanwhile go in the next), so Poll never waits.
+	// AutoCommitInterval lets an auto-commit happen at most this often: a
+	// Poll within the interval after the last auto-commit does not commit,
+	// and a Poll that waits for records commits once the interval has
+	// passed. Default DefaultAutoCommitInterval (1s, as Kafka clients
+	// such as Sarama; the Java client's is 5s); negative means at every
+	// Poll. Commits are pipelined (one in flight; positions reached
+	// meanwhile go in the next), so Poll never waits.
 	AutoCommitInterval time.Duration
 	// MaxPollRecords bounds how many records one Poll returns. Default 0:
 	// all that are buffered.
@@ -176,8 +188,6 @@ func (c ConsumerConfig) Validate() error {
 		return &ConfigError{"MaxPollInterval", "must be at least 1ms"}
 	case c.AutoOffsetReset != ResetEarliest && c.AutoOffsetReset != ResetLatest:
 		return &ConfigError{"AutoOffsetReset", fmt.Sprintf("%d is not ResetEarliest or ResetLatest", c.AutoOffsetReset)}
-	case c.AutoCommitInterval < 0:
-		return &ConfigError{"AutoCommitInterval", "must not be negative"}
 	case c.MaxPollRecords < 0:
 		return &ConfigError{"MaxPollRecords", "must not be negative"}
 	case c.FetchMaxBytes < 0:
@@ -202,6 +212,12 @@ func (c ConsumerConfig) withDefaults() ConsumerConfig {
 	}
 	if c.MaxPollInterval == 0 {
 		c.MaxPollInterval = DefaultMaxPollInterval
+	}
+	switch {
+	case c.AutoCommitInterval == 0:
+		c.AutoCommitInterval = DefaultAutoCommitInterval
+	case c.AutoCommitInterval < 0:
+		c.AutoCommitInterval = 0 // at every Poll
 	}
 	switch {
 	case c.FetchMaxWait == 0:

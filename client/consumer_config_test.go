@@ -38,7 +38,6 @@ func TestConsumerConfigValidate(t *testing.T) {
 		{"negative max poll", with(func(c *ConsumerConfig) { c.MaxPollInterval = -1 }), "MaxPollInterval"},
 		{"huge max poll", with(func(c *ConsumerConfig) { c.MaxPollInterval = 1000 * time.Hour }), "MaxPollInterval"},
 		{"bad reset", with(func(c *ConsumerConfig) { c.AutoOffsetReset = 2 }), "AutoOffsetReset"},
-		{"negative commit interval", with(func(c *ConsumerConfig) { c.AutoCommitInterval = -1 }), "AutoCommitInterval"},
 		{"negative max records", with(func(c *ConsumerConfig) { c.MaxPollRecords = -1 }), "MaxPollRecords"},
 		{"negative fetch bytes", with(func(c *ConsumerConfig) { c.FetchMaxBytes = -1 }), "FetchMaxBytes"},
 		{"huge fetch wait", with(func(c *ConsumerConfig) { c.FetchMaxWait = 1000 * time.Hour }), "FetchMaxWait"},
@@ -51,12 +50,14 @@ func TestConsumerConfigValidate(t *testing.T) {
 	if d.Strategy != StrategyRange || d.SessionTimeout != DefaultSessionTimeout ||
 		d.HeartbeatInterval != DefaultSessionTimeout/3 || d.MaxPollInterval != DefaultMaxPollInterval ||
 		d.FetchMaxWait != DefaultFetchMaxWait || d.AutoOffsetReset != ResetEarliest || d.ManualCommit ||
-		d.AutoCommitInterval != 0 || d.MaxPollRecords != 0 {
+		d.AutoCommitInterval != DefaultAutoCommitInterval || d.MaxPollRecords != 0 {
 		t.Errorf("defaults = %+v", d)
 	}
-	d = ConsumerConfig{Group: "g", Topics: []string{"t"}, SessionTimeout: 3 * time.Second, FetchMaxWait: -1}.withDefaults()
-	if d.HeartbeatInterval != time.Second || d.FetchMaxWait != 0 {
-		t.Errorf("HeartbeatInterval %v, FetchMaxWait %v; want 1s, 0", d.HeartbeatInterval, d.FetchMaxWait)
+	d = ConsumerConfig{Group: "g", Topics: []string{"t"}, SessionTimeout: 3 * time.Second, FetchMaxWait: -1,
+		AutoCommitInterval: -1}.withDefaults()
+	if d.HeartbeatInterval != time.Second || d.FetchMaxWait != 0 || d.AutoCommitInterval != 0 {
+		t.Errorf("HeartbeatInterval %v, FetchMaxWait %v, AutoCommitInterval %v; want 1s, 0, 0 (every Poll)",
+			d.HeartbeatInterval, d.FetchMaxWait, d.AutoCommitInterval)
 	}
 }
 

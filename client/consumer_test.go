@@ -131,6 +131,7 @@ func TestConsumerConsumesAndAutoCommits(t *testing.T) {
 	fb, cl, p, fc := groupSetup(t, 2, 10)
 	var ev events
 	cfg := testConsumerConfig()
+	cfg.AutoCommitInterval = -1 // at every Poll
 	ev.hook(&cfg, nil)
 	c := newTestConsumer(t, cl, cfg)
 	if c.MemberID() != "" || c.Generation() != 0 || len(c.Assignment()) != 0 {

@@ -75,11 +75,12 @@
 // What a commit means depends on when it happens. Commit after
 // processing for at-least-once delivery (a crash reprocesses what was
 // processed since the last commit); this is what auto-commit does, as
-// each Poll commits what the earlier Polls returned:
+// a Poll commits what the earlier Polls returned (at most once per
+// AutoCommitInterval):
 //
 //	recs, _ := c.Poll(ctx)
 //	for _, r := range recs { process(r) }
-//	err := c.Commit(ctx) // with ManualCommit; auto-commit does it at the next Poll
+//	err := c.Commit(ctx) // with ManualCommit; auto-commit does it at a later Poll
 //
 // Commit before processing for at-most-once (a crash skips the rest of
 // the batch):

@@ -297,6 +297,38 @@ func TestConsumerAutoCommitInterval(t *testing.T) {
 	}
 }
 
+// TestConsumerAutoCommitDefaultInterval: by default a consumer that keeps
+// polling auto-commits at most once per DefaultAutoCommitInterval, not at
+// every Poll (each commit is a Raft write on every node), and Close still
+// commits everything that Poll returned.
+func TestConsumerAutoCommitDefaultInterval(t *testing.T) {
+	fb, cl, p, fc := groupSetup(t, 1, 1)
+	cfg := testConsumerConfig() // AutoCommitInterval left at its default
+	c := newTestConsumer(t, cl, cfg)
+	start := time.Now()
+	pollN(t, c, 1)
+	const polls = 10
+	for i := range polls {
+		produceTo(t, p, 1, 1)
+		if recs := pollN(t, c, 1); recs[0].Offset != int64(i+1) {
+			t.Fatalf("poll %d returned offset %d", i, recs[0].Offset)
+		}
+	}
+	// Each Poll above began with records returned by the one before: one
+	// commit per Poll would be 10. Within an interval there is one at
+	// most (the first); a slow machine may have let a few intervals pass.
+	elapsed := time.Since(start)
+	if n, most := fb.count(wire.CommitOffsets), 1+int(elapsed/DefaultAutoCommitInterval); n > most {
+		t.Fatalf("%d commits during %d polls in %v, want at most %d", n, polls+1, elapsed, most)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := fc.committed("g", tp0); got != polls+1 {
+		t.Fatalf("after Close: committed %d, want %d", got, polls+1)
+	}
+}
+
 func TestConsumerCommitNotAssigned(t *testing.T) {
 	_, cl, _, fc := groupSetup(t, 2, 5)
 	cfg := testConsumerConfig()
@@ -429,5 +461,28 @@ func TestConsumerClientCloseActsAsCrash(t *testing.T) {
 	}
 	if n := fb.count(wire.LeaveGroup); n != 0 || fc.committed("g", tp0) != -1 || len(fc.members("g")) != 1 {
 		t.Fatalf("%d LeaveGroup, committed %d, members %v: want a silent crash", n, fc.committed("g", tp0), fc.members("g"))
+	}
+}
+
+// TestConsumerFetchesFromLeader: a consumer that only knows a follower
+// fetches from the leader, which applies committed records first (a
+// follower learns the commit index only with the leader's next
+// AppendEntries), so end-to-end latency does not include that lag.
+func TestConsumerFetchesFromLeader(t *testing.T) {
+	leader, follower := newFakeBroker(t, "n1"), newFakeBroker(t, "n2")
+	nodes := []wire.Node{{ID: "n1", Addr: leader.addr}, {ID: "n2", Addr: follower.addr}}
+	leader.setMeta("n1", nodes)
+	follower.setMeta("n1", nodes)
+	leader.addTopic("t", 1)
+	follower.addTopic("t", 1)
+	newFakeCoord(leader)
+	cl := newTestClient(t, Config{Brokers: []string{follower.addr}})
+	p := cl.Producer(ProducerConfig{Partitioner: ManualPartitioner{}})
+	t.Cleanup(func() { _ = p.Close() })
+	produceTo(t, p, 1, 3)
+	c := newTestConsumer(t, cl, testConsumerConfig())
+	pollN(t, c, 3)
+	if n, m := follower.count(wire.Fetch), leader.count(wire.Fetch); n != 0 || m == 0 {
+		t.Fatalf("fetches: follower %d, leader %d; want all on the leader", n, m)
 	}
 }

@@ -48,7 +48,7 @@ func TestReadmeExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()          // commits what Poll returned, leaves the group
-	msgs, err := c.Poll(ctx) // process msgs; the next Poll commits them (at-least-once)
+	msgs, err := c.Poll(ctx) // process msgs; a later Poll commits them (at-least-once)
 	if err != nil || len(msgs) != 1 || string(msgs[0].Value) != "v" {
 		t.Fatalf("polled %+v, %v", msgs, err)
 	}

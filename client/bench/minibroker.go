@@ -25,8 +25,9 @@ type Minibroker struct {
 	// CommitEveryPoll makes each Poll commit what it delivered and wait
 	// for the commit (ManualCommit and a synchronous Commit), as a
 	// consumer that must not reprocess would. If false, the consumer's
-	// configured commit mode applies (auto-commit by default: each Poll
-	// commits what earlier Polls returned, in the background).
+	// configured commit mode applies (auto-commit by default: a Poll
+	// commits what earlier Polls returned, in the background, at most once
+	// per AutoCommitInterval).
 	CommitEveryPoll bool
 }
 

@@ -178,7 +178,7 @@ func measure(ctx context.Context, o options, sys system) (figures, error) {
 	defer os.RemoveAll(dir)
 	setupCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	var target bench.Target
+	var target, e2eTarget bench.Target
 	var create func(ctx context.Context, topic string) error
 	var stop func()
 	if sys.nats {
@@ -188,6 +188,7 @@ func measure(ctx context.Context, o options, sys system) (figures, error) {
 		}
 		stop = c.close
 		target = &natsTarget{url: c.url, maxAckPending: 1 << 16}
+		e2eTarget = target
 		create = c.createStream
 	} else {
 		c, err := startMinibroker(sys.nodes, sys.raftLog, dir)
@@ -195,7 +196,7 @@ func measure(ctx context.Context, o options, sys system) (figures, error) {
 			return figures{}, err
 		}
 		stop = func() { c.close() }
-		target = c.target()
+		target, e2eTarget = c.target(), c.e2eTarget()
 		create = c.createTopic
 	}
 	defer stop()
@@ -230,7 +231,7 @@ func measure(ctx context.Context, o options, sys system) (figures, error) {
 	}
 	f.consume = res.MsgsPerSec
 	runtime.GC()
-	if res, err = checked(bench.EndToEnd(ctx, target, "e2e", "g", bench.E2EConfig{Size: o.size, Rate: o.rate, Duration: o.duration})); err != nil {
+	if res, err = checked(bench.EndToEnd(ctx, e2eTarget, "e2e", "g", bench.E2EConfig{Size: o.size, Rate: o.rate, Duration: o.duration})); err != nil {
 		return f, fmt.Errorf("e2e: %w", err)
 	}
 	f.e2eP50, f.e2eP99 = res.Latency.P50Ms, res.Latency.P99Ms

@@ -51,3 +51,14 @@ func (m *mbCluster) target() bench.Target {
 		CommitEveryPoll: true,
 	}
 }
+
+// e2eTarget is target with the consumer's default auto-commit (in the
+// background, so a Poll never waits for it) instead of a commit waited for
+// after every poll: the end-to-end workload measures delivery, and NATS's
+// consumer does not wait for its acks either.
+func (m *mbCluster) e2eTarget() bench.Target {
+	return &bench.Minibroker{
+		Client:         client.Config{Brokers: m.c.Addrs()},
+		ProducerConfig: client.ProducerConfig{Acks: client.AcksAll},
+	}
+}
