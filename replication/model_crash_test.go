@@ -23,6 +23,10 @@ type crashNode struct {
 	fs      *crashFS
 	f       *FSM
 	store   *SnapshotStore
+	// rlog is the node's Raft log, in the real store the seed picks (bolt
+	// or wal): entries reach the FSM, and replay after a crash, as read
+	// back from it.
+	rlog    *raftLog
 	snapIdx int // Raft index of the newest recorded snapshot; 0: none
 	events  []string
 
@@ -40,7 +44,55 @@ func (m *modelRun) newCrashNode(variant, dir string) *crashNode {
 	if n.f, err = NewFSM(FSMConfig{Dir: filepath.Join(dir, "fsm"), FS: n.fs}); err != nil {
 		m.t.Fatal(err)
 	}
+	n.openLog()
+	m.t.Cleanup(func() { n.rlog.close() })
 	return n
+}
+
+// modelStore is the Raft log store of a seed's crash variant: both stores
+// are covered, one seed in two each.
+func modelStore(seed int64) RaftLogStore { return RaftLogStores[seed&1] }
+
+// openLog opens (or reopens, after a crash) the node's Raft log store.
+func (n *crashNode) openLog() {
+	dir := filepath.Join(n.dir, "raft")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		n.m.t.Fatal(err)
+	}
+	// No fsyncs: the store is closed cleanly at a crash (its own crash
+	// safety is tested elsewhere), and they would cost most of the run.
+	rl, err := openRaftLog(dir, modelStore(n.m.seed), true, 1<<20, nil)
+	if err != nil {
+		n.m.t.Fatalf("seed %d: open raft log: %v", n.m.seed, err)
+	}
+	n.rlog = rl
+}
+
+// logged stores entries [from, to) of the history in the node's Raft log,
+// as raft does before it applies them, and returns them read back.
+func (n *crashNode) logged(from, to int) []*raft.Log {
+	if err := n.rlog.logs.StoreLogs(n.m.entries[from:to]); err != nil {
+		n.m.t.Fatalf("seed %d: store logs %d..%d: %v", n.m.seed, from+1, to, err)
+	}
+	return n.readBack(from, to)
+}
+
+// readBack reads entries [from, to) of the history from the Raft log store
+// and checks that they are what was stored.
+func (n *crashNode) readBack(from, to int) []*raft.Log {
+	out := make([]*raft.Log, 0, to-from)
+	for i := from; i < to; i++ {
+		want := n.m.entries[i]
+		var l raft.Log
+		if err := n.rlog.logs.GetLog(want.Index, &l); err != nil {
+			n.m.t.Fatalf("seed %d: %s raft log: entry %d: %v", n.m.seed, modelStore(n.m.seed), want.Index, err)
+		}
+		if l.Index != want.Index || l.Term != want.Term || l.Type != want.Type || !bytes.Equal(l.Data, want.Data) {
+			n.m.t.Fatalf("seed %d: %s raft log: entry %d read back differs", n.m.seed, modelStore(n.m.seed), want.Index)
+		}
+		out = append(out, &l)
+	}
+	return out
 }
 
 func (n *crashNode) event(format string, args ...any) {
@@ -127,6 +179,13 @@ func (n *crashNode) crash(i int, racy bool) bool {
 	modelLostBytes.Add(lost)
 	n.f.Close() // dead handles: it changes nothing on disk
 	n.fs.revive()
+	// The Raft log store is closed and reopened, as a restarted node's is
+	// (its own durability is raft-boltdb's and raft-wal's; see the fault
+	// tests for real process kills).
+	if err := n.rlog.close(); err != nil {
+		n.m.t.Fatalf("seed %d: close raft log: %v", n.m.seed, err)
+	}
+	n.openLog()
 	n.event("crash@%d (racy=%v, %d unsynced bytes lost), replay from %d", i, racy, lost, n.snapIdx+1)
 	return n.reopen()
 }
@@ -211,7 +270,7 @@ loop:
 			continue
 		case r < 16 && crashes > 0:
 			crashes--
-			if !n.crash(i, racy && rng.Intn(2) == 0) || !m.apply("crash", n.events, n.f, rng, n.snapIdx, i) {
+			if !n.crash(i, racy && rng.Intn(2) == 0) || !m.applyEntries("crash", n.events, n.f, rng, n.readBack(n.snapIdx, i)) {
 				return
 			}
 			continue
@@ -220,7 +279,7 @@ loop:
 			break loop
 		}
 		j := min(total, i+1+rng.Intn(6))
-		if !m.apply("crash", n.events, n.f, rng, i, j) {
+		if !m.applyEntries("crash", n.events, n.f, rng, n.logged(i, j)) {
 			return
 		}
 		i = j

@@ -222,9 +222,15 @@ func (m *modelRun) persist(f *FSM, store *SnapshotStore, index uint64) string {
 // or a stopped FSM.
 func (m *modelRun) apply(variant string, events []string, f *FSM, rng *rand.Rand, from, to int) bool {
 	m.t.Helper()
-	for i := from; i < to; {
+	return m.applyEntries(variant, events, f, rng, m.entries[from:to])
+}
+
+// applyEntries is apply of the given entries.
+func (m *modelRun) applyEntries(variant string, events []string, f *FSM, rng *rand.Rand, entries []*raft.Log) bool {
+	m.t.Helper()
+	for i, to := 0, len(entries); i < to; {
 		j := min(to, i+1+rng.Intn(8))
-		batch := m.entries[i:j]
+		batch := entries[i:j]
 		if _, perr := applySafely(f, batch); perr != nil {
 			m.poisoned[f] = true
 			var ds []string
@@ -235,7 +241,7 @@ func (m *modelRun) apply(variant string, events []string, f *FSM, rng *rand.Rand
 			return false
 		}
 		if err := f.Err(); err != nil {
-			m.failf(variant, events, "FSM stopped in batch %d..%d: %v", i+1, j, err)
+			m.failf(variant, events, "FSM stopped in batch %d..%d: %v", entries[i].Index, entries[j-1].Index, err)
 			return false
 		}
 		i = j
