@@ -92,12 +92,22 @@ func readRecoveryPoint(fsys FS, dir string) (rp recoveryPoint, found bool, err e
 // crash leaves the old recovery point or the new one. The caller makes sure
 // everything before rp is durable first.
 func writeRecoveryPoint(fsys FS, dir string, rp recoveryPoint) error {
-	tmp := filepath.Join(dir, recoveryPointTmpFile)
-	f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
+	if err := replaceFile(fsys, dir, recoveryPointFile, recoveryPointTmpFile, rp.encode()); err != nil {
 		return fmt.Errorf("log: write recovery point: %w", err)
 	}
-	_, err = f.WriteAt(rp.encode(), 0)
+	return nil
+}
+
+// replaceFile replaces dir/name with data atomically: it writes tmp, fsyncs
+// it, renames it over name and fsyncs dir. A crash leaves the old content or
+// the new one. On error tmp is removed.
+func replaceFile(fsys FS, dir, name, tmp string, data []byte) error {
+	tmpPath := filepath.Join(dir, tmp)
+	f, err := fsys.OpenFile(tmpPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteAt(data, 0)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -105,14 +115,14 @@ func writeRecoveryPoint(fsys FS, dir string, rp recoveryPoint) error {
 		err = cerr
 	}
 	if err == nil {
-		err = fsys.Rename(tmp, filepath.Join(dir, recoveryPointFile))
+		err = fsys.Rename(tmpPath, filepath.Join(dir, name))
 	}
 	if err != nil {
-		fsys.Remove(tmp)
-		return fmt.Errorf("log: write recovery point: %w", err)
+		fsys.Remove(tmpPath)
+		return err
 	}
 	if err := fsys.SyncDir(dir); err != nil {
-		return fmt.Errorf("log: write recovery point: sync dir: %w", err)
+		return fmt.Errorf("sync dir: %w", err)
 	}
 	return nil
 }

@@ -48,30 +48,10 @@ func readRemovedMeta(fsys FS, dir string) (uint64, error) {
 	return v, nil
 }
 
-// writeRemovedMeta replaces dir's removed-meta file with v: temp file,
-// fsync, rename, fsync of the directory.
+// writeRemovedMeta replaces dir's removed-meta file with v (replaceFile).
 func writeRemovedMeta(fsys FS, dir string, v uint64) error {
-	tmp := filepath.Join(dir, removedMetaTmpFile)
-	f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
+	if err := replaceFile(fsys, dir, removedMetaFile, removedMetaTmpFile, []byte(strconv.FormatUint(v, 10)+"\n")); err != nil {
 		return fmt.Errorf("log: write removed meta: %w", err)
-	}
-	_, err = f.WriteAt([]byte(strconv.FormatUint(v, 10)+"\n"), 0)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = fsys.Rename(tmp, filepath.Join(dir, removedMetaFile))
-	}
-	if err != nil {
-		fsys.Remove(tmp)
-		return fmt.Errorf("log: write removed meta: %w", err)
-	}
-	if err := fsys.SyncDir(dir); err != nil {
-		return fmt.Errorf("log: write removed meta: sync dir: %w", err)
 	}
 	return nil
 }

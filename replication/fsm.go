@@ -235,7 +235,8 @@ func (f *FSM) closePartsLocked() error {
 	return err
 }
 
-// syncFile fsyncs a file by path.
+// syncFile fsyncs a file, or a directory (making the entries created in it
+// durable), by path.
 func syncFile(path string) error {
 	fh, err := os.Open(path)
 	if err != nil {

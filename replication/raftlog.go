@@ -168,42 +168,7 @@ func writeRaftLogMarker(dataDir string, kind RaftLogStore) error {
 	if _, err := os.Stat(path); err == nil {
 		return nil
 	}
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return fmt.Errorf("replication: write %s: %w", raftLogMarkerFile, err)
-	}
-	_, err = f.WriteString(string(kind) + "\n")
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err == nil {
-		err = syncDir(dataDir)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("replication: write %s: %w", raftLogMarkerFile, err)
-	}
-	return nil
-}
-
-// syncDir fsyncs a directory, making the entries created in it durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return writeFileAtomic(path, []byte(string(kind)+"\n"))
 }
 
 // openBolt opens the raft log and stable store of dataDir. NoSync stays
