@@ -106,8 +106,8 @@ import (
 // It is replaced atomically (written to recovery-point.tmp, fsynced, renamed
 // over recovery-point, directory fsynced), so it holds the old value or the
 // new one, never a mix; a file that does not parse is a *CorruptError. A
-// missing file means the start of the last segment (logs written before
-// the file existed, whose sealed segments were fsynced when sealed).
+// missing file means the start of the first segment: nothing is known
+// durable (a new log is given the file by its first flush).
 //
 // The log directory's removed-meta file holds the largest batch meta that
 // retention has removed (removedmeta.go), so that LastMeta does not forget

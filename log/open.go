@@ -65,9 +65,14 @@ func Open(dir string, cfg Config) (*Log, error) {
 		return l, nil
 	}
 	if !found {
-		// A log written before recovery points existed, whose sealed
-		// segments were fsynced as they were sealed.
-		rp = recoveryPoint{base: bases[len(bases)-1]}
+		// Nothing is known durable: a new log whose first flush had not
+		// finished (the flusher writes the file once it has fsynced the
+		// first sealed segment), or a crash lost the file's creation.
+		// Every segment is verified, and the log ends at the first bad
+		// batch or gap. Taking the sealed segments as durable would turn
+		// a crash that lost an unflushed segment's tail, while the next
+		// segment's file survived, into a CorruptError.
+		rp = recoveryPoint{base: bases[0]}
 	}
 	if rp.base < bases[0] {
 		// Retention deleted the segment the recovery point is in (its

@@ -82,7 +82,7 @@ func readRecoveryPoint(fsys FS, dir string) (rp recoveryPoint, found bool, err e
 	rp, ok := parseRecoveryPoint(data)
 	if !ok {
 		return recoveryPoint{}, false, &CorruptError{File: path,
-			Reason: fmt.Sprintf("malformed recovery point %q (removing the file makes Open verify the last segment only)", data)}
+			Reason: fmt.Sprintf("malformed recovery point %q (removing the file makes Open verify every segment)", data)}
 	}
 	return rp, true, nil
 }

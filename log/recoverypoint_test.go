@@ -175,7 +175,7 @@ func TestRecoveryCorruptBeforeRecoveryPointIsAnError(t *testing.T) {
 // TestRecoveryAfterCleanCloseScansNothing: Close moves the recovery point to
 // the end of the log, so the next Open verifies only the tails after the
 // last index entries, not the active segment; without the file (a crash
-// before any flush) it verifies the whole last segment.
+// before any flush) it verifies every segment.
 func TestRecoveryAfterCleanCloseScansNothing(t *testing.T) {
 	dir := t.TempDir()
 	cfg := Config{SegmentBytes: 1 << 20} // default index interval, 4 KiB
@@ -225,8 +225,8 @@ func TestRecoveryAfterCleanCloseScansNothing(t *testing.T) {
 	}
 	n = open()
 	t.Logf("Open without a recovery point read %d bytes", n)
-	if n < lastSize {
-		t.Fatalf("Open without a recovery point read %d bytes, want the whole last segment (%d of %d)", n, lastSize, size)
+	if n < size {
+		t.Fatalf("Open without a recovery point read %d bytes, want the whole log (%d)", n, size)
 	}
 }
 
@@ -255,5 +255,95 @@ func TestRecoveryTruncateLowersRecoveryPoint(t *testing.T) {
 	defer l.Close()
 	if l.NextOffset() != 20 {
 		t.Fatalf("NextOffset %d, want 20", l.NextOffset())
+	}
+}
+
+// TestRecoveryLostSealedTailDropsLaterSegments: a machine crash while the
+// flusher had made none of the sealed segments durable, and segment 0 lost
+// its unsynced tail while the files of segments 20 and 40 survived.
+// Segment 20 no longer follows on from segment 0, but the gap is after the
+// recovery point: nothing there was promised durable, so Open cuts the log
+// at the gap (deletes 20 and 40) instead of refusing it as corrupt. With a
+// new log whose first flush had not finished there is no recovery-point
+// file at all: that must mean "nothing known durable" (the start of the
+// first segment), not "every sealed segment was fsynced", or Open refused
+// the log with a CorruptError (found by replication's TestModel, seed
+// 405625417182 with racy crashes).
+func TestRecoveryLostSealedTailDropsLaterSegments(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		synced int   // batches Synced before the flusher blocked: 0 leaves no recovery-point file
+		keep   int64 // batches of segment 0 that survive the crash
+	}{
+		{"no recovery point, segment 0 empty", 0, 0},
+		{"no recovery point, segment 0 torn", 0, 3},
+		{"recovery point in segment 0", 2, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := &faultFS{}
+			src := t.TempDir()
+			size := int64(len(fxBatch(t, 10, 5, 100)))
+			cfg := Config{SegmentBytes: 4 * size, IndexInterval: 1 << 20}
+			c := cfg
+			c.FS = fs
+			l, err := Open(src, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			release := func() {}
+			t.Cleanup(func() {
+				release()
+				l.Close()
+			})
+			var want []byte
+			for i := 0; i < 12; i++ {
+				if i == tc.synced {
+					if i > 0 {
+						if err := l.Sync(); err != nil {
+							t.Fatal(err)
+						}
+					}
+					release = fs.blockSync(".log") // the flusher makes nothing durable
+				}
+				b := fxBatch(t, 10+i, 5, 100)
+				fxAppend(t, l, b, int64(5*i))
+				want = append(want, b...)
+			}
+			r := &rpLog{dir: src}
+			dir := r.crashCopy(t)
+			_, err = os.Stat(filepath.Join(dir, recoveryPointFile))
+			if found := err == nil; found != (tc.synced > 0) {
+				t.Fatalf("recovery-point file exists: %v, want %v", found, tc.synced > 0)
+			}
+			if err := os.Truncate(filepath.Join(dir, segmentName(0, ".log")), tc.keep*size); err != nil {
+				t.Fatal(err)
+			}
+
+			rec := &fxRecorder{}
+			c.FS, c.Logger = OSFS{}, slog.New(rec)
+			l2, err := Open(dir, c)
+			if err != nil {
+				t.Fatalf("Open after a crash that lost the tail of an unflushed sealed segment: %v", err)
+			}
+			defer l2.Close()
+			if got := l2.NextOffset(); got != 5*tc.keep {
+				t.Fatalf("NextOffset %d, want %d: the log ends where segment 0 does", got, 5*tc.keep)
+			}
+			if got := fxReadBytes(t, l2); !bytes.Equal(got, want[:tc.keep*size]) {
+				t.Fatalf("log holds %d bytes, want the %d of segment 0 that survived", len(got), tc.keep*size)
+			}
+			if files := fxLogFiles(t, dir); len(files) != 1 {
+				t.Fatalf("segment files %v, want segment 0 only", files)
+			}
+			if msgs := rec.messages(); len(msgs) != 1 || !strings.Contains(msgs[0], "deleting segments") {
+				t.Fatalf("recovery logged %q, want one report of the deleted segments", msgs)
+			}
+			b := fxBatch(t, 99, 5, 100)
+			fxAppend(t, l2, b, 5*tc.keep)
+			if err := l2.Close(); err != nil {
+				t.Fatal(err)
+			}
+			fxReopenClean(t, dir, cfg, append(want[:tc.keep*size:tc.keep*size], b...), 5*tc.keep+5)
+		})
 	}
 }

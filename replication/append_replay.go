@@ -45,12 +45,6 @@ func (f *FSM) replayAppend(index uint64, c *AppendCmd, p *partition) any {
 	if c.ProducerID == 0 && len(p.replayGap) == 0 {
 		return replayed // nothing to record, nothing to place
 	}
-	if index <= f.meta.Index {
-		// The metadata on disk is newer than raft's last snapshot (a
-		// snapshot persisted by the FSM that raft did not record): it
-		// already holds this entry's effect, and nothing after it is gone.
-		return replayed
-	}
 	b, err := parseAppendBatch(index, c.Batch)
 	if err != nil {
 		return err

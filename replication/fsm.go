@@ -48,8 +48,12 @@ type FSMConfig struct {
 // one twice would duplicate a batch. So every applied Raft index is recorded
 // with what it changed — a batch's index in its header (log meta), metadata
 // commands' index in metaState.Index — and Apply skips an entry whose index
-// is at or below the recorded one. Nothing is skipped wrongly: indexes only
-// grow, and the data up to the snapshot's index was fsynced before raft
+// is at or below the recorded one. An Append is skipped at or below either:
+// the metadata on disk may be newer than raft's snapshot, and it is
+// written only after the partition data up to its index was fsynced, so it
+// covers every batch up to it; looking such an entry's topic up in it would
+// find a topic created (or created again) after the entry. Nothing is
+// skipped wrongly: indexes only grow, and the data up to the snapshot's index was fsynced before raft
 // recorded the snapshot, so what the FSM lost in a crash is always still in
 // the Raft log. The one state older than raft's newest snapshot — a
 // follower's Restore of a received snapshot interrupted by a crash — is

@@ -25,6 +25,15 @@ func (f *FSM) applyAppend(index uint64, body []byte) any {
 		return err
 	}
 	f.tick(c.Timestamp)
+	if index <= f.meta.Index {
+		// The metadata on disk is newer than raft's last snapshot (one the
+		// FSM persisted and raft did not record): it holds this entry's
+		// effect, and every batch applied up to it was fsynced before it
+		// was written. Its topics are not the ones this entry saw — the
+		// topic may have been created, or deleted and created again,
+		// since — so the entry is not even looked up.
+		return AppendResult{BaseOffset: -1, Replayed: true}
+	}
 	f.mu.RLock()
 	p, err := f.partitionLocked(c.Topic, c.Partition)
 	f.mu.RUnlock()

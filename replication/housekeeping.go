@@ -16,8 +16,12 @@ const DefaultHousekeepingInterval = time.Minute
 // entry's index (batch metas are Raft indexes; see log.EnforceRetention)
 // and on the command's time, nothing else, so every replica deletes alike,
 // including one that replays the entry after a crash with later appends
-// already in its log (applyAppend skips those). It is not skipped on
-// replay: it is idempotent for a given index and time.
+// already in its log (applyAppend skips those). Its retention is not
+// skipped on replay: it is idempotent for a given index and time. Its
+// producer expiry is, at or below meta.Index: that metadata holds its
+// effect, and expiring by the entry's time in it would drop producers
+// created since, if a later leader stamped them with a clock far enough
+// behind.
 func (f *FSM) applyHousekeeping(index uint64, body []byte) any {
 	var c HousekeepingCmd
 	if err := decodeBody(body, &c); err != nil {
@@ -25,7 +29,9 @@ func (f *FSM) applyHousekeeping(index uint64, body []byte) any {
 	}
 	f.tick(c.Timestamp)
 	f.mu.Lock()
-	f.meta.expireProducers(c.Timestamp)
+	if index > f.meta.Index {
+		f.meta.expireProducers(c.Timestamp)
+	}
 	f.mu.Unlock()
 	for _, p := range f.sortedParts() {
 		if _, err := p.log.EnforceRetention(index); err != nil {

@@ -139,3 +139,31 @@ func partitionShape(t *testing.T, f *FSM) string {
 	}
 	return fmt.Sprintf("offsets [%d, %d), segments %v", start, end, segs)
 }
+
+// TestHousekeepingReplayKeepsLaterProducers: a Housekeeping entry replayed
+// under metadata newer than it (a snapshot the FSM persisted and raft did
+// not record) expired producers by its time in that newer state, so a
+// producer created after the entry, stamped by a leader whose clock was
+// more than ProducerIdleTimeout behind, was forgotten by the replaying
+// node only. The metadata already holds the entry's expiry.
+func TestHousekeepingReplayKeepsLaterProducers(t *testing.T) {
+	h := newHarness(t, FSMConfig{})
+	now := int64(1_700_000_000_000)
+	if r := h.apply(CmdHousekeeping, &HousekeepingCmd{Timestamp: now}); r != nil {
+		t.Fatal(r)
+	}
+	late := now - 2*ProducerIdleTimeout.Milliseconds() // a leader with a clock far behind
+	if _, ok := h.apply(CmdInitProducer, &InitProducerCmd{Timestamp: late}).(int64); !ok {
+		t.Fatal("InitProducer did not return an id")
+	}
+	h.snapshot() // metadata at index 2 on disk; raft does not record it
+	want, err := h.f.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.restartAndReplay(0)
+	if ps := producers(h.f); len(ps) != 1 {
+		t.Fatalf("after replay %d producers, want the one created after the housekeeping", len(ps))
+	}
+	checkDigest(t, h.f, want)
+}
