@@ -106,7 +106,7 @@ func (s testSnapshot) Release() {}
 
 // testWait bounds every wait for a condition. It is generous so that a slow
 // machine under -race does not fail; passing runs take milliseconds.
-const testWait = 10 * time.Second
+const testWait = 30 * time.Second
 
 // testNode is a running Node with its testFSM.
 type testNode struct {
