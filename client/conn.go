@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -54,6 +55,10 @@ type conn struct {
 
 // maxKeptBuf is the largest buffer a conn keeps for reuse between frames.
 const maxKeptBuf = 1 << 20
+
+// readBufSize is the size of a conn's read buffer. Bodies larger than it
+// are read straight into the frame.
+const readBufSize = 16 << 10
 
 // newConn wraps nc; the caller must run readLoop in a goroutine.
 func newConn(nc net.Conn, addr string, maxFrame int, writeTimeout time.Duration, log *slog.Logger) *conn {
@@ -206,8 +211,11 @@ func (c *conn) roundTrip(ctx context.Context, key wire.APIKey, req, resp any, ti
 func (c *conn) readLoop() {
 	defer close(c.done)
 	var buf []byte
+	// Buffered: a frame's length and body (and often the frames after it)
+	// come in one read system call instead of two per frame.
+	br := bufio.NewReaderSize(c.nc, readBufSize)
 	for {
-		payload, err := wire.ReadFrame(c.nc, c.maxFrame, buf)
+		payload, err := wire.ReadFrame(br, c.maxFrame, buf)
 		if err != nil {
 			c.fail(fmt.Errorf("%w: reading from %s: %v", ErrConnectionLost, c.addr, err))
 			return
