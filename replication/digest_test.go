@@ -1,9 +1,7 @@
 package replication
 
 import (
-	"bytes"
 	"fmt"
-	"io"
 	"slices"
 	"testing"
 )
@@ -58,19 +56,7 @@ func TestDigestAgreesAcrossHistories(t *testing.T) {
 	}
 
 	// A snapshot streamed to a fresh node.
-	snap, err := a.f.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if err := snap.Persist(&bufSink{Buffer: &buf}); err != nil {
-		t.Fatal(err)
-	}
-	snap.Release()
-	c := newHarness(t, FSMConfig{})
-	if err := c.f.Restore(io.NopCloser(&buf)); err != nil {
-		t.Fatal(err)
-	}
+	c := restoredCopy(t, a.f)
 	if d := digestOf(t, c.f); d.Sum() != want.Sum() {
 		t.Fatalf("restored replica differs: %v", want.Diff(d))
 	}

@@ -370,6 +370,26 @@ func TestRestoreInterruptedKeepsOldState(t *testing.T) {
 	}
 }
 
+// restoredCopy streams a snapshot of f, as raft sends one to a follower,
+// and restores it on a fresh FSM.
+func restoredCopy(t *testing.T, f *FSM) *fsmHarness {
+	t.Helper()
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := snap.Persist(&bufSink{Buffer: &buf}); err != nil {
+		t.Fatal(err)
+	}
+	snap.Release()
+	g := newHarness(t, FSMConfig{})
+	if err := g.f.Restore(io.NopCloser(&buf)); err != nil {
+		t.Fatalf("Restore: %v", err)
+	}
+	return g
+}
+
 type bufSink struct{ *bytes.Buffer }
 
 func (bufSink) ID() string    { return "buf" }

@@ -1,10 +1,8 @@
 package replication
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"testing"
 )
 
@@ -95,19 +93,7 @@ func TestDedupStateSurvivesSnapshotRestoreAndReplay(t *testing.T) {
 	h.appendSeq(pid, 0, "a", 2, 1)
 	h.appendSeq(pid, 2, "b", 2, 1)
 
-	snap, err := h.f.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if err := snap.Persist(&bufSink{Buffer: &buf}); err != nil {
-		t.Fatal(err)
-	}
-	snap.Release()
-	g := newHarness(t, FSMConfig{})
-	if err := g.f.Restore(io.NopCloser(&buf)); err != nil {
-		t.Fatal(err)
-	}
+	g := restoredCopy(t, h.f)
 	g.index = h.index
 	if r := g.appendSeq(pid, 2, "b", 2, 2).(AppendResult); !r.Duplicate || r.BaseOffset != 2 {
 		t.Fatalf("retry after restore: %+v", r)
