@@ -36,7 +36,7 @@ import (
 //
 // No Apply may panic. Runs:
 //
-//	go test -run TestModel ./replication/                 a few hundred fixed seeds (CI)
+//	go test -run TestModel ./replication/                 240 fixed seeds (CI)
 //	MINIBROKER_MODEL=1 [MINIBROKER_MODEL_DURATION=10m]    new random seeds for minutes (default 3m)
 //	MINIBROKER_MODEL_SEED=N                               one history, verbosely
 //	MINIBROKER_MODEL_SEED=N MINIBROKER_MODEL_RACY=1       the same with racy crashes
@@ -48,7 +48,7 @@ import (
 // timing: MINIBROKER_MODEL_RACY=1 replays such a seed in that mode, which
 // may take a few runs to hit the same timing.
 func TestModel(t *testing.T) {
-	count, base, until := 160, int64(1), time.Time{}
+	count, base, until := 240, int64(1), time.Time{}
 	racy := false
 	if s := os.Getenv("MINIBROKER_MODEL_SEED"); s != "" {
 		seed, err := strconv.ParseInt(s, 10, 64)
