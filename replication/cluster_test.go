@@ -50,6 +50,19 @@ func newStoreCluster(t *testing.T, size int, mod func(*Config)) *storeCluster {
 	for i := 1; i < size; i++ {
 		c.addVoter(i)
 	}
+	// Every node must know every voter before a test kills one: hashicorp/raft
+	// refuses votes (and pre-votes) from a candidate missing from its own
+	// latest configuration, so a follower that had not yet received the last
+	// AddVoter would never elect the node it names once the leader is gone.
+	waitFor(t, "every node to know every voter", func() bool {
+		for _, s := range c.stores {
+			servers, err := s.Node().Servers()
+			if err != nil || len(servers) != size {
+				return false
+			}
+		}
+		return true
+	})
 	return c
 }
 
