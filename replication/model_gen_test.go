@@ -87,8 +87,11 @@ func (g *modelGen) step() (ct CommandType, data []byte, typ raft.LogType) {
 		ct, data = CmdDeleteGroup, g.enc(CmdDeleteGroup, &DeleteGroupCmd{Group: g.groupName()})
 	case r < 92:
 		ct, data = CmdCommitOffset, g.legacyCommit()
-	case r < 98:
+	case r < 97:
 		ct, data = g.garbage()
+	case r < 98:
+		ct, data = CmdDigest, g.enc(CmdDigest, &DigestCmd{}) // must change nothing
+
 	default:
 		typ = raft.LogConfiguration
 	}
@@ -397,7 +400,7 @@ func (g *modelGen) legacyCommit() []byte {
 // empty entry.
 func (g *modelGen) garbage() (CommandType, []byte) {
 	types := []CommandType{CmdCreateTopic, CmdDeleteTopic, CmdAppend, CmdCommitOffset, CmdRegisterNode, CmdInitProducer,
-		CmdHousekeeping, CmdSyncGroup, CmdRemoveMembers, CmdCommitOffsets, CmdResetOffsets, CmdDeleteGroup}
+		CmdHousekeeping, CmdSyncGroup, CmdRemoveMembers, CmdCommitOffsets, CmdResetOffsets, CmdDeleteGroup, CmdDigest}
 	ct := types[g.pick(len(types))]
 	switch g.pick(4) {
 	case 0:
@@ -458,6 +461,8 @@ func describeEntry(l *raft.Log) string {
 		v = &ResetOffsetsCmd{}
 	case CmdDeleteGroup:
 		v = &DeleteGroupCmd{}
+	case CmdDigest:
+		v = &DigestCmd{}
 	default:
 		return fmt.Sprintf("#%d %v (%d bytes)", l.Index, ct, len(l.Data))
 	}
