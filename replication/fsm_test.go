@@ -336,17 +336,12 @@ func TestRestoreInterruptedKeepsOldState(t *testing.T) {
 	src := newHarness(t, FSMConfig{})
 	src.apply(CmdCreateTopic, &CreateTopicCmd{Name: "new", Partitions: 1})
 	src.append("new", 0, "n", 100)
-	snap, _ := src.f.Snapshot()
-	var buf bytes.Buffer
-	if err := snap.Persist(&bufSink{Buffer: &buf}); err != nil {
-		t.Fatal(err)
-	}
-	snap.Release()
+	stream := snapshotStream(t, src.f)
 
 	h := newHarness(t, FSMConfig{})
 	h.apply(CmdCreateTopic, &CreateTopicCmd{Name: "old", Partitions: 1})
 	h.append("old", 0, "o", 3)
-	cut := buf.Bytes()[:buf.Len()-10]
+	cut := stream[:len(stream)-10]
 	if err := h.f.Restore(io.NopCloser(bytes.NewReader(cut))); err == nil {
 		t.Fatal("restore of a truncated stream succeeded")
 	}
@@ -370,9 +365,9 @@ func TestRestoreInterruptedKeepsOldState(t *testing.T) {
 	}
 }
 
-// restoredCopy streams a snapshot of f, as raft sends one to a follower,
-// and restores it on a fresh FSM.
-func restoredCopy(t *testing.T, f *FSM) *fsmHarness {
+// snapshotStream is a snapshot of f as the byte stream raft sends to a
+// follower.
+func snapshotStream(t *testing.T, f *FSM) []byte {
 	t.Helper()
 	snap, err := f.Snapshot()
 	if err != nil {
@@ -383,8 +378,16 @@ func restoredCopy(t *testing.T, f *FSM) *fsmHarness {
 		t.Fatal(err)
 	}
 	snap.Release()
+	return buf.Bytes()
+}
+
+// restoredCopy streams a snapshot of f, as raft sends one to a follower,
+// and restores it on a fresh FSM.
+func restoredCopy(t *testing.T, f *FSM) *fsmHarness {
+	t.Helper()
+	stream := snapshotStream(t, f)
 	g := newHarness(t, FSMConfig{})
-	if err := g.f.Restore(io.NopCloser(&buf)); err != nil {
+	if err := g.f.Restore(io.NopCloser(bytes.NewReader(stream))); err != nil {
 		t.Fatalf("Restore: %v", err)
 	}
 	return g

@@ -151,17 +151,12 @@ func TestRestoreFailureStopsFSM(t *testing.T) {
 	src := newHarness(t, FSMConfig{})
 	src.apply(CmdCreateTopic, &CreateTopicCmd{Name: "new", Partitions: 1})
 	src.append("new", 0, "n", 100)
-	snap, _ := src.f.Snapshot()
-	var buf bytes.Buffer
-	if err := snap.Persist(&bufSink{Buffer: &buf}); err != nil {
-		t.Fatal(err)
-	}
-	snap.Release()
+	stream := snapshotStream(t, src.f)
 
 	var fatal []error
 	h := newHarness(t, FSMConfig{OnFatal: func(err error) { fatal = append(fatal, err) }})
 	h.apply(CmdCreateTopic, &CreateTopicCmd{Name: "old", Partitions: 1})
-	err := h.f.Restore(io.NopCloser(bytes.NewReader(buf.Bytes()[:buf.Len()-10])))
+	err := h.f.Restore(io.NopCloser(bytes.NewReader(stream[:len(stream)-10])))
 	if !errors.Is(err, ErrStopped) || len(fatal) != 1 || h.f.Err() == nil {
 		t.Fatalf("failed restore: error %v, OnFatal calls %d, Err %v; want ErrStopped, 1, non-nil", err, len(fatal), h.f.Err())
 	}
