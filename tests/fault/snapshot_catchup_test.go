@@ -25,36 +25,10 @@ func TestFollowerCatchesUpThroughSnapshot(t *testing.T) {
 
 func testFollowerCatchesUpThroughSnapshot(t *testing.T, store replication.RaftLogStore) {
 	const topic, parts = "snap", 3
-	c := newCluster(t, store, 3, func(cfg *nodeConfig) {
-		cfg.SnapshotThreshold = 64
-		cfg.TrailingLogs = 16
-		cfg.SnapshotInterval = 100 * time.Millisecond
-	})
-	c.createTopic(topic, parts)
-	ck := check.New()
-	lp := startLocalProducer(t, newClient(t, c.addrs()...), ck, topic, "p", producerConfig(client.AcksAll, client.IdempotenceAuto), 2000)
-	lp.waitAcked(t, 300, 60*time.Second)
-
-	l := c.leader()
-	f := (l + 1) % len(c.nodes)
-	follower := c.nodes[f]
-	follower.Kill()
-	// The follower's log is a prefix of the leader's: the leader's last
-	// index bounds it.
-	st, err := c.status(l)
-	if err != nil || st.AnsweredBy != st.LeaderID {
-		t.Fatalf("leader status: %+v %v", st, err)
-	}
-	bound := st.LastLogIndex
-	// Raft keeps TrailingLogs entries before a snapshot's index (the
-	// broker's tuning never keeps fewer than 64): once the leader's
-	// snapshot is past bound+64, its log starts after the follower's end.
-	var snap float64
-	waitFor(t, fmt.Sprintf("the leader's snapshot index past %d", bound+64), 60*time.Second, func() bool {
-		snap, err = metric(c.nodes[c.leader()].MetricsAddr(), "minibroker_raft_last_snapshot_index")
-		return err == nil && snap > float64(bound+64)
-	})
-	t.Logf("%s killed with its log at most at index %d; the leader snapshotted at %v", follower.cfg.ID, bound, snap)
+	b := startFollowerBehind(t, store, topic, parts, 300)
+	c, ck, lp, f, follower := b.c, b.ck, b.lp, b.f, b.follower
+	snap := b.waitSnapshotPastBound(t)
+	t.Logf("%s killed with its log at most at index %d; the leader snapshotted at %v", follower.cfg.ID, b.bound, snap)
 	lp.waitAcked(t, lp.ackedCount()+200, 60*time.Second)
 
 	follower.Restart()
@@ -128,4 +102,58 @@ func diffRecords(a, b []client.Record) string {
 		return fmt.Sprintf("%d records vs %d", len(a), len(b))
 	}
 	return ""
+}
+
+// followerBehind is a 3-node cluster that snapshots often, a producer
+// writing to topic, and one follower killed: its log ends at or before
+// bound (the leader's last index when it died).
+type followerBehind struct {
+	c        *cluster
+	ck       *check.Checker
+	lp       *localProducer
+	l, f     int // the leader and the killed follower
+	follower *node
+	bound    uint64
+}
+
+// startFollowerBehind starts the cluster and the producer, waits for acked
+// acknowledgements, and kills a follower.
+func startFollowerBehind(t *testing.T, store replication.RaftLogStore, topic string, parts int32, acked int) *followerBehind {
+	t.Helper()
+	b := &followerBehind{ck: check.New()}
+	b.c = newCluster(t, store, 3, func(cfg *nodeConfig) {
+		cfg.SnapshotThreshold = 64
+		cfg.TrailingLogs = 16
+		cfg.SnapshotInterval = 100 * time.Millisecond
+	})
+	b.c.createTopic(topic, parts)
+	b.lp = startLocalProducer(t, newClient(t, b.c.addrs()...), b.ck, topic, "p", producerConfig(client.AcksAll, client.IdempotenceAuto), 2000)
+	b.lp.waitAcked(t, acked, 60*time.Second)
+	b.l = b.c.leader()
+	b.f = (b.l + 1) % len(b.c.nodes)
+	b.follower = b.c.nodes[b.f]
+	b.follower.Kill()
+	// The follower's log is a prefix of the leader's: the leader's last
+	// index bounds it.
+	st, err := b.c.status(b.l)
+	if err != nil || st.AnsweredBy != st.LeaderID {
+		t.Fatalf("leader status: %+v %v", st, err)
+	}
+	b.bound = st.LastLogIndex
+	return b
+}
+
+// waitSnapshotPastBound waits until the leader's log starts after the
+// follower's end: raft keeps TrailingLogs entries before a snapshot's index
+// (the broker's tuning never keeps fewer than 64), so a snapshot past
+// bound+64 does. It returns that snapshot index.
+func (b *followerBehind) waitSnapshotPastBound(t *testing.T) float64 {
+	t.Helper()
+	var snap float64
+	waitFor(t, fmt.Sprintf("the leader's snapshot index past %d", b.bound+64), 60*time.Second, func() bool {
+		var err error
+		snap, err = metric(b.c.nodes[b.c.leader()].MetricsAddr(), "minibroker_raft_last_snapshot_index")
+		return err == nil && snap > float64(b.bound+64)
+	})
+	return snap
 }

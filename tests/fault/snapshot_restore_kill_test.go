@@ -35,35 +35,15 @@ func TestFollowerKilledDuringSnapshotRestore(t *testing.T) {
 
 func testFollowerKilledDuringSnapshotRestore(t *testing.T, store replication.RaftLogStore) {
 	const topic, parts = "snap", 2
-	c := newCluster(t, store, 3, func(cfg *nodeConfig) {
-		cfg.SnapshotThreshold = 64
-		cfg.TrailingLogs = 16
-		cfg.SnapshotInterval = 100 * time.Millisecond
-	})
-	c.createTopic(topic, parts)
-	ck := check.New()
-	lp := startLocalProducer(t, newClient(t, c.addrs()...), ck, topic, "p", producerConfig(client.AcksAll, client.IdempotenceAuto), 2000)
-	lp.waitAcked(t, 200, 60*time.Second)
-
-	l := c.leader()
-	f := (l + 1) % len(c.nodes)
-	follower := c.nodes[f]
-	follower.Kill()
-	st, err := c.status(l)
-	if err != nil || st.AnsweredBy != st.LeaderID {
-		t.Fatalf("leader status: %+v %v", st, err)
-	}
-	bound := st.LastLogIndex
+	b := startFollowerBehind(t, store, topic, parts, 200)
+	c, ck, lp, l, f, follower := b.c, b.ck, b.lp, b.l, b.f, b.follower
 	// While the follower is down: a new topic and committed offsets, which
 	// only the snapshot brings it.
 	c.createTopic("late", 1)
 	if _, err := c.cl.ResetGroupOffsets(ctxT(t, 30*time.Second), "g", topic, client.Latest, 0); err != nil {
 		t.Fatalf("reset offsets: %v", err)
 	}
-	waitFor(t, fmt.Sprintf("the leader's snapshot index past %d", bound+64), 60*time.Second, func() bool {
-		snap, err := metric(c.nodes[c.leader()].MetricsAddr(), "minibroker_raft_last_snapshot_index")
-		return err == nil && snap > float64(bound+64)
-	})
+	b.waitSnapshotPastBound(t)
 	lp.waitAcked(t, lp.ackedCount()+100, 60*time.Second)
 	lp.close() // the snapshot it gets is the leader's latest
 
