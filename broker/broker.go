@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/minibroker/minibroker/kafka"
 	"github.com/minibroker/minibroker/replication"
 )
 
@@ -27,7 +28,13 @@ type Broker struct {
 	logger *slog.Logger
 	store  *replication.Store
 	ln     net.Listener
-	coord  *coordinator // consumer groups; active while this node leads
+	// kafka serves the Kafka protocol; nil when Config.DisableKafka.
+	// kafkaAddr is its advertised address. Both set in Start; read-only
+	// after.
+	kafka       *kafka.Server
+	kafkaAddr   string
+	kafkaListen string       // the Kafka listener's bound address
+	coord       *coordinator // consumer groups; active while this node leads
 	// replayTo is the last index of the Raft log at start (set in Start,
 	// read-only after); caughtUp turns true once it is applied (replay.go).
 	replayTo uint64
@@ -100,9 +107,20 @@ func Start(cfg Config) (*Broker, error) {
 	var httpLn net.Listener
 	b := &Broker{cfg: cfg, id: id, logger: cfg.Logger.With("node", id), ln: ln, conns: map[*conn]struct{}{},
 		draining: make(chan struct{}), graceful: make(chan struct{}), done: make(chan struct{})}
+	kln, err := b.listenKafka()
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	closeKafkaLn := func() {
+		if kln != nil {
+			kln.Close()
+		}
+	}
 	if cfg.MetricsAddr != "" {
 		if httpLn, err = b.listenHTTP(); err != nil {
 			ln.Close()
+			closeKafkaLn()
 			return nil, err
 		}
 	}
@@ -125,6 +143,7 @@ func Start(cfg Config) (*Broker, error) {
 	})
 	if err != nil {
 		ln.Close()
+		closeKafkaLn()
 		if httpLn != nil {
 			httpLn.Close()
 		}
@@ -142,6 +161,10 @@ func Start(cfg Config) (*Broker, error) {
 	go b.registrar()
 	go b.coord.run()
 	go b.watchFatal()
+	if err := b.startKafka(kln); err != nil {
+		b.Close()
+		return nil, err
+	}
 	if err := b.waitReady(fresh, bootstrap); err != nil {
 		b.Close()
 		if ferr := b.Err(); ferr != nil {
@@ -149,7 +172,7 @@ func Start(cfg Config) (*Broker, error) {
 		}
 		return nil, err
 	}
-	b.logger.Info("broker serving", "addr", b.addr, "raft_addr", b.store.Node().RaftAddr(),
+	b.logger.Info("broker serving", "addr", b.addr, "kafka_addr", b.kafkaAddr, "raft_addr", b.store.Node().RaftAddr(),
 		"metrics_addr", b.MetricsAddr(), "data_dir", cfg.DataDir)
 	return b, nil
 }
@@ -382,6 +405,9 @@ func (b *Broker) Close() error {
 		}
 		b.mu.Unlock()
 		b.closeHTTP()
+		if b.kafka != nil {
+			b.kafka.Close() // blocks until its connections end
+		}
 		b.cwg.Wait()
 		b.wg.Wait()
 		b.closeErr = b.store.Close()

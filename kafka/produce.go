@@ -1,0 +1,136 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/minibroker/minibroker/replication"
+)
+
+// defaultProduceTimeout bounds a Produce whose timeout is 0 or less.
+const defaultProduceTimeout = 30 * time.Second
+
+// produced is one partition of a Produce in flight.
+type produced struct {
+	topic, partition int // indexes into the response
+	pending          []*replication.PendingAppend
+}
+
+// handleProduce validates every partition's batches and submits them to
+// Raft on the reader goroutine, so that batches of one connection are
+// applied in the order they were sent (what an idempotent producer with
+// several requests in flight needs); the wait for the acknowledgements
+// runs in a goroutine. acks 0, 1 and -1 are replication.AcksNone,
+// AcksLeader and AcksAll; acks=0 gets no response at all. With acks=1 the
+// base offset is -1: offsets are assigned when the entry is applied, after
+// the quorum commit, and acks=1 does not wait for that.
+func handleProduce(c *conn, sl *slot, kreq kmsg.Request) {
+	req := kreq.(*kmsg.ProduceRequest)
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	var acks replication.Acks
+	ackErr := error(nil)
+	switch req.Acks {
+	case 0:
+		acks = replication.AcksNone
+	case 1:
+		acks = replication.AcksLeader
+	case -1:
+		acks = replication.AcksAll
+	default:
+		ackErr = kerr(codeInvalidRequiredAcks, fmt.Sprintf("acks %d: want 0, 1 or -1", req.Acks))
+	}
+	if req.TransactionID != nil {
+		ackErr = kerr(codeInvalidRequest, "transactions are not supported")
+	}
+	if req.Version < 3 {
+		ackErr = kerr(codeUnsupportedVersion, "Produce v0-2 (message sets before record batch v2) is not supported")
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, requestTimeout(req.TimeoutMillis, defaultProduceTimeout))
+	var inflight []produced
+	failed := false
+	for ti, t := range req.Topics {
+		rt := kmsg.NewProduceResponseTopic()
+		rt.Topic = t.Topic
+		for pi, p := range t.Partitions {
+			rp := kmsg.NewProduceResponseTopicPartition()
+			rp.Partition = p.Partition
+			var pa []*replication.PendingAppend
+			err := ackErr
+			if err == nil {
+				pa, err = c.s.submitPartition(ctx, t.Topic, p.Partition, p.Records, acks)
+			}
+			if err != nil {
+				rp.ErrorCode, rp.ErrorMessage = codeOf(err), errMessage(err)
+				failed = true
+			} else if acks != replication.AcksNone {
+				inflight = append(inflight, produced{topic: ti, partition: pi, pending: pa})
+			}
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	if acks == replication.AcksNone && ackErr == nil {
+		cancel()
+		// acks=0: no response. As Kafka does, a refused partition closes
+		// the connection (after the answers before it), so the client
+		// refreshes its metadata.
+		sl.closeConn = failed
+		sl.finish(nil)
+		return
+	}
+	if len(inflight) == 0 {
+		cancel()
+		sl.finish(resp)
+		return
+	}
+	c.async(func() {
+		defer cancel()
+		for _, in := range inflight {
+			rp := &resp.Topics[in.topic].Partitions[in.partition]
+			for i, pa := range in.pending {
+				res, err := pa.Wait(ctx)
+				if err != nil {
+					rp.ErrorCode, rp.ErrorMessage = codeOf(err), errMessage(err)
+					rp.BaseOffset = -1
+					break
+				}
+				if i == 0 {
+					rp.BaseOffset = res.BaseOffset
+				}
+			}
+		}
+		sl.finish(resp)
+	})
+}
+
+// submitPartition validates a partition's records and submits its batches
+// in order. An error means nothing of the partition was submitted, except
+// when a later batch of several fails (rare: clients send one batch per
+// partition).
+func (s *Server) submitPartition(ctx context.Context, topic string, partition int32, records []byte, acks replication.Acks) ([]*replication.PendingAppend, error) {
+	if len(records) > s.cfg.MaxMessageBytes {
+		return nil, kerr(codeMessageTooLarge, fmt.Sprintf("%d bytes of records, the limit is %d", len(records), s.cfg.MaxMessageBytes))
+	}
+	kbs, err := splitKafkaBatches(records)
+	if err != nil {
+		return nil, err
+	}
+	batches := make([]produceBatch, len(kbs))
+	for i, kb := range kbs {
+		if batches[i], err = wrapBatch(kb); err != nil {
+			return nil, err
+		}
+	}
+	var out []*replication.PendingAppend
+	for _, pb := range batches {
+		p, err := s.submit(ctx, topic, partition, pb, acks)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
