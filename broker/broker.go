@@ -21,13 +21,16 @@ import (
 
 // Broker is one running minibroker node. It is safe for concurrent use.
 type Broker struct {
-	cfg    Config // defaults applied; read-only
-	id     string
-	addr   string // advertised client address
-	logger *slog.Logger
-	store  *replication.Store
-	ln     net.Listener
-	coord  *coordinator // consumer groups; active while this node leads
+	cfg  Config // defaults applied; read-only
+	id   string
+	addr string // advertised client address
+	// kafkaAddr is the advertised Kafka listener address, "" when the node
+	// serves no Kafka listener. Set in Start; read-only after.
+	kafkaAddr string
+	logger    *slog.Logger
+	store     *replication.Store
+	ln        net.Listener
+	coord     *coordinator // consumer groups; active while this node leads
 	// replayTo is the last index of the Raft log at start (set in Start,
 	// read-only after); caughtUp turns true once it is applied (replay.go).
 	replayTo uint64
@@ -314,8 +317,8 @@ func (b *Broker) registered(raftAddr string, member bool) bool {
 	if member && raftAddr != b.store.Node().RaftAddr() {
 		return false
 	}
-	addr, ok := b.registeredAddr(b.id)
-	return ok && addr == b.addr
+	n, ok := b.registeredNode(b.id)
+	return ok && n.Addr == b.addr && n.KafkaAddr == b.kafkaAddr
 }
 
 func (b *Broker) register() error {
@@ -335,7 +338,7 @@ func (b *Broker) register() error {
 		if err := node.AddVoter(ctx, b.id, node.RaftAddr()); err != nil {
 			return err
 		}
-		return b.store.RegisterNode(ctx, b.id, b.addr)
+		return b.store.RegisterNode(ctx, b.id, b.addr, b.kafkaAddr)
 	}
 	_, addr := b.leaderClientAddr()
 	if addr == "" {
