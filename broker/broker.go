@@ -337,8 +337,8 @@ func (b *Broker) registered(raftAddr string, member bool) bool {
 	if member && raftAddr != b.store.Node().RaftAddr() {
 		return false
 	}
-	addr, ok := b.registeredAddr(b.id)
-	return ok && addr == b.addr
+	n, ok := b.registeredNode(b.id)
+	return ok && n.Addr == b.addr && n.KafkaAddr == b.kafkaAddr
 }
 
 func (b *Broker) register() error {
@@ -358,7 +358,7 @@ func (b *Broker) register() error {
 		if err := node.AddVoter(ctx, b.id, node.RaftAddr()); err != nil {
 			return err
 		}
-		return b.store.RegisterNode(ctx, b.id, b.addr)
+		return b.store.RegisterNode(ctx, b.id, b.addr, b.kafkaAddr)
 	}
 	_, addr := b.leaderClientAddr()
 	if addr == "" {

@@ -68,34 +68,33 @@ func (v *clusterView) hasBroker(num int32) bool {
 	return false
 }
 
-// nodeNums maps node ids to Kafka broker ids.
-//
-// Until the cluster state assigns numeric ids (FSM.Nodes' Num), they are
-// the 1-based position of the node id among the Raft configuration's
-// servers sorted by id.
+// nodeNums maps node ids to Kafka broker ids: the numeric ids the cluster
+// state gives each node when it first registers (FSM.Nodes' Num).
 func (s *Server) nodeNums() map[string]int32 {
 	nums := map[string]int32{}
-	servers, err := s.store.Node().Servers()
-	if err != nil {
-		return nums
-	}
-	ids := make([]string, 0, len(servers))
-	for _, sv := range servers {
-		ids = append(ids, sv.ID)
-	}
-	sort.Strings(ids)
-	for i, id := range ids {
-		nums[id] = int32(i + 1)
+	for _, n := range s.store.FSM().Nodes() {
+		if n.Num > 0 {
+			nums[n.ID] = n.Num
+		}
 	}
 	return nums
 }
 
-// kafkaAddrs maps node ids to their Kafka addresses.
-//
-// Until the cluster state registers Kafka addresses (FSM.Nodes'
-// KafkaAddr), only this node's own address is known.
+// kafkaAddrs maps node ids to the Kafka addresses registered in the
+// cluster state; this node's own is its configured one until registered.
 func (s *Server) kafkaAddrs() map[string]string {
-	return map[string]string{s.cfg.NodeID: s.advertisedAddr()}
+	addrs := map[string]string{}
+	for _, n := range s.store.FSM().Nodes() {
+		if n.KafkaAddr != "" && n.Num > 0 {
+			addrs[n.ID] = n.KafkaAddr
+		}
+	}
+	if _, ok := addrs[s.cfg.NodeID]; !ok {
+		if _, known := s.nodeNums()[s.cfg.NodeID]; known {
+			addrs[s.cfg.NodeID] = s.advertisedAddr()
+		}
+	}
+	return addrs
 }
 
 // splitHostPort splits a host:port with a port in [1, 65535].

@@ -251,11 +251,16 @@ type PartitionBounds struct {
 // digests are comparable. Applying it never fails.
 type DigestCmd struct{}
 
-// RegisterNodeCmd records a node's client address, so that every node can
-// tell clients where the others are.
+// RegisterNodeCmd records a node's client addresses, so that every node can
+// tell clients where the others are: Addr for the native protocol,
+// KafkaAddr for Kafka clients (empty: the node serves none). An empty Addr
+// removes both. The first registration of an id gives it a stable numeric
+// id (Kafka's int32 broker id): one more than the largest given so far,
+// kept when the node is removed and never reused.
 type RegisterNodeCmd struct {
-	ID   string `msgpack:"id"`
-	Addr string `msgpack:"a"`
+	ID        string `msgpack:"id"`
+	Addr      string `msgpack:"a"`
+	KafkaAddr string `msgpack:"k,omitempty"`
 }
 
 // encodeCommand returns t followed by the msgpack encoding of body, encoded

@@ -2,6 +2,7 @@ package replication
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 )
@@ -232,8 +233,24 @@ func (f *FSM) applyRegisterNode(index uint64, body []byte) any {
 	f.meta.Index = index
 	if c.Addr == "" {
 		delete(f.meta.Nodes, c.ID)
+		delete(f.meta.KafkaAddrs, c.ID)
+		return nil
+	}
+	f.meta.Nodes[c.ID] = c.Addr
+	if c.KafkaAddr == "" {
+		delete(f.meta.KafkaAddrs, c.ID)
 	} else {
-		f.meta.Nodes[c.ID] = c.Addr
+		f.meta.KafkaAddrs[c.ID] = c.KafkaAddr
+	}
+	if _, ok := f.meta.NodeNums[c.ID]; !ok {
+		// The largest number given so far does not depend on map order.
+		var top int32
+		for _, n := range f.meta.NodeNums {
+			top = max(top, n)
+		}
+		if top < math.MaxInt32 {
+			f.meta.NodeNums[c.ID] = top + 1
+		}
 	}
 	return nil
 }

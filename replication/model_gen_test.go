@@ -74,7 +74,11 @@ func (g *modelGen) step() (ct CommandType, data []byte, typ raft.LogType) {
 		if g.chance(0.7) {
 			addr = fmt.Sprintf("127.0.0.1:%d", 9000+g.pick(5))
 		}
-		ct, data = CmdRegisterNode, g.enc(CmdRegisterNode, &RegisterNodeCmd{ID: fmt.Sprint("n", g.pick(3)), Addr: addr})
+		kaddr := ""
+		if g.chance(0.5) {
+			kaddr = fmt.Sprintf("127.0.0.1:%d", 19000+g.pick(5))
+		}
+		ct, data = CmdRegisterNode, g.enc(CmdRegisterNode, &RegisterNodeCmd{ID: fmt.Sprint("n", g.pick(3)), Addr: addr, KafkaAddr: kaddr})
 	case r < 70:
 		ct, data = CmdSyncGroup, g.syncGroup()
 	case r < 73:

@@ -273,9 +273,12 @@ func (s *Store) DeleteTopic(ctx context.Context, name string) error {
 	return s.applyMeta(ctx, CmdDeleteTopic, &DeleteTopicCmd{Name: name})
 }
 
-// RegisterNode records a node's client address (empty removes it).
-func (s *Store) RegisterNode(ctx context.Context, id, addr string) error {
-	return s.applyMeta(ctx, CmdRegisterNode, &RegisterNodeCmd{ID: id, Addr: addr})
+// RegisterNode records a node's client addresses (an empty addr removes
+// the node's addresses; its numeric id stays). kafkaAddr may be empty. It
+// blocks until the entry is applied here (leader only: ErrNotLeader
+// otherwise) and is safe for concurrent use.
+func (s *Store) RegisterNode(ctx context.Context, id, addr, kafkaAddr string) error {
+	return s.applyMeta(ctx, CmdRegisterNode, &RegisterNodeCmd{ID: id, Addr: addr, KafkaAddr: kafkaAddr})
 }
 
 // applyMeta replicates a command with AcksAll and returns Apply's error.
