@@ -155,3 +155,5 @@ func decodeBatches(t testing.TB, b []byte) (offsets []int64, values []string) {
 }
 
 func strp(s string) *string { return &s }
+
+func crc(b []byte) uint32 { return crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)) }
