@@ -244,7 +244,30 @@ func (b *Broker) waitReady(fresh, bootstrap bool) error {
 	if err := b.waitReplayed(ctx); err != nil {
 		return fmt.Errorf("%w: replaying the log: %v", ErrStartTimeout, err)
 	}
+	// Kafka clients learn the brokers from Metadata, which lists the nodes
+	// registered through Raft: wait until this node's addresses are (the
+	// registrar, or the leader for a joining node, registers them).
+	if err := b.waitRegistered(ctx); err != nil {
+		return fmt.Errorf("%w: registering this node's addresses: %v", ErrStartTimeout, err)
+	}
 	return nil
+}
+
+// waitRegistered blocks until this node's applied state has its client and
+// Kafka addresses registered as they are now, or ctx ends.
+func (b *Broker) waitRegistered(ctx context.Context) error {
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if n, ok := b.registeredNode(b.id); ok && n.Addr == b.addr && n.KafkaAddr == b.kafkaAddr {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
 }
 
 // acceptLoop accepts client connections until the listener closes.

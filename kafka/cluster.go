@@ -32,8 +32,7 @@ type brokerInfo struct {
 func (s *Server) cluster() clusterView {
 	v := clusterView{leader: -1}
 	node := s.store.Node()
-	term := node.Stats().Term
-	v.epoch = int32(min(term, math.MaxInt32))
+	v.epoch = s.leaderEpoch()
 	leaderID, _ := node.Leader()
 	nums := s.nodeNums()
 	if n, ok := nums[leaderID]; ok && leaderID != "" {
@@ -56,6 +55,12 @@ func (s *Server) cluster() clusterView {
 	}
 	sort.Slice(v.brokers, func(i, j int) bool { return v.brokers[i].num < v.brokers[j].num })
 	return v
+}
+
+// leaderEpoch is Kafka's leader epoch of every partition: the Raft term,
+// clamped to int32.
+func (s *Server) leaderEpoch() int32 {
+	return int32(min(s.store.Node().Term(), math.MaxInt32))
 }
 
 // hasBroker reports whether the view lists a broker with Kafka id num.

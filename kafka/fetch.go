@@ -45,7 +45,7 @@ func (s *Server) fetch(ctx context.Context, req *kmsg.FetchRequest) *kmsg.FetchR
 		var changed []<-chan struct{}
 		total, failed := 0, false
 		leader := s.store.Node().IsReady()
-		epoch := s.cluster().epoch
+		epoch := s.leaderEpoch()
 		for _, t := range req.Topics {
 			rt := kmsg.NewFetchResponseTopic()
 			rt.Topic = t.Topic

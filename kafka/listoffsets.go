@@ -30,7 +30,7 @@ func handleListOffsets(c *conn, sl *slot, kreq kmsg.Request) {
 	c.async(func() {
 		resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
 		leader := c.s.store.Node().IsReady()
-		epoch := c.s.cluster().epoch
+		epoch := c.s.leaderEpoch()
 		for _, t := range req.Topics {
 			rt := kmsg.NewListOffsetsResponseTopic()
 			rt.Topic = t.Topic

@@ -1,0 +1,5 @@
+package kafka
+
+import "hash/crc32"
+
+func be32crc(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
