@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -93,11 +94,14 @@ func (c *conn) readLoop() error {
 		if err != nil {
 			return err
 		}
-		// A frame that has begun must arrive in full within the timeout.
-		frame := make([]byte, size)
-		if _, err := io.ReadFull(br, frame); err != nil {
+		// The buffer grows as the bytes arrive, so a size prefix alone
+		// does not make the server hold MaxFrameBytes.
+		var fb bytes.Buffer
+		fb.Grow(min(size, 64<<10))
+		if _, err := io.CopyN(&fb, br, int64(size)); err != nil {
 			return fmt.Errorf("%w: truncated frame: %v", errMalformed, err)
 		}
+		frame := fb.Bytes()
 		if err := c.dispatch(frame); err != nil {
 			return err
 		}
