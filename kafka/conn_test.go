@@ -196,3 +196,34 @@ func TestDisableKafka(t *testing.T) {
 		t.Fatalf("KafkaAddr %q with DisableKafka", b.KafkaAddr())
 	}
 }
+
+// Closing the broker ends a long-polling Kafka fetch and its connection:
+// Close does not wait for the poll's max wait.
+func TestCloseEndsLongPoll(t *testing.T) {
+	b := newBroker(t)
+	k := dial(t, b.KafkaAddr())
+	createTopic(t, k, "cl", 1)
+	req := kmsg.NewPtrFetchRequest()
+	req.SetVersion(12)
+	req.MaxWaitMillis, req.MinBytes, req.MaxBytes, req.SessionEpoch = 600000, 1, 1<<20, -1
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = "cl"
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.PartitionMaxBytes = 1 << 20
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	k.send(req)
+	// Whether or not the broker has begun the poll, Close must end the
+	// connection well within the poll's max wait (10 minutes).
+	closed := make(chan error, 1)
+	go func() { closed <- b.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatalf("close: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Close did not return while a fetch long-polled")
+	}
+	k.expectClosed()
+}
