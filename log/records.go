@@ -45,6 +45,17 @@ func DecodeRecords(dst []Record, b Batch, plain []byte) ([]Record, error) {
 	return walkRecords(dst, b, plain, true)
 }
 
+// CheckRecords checks the records section plain of batch b (decompressed
+// by the caller) as DecodeRecords would decode it, without allocating: a
+// Kafka front door uses it to refuse a compressed batch whose records are
+// malformed before it is stored. It returns ErrMalformedBatch (wrapped).
+func CheckRecords(b Batch, plain []byte) error {
+	if _, err := batchLen(b); err != nil {
+		return err
+	}
+	return checkRecords(b, plain)
+}
+
 // checkRecords checks the uncompressed records section plain of the batch
 // whose header is b, without allocating.
 func checkRecords(b Batch, plain []byte) error {

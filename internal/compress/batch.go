@@ -34,6 +34,25 @@ func DecodeBatch(dst []mlog.Record, scratch []byte, b mlog.Batch, limit int) ([]
 // its records section starts there.
 const kafkaHeaderSize = 61
 
+// CheckBatch checks that the records of b, compressed or not, decode: a
+// compressed records section is decompressed (at most limit bytes) into
+// scratch, which is returned for reuse (its bytes are overwritten), and
+// checked with log.CheckRecords. It allocates no records. A Kafka produce
+// path runs it on a compressed batch before storing it, as log.WrapKafka
+// checks only an uncompressed one's records. Errors: those of
+// DecompressLimit and log.ErrMalformedBatch (wrapped).
+func CheckBatch(scratch []byte, b mlog.Batch, limit int) ([]byte, error) {
+	codec := b.Compression()
+	if codec == mlog.CompressionNone {
+		return scratch, mlog.CheckRecords(b, b.Kafka()[kafkaHeaderSize:])
+	}
+	out, err := DecompressLimit(codec, scratch[:0], b.Kafka()[kafkaHeaderSize:], limit)
+	if err != nil {
+		return scratch, fmt.Errorf("batch at offset %d: %w", b.BaseOffset(), err)
+	}
+	return out, mlog.CheckRecords(b, out)
+}
+
 // CompressBatch returns a copy of the uncompressed batch b, appended to
 // dst, whose records section is compressed with codec, as a Kafka producer
 // would send it: the attributes name the codec, batchLength and Kafka's

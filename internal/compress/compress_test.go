@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"testing"
 
 	"github.com/klauspost/compress/s2"
@@ -175,6 +176,28 @@ func TestDecodeBatch(t *testing.T) {
 	cb, _ := CompressBatch(nil, plain, mlog.CompressionZstd)
 	if _, _, err := DecodeBatch(nil, nil, cb, 100); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("DecodeBatch over the limit: %v", err)
+	}
+	if _, err := CheckBatch(nil, cb, 100); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("CheckBatch over the limit: %v", err)
+	}
+	for _, b := range []mlog.Batch{plain, cb} {
+		if _, err := CheckBatch(nil, b, 1<<20); err != nil {
+			t.Fatalf("CheckBatch of a good %v batch: %v", b.Compression(), err)
+		}
+	}
+	// A compressed batch whose records section does not decode: compress
+	// a cut section, as a broken producer could.
+	kb := append([]byte(nil), plain.Kafka()[:kafkaHeaderSize]...)
+	kb, _ = Compress(mlog.CompressionGzip, kb, plain.Kafka()[kafkaHeaderSize:len(plain.Kafka())-1])
+	binary.BigEndian.PutUint32(kb[8:], uint32(len(kb)-12))
+	kb[22] |= byte(mlog.CompressionGzip)
+	binary.BigEndian.PutUint32(kb[17:], crc32.Checksum(kb[21:], castagnoli))
+	bad, err := mlog.WrapKafka(nil, kb)
+	if err != nil {
+		t.Fatalf("WrapKafka of a compressed batch (its records are not checked): %v", err)
+	}
+	if _, err := CheckBatch(nil, bad, 1<<20); !errors.Is(err, mlog.ErrMalformedBatch) {
+		t.Fatalf("CheckBatch of bad records: %v, want ErrMalformedBatch", err)
 	}
 }
 
