@@ -73,7 +73,9 @@ func walkRecords(dst []Record, b Batch, plain []byte, keep bool) ([]Record, erro
 		return dst, fmt.Errorf("%w: %d records cannot fit in %d bytes", ErrMalformedBatch, count, len(rest))
 	}
 	if keep {
-		dst = slices.Grow(dst, count)
+		// Room for the records, but not all at once for a huge count: the
+		// count is checked against the bytes only as records decode.
+		dst = slices.Grow(dst, min(count, 4096))
 	}
 	for i := 0; i < count; i++ {
 		n, k := binary.Varint(rest)
