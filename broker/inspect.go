@@ -48,9 +48,9 @@ func (b *Broker) NodeState() NodeState {
 // node.
 type TopicState struct {
 	Name           string
-	RetentionBytes int64         // per partition; 0: no limit
-	Retention      time.Duration // age limit; 0: no limit
-	SegmentBytes   int64         // 0: the broker's default
+	RetentionBytes int64            // per partition; 0: no limit
+	Retention      time.Duration    // age limit; 0: no limit
+	SegmentBytes   int64            // 0: the broker's default
 	Partitions     []PartitionState // sorted by partition
 }
 
