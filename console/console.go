@@ -14,6 +14,7 @@ import (
 
 	"github.com/minibroker/minibroker/broker"
 	"github.com/minibroker/minibroker/client"
+	"github.com/minibroker/minibroker/lab"
 )
 
 //go:embed assets
@@ -34,6 +35,9 @@ type Config struct {
 	// LabDir is the parent of the lab clusters' temporary directories
 	// ("" : the system's temporary directory).
 	LabDir string
+	// LabSizes are how much a lab run does (zero: lab.ManualSizes, about
+	// ten seconds of producing; tests make them smaller).
+	LabSizes lab.Sizes
 }
 
 // ErrNoBroker is returned by New for a Config without a Broker.
@@ -82,7 +86,7 @@ func New(cfg Config) (*Console, error) {
 		return nil, fmt.Errorf("console: client: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &Console{cfg: cfg, log: logger, cl: cl, tmpl: tmpl, cancel: cancel, done: make(chan struct{}), labs: newLabRuns(cfg.LabDir)}
+	c := &Console{cfg: cfg, log: logger, cl: cl, tmpl: tmpl, cancel: cancel, done: make(chan struct{}), labs: newLabRuns(cfg.LabDir, cfg.LabSizes)}
 	c.smp = newSampler(cfg.Broker, cl, cfg.Interval)
 	c.routes()
 	c.wg.Add(1)

@@ -21,7 +21,8 @@ const keptRuns = 4
 
 // labRuns owns the console's lab runs. Safe for concurrent use.
 type labRuns struct {
-	dir string
+	dir   string
+	sizes lab.Sizes
 
 	mu    sync.Mutex // guards next, runs and order
 	next  int
@@ -29,7 +30,9 @@ type labRuns struct {
 	order []string // ids, oldest first
 }
 
-func newLabRuns(dir string) *labRuns { return &labRuns{dir: dir, runs: map[string]*lab.Run{}} }
+func newLabRuns(dir string, sizes lab.Sizes) *labRuns {
+	return &labRuns{dir: dir, sizes: sizes, runs: map[string]*lab.Run{}}
+}
 
 // errRunning is returned by start while another run is under way.
 var errRunning = errors.New("a lab run is under way: wait for it to end or stop it")
@@ -43,7 +46,7 @@ func (l *labRuns) start(name string) (string, *lab.Run, error) {
 			return "", nil, errRunning
 		}
 	}
-	run, err := lab.Start(context.Background(), name, lab.Options{Seed: uint64(time.Now().UnixNano()), Manual: true, Dir: l.dir})
+	run, err := lab.Start(context.Background(), name, lab.Options{Seed: uint64(time.Now().UnixNano()), Manual: true, Dir: l.dir, Sizes: l.sizes})
 	if err != nil {
 		return "", nil, err
 	}

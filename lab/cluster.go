@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"time"
 
 	"github.com/minibroker/minibroker/broker"
@@ -31,6 +32,7 @@ const (
 type cluster struct {
 	*localcluster.Cluster
 	links     *links
+	dir       string // a directory made under Options.Dir, removed by close; "" if none
 	stopWatch func() // stops the Raft watch
 	// admin is the client for topics and reads, closed by close. Set by
 	// startCluster; read-only after.
@@ -42,12 +44,20 @@ type cluster struct {
 // the commit index there until the cluster is closed. It blocks until the
 // cluster is up, ctx ends, or starting fails; on failure what was started
 // is closed.
-func startCluster(ctx context.Context, tl *timeline) (*cluster, error) {
+func startCluster(ctx context.Context, r *Run) (*cluster, error) {
+	tl := r.tl
 	lk, err := newLinks(3)
 	if err != nil {
 		return nil, err
 	}
-	lc, err := localcluster.Start(3, localcluster.Options{ReadyTimeout: labWait,
+	dir := ""
+	if r.dir != "" {
+		if dir, err = os.MkdirTemp(r.dir, "minibroker-lab-"); err != nil {
+			lk.close()
+			return nil, fmt.Errorf("lab: %w", err)
+		}
+	}
+	lc, err := localcluster.Start(3, localcluster.Options{Dir: dir, ReadyTimeout: labWait,
 		Configure: func(i int, cfg *broker.Config) {
 			cfg.HeartbeatTimeout, cfg.ElectionTimeout = labHeartbeatTimeout, labElectionTimeout
 			cfg.LeaderLeaseTimeout = labLeaderLeaseTimeout
@@ -56,9 +66,12 @@ func startCluster(ctx context.Context, tl *timeline) (*cluster, error) {
 		}})
 	if err != nil {
 		lk.close()
+		if dir != "" {
+			os.RemoveAll(dir)
+		}
 		return nil, err
 	}
-	c := &cluster{Cluster: lc, links: lk, stopWatch: func() {}}
+	c := &cluster{Cluster: lc, links: lk, dir: dir, stopWatch: func() {}}
 	leader, err := c.waitLeader(ctx)
 	if err == nil {
 		c.admin, err = c.newClient(nil)
@@ -120,6 +133,9 @@ func (c *cluster) close() error {
 	}
 	errs = append(errs, c.Close())
 	c.links.close()
+	if c.dir != "" {
+		errs = append(errs, os.RemoveAll(c.dir))
+	}
 	return errors.Join(errs...)
 }
 

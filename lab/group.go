@@ -79,7 +79,7 @@ func runGroup(ctx context.Context, r *Run, mode groupMode) (Result, error) {
 	if r.manual {
 		crashBatch = -1
 	}
-	c, err := startCluster(ctx, tl)
+	c, err := startCluster(ctx, r)
 	if err != nil {
 		return Result{}, err
 	}

@@ -123,6 +123,9 @@ type Options struct {
 	// injects, the run ends without the fault), instead of striking at a
 	// moment the seed picks.
 	Manual bool
+	// Dir is where the run's cluster gets its temporary directory
+	// (removed at the end). Default "": the system's temporary directory.
+	Dir string
 	// OnEvent, if set, is called with each event as it happens, one call
 	// at a time, in order. It must return quickly and must not call the
 	// Run's methods.
@@ -147,6 +150,7 @@ type Run struct {
 	rng    *rand.Rand // used by the scenario's goroutine only
 	sizes  Sizes
 	manual bool
+	dir    string     // Options.Dir
 	faults chan Fault // manual runs: the caller's fault, buffered 1
 	cancel context.CancelFunc
 	done   chan struct{} // closed when res and err are set
@@ -191,7 +195,7 @@ func newRun(s Scenario, opts Options) *Run {
 		}
 	}
 	return &Run{Scenario: s, tl: newTimeline(opts.OnEvent), rng: Seed(opts.Seed, s.Name), sizes: opts.Sizes,
-		manual: opts.Manual, faults: make(chan Fault, 1), cancel: func() {}, done: make(chan struct{})}
+		manual: opts.Manual, dir: opts.Dir, faults: make(chan Fault, 1), cancel: func() {}, done: make(chan struct{})}
 }
 
 func (r *Run) play(ctx context.Context) (Result, error) {

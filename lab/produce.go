@@ -92,7 +92,7 @@ func runLeaderFault(ctx context.Context, r *Run, level ackLevel, how faultHow) (
 	n := bursts * sz.Burst
 	plan := killPlan{level: level, how: how, manual: r.manual, killAfter: bursts/4 + r.rng.IntN(bursts/2), aloneFor: 3 + r.rng.IntN(6)}
 
-	c, err := startCluster(ctx, tl)
+	c, err := startCluster(ctx, r)
 	if err != nil {
 		return Result{}, err
 	}

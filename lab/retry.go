@@ -20,7 +20,7 @@ import (
 func runRetryDuplicate(ctx context.Context, r *Run) (Result, error) {
 	tl, n := r.tl, max(r.sizes.Retry, 4)
 	victim := n/4 + r.rng.IntN(n/2)
-	c, err := startCluster(ctx, tl)
+	c, err := startCluster(ctx, r)
 	if err != nil {
 		return Result{}, err
 	}
