@@ -196,4 +196,3 @@ func TestManualCrashConsumer(t *testing.T) {
 		}
 	}
 }
-
