@@ -34,14 +34,16 @@ const (
 // from 0 to a rounded maximum. title labels the chart for screen readers
 // and tests (aria-label); unit is appended to the axis labels.
 func lineChart(title, unit string, end time.Time, window time.Duration, ss []series) template.HTML {
+	start := end.Add(-window)
 	top := 0.0
 	for _, s := range ss {
 		for _, p := range s.Points {
-			top = math.Max(top, p.V)
+			if !p.At.Before(start) {
+				top = math.Max(top, p.V)
+			}
 		}
 	}
 	top = niceCeil(top)
-	start := end.Add(-window)
 	x := func(t time.Time) float64 {
 		f := float64(t.Sub(start)) / float64(window)
 		return padL + math.Max(0, math.Min(1, f))*(chartW-padL-padR)
