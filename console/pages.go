@@ -173,12 +173,20 @@ var funcs = template.FuncMap{
 			prod = append(prod, point{p.At, p.Produce})
 			fetch = append(fetch, point{p.At, p.Fetch})
 		}
-		return lineChart("produce and fetch rates", "/s", s.At, historyLen*time.Second,
+		var first time.Time
+		if len(s.Rates) > 0 {
+			first = s.Rates[0].At
+		}
+		return lineChart("produce and fetch rates", "/s", s.At, chartWindow(first, s.At),
 			[]series{{Name: "produced records/s", Points: prod}, {Name: "fetched records/s", Points: fetch}})
 	},
 	"lagChart": func(s *snapshot, g *groupRow) template.HTML {
 		var ss []series
+		first := s.At
 		for part, h := range g.LagHistory {
+			if len(h) > 0 && h[0].At.Before(first) {
+				first = h[0].At
+			}
 			var pts []point
 			for _, p := range h {
 				pts = append(pts, point{p.At, float64(p.Lag)})
@@ -186,7 +194,7 @@ var funcs = template.FuncMap{
 			ss = append(ss, series{Name: part, Points: pts})
 		}
 		sortSeries(ss)
-		return lineChart("lag of group "+g.Group, "", s.At, historyLen*time.Second, ss)
+		return lineChart("lag of group "+g.Group, "", s.At, chartWindow(first, s.At), ss)
 	},
 	"lastRate": func(s *snapshot) ratePoint {
 		if len(s.Rates) == 0 {
@@ -211,6 +219,17 @@ var funcs = template.FuncMap{
 	"join": strings.Join,
 	"add":  func(a, b int) int { return a + b },
 	"sub":  func(a, b int64) int64 { return a - b },
+}
+
+// chartWindow is the span a chart shows: from its first sample (first;
+// zero: none yet) to end, at least 30 seconds and at most the history
+// kept (two minutes at the default interval).
+func chartWindow(first, end time.Time) time.Duration {
+	const least, most = 30 * time.Second, historyLen * time.Second
+	if first.IsZero() {
+		return least
+	}
+	return min(max(end.Sub(first), least), most)
 }
 
 func sortSeries(ss []series) {

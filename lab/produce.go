@@ -285,8 +285,11 @@ func strike(c *cluster, tl *timeline, plan killPlan, marks map[int]chan struct{}
 	}
 	leader := c.Leader()
 	if leader < 0 {
-		tl.sayKind(KindFault, "no leader to strike right now (an election is under way)")
-		return struck{}
+		tl.say("no leader to strike right now (an election is under way); striking as soon as one is elected")
+		if leader = waitLeaderOrStop(c, stop); leader < 0 {
+			tl.sayKind(KindFault, "no leader elected within %v: nothing struck", labWait)
+			return struck{}
+		}
 	}
 	switch plan.how {
 	case faultCut:
@@ -314,6 +317,27 @@ func strike(c *cluster, tl *timeline, plan killPlan, marks map[int]chan struct{}
 		tl.say("%s and %s restarted on their data; %s stays down", back[0], back[1], c.name(leader))
 	}
 	return struck{killed, c.name(leader)}
+}
+
+// waitLeaderOrStop polls every 5ms until a node is the ready leader and
+// returns it; -1 if stop closes or labWait passes first.
+func waitLeaderOrStop(c *cluster, stop <-chan struct{}) int {
+	deadline := time.NewTimer(labWait)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if l := c.Leader(); l >= 0 {
+			return l
+		}
+		select {
+		case <-stop:
+			return -1
+		case <-deadline.C:
+			return -1
+		case <-tick.C:
+		}
+	}
 }
 
 // killFollowers kills every node but leader, then waits until the burst
