@@ -53,6 +53,9 @@ func lostStory(tl *timeline, plan killPlan, r sendResult, hit struck) string {
 	case plan.level == ackLevel0:
 		return fmt.Sprintf("written at %s with acks=0, so nobody waited to learn whether it was stored; the leader %s was %s at %s, and it never reached the cluster's log",
 			tl.rel(r.at), hit.leader, map[bool]string{true: "cut off", false: "killed"}[plan.how == faultCut], tl.rel(hit.at))
+	case plan.how == faultCut && r.at.Before(hit.at):
+		return fmt.Sprintf("acked at %s with acks=1 by %s just before it was cut off at %s: its followers had not received it yet, the new leader never had it, and %s dropped it when it rejoined",
+			tl.rel(r.at), hit.leader, tl.rel(hit.at), hit.leader)
 	case plan.how == faultCut:
 		return fmt.Sprintf("acked at %s with acks=1 by %s, which had been cut off from its followers at %s: only its own log held it, the new leader never had it, and %s dropped it when it rejoined",
 			tl.rel(r.at), hit.leader, tl.rel(hit.at), hit.leader)
