@@ -57,8 +57,9 @@ type Console struct {
 	done   chan struct{}  // closed by Close: live streams end
 	wg     sync.WaitGroup // the sampler
 
-	vmu  sync.Mutex // guards last
-	last *verdict   // the latest cluster verify verdict, nil before the first
+	verifyRun sync.Mutex // held while a cluster verify runs
+	vmu       sync.Mutex // guards last
+	last      *verdict   // the latest cluster verify verdict, nil before the first
 
 	closeOnce sync.Once
 }

@@ -7,7 +7,6 @@ import (
 	"html/template"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/minibroker/minibroker/broker"
@@ -129,11 +128,9 @@ type verdict struct {
 
 const verifyFresh = 10 * time.Second // a verdict younger than this is reused
 
-var verifyMu sync.Mutex // serialises verify runs (one at a time per process)
-
 func (c *Console) verify(w http.ResponseWriter, r *http.Request) {
-	verifyMu.Lock()
-	defer verifyMu.Unlock()
+	c.verifyRun.Lock() // one run at a time; a request that waited reuses its verdict
+	defer c.verifyRun.Unlock()
 	v := c.lastVerdict()
 	if v == nil || time.Since(v.At) > verifyFresh || r.URL.Query().Get("fresh") != "" {
 		ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)

@@ -42,7 +42,8 @@
 //
 // Files: lab.go (scenarios, runs), event.go (events and their log),
 // cluster.go (the lab cluster), cutoff.go (Raft link proxies), produce.go
-// (leader killed, alone, cut off), retry.go and relay.go (a lost
+// (leader killed, alone, cut off), read.go (reading back, the leader
+// scenarios' verdicts and stories), retry.go and relay.go (a lost
 // acknowledgement), group.go (consumers that crash around their commits),
 // ledger.go (results and the table).
 package lab
