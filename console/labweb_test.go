@@ -50,7 +50,7 @@ func TestLabOverHTTP(t *testing.T) {
 		struck      bool
 		charts      int
 		ledger      string
-		firstLeader string
+		cutNode     string
 		faultSeq    int64
 		leaderAfter string
 	)
@@ -63,10 +63,8 @@ func TestLabOverHTTP(t *testing.T) {
 			}
 			events = append(events, e)
 			switch {
-			case e.Kind == lab.KindLeader && firstLeader == "":
-				firstLeader = e.Node
 			case e.Kind == lab.KindFault && faultSeq == 0:
-				faultSeq = e.Seq
+				faultSeq, cutNode = e.Seq, e.Node
 			case e.Kind == lab.KindLeader && faultSeq > 0 && leaderAfter == "":
 				leaderAfter = e.Node
 			case e.Kind == lab.KindAck && !struck:
@@ -84,8 +82,8 @@ func TestLabOverHTTP(t *testing.T) {
 		}
 		return false
 	})
-	if faultSeq == 0 || leaderAfter == "" || leaderAfter == firstLeader {
-		t.Fatalf("want the cut, then a new leader (first %s, after %q):\n%v", firstLeader, leaderAfter, events)
+	if faultSeq == 0 || cutNode == "" || leaderAfter == "" || leaderAfter == cutNode {
+		t.Fatalf("want the cut, then a new leader (cut %s, elected %q):\n%v", cutNode, leaderAfter, events)
 	}
 	for i, e := range events {
 		if e.Seq != int64(i+1) {

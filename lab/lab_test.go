@@ -136,17 +136,19 @@ func TestManualKillLeader(t *testing.T) {
 	}
 	defer run.Stop()
 	var cursor int64
-	up := waitEvent(t, run, &cursor, "the cluster up", func(e Event) bool { return e.Kind == KindLeader })
+	waitEvent(t, run, &cursor, "the cluster up", func(e Event) bool { return e.Kind == KindLeader })
 	waitEvent(t, run, &cursor, "a burst acked", func(e Event) bool { return e.Kind == KindAck })
 	if err := run.Inject(FaultKillLeader); err != nil {
 		t.Fatal(err)
 	}
+	// The leader killed is the one at that moment (a busy machine may have
+	// held an election of its own since the start).
 	fault := waitEvent(t, run, &cursor, "the kill", func(e Event) bool { return e.Kind == KindFault })
-	if fault.Node != up.Node {
-		t.Fatalf("killed %s, the leader was %s", fault.Node, up.Node)
+	if fault.Node == "" || !strings.Contains(fault.Text, "(the leader) killed") {
+		t.Fatalf("fault event %+v", fault)
 	}
 	next := waitEvent(t, run, &cursor, "a new leader", func(e Event) bool { return e.Kind == KindLeader })
-	if next.Node == up.Node || next.Seq < fault.Seq {
+	if next.Node == fault.Node || next.Seq < fault.Seq {
 		t.Fatalf("new leader %+v after fault %+v", next, fault)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
