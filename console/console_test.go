@@ -239,6 +239,42 @@ func TestWritesNeedFlag(t *testing.T) {
 	if resp := post("/groups/g/reset", url.Values{"topic": {"t1"}, "to": {"sideways"}}, ""); !strings.Contains(resp.Header.Get("Location"), "want+earliest") {
 		t.Fatalf("bad reset: %s", resp.Header.Get("Location"))
 	}
+	// A real reset: a group commits, leaves, and is reset to the start.
+	ctx := ctxT(t)
+	p := rw.cl.Producer(client.ProducerConfig{Acks: client.AcksAll, Partitioner: client.ManualPartitioner{}})
+	for range 3 {
+		if _, err := p.Produce(ctx, client.Message{Topic: "t1", Value: []byte("v")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.Close()
+	cons, err := rw.cl.Consumer(client.ConsumerConfig{Group: "g", Topics: []string{"t1"}, ManualCommit: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for committed := 0; committed < 3; {
+		recs, err := cons.Poll(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cons.Commit(ctx, recs...); err != nil {
+			t.Fatal(err)
+		}
+		committed += len(recs)
+	}
+	cons.Close()
+	if resp := post("/groups/g/reset", url.Values{"topic": {"t1"}, "to": {"earliest"}}, rw.srv.URL); !strings.Contains(resp.Header.Get("Location"), "3+partitions+of+t1+reset") {
+		t.Fatalf("reset: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	d, err := rw.cl.DescribeGroup(ctx, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range d.Offsets {
+		if o.Committed != 0 {
+			t.Fatalf("after the reset to earliest: %+v", d.Offsets)
+		}
+	}
 	if resp := post("/topics/t1/delete", nil, ""); resp.StatusCode != http.StatusSeeOther || !strings.Contains(resp.Header.Get("Location"), "deleted") {
 		t.Fatalf("delete: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
