@@ -97,18 +97,23 @@ func (c *Console) browse(ctx context.Context, topic string, q url.Values) *brows
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	start, err := c.browseStart(ctx, topic, res)
+	cl, err := c.lc.get()
+	if err != nil {
+		res.Err = err.Error()
+		return res
+	}
+	start, err := c.browseStart(ctx, cl, topic, res)
 	if err != nil {
 		res.Err = err.Error()
 		return res
 	}
 	res.Start, res.Next = start, start
-	end, err := c.cl.ListOffsets(ctx, topic, res.Partition, client.Latest)
+	end, err := cl.ListOffsets(ctx, topic, res.Partition, client.Latest)
 	if err != nil {
 		res.Err = err.Error()
 		return res
 	}
-	r := c.cl.Reader(client.ReaderConfig{Topic: topic, Partition: res.Partition, Offset: start, MaxWait: browseWait})
+	r := cl.Reader(client.ReaderConfig{Topic: topic, Partition: res.Partition, Offset: start, MaxWait: browseWait})
 	for len(res.Records) < res.Limit && r.Offset() < end {
 		recs, err := r.Fetch(ctx)
 		if err != nil {
@@ -131,8 +136,8 @@ func (c *Console) browse(ctx context.Context, topic string, q url.Values) *brows
 }
 
 // browseStart resolves where to read from.
-func (c *Console) browseStart(ctx context.Context, topic string, res *browseResult) (int64, error) {
-	first, err := c.cl.ListOffsets(ctx, topic, res.Partition, client.Earliest)
+func (c *Console) browseStart(ctx context.Context, cl *client.Client, topic string, res *browseResult) (int64, error) {
+	first, err := cl.ListOffsets(ctx, topic, res.Partition, client.Earliest)
 	if err != nil {
 		return 0, err
 	}
@@ -142,7 +147,7 @@ func (c *Console) browseStart(ctx context.Context, topic string, res *browseResu
 		if err != nil {
 			return 0, err
 		}
-		return c.offsetAtTime(ctx, topic, res.Partition, first, t)
+		return offsetAtTime(ctx, cl, topic, res.Partition, first, t)
 	case res.From != "":
 		off, err := strconv.ParseInt(res.From, 10, 64)
 		if err != nil || off < 0 {
@@ -166,15 +171,15 @@ func parseTime(s string) (time.Time, error) {
 // record's timestamp is at or after t, by bisection (timestamps stamped
 // by the broker grow with offsets; producer-set ones may not, and then
 // the answer is one such offset). It reads one record per step.
-func (c *Console) offsetAtTime(ctx context.Context, topic string, partition int32, first int64, t time.Time) (int64, error) {
-	end, err := c.cl.ListOffsets(ctx, topic, partition, client.Latest)
+func offsetAtTime(ctx context.Context, cl *client.Client, topic string, partition int32, first int64, t time.Time) (int64, error) {
+	end, err := cl.ListOffsets(ctx, topic, partition, client.Latest)
 	if err != nil {
 		return 0, err
 	}
 	lo, hi := first, end // the answer is in [lo, hi]
 	for lo < hi {
 		mid := lo + (hi-lo)/2
-		r := c.cl.Reader(client.ReaderConfig{Topic: topic, Partition: partition, Offset: mid, MaxWait: browseWait, MaxBytes: 64 << 10})
+		r := cl.Reader(client.ReaderConfig{Topic: topic, Partition: partition, Offset: mid, MaxWait: browseWait, MaxBytes: 64 << 10})
 		recs, err := r.Fetch(ctx)
 		if err != nil {
 			return 0, err

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/minibroker/minibroker/broker"
-	"github.com/minibroker/minibroker/client"
 	"github.com/minibroker/minibroker/lab"
 )
 
@@ -48,7 +47,7 @@ var ErrNoBroker = errors.New("console: Config.Broker is required")
 type Console struct {
 	cfg    Config
 	log    *slog.Logger
-	cl     *client.Client
+	lc     *lazyClient
 	smp    *sampler
 	tmpl   *template.Template
 	mux    *http.ServeMux
@@ -64,9 +63,10 @@ type Console struct {
 	closeOnce sync.Once
 }
 
-// New starts a console of cfg.Broker: a client of the cluster and the
-// sampler goroutine. It does not block on the cluster. Errors:
-// ErrNoBroker, a client that cannot be made. Close it when done.
+// New starts a console of cfg.Broker and its sampler goroutine. It does
+// not contact the cluster (its client connects on first use, so a node
+// still replaying its log gets a console that shows so). Errors:
+// ErrNoBroker, a template that does not parse. Close it when done.
 func New(cfg Config) (*Console, error) {
 	if cfg.Broker == nil {
 		return nil, ErrNoBroker
@@ -82,13 +82,9 @@ func New(cfg Config) (*Console, error) {
 	if err != nil {
 		return nil, fmt.Errorf("console: templates: %w", err)
 	}
-	cl, err := client.New(client.Config{Brokers: []string{cfg.Broker.Addr()}, RequestTimeout: 3 * time.Second, DialTimeout: time.Second})
-	if err != nil {
-		return nil, fmt.Errorf("console: client: %w", err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &Console{cfg: cfg, log: logger, cl: cl, tmpl: tmpl, cancel: cancel, done: make(chan struct{}), labs: newLabRuns(cfg.LabDir, cfg.LabSizes)}
-	c.smp = newSampler(cfg.Broker, cl, cfg.Interval)
+	c := &Console{cfg: cfg, log: logger, lc: &lazyClient{addr: cfg.Broker.Addr()}, tmpl: tmpl, cancel: cancel, done: make(chan struct{}), labs: newLabRuns(cfg.LabDir, cfg.LabSizes)}
+	c.smp = newSampler(cfg.Broker, c.lc, cfg.Interval)
 	c.routes()
 	c.wg.Add(1)
 	go func() {
@@ -111,7 +107,7 @@ func (c *Console) Close() error {
 		close(c.done)
 		c.wg.Wait()
 		c.labs.stopAll()
-		err = c.cl.Close()
+		err = c.lc.close()
 	})
 	return err
 }

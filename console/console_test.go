@@ -416,3 +416,28 @@ func TestLineChart(t *testing.T) {
 		}
 	}
 }
+
+// TestConsoleBeforeClusterAnswers: the console starts even when its node
+// does not answer clients yet (serve starts it beside a node that may
+// still be replaying its log), shows why, and connects once it can.
+func TestConsoleBeforeClusterAnswers(t *testing.T) {
+	c := brokertest.NewCluster(t, 1)
+	b := c.Broker(0)
+	c.Kill(0) // nothing answers at its address now
+	con, err := New(Config{Broker: b, Interval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("New with a node that does not answer: %v", err)
+	}
+	defer con.Close()
+	srv := httptest.NewServer(con)
+	defer srv.Close()
+	waitFor(t, "a sample", func() bool {
+		snap, _ := con.smp.current()
+		return snap.ClusterErr != ""
+	})
+	f := &fixture{srv: srv}
+	code, body := f.get(t, "/cluster")
+	if code != http.StatusOK || !strings.Contains(body, "cluster status unavailable") || !strings.Contains(body, "not reachable") {
+		t.Fatalf("/cluster: %d\n%s", code, body)
+	}
+}

@@ -135,7 +135,11 @@ func (c *Console) verify(w http.ResponseWriter, r *http.Request) {
 	if v == nil || time.Since(v.At) > verifyFresh || r.URL.Query().Get("fresh") != "" {
 		ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
 		defer cancel()
-		rep, err := c.cl.VerifyCluster(ctx)
+		var rep client.VerifyReport
+		cl, err := c.lc.get()
+		if err == nil {
+			rep, err = cl.VerifyCluster(ctx)
+		}
 		v = &verdict{At: time.Now(), Report: rep}
 		switch {
 		case err != nil:

@@ -71,7 +71,7 @@ type lagPoint struct {
 // for concurrent use.
 type sampler struct {
 	b        *broker.Broker
-	cl       *client.Client
+	lc       *lazyClient
 	interval time.Duration
 
 	mu      sync.Mutex // guards snap and changed
@@ -85,8 +85,8 @@ type sampler struct {
 	lags       map[string][]lagPoint // "group/topic/partition" -> history
 }
 
-func newSampler(b *broker.Broker, cl *client.Client, interval time.Duration) *sampler {
-	s := &sampler{b: b, cl: cl, interval: interval, changed: make(chan struct{}), lags: map[string][]lagPoint{}}
+func newSampler(b *broker.Broker, lc *lazyClient, interval time.Duration) *sampler {
+	s := &sampler{b: b, lc: lc, interval: interval, changed: make(chan struct{}), lags: map[string][]lagPoint{}}
 	s.snap = &snapshot{At: time.Now(), Self: b.NodeState(), Topics: b.TopicStates()}
 	return s
 }
@@ -127,8 +127,14 @@ func (s *sampler) sample(ctx context.Context) {
 	defer cancel()
 	now := time.Now()
 	snap := &snapshot{At: now, Self: s.b.NodeState(), Topics: s.b.TopicStates()}
-	s.sampleNodes(ctx, snap)
-	s.sampleGroups(ctx, snap, now)
+	cl, err := s.lc.get()
+	if err != nil {
+		snap.ClusterErr, snap.GroupErr = err.Error(), err.Error()
+		s.selfOnly(snap)
+	} else {
+		s.sampleNodes(ctx, cl, snap)
+		s.sampleGroups(ctx, cl, snap, now)
+	}
 	s.sampleRates(snap, now)
 	if ctx.Err() != nil && context.Cause(ctx) == context.Canceled {
 		return
@@ -136,13 +142,18 @@ func (s *sampler) sample(ctx context.Context) {
 	s.publish(snap)
 }
 
-func (s *sampler) sampleNodes(ctx context.Context, snap *snapshot) {
-	st, err := s.cl.ClusterStatus(ctx)
+// selfOnly fills snap's nodes with this node alone, as it sees itself.
+func (s *sampler) selfOnly(snap *snapshot) {
+	snap.LeaderID = snap.Self.LeaderID
+	snap.Nodes = []nodeRow{{ID: snap.Self.ID, Addr: snap.Self.Addr, Role: roleOf(snap.Self.State), Term: snap.Self.Term,
+		Commit: snap.Self.CommitIndex, Applied: snap.Self.AppliedIndex, LastLog: snap.Self.LastLogIndex}}
+}
+
+func (s *sampler) sampleNodes(ctx context.Context, cl *client.Client, snap *snapshot) {
+	st, err := cl.ClusterStatus(ctx)
 	if err != nil {
 		snap.ClusterErr = err.Error()
-		snap.LeaderID = snap.Self.LeaderID
-		snap.Nodes = []nodeRow{{ID: snap.Self.ID, Addr: snap.Self.Addr, Role: roleOf(snap.Self.State), Term: snap.Self.Term,
-			Commit: snap.Self.CommitIndex, Applied: snap.Self.AppliedIndex, LastLog: snap.Self.LastLogIndex}}
+		s.selfOnly(snap)
 		return
 	}
 	snap.LeaderID = st.LeaderID
@@ -157,7 +168,7 @@ func (s *sampler) sampleNodes(ctx context.Context, snap *snapshot) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ns, err := s.cl.NodeStatus(ctx, n.Addr)
+			ns, err := cl.NodeStatus(ctx, n.Addr)
 			if err != nil {
 				rows[i].Role, rows[i].Err = "unreachable", err.Error()
 				return
@@ -196,8 +207,8 @@ func roleOf(raftState string) string {
 	return raftState
 }
 
-func (s *sampler) sampleGroups(ctx context.Context, snap *snapshot, now time.Time) {
-	groups, err := s.cl.ListGroups(ctx)
+func (s *sampler) sampleGroups(ctx context.Context, cl *client.Client, snap *snapshot, now time.Time) {
+	groups, err := cl.ListGroups(ctx)
 	if err != nil {
 		snap.GroupErr = err.Error()
 		return
@@ -207,7 +218,7 @@ func (s *sampler) sampleGroups(ctx context.Context, snap *snapshot, now time.Tim
 	}
 	seen := map[string]bool{}
 	for _, g := range groups {
-		d, err := s.cl.DescribeGroup(ctx, g.Group)
+		d, err := cl.DescribeGroup(ctx, g.Group)
 		if err != nil {
 			snap.GroupErr = fmt.Sprintf("group %s: %v", g.Group, err)
 			continue

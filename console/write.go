@@ -34,7 +34,11 @@ func (c *Console) createTopic(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), writeTimeout)
 	defer cancel()
-	if err := c.cl.CreateTopic(ctx, name, cfg); err != nil {
+	cl, err := c.lc.get()
+	if err == nil {
+		err = cl.CreateTopic(ctx, name, cfg)
+	}
+	if err != nil {
 		back(w, r, "/topics", "create topic: "+err.Error())
 		return
 	}
@@ -46,7 +50,11 @@ func (c *Console) deleteTopic(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	ctx, cancel := context.WithTimeout(r.Context(), writeTimeout)
 	defer cancel()
-	if err := c.cl.DeleteTopic(ctx, name); err != nil {
+	cl, err := c.lc.get()
+	if err == nil {
+		err = cl.DeleteTopic(ctx, name)
+	}
+	if err != nil {
 		back(w, r, "/topics", "delete topic: "+err.Error())
 		return
 	}
@@ -74,7 +82,11 @@ func (c *Console) resetGroup(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), writeTimeout)
 	defer cancel()
-	set, err := c.cl.ResetGroupOffsets(ctx, group, topic, to, offset)
+	cl, err := c.lc.get()
+	var set []client.PartitionOffset
+	if err == nil {
+		set, err = cl.ResetGroupOffsets(ctx, group, topic, to, offset)
+	}
 	if err != nil {
 		back(w, r, path, "reset: "+err.Error())
 		return
