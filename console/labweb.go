@@ -61,6 +61,18 @@ func (l *labRuns) start(name string) (string, *lab.Run, error) {
 	return id, run, nil
 }
 
+// running returns the id and run under way, if one is.
+func (l *labRuns) running() (string, *lab.Run) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for id, r := range l.runs {
+		if _, ended, _ := r.Outcome(); !ended {
+			return id, r
+		}
+	}
+	return "", nil
+}
+
 func (l *labRuns) get(id string) *lab.Run {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -86,13 +98,25 @@ type labScenario struct {
 	Fault         lab.Fault
 }
 
+// labData is the lab page's own data.
+type labData struct {
+	Scenarios []labScenario
+	// Running is the run under way when the page was served ("" for
+	// none): the page follows it (a reload, or a second tab).
+	Running, RunningScenario string
+	RunningFault             lab.Fault
+}
+
 func (c *Console) labPage(w http.ResponseWriter, r *http.Request) {
 	p := c.newPage(r, "Delivery lab", "lab")
-	var ss []labScenario
+	d := &labData{}
 	for _, s := range lab.Scenarios() {
-		ss = append(ss, labScenario{s.Name, s.Summary, s.Fault})
+		d.Scenarios = append(d.Scenarios, labScenario{s.Name, s.Summary, s.Fault})
 	}
-	p.Data = ss
+	if id, run := c.labs.running(); run != nil {
+		d.Running, d.RunningScenario, d.RunningFault = id, run.Scenario.Name, run.Scenario.Fault
+	}
+	p.Data = d
 	c.render(w, "lab.html", p)
 }
 

@@ -113,3 +113,22 @@ func TestLabOverHTTP(t *testing.T) {
 	}
 	t.Logf("cut-off run: %+v", out.Rows[0])
 }
+
+// TestLabPageFollowsRunUnderWay: a lab page served while a run is under
+// way names it, so the page follows it instead of offering a start that
+// would be refused.
+func TestLabPageFollowsRunUnderWay(t *testing.T) {
+	f := newFixture(t, false)
+	if _, body := f.get(t, "/lab"); strings.Contains(body, "data-running=") {
+		t.Fatalf("no run yet, but the page names one:\n%s", body)
+	}
+	id, run, err := f.con.labs.start("commit-after-processing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer run.Stop()
+	_, body := f.get(t, "/lab")
+	if want := `data-running="` + id + `" data-running-scenario="commit-after-processing" data-running-fault="crash-consumer"`; !strings.Contains(body, want) {
+		t.Fatalf("page lacks %s:\n%s", want, body)
+	}
+}

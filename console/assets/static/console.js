@@ -91,6 +91,17 @@
       }).catch((e) => { state.textContent = "could not start: " + e; });
     });
 
+    // A run already under way (a reload, another tab): follow it.
+    const form = $("#lab-start");
+    if (form.dataset.running) {
+      run = { id: form.dataset.running, fault: form.dataset.runningFault };
+      sel.value = form.dataset.runningScenario;
+      describe();
+      setRunning(true, run.fault);
+      state.textContent = "running (started earlier)";
+      follow(run.id);
+    }
+
     stop.addEventListener("click", () => { if (run) post("/lab/runs/" + run.id + "/stop", {}); });
 
     faults.forEach((b) => b.addEventListener("click", () => {
