@@ -76,8 +76,10 @@ const idFile = "node-id"
 // new cluster has elected itself; a node joining a cluster has been added;
 // a restarted node is serving (it may wait for an election before it can
 // take writes, when the rest of its cluster is still down). It returns an
-// error wrapping ErrInvalidConfig, ErrStartTimeout, mlog.ErrCorrupt, or a
-// network or disk error; on error everything started is stopped again.
+// error wrapping ErrInvalidConfig, ErrStartTimeout, mlog.ErrCorrupt,
+// mlog.ErrOldFormat (a data directory written by a version before Kafka
+// support: the message says so), or a network or disk error; on error
+// everything started is stopped again.
 func Start(cfg Config) (*Broker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -93,6 +95,9 @@ func Start(cfg Config) (*Broker, error) {
 	if have != "" && have != cfg.RaftLog {
 		// Refused before anything binds or is written; NewNode checks too.
 		return nil, fmt.Errorf("broker: %w", &replication.StoreMismatchError{DataDir: cfg.DataDir, Created: have, Requested: cfg.RaftLog})
+	}
+	if err := replication.CheckDataFormat(cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("broker: %w", err) // before anything binds or is written
 	}
 	fresh := have == ""
 	bootstrap := cfg.Bootstrap || (fresh && len(cfg.Join) == 0)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/minibroker/minibroker/internal/compress"
 	mlog "github.com/minibroker/minibroker/log"
 	"github.com/minibroker/minibroker/replication"
 )
@@ -21,34 +22,33 @@ var (
 // Kafka error codes this package answers with (the protocol's numbers; see
 // Kafka's Errors.java).
 const (
-	codeNone                       int16 = 0
-	codeUnknownServerError         int16 = -1
-	codeOffsetOutOfRange           int16 = 1
-	codeCorruptMessage             int16 = 2
-	codeUnknownTopicOrPartition    int16 = 3
-	codeLeaderNotAvailable         int16 = 5
-	codeNotLeaderOrFollower        int16 = 6
-	codeRequestTimedOut            int16 = 7
-	codeMessageTooLarge            int16 = 10
-	codeInvalidTopic               int16 = 17
-	codeInvalidRequiredAcks        int16 = 21
-	codeUnsupportedVersion         int16 = 35
-	codeTopicAlreadyExists         int16 = 36
-	codeInvalidPartitions          int16 = 37
-	codeInvalidReplicationFactor   int16 = 38
-	codeInvalidReplicaAssignment   int16 = 39
-	codeInvalidConfig              int16 = 40
-	codeNotController              int16 = 41
-	codeInvalidRequest             int16 = 42
-	codeOutOfOrderSequence         int16 = 45
-	codeDuplicateSequence          int16 = 46
-	codeInvalidProducerEpoch       int16 = 47
-	codeKafkaStorageError          int16 = 56
-	codeUnknownProducerID          int16 = 59
-	codeUnsupportedCompressionType int16 = 76
-	codeInvalidRecord              int16 = 87
-	codeUnknownTopicID             int16 = 100
-	codeCoordinatorNotAvailable    int16 = 15
+	codeNone                     int16 = 0
+	codeUnknownServerError       int16 = -1
+	codeOffsetOutOfRange         int16 = 1
+	codeCorruptMessage           int16 = 2
+	codeUnknownTopicOrPartition  int16 = 3
+	codeLeaderNotAvailable       int16 = 5
+	codeNotLeaderOrFollower      int16 = 6
+	codeRequestTimedOut          int16 = 7
+	codeMessageTooLarge          int16 = 10
+	codeInvalidTopic             int16 = 17
+	codeInvalidRequiredAcks      int16 = 21
+	codeUnsupportedVersion       int16 = 35
+	codeTopicAlreadyExists       int16 = 36
+	codeInvalidPartitions        int16 = 37
+	codeInvalidReplicationFactor int16 = 38
+	codeInvalidReplicaAssignment int16 = 39
+	codeInvalidConfig            int16 = 40
+	codeNotController            int16 = 41
+	codeInvalidRequest           int16 = 42
+	codeOutOfOrderSequence       int16 = 45
+	codeDuplicateSequence        int16 = 46
+	codeInvalidProducerEpoch     int16 = 47
+	codeKafkaStorageError        int16 = 56
+	codeUnknownProducerID        int16 = 59
+	codeInvalidRecord            int16 = 87
+	codeUnknownTopicID           int16 = 100
+	codeCoordinatorNotAvailable  int16 = 15
 )
 
 // errTable maps the errors of the layers below to Kafka codes: the one
@@ -73,6 +73,7 @@ var errTable = []struct {
 	{replication.ErrUnknownProducer, codeUnknownProducerID},
 	{replication.ErrOutOfOrderSequence, codeOutOfOrderSequence},
 	{replication.ErrDuplicateSequence, codeDuplicateSequence},
+	{replication.ErrInvalidProducerEpoch, codeInvalidProducerEpoch},
 	{replication.ErrInvalidSequence, codeOutOfOrderSequence},
 	{replication.ErrIdempotenceNeedsAcksAll, codeInvalidRequiredAcks},
 	{replication.ErrStopped, codeKafkaStorageError},
@@ -81,8 +82,9 @@ var errTable = []struct {
 	{mlog.ErrCorrupt, codeCorruptMessage},
 	{mlog.ErrMalformedBatch, codeCorruptMessage},
 	{mlog.ErrBatchTooLarge, codeMessageTooLarge},
-	{errUnsupportedBatch, codeInvalidRecord},
-	{errCompressed, codeUnsupportedCompressionType},
+	{mlog.ErrUnsupportedBatch, codeInvalidRecord},
+	{compress.ErrTooLarge, codeMessageTooLarge},
+	{compress.ErrUnknownCodec, codeCorruptMessage},
 }
 
 // codeOf returns the Kafka error code for err: codeNone for nil, and

@@ -45,12 +45,11 @@ func (s *Server) fetch(ctx context.Context, req *kmsg.FetchRequest) *kmsg.FetchR
 		var changed []<-chan struct{}
 		total, failed := 0, false
 		leader := s.store.Node().IsReady()
-		epoch := s.leaderEpoch()
 		for _, t := range req.Topics {
 			rt := kmsg.NewFetchResponseTopic()
 			rt.Topic = t.Topic
 			for _, p := range t.Partitions {
-				rp, ch := s.fetchPartition(t.Topic, p, maxBytes-total, total == 0, leader, epoch)
+				rp, ch := s.fetchPartition(t.Topic, p, maxBytes-total, total == 0, leader)
 				total += len(rp.RecordBatches)
 				failed = failed || rp.ErrorCode != codeNone
 				if ch != nil {
@@ -73,7 +72,7 @@ func (s *Server) fetch(ctx context.Context, req *kmsg.FetchRequest) *kmsg.FetchR
 // bytes unless first (then at least one whole batch), and returns the
 // partition's answer and the channel that closes at its next change (nil
 // on an error).
-func (s *Server) fetchPartition(topic string, p kmsg.FetchRequestTopicPartition, budget int, first, leader bool, epoch int32) (kmsg.FetchResponseTopicPartition, <-chan struct{}) {
+func (s *Server) fetchPartition(topic string, p kmsg.FetchRequestTopicPartition, budget int, first, leader bool) (kmsg.FetchResponseTopicPartition, <-chan struct{}) {
 	rp := kmsg.NewFetchResponseTopicPartition()
 	rp.Partition = p.Partition
 	rp.RecordBatches = []byte{} // never null: librdkafka rejects a null records field
@@ -109,7 +108,7 @@ func (s *Server) fetchPartition(topic string, p kmsg.FetchRequestTopicPartition,
 	if err != nil {
 		return fail(err)
 	}
-	out, err := appendKafkaBatches(nil, raw, epoch)
+	out, err := appendKafkaBatches(nil, raw)
 	if err != nil {
 		s.logger.Error("corrupt batch in partition", "topic", topic, "partition", p.Partition, "error", err)
 		return fail(fmt.Errorf("%w: %v", mlog.ErrCorrupt, err))

@@ -2,4 +2,4 @@ package kafka
 
 import "hash/crc32"
 
-func be32crc(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
+func be32crc(b []byte) uint32 { return crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)) }

@@ -88,7 +88,7 @@ func (s *Server) listOffset(topic string, partition int32, ts int64) (int64, int
 			raw, off = rest, b.NextOffset()
 			switch {
 			case ts == tsMax && b.MaxTimestamp() > bestTs:
-				o, found, err := offsetAtTime(b, b.MaxTimestamp())
+				o, _, found, err := offsetAtTime(b, b.MaxTimestamp(), s.cfg.MaxFrameBytes)
 				if err != nil {
 					return 0, 0, err
 				}
@@ -96,29 +96,15 @@ func (s *Server) listOffset(topic string, partition int32, ts int64) (int64, int
 					best, bestTs = o, b.MaxTimestamp()
 				}
 			case ts >= 0:
-				o, found, err := offsetAtTime(b, ts)
+				o, ots, found, err := offsetAtTime(b, ts, s.cfg.MaxFrameBytes)
 				if err != nil {
 					return 0, 0, err
 				}
 				if found {
-					return o, recordTime(b, o), nil
+					return o, ots, nil
 				}
 			}
 		}
 	}
 	return best, bestTs, nil
-}
-
-// recordTime is the timestamp of the record at offset o in b (the batch's
-// max timestamp if it cannot be decoded).
-func recordTime(b mlog.Batch, o int64) int64 {
-	recs, err := b.Records(nil)
-	if err == nil {
-		for _, r := range recs {
-			if r.Offset == o {
-				return r.Timestamp
-			}
-		}
-	}
-	return b.MaxTimestamp()
 }

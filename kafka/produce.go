@@ -7,6 +7,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	mlog "github.com/minibroker/minibroker/log"
 	"github.com/minibroker/minibroker/replication"
 )
 
@@ -118,15 +119,15 @@ func (s *Server) submitPartition(ctx context.Context, topic string, partition in
 	if err != nil {
 		return nil, err
 	}
-	batches := make([]produceBatch, len(kbs))
+	batches := make([]mlog.Batch, len(kbs))
 	for i, kb := range kbs {
-		if batches[i], err = wrapBatch(kb); err != nil {
+		if batches[i], err = wrapBatch(kb, s.cfg.MaxFrameBytes); err != nil {
 			return nil, err
 		}
 	}
 	var out []*replication.PendingAppend
-	for _, pb := range batches {
-		p, err := s.submit(ctx, topic, partition, pb, acks)
+	for _, b := range batches {
+		p, err := s.submit(ctx, topic, partition, b, acks)
 		if err != nil {
 			return nil, err
 		}

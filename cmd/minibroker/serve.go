@@ -23,6 +23,7 @@ type serveConfig struct {
 	broker    broker.Config // Logger is set by runServe
 	logFormat string        // text or json
 	logLevel  string        // debug, info, warn or error
+	console   consoleSettings
 }
 
 // shutdownTimeout bounds a graceful stop after SIGINT or SIGTERM.
@@ -55,9 +56,13 @@ the same command.
 Every flag can also be set with an environment variable (MINIBROKER_ plus the
 flag name in upper case, dashes as underscores: MINIBROKER_RAFT_ADDR) or a key
 of the --config file; flags win over the environment, which wins over the file.
-With --metrics-addr it also serves HTTP there: /metrics (Prometheus), /healthz
-(200 while the process runs) and /readyz (200 once the node is a member and
-knows a leader, else 503 with the reason; 503 while shutting down).
+It serves the web console on --http-addr (127.0.0.1:9095 unless told
+otherwise; read-only unless --console-write), and there too /metrics
+(Prometheus), /healthz (200 while the process runs) and /readyz (200 once the
+node is a member and knows a leader, else 503 with the reason; 503 while
+shutting down). --metrics-addr serves the last three on an address of their
+own. If the default console address is taken (a second node on this
+machine), serve warns and goes on without the console.
 
 On SIGINT or SIGTERM it stops accepting clients, answers the requests in
 flight, hands leadership over to another node if it leads, closes its data
@@ -93,6 +98,12 @@ Logs go to stderr; the lines saying where the node serves go to stdout.`,
 			if sc.broker.DisableKafka && sc.broker.KafkaAdvertisedAddr != "" {
 				return usageErrorf("serve: --kafka-advertised-addr needs the Kafka listener (--kafka-addr is empty)")
 			}
+			if a := sc.console.addr; a != "" {
+				if _, _, err := net.SplitHostPort(a); err != nil {
+					return usageErrorf("serve: --http-addr %q is not HOST:PORT: %w", a, err)
+				}
+			}
+			sc.console.explicit = cmd.Flags().Changed("http-addr")
 			sc.broker.Join = join
 			sc.logFormat, sc.logLevel = logFormat.value, logLevel.value
 			sc.broker.RaftLog = replication.RaftLogStore(raftLog.value)
@@ -117,6 +128,9 @@ Logs go to stderr; the lines saying where the node serves go to stdout.`,
 	f.Var(logLevel, "log-level", "lowest level logged: debug, info, warn or error")
 	f.StringVar(&sc.broker.MetricsAddr, "metrics-addr", "", "HTTP address for /metrics (Prometheus), /healthz and /readyz (HOST:PORT; default: none)")
 	f.Var(raftLog, "raft-log", "Raft log store of a new data dir: bolt (raft-boltdb) or wal (raft-wal); a data dir keeps the one it was created with")
+	f.StringVar(&sc.console.addr, "http-addr", defaultHTTPAddr, "HTTP address of the web console, with /metrics, /healthz and /readyz too (HOST:PORT; \"\" turns it off; the default is skipped with a warning if taken)")
+	f.BoolVar(&sc.console.write, "console-write", false, "let the web console create and delete topics and reset groups (default: read-only)")
+	markSettings(f, "http-addr", "console-write")
 	markSettings(f, "id", "data", "addr", "kafka-addr", "kafka-advertised-addr", "auto-create-topics", "raft-addr", "bootstrap", "join", "metrics-addr", "log-format", "log-level", "raft-log")
 	return cmd
 }
@@ -157,6 +171,19 @@ func runServe(ctx context.Context, a *app, sc serveConfig) error {
 	}
 	if m := b.MetricsAddr(); m != "" {
 		fmt.Fprintf(a.stdout, "minibroker %s metrics on http://%s/metrics (health /healthz, /readyz)\n", b.ID(), m)
+	}
+	con, err := startConsole(sc.console, b, logger)
+	if err != nil {
+		b.Close()
+		return &hintError{err: err, msg: fmt.Sprintf("%v — pick a free port with --http-addr, or turn the console off with --http-addr \"\"", err)}
+	}
+	if con != nil {
+		fmt.Fprintf(a.stdout, "minibroker %s console on http://%s/ (metrics /metrics, health /healthz, /readyz)\n", b.ID(), con.addr())
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			con.stop(sctx)
+		}()
 	}
 	select {
 	case <-ctx.Done():
