@@ -32,6 +32,14 @@
 // NOT_CONTROLLER for topic admin), which every client handles by refreshing
 // metadata and retrying on the leader.
 //
+// # Batches
+//
+// A partition log's batch is a Kafka RecordBatch v2 behind a 12-byte
+// frame prefix (log/format.go). Produce validates each batch
+// (log.WrapKafka; a compressed one is decompressed once to check its
+// records) and stores it as sent; Fetch returns the Kafka part of each
+// stored frame. Records are never re-encoded (batches.go).
+//
 // # Connections
 //
 // One goroutine per connection reads frames (the 4-byte size is checked
