@@ -18,6 +18,7 @@ const defaultProduceTimeout = 30 * time.Second
 type produced struct {
 	topic, partition int // indexes into the response
 	pending          []*replication.PendingAppend
+	err              error // a later batch of the partition failed to submit
 }
 
 // handleProduce validates every partition's batches and submits them to
@@ -66,8 +67,9 @@ func handleProduce(c *conn, sl *slot, kreq kmsg.Request) {
 			if err != nil {
 				rp.ErrorCode, rp.ErrorMessage = codeOf(err), errMessage(err)
 				failed = true
-			} else if acks != replication.AcksNone {
-				inflight = append(inflight, produced{topic: ti, partition: pi, pending: pa})
+			}
+			if len(pa) > 0 && acks != replication.AcksNone {
+				inflight = append(inflight, produced{topic: ti, partition: pi, pending: pa, err: err})
 			}
 			rt.Partitions = append(rt.Partitions, rp)
 		}
@@ -91,16 +93,20 @@ func handleProduce(c *conn, sl *slot, kreq kmsg.Request) {
 		defer cancel()
 		for _, in := range inflight {
 			rp := &resp.Topics[in.topic].Partitions[in.partition]
+			// Wait for every batch submitted (each Wait releases what its
+			// acknowledgement holds); the first error is the answer.
+			err := in.err
 			for i, pa := range in.pending {
-				res, err := pa.Wait(ctx)
-				if err != nil {
-					rp.ErrorCode, rp.ErrorMessage = codeOf(err), errMessage(err)
-					rp.BaseOffset = -1
-					break
+				res, werr := pa.Wait(ctx)
+				if err == nil && werr != nil {
+					err = werr
 				}
 				if i == 0 {
 					rp.BaseOffset = res.BaseOffset
 				}
+			}
+			if err != nil {
+				rp.ErrorCode, rp.ErrorMessage, rp.BaseOffset = codeOf(err), errMessage(err), -1
 			}
 		}
 		sl.finish(resp)
@@ -108,9 +114,9 @@ func handleProduce(c *conn, sl *slot, kreq kmsg.Request) {
 }
 
 // submitPartition validates a partition's records and submits its batches
-// in order. An error means nothing of the partition was submitted, except
-// when a later batch of several fails (rare: clients send one batch per
-// partition).
+// in order. With an error it also returns the batches submitted before it
+// (only when a later batch of several fails to submit, which is rare:
+// clients send one batch per partition); they must be waited for.
 func (s *Server) submitPartition(ctx context.Context, topic string, partition int32, records []byte, acks replication.Acks) ([]*replication.PendingAppend, error) {
 	if len(records) > s.cfg.MaxMessageBytes {
 		return nil, kerr(codeMessageTooLarge, fmt.Sprintf("%d bytes of records, the limit is %d", len(records), s.cfg.MaxMessageBytes))
@@ -129,7 +135,7 @@ func (s *Server) submitPartition(ctx context.Context, topic string, partition in
 	for _, b := range batches {
 		p, err := s.submit(ctx, topic, partition, b, acks)
 		if err != nil {
-			return nil, err
+			return out, err
 		}
 		out = append(out, p)
 	}
