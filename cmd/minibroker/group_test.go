@@ -233,7 +233,7 @@ func TestClusterCommands(t *testing.T) {
 		`node "n9" is not in the cluster — see the nodes with `+"`minibroker cluster status`")
 	r := c.run("cluster", "status")
 	want := regexp.MustCompile(`^NODE +NUM +ADDR +KAFKA-ADDR +RAFT-ADDR +VOTER +LEADER
-n1 +1 +127\.0\.0\.1:\d+ +- +127\.0\.0\.1:\d+ +yes +yes
+n1 +1 +127\.0\.0\.1:\d+ +127\.0\.0\.1:\d+ +127\.0\.0\.1:\d+ +yes +yes
 
 leader n1, term \d+, commit index \d+, applied index \d+, last log index \d+ \(as n1 sees it\)
 $`)
