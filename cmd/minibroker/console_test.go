@@ -37,7 +37,7 @@ func TestServeConsole(t *testing.T) {
 	var out, errb lockedBuffer
 	code := make(chan int, 1)
 	go func() {
-		code <- run(sctx, c.app(nil, &out, &errb), []string{"serve", "--data", t.TempDir(),
+		code <- run(sctx, c.app(nil, &out, &errb), []string{"serve", "--kafka-addr", "127.0.0.1:0", "--data", t.TempDir(),
 			"--addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"})
 	}()
 	line := regexp.MustCompile(`minibroker n1 console on http://(\S+)/ \(metrics /metrics, health /healthz, /readyz\)\n`)
