@@ -161,8 +161,10 @@ func New(cfg Config) (*Server, error) {
 }
 
 // Serve accepts connections on ln and serves each in its own goroutines.
-// It blocks until ln fails or Close is called, and then returns
-// ErrServerClosed (after Close) or the accept error. Serve closes ln
+// It blocks until Close is called or ln is closed, and then returns
+// ErrServerClosed (after Close) or an error wrapping net.ErrClosed; other
+// accept errors (out of file descriptors) are logged and retried with
+// backoff. Serve closes ln
 // before it returns. It may be called for several listeners.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
@@ -184,18 +186,30 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.mu.Unlock()
 		ln.Close()
 	}()
+	var backoff time.Duration
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
 			if s.ctx.Err() != nil {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("kafka: accept: %w", err)
 			}
-			return fmt.Errorf("kafka: accept: %w", err)
+			// Out of file descriptors and the like: wait and try again,
+			// as net/http does, rather than stop serving for good.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.logger.Warn("kafka accept failed; retrying", "error", err, "in", backoff)
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-s.ctx.Done():
+				t.Stop()
+				return ErrServerClosed
+			}
+			continue
 		}
+		backoff = 0
 		c := newConn(s, nc)
 		s.mu.Lock()
 		if s.closed {
