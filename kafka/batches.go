@@ -76,7 +76,8 @@ func (s *Server) submit(ctx context.Context, topic string, partition int32, b ml
 }
 
 // appendKafkaBatches appends the Kafka part of each log frame in logBytes
-// (as FSM.ReadInto returns them) to dst.
+// (as FSM.ReadInto returns them) to dst. dst may be logBytes[:0]: every
+// write then lands before the bytes still to be read.
 func appendKafkaBatches(dst, logBytes []byte) ([]byte, error) {
 	for len(logBytes) > 0 {
 		b, rest, err := mlog.ParseBatch(logBytes)

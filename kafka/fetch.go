@@ -108,7 +108,9 @@ func (s *Server) fetchPartition(topic string, p kmsg.FetchRequestTopicPartition,
 	if err != nil {
 		return fail(err)
 	}
-	out, err := appendKafkaBatches(nil, raw)
+	// In place: each frame's Kafka part moves down over the prefixes
+	// before it, so the answer needs no second buffer.
+	out, err := appendKafkaBatches(raw[:0], raw)
 	if err != nil {
 		s.logger.Error("corrupt batch in partition", "topic", topic, "partition", p.Partition, "error", err)
 		return fail(fmt.Errorf("%w: %v", mlog.ErrCorrupt, err))
