@@ -18,11 +18,14 @@ import (
 // nodeConfig is what a node child process runs: a broker.Config's
 // serializable part. Durations are in nanoseconds.
 type nodeConfig struct {
-	ID       string   `json:"id"`
-	DataDir  string   `json:"data_dir"`
-	Addr     string   `json:"addr"`      // client address, fixed across restarts
-	RaftAddr string   `json:"raft_addr"` // fixed across restarts
-	Join     []string `json:"join,omitempty"`
+	ID       string `json:"id"`
+	DataDir  string `json:"data_dir"`
+	Addr     string `json:"addr"`      // client address, fixed across restarts
+	RaftAddr string `json:"raft_addr"` // fixed across restarts
+	// KafkaAddr is the Kafka listener's address, fixed across restarts;
+	// empty serves none.
+	KafkaAddr string   `json:"kafka_addr,omitempty"`
+	Join      []string `json:"join,omitempty"`
 
 	Bootstrap bool `json:"bootstrap,omitempty"`
 
@@ -61,6 +64,8 @@ func runNode(js string) int {
 		HeartbeatTimeout: nc.HeartbeatTimeout, ElectionTimeout: nc.ElectionTimeout, LeaderLeaseTimeout: nc.LeaderLeaseTimeout,
 		SnapshotThreshold: nc.SnapshotThreshold, TrailingLogs: nc.TrailingLogs, SnapshotInterval: nc.SnapshotInterval,
 		RaftLog:      replication.RaftLogStore(nc.RaftLog),
+		KafkaAddr:    nc.KafkaAddr,
+		DisableKafka: nc.KafkaAddr == "",
 		StartTimeout: 30 * time.Second,
 		Logger:       logger,
 	})
