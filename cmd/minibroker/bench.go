@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,6 +18,7 @@ import (
 	"github.com/minibroker/minibroker/broker/localcluster"
 	"github.com/minibroker/minibroker/client"
 	"github.com/minibroker/minibroker/client/bench"
+	"github.com/minibroker/minibroker/client/bench/kbench"
 	"github.com/minibroker/minibroker/replication"
 )
 
@@ -43,6 +45,7 @@ type benchOpts struct {
 	format     *enumValue
 	cpuProfile string
 	raftLog    *enumValue // the embedded cluster's Raft log store
+	kafka      bool       // drive franz-go through Kafka listeners
 }
 
 func newBenchCmd(a *app) *cobra.Command {
@@ -65,11 +68,19 @@ MB is 10^6 bytes of message values.
 temporary directory, so nothing else needs to run; otherwise --brokers
 names a running cluster; --raft-log wal gives the embedded nodes raft-wal
 instead of raft-boltdb as their Raft log. The topic is created if it does
-not exist.`,
+not exist.
+
+--kafka runs the same workloads with franz-go, the Go Kafka client,
+through Kafka listeners: the embedded cluster's, or those --brokers names
+(default 127.0.0.1:9092), which may be any Kafka-compatible broker, so one
+tool measures minibroker and its peers alike. Its consumers read every
+partition from the start without a consumer group (no commits).`,
 		Example: `  minibroker bench produce --embedded 3 --count 1000000
   minibroker bench produce --producers 4 --duration 30s --acks 1 --format json
   minibroker bench consume --embedded 3 --count 200000
-  minibroker bench e2e --embedded 3 --rate 5000 --duration 20s`,
+  minibroker bench e2e --embedded 3 --rate 5000 --duration 20s
+  minibroker bench produce --embedded 3 --kafka --count 1000000
+  minibroker bench produce --kafka --brokers kafka1:9092 --acks all`,
 		Args: groupArgs,
 		RunE: showHelp,
 	}
@@ -97,6 +108,7 @@ func (o *benchOpts) flags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.linger, "linger", 0, "how long a partial batch waits for more messages")
 	fs.Var(o.format, "format", "result format: text or json (one JSON object on the last line)")
 	fs.Var(o.raftLog, "raft-log", "Raft log store of the --embedded cluster: bolt (raft-boltdb) or wal (raft-wal)")
+	fs.BoolVar(&o.kafka, "kafka", false, "drive franz-go through Kafka listeners (--brokers are Kafka addresses, default "+defaultKafkaAddr+")")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run (embedded brokers included) to this file, for go tool pprof")
 }
 
@@ -127,9 +139,12 @@ func (o *benchOpts) check(name string, defCount int64, defDuration time.Duration
 	return nil
 }
 
-// benchEnv is what a bench command runs against.
+// benchEnv is what a bench command runs against: target is mb (the
+// native client) or kafka (franz-go, with --kafka).
 type benchEnv struct {
-	target  *bench.Minibroker
+	target  bench.Target
+	mb      *bench.Minibroker
+	kafka   *kbench.Kafka
 	cluster *localcluster.Cluster // nil unless --embedded
 	stopCPU func()
 }
@@ -155,6 +170,10 @@ func (o *benchOpts) setup(ctx context.Context, a *app) (_ *benchEnv, err error) 
 		env.stopCPU = func() { pprof.StopCPUProfile(); f.Close() }
 	}
 	brokers := o.brokers
+	if o.kafka && o.embedded == 0 && len(brokers) == 1 && brokers[0] == defaultBrokers {
+		// --brokers not given: its default is the native listener's.
+		brokers = []string{defaultKafkaAddr}
+	}
 	if o.embedded > 0 {
 		fmt.Fprintf(a.stderr, "starting an embedded cluster of %d %s (raft log %s)\n", o.embedded, plural(o.embedded, "node"), o.raftLog.value)
 		opts := localcluster.Options{RaftLog: replication.RaftLogStore(o.raftLog.value)}
@@ -162,7 +181,13 @@ func (o *benchOpts) setup(ctx context.Context, a *app) (_ *benchEnv, err error) 
 			return nil, err
 		}
 		brokers = env.cluster.Addrs()
+		if o.kafka {
+			brokers = env.cluster.KafkaAddrs()
+		}
 		o.brokers = brokers
+	}
+	if o.kafka {
+		return o.setupKafka(ctx, a, env, brokers)
 	}
 	err = a.withClient(brokers, func(cl *client.Client) error {
 		err := cl.CreateTopic(ctx, o.topic, client.TopicConfig{Partitions: o.partitions})
@@ -178,7 +203,7 @@ func (o *benchOpts) setup(ctx context.Context, a *app) (_ *benchEnv, err error) 
 	if err != nil {
 		return nil, err
 	}
-	env.target = &bench.Minibroker{
+	env.mb = &bench.Minibroker{
 		Client: a.clientConfig(brokers),
 		ProducerConfig: client.ProducerConfig{
 			Acks:       parseAcks(o.acks.value),
@@ -187,6 +212,23 @@ func (o *benchOpts) setup(ctx context.Context, a *app) (_ *benchEnv, err error) 
 			Retries:    produceRetries,
 		},
 	}
+	env.target = env.mb
+	return env, nil
+}
+
+// setupKafka creates the topic through CreateTopics and makes env's target
+// franz-go at brokers (Kafka addresses).
+func (o *benchOpts) setupKafka(ctx context.Context, a *app, env *benchEnv, brokers []string) (*benchEnv, error) {
+	created, err := kbench.CreateTopic(ctx, brokers, o.topic, o.partitions)
+	if err != nil {
+		return nil, fmt.Errorf("%w (is a Kafka listener at %s?)", err, strings.Join(brokers, ","))
+	}
+	if created {
+		fmt.Fprintf(a.stderr, "created topic %q with %d %s\n", o.topic, o.partitions, plural(int(o.partitions), "partition"))
+	}
+	acks := map[client.Acks]int{client.AcksNone: 0, client.AcksLeader: 1, client.AcksAll: -1}[parseAcks(o.acks.value)]
+	env.kafka = &kbench.Kafka{Brokers: brokers, Acks: acks, Linger: o.linger, BatchBytes: int32(min(o.batch, 1<<30))}
+	env.target = env.kafka
 	return env, nil
 }
 

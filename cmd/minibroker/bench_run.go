@@ -115,7 +115,9 @@ with --embedded it defaults to --count (or 100000 with --duration).`,
 					return fmt.Errorf("filling the topic: %d messages failed; the first: %s", res.Errors, res.FirstError)
 				}
 			}
-			env.target.CommitEveryPoll = commit.value == "poll"
+			if env.mb != nil {
+				env.mb.CommitEveryPoll = commit.value == "poll"
+			}
 			res, err := bench.Consume(ctx, env.target, o.topic, group, bench.ConsumeConfig{
 				Count: o.count, Duration: o.duration, Consumers: consumers, Progress: o.progress(a),
 			})

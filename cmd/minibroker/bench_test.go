@@ -142,3 +142,28 @@ func TestBenchNoBroker(t *testing.T) {
 	r := c.run("bench", "produce", "--brokers", "127.0.0.1:1", "--count", "1")
 	wantExit(t, r, exitRuntime, "no broker reachable")
 }
+
+// TestBenchKafkaEmbedded: --kafka drives franz-go through the embedded
+// cluster's Kafka listeners: produce (the topic created through
+// CreateTopics) and consume read back every message.
+func TestBenchKafkaEmbedded(t *testing.T) {
+	c := newCLI(t)
+	r := c.run("bench", "produce", "--embedded", "3", "--kafka", "--count", "500", "--size", "50", "--partitions", "3", "--format", "json")
+	wantExit(t, r, exitOK, `created topic "bench" with 3 partitions`)
+	if res := lastJSON(t, r); res.Workload != "produce" || res.Messages != 500 || res.Errors != 0 {
+		t.Fatalf("produce result %+v", res)
+	}
+	r = c.run("bench", "consume", "--embedded", "1", "--kafka", "--count", "700", "--format", "json")
+	wantExit(t, r, exitOK, `filling "bench" with 700 messages`)
+	if res := lastJSON(t, r); res.Workload != "consume" || res.Messages != 700 {
+		t.Fatalf("consume result %+v", res)
+	}
+}
+
+// TestBenchKafkaNoListener: --kafka against an address where nothing
+// listens fails with an error that says what was expected there.
+func TestBenchKafkaNoListener(t *testing.T) {
+	c := newCLI(t)
+	r := c.run("bench", "produce", "--kafka", "--brokers", "127.0.0.1:1", "--count", "10")
+	wantExit(t, r, exitRuntime, "is a Kafka listener at 127.0.0.1:1?")
+}

@@ -92,10 +92,31 @@ func (k *Kafka) Producer(ctx context.Context, topic string) (bench.Producer, err
 	return &producer{cl: cl}, nil
 }
 
-// topicExists asks for topic's metadata.
+// topicExists asks for topic's metadata until it is known or ctx ends, or
+// for at most topicWait: a topic just created may not have reached every
+// broker yet (Kafka's brokers learn new topics a little after the
+// controller, and so do a Raft leader's followers).
 func topicExists(ctx context.Context, cl *kgo.Client, topic string) error {
-	req := kmsgMetadata(topic)
-	resp, err := req.RequestWith(ctx, cl)
+	ctx, cancel := context.WithTimeout(ctx, topicWait)
+	defer cancel()
+	for {
+		err := topicKnown(ctx, cl, topic)
+		if err == nil || !errors.Is(err, kerr.UnknownTopicOrPartition) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(50 * time.Millisecond): // polling the brokers' metadata
+		}
+	}
+}
+
+// topicWait bounds topicExists.
+const topicWait = 10 * time.Second
+
+func topicKnown(ctx context.Context, cl *kgo.Client, topic string) error {
+	resp, err := kmsgMetadata(topic).RequestWith(ctx, cl)
 	if err != nil {
 		return fmt.Errorf("topic %q: %w", topic, err)
 	}
