@@ -18,6 +18,11 @@
 // wal, each its own column with its own ratio to NATS). Everything runs in this process on loopback.
 //
 //	go run . -duration 3s -rounds 2 > table.md
+//
+// With -kafka it compares instead, on one 3-node minibroker cluster, the
+// native client with franz-go through the nodes' Kafka listeners, and
+// franz-go against kfake, franz-go's in-memory Kafka (no fsync, no
+// replication: the ceiling), all acks=all (kafka.go).
 package main
 
 import (
@@ -44,6 +49,7 @@ type options struct {
 	consume  int64
 	systems  string
 	raftLogs string
+	kafka    bool
 }
 
 func main() {
@@ -56,10 +62,15 @@ func main() {
 	flag.Int64Var(&o.consume, "consume", 100_000, "messages the consume workload reads (fewer if filling the stream takes over twice -duration)")
 	flag.StringVar(&o.systems, "pairs", "1,3", "cluster sizes to compare (1: minibroker 1 node vs NATS R1; 3: 3 nodes vs R3)")
 	flag.StringVar(&o.raftLogs, "raft-log", "bolt,wal", "minibroker Raft log stores to measure, each as its own column: bolt, wal or bolt,wal")
+	flag.BoolVar(&o.kafka, "kafka", false, "instead: compare the native client with franz-go through the Kafka listeners of a 3-node cluster, and franz-go against kfake (on the first -raft-log store)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, o); err != nil {
+	runner := run
+	if o.kafka {
+		runner = runKafka
+	}
+	if err := runner(ctx, o); err != nil {
 		fmt.Fprintln(os.Stderr, "peers:", err)
 		os.Exit(1)
 	}
