@@ -2,8 +2,17 @@ package kafka
 
 import (
 	"fmt"
+	"os"
 	"testing"
 )
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
 
 // clientTests are the tests TestClients runs against each cluster: each
 // creates its own topics, so they share the cluster.

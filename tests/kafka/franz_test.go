@@ -204,8 +204,19 @@ func fromKgo(kr *kgo.Record) rec {
 // starting at offset start, with a kgo direct (groupless) consumer.
 func franzConsume(t *testing.T, c *cluster, topic string, n int32, start int64, want int) map[int32][]rec {
 	t.Helper()
-	parts := make(map[int32]kgo.Offset)
+	starts := make(map[int32]int64)
 	for p := range n {
+		starts[p] = start
+	}
+	return franzConsumeParts(t, c, topic, starts, want)
+}
+
+// franzConsumeParts reads want records from each partition of starts, from
+// its start offset, with a kgo direct (groupless) consumer.
+func franzConsumeParts(t *testing.T, c *cluster, topic string, starts map[int32]int64, want int) map[int32][]rec {
+	t.Helper()
+	parts := make(map[int32]kgo.Offset)
+	for p, start := range starts {
 		parts[p] = kgo.NewOffset().At(start)
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.kafka...),
@@ -217,10 +228,10 @@ func franzConsume(t *testing.T, c *cluster, topic string, n int32, start int64, 
 	defer cl.Close()
 	ctx := ctxFor(t)
 	got := make(map[int32][]rec)
-	for total := 0; total < want*int(n); {
+	for total := 0; total < want*len(starts); {
 		fs := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
-			t.Fatalf("franz-go consume %s from %d: %d of %d records read: %v", topic, start, total, want*int(n), err)
+			t.Fatalf("franz-go consume %s from %v: %d of %d records read: %v", topic, starts, total, want*len(starts), err)
 		}
 		for _, fe := range fs.Errors() {
 			t.Fatalf("franz-go consume %s p%d: %v", fe.Topic, fe.Partition, fe.Err)
