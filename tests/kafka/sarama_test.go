@@ -58,9 +58,9 @@ func testSarama(t *testing.T, c *cluster) {
 	}
 	defer cl.Close()
 	for _, start := range []int64{0, perCombo / 2} {
+		got := saramaConsume(t, cl, p.topic, p.partitions(), start, perCombo-int(start))
 		for i, cb := range p.combos {
-			got := saramaConsume(t, cl, p.topic, int32(i), start, perCombo-int(start))
-			checkRecords(t, fmt.Sprintf("sarama read from %d, %v", start, cb), p.from(i, start), got)
+			checkRecords(t, fmt.Sprintf("sarama read from %d, %v", start, cb), p.from(i, start), got[i])
 		}
 	}
 
@@ -131,33 +131,38 @@ func saramaProduce(t *testing.T, c *cluster, topic string, cb combo, recs []rec)
 	}
 }
 
-// saramaConsume reads n records of partition p from offset start.
-func saramaConsume(t *testing.T, cl sarama.Client, topic string, p int32, start int64, n int) []rec {
+// saramaConsume reads n records of each partition 0..parts-1 from offset
+// start, with a PartitionConsumer for each (they fetch together).
+func saramaConsume(t *testing.T, cl sarama.Client, topic string, parts int32, start int64, n int) [][]rec {
 	t.Helper()
 	cons, err := sarama.NewConsumerFromClient(cl)
 	if err != nil {
 		t.Fatalf("sarama consumer: %v", err)
 	}
 	defer cons.Close()
-	pc, err := cons.ConsumePartition(topic, p, start)
-	if err != nil {
-		t.Fatalf("sarama consume p%d from %d: %v", p, start, err)
+	pcs := make([]sarama.PartitionConsumer, parts)
+	for p := range parts {
+		if pcs[p], err = cons.ConsumePartition(topic, p, start); err != nil {
+			t.Fatalf("sarama consume p%d from %d: %v", p, start, err)
+		}
+		defer pcs[p].AsyncClose()
 	}
-	defer pc.Close()
 	timeout := time.After(waitTimeout)
-	var got []rec
-	for len(got) < n {
-		select {
-		case m := <-pc.Messages():
-			r := rec{Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Time: m.Timestamp}
-			for _, h := range m.Headers {
-				r.Headers = append(r.Headers, hdr{string(h.Key), h.Value})
+	got := make([][]rec, parts)
+	for p, pc := range pcs {
+		for len(got[p]) < n {
+			select {
+			case m := <-pc.Messages():
+				r := rec{Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Time: m.Timestamp}
+				for _, h := range m.Headers {
+					r.Headers = append(r.Headers, hdr{string(h.Key), h.Value})
+				}
+				got[p] = append(got[p], r)
+			case err := <-pc.Errors():
+				t.Fatalf("sarama consume p%d: %v", p, err)
+			case <-timeout:
+				t.Fatalf("sarama consume p%d from %d: %d of %d records after %v", p, start, len(got[p]), n, waitTimeout)
 			}
-			got = append(got, r)
-		case err := <-pc.Errors():
-			t.Fatalf("sarama consume p%d: %v", p, err)
-		case <-timeout:
-			t.Fatalf("sarama consume p%d from %d: %d of %d records after %v", p, start, len(got), n, waitTimeout)
 		}
 	}
 	return got
