@@ -186,8 +186,8 @@ var (
 	buildErr  error
 )
 
-// minibrokerBinary builds cmd/minibroker once per test binary and returns
-// its path.
+// minibrokerBinary builds cmd/minibroker once per test binary (from the
+// main module) and returns its path.
 func minibrokerBinary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -196,7 +196,10 @@ func minibrokerBinary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(binDir, "minibroker")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/minibroker/minibroker/cmd/minibroker").CombinedOutput()
+		// Built in the main module (../..), with its own go.mod and go.sum.
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/minibroker")
+		cmd.Dir = filepath.Join("..", "..")
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}

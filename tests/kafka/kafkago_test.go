@@ -186,7 +186,8 @@ func testKafkaGoConn(t *testing.T, c *cluster) {
 			msgs = append(msgs, toKafkago(r))
 		}
 		codec := kafkagoCodecs[cb.codec].Codec() // nil for none
-		for len(msgs) > 0 {                      // batches of 7 (several batches per partition)
+		// Batches of 7: several batches per partition.
+		for len(msgs) > 0 {
 			n := min(7, len(msgs))
 			if _, err := lc.WriteCompressedMessages(codec, msgs[:n]...); err != nil {
 				t.Fatalf("kafka-go Conn.WriteCompressedMessages %v: %v", cb, err)
