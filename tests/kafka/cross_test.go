@@ -32,7 +32,7 @@ func testCrossProtocol(t *testing.T, c *cluster) {
 	// Partitions: 0-4 franz-go, 5-9 kcat (when installed), 10 the native client.
 	nf := int32(len(codecs))
 	native := 2 * nf
-	createTopic(t, kadmin, topic, native+1)
+	createTopic(t, c, kadmin, topic, native+1)
 
 	base := time.Now().Add(-3 * time.Hour).Truncate(time.Second)
 	want := make(map[int32][]rec)
@@ -101,7 +101,7 @@ func testCrossProtocol(t *testing.T, c *cluster) {
 		check(fmt.Sprintf("franz-go read the native client's from %d", start), native, start, got)
 	}
 
-	deleteTopic(t, kadmin, topic)
+	deleteTopic(t, c, kadmin, topic)
 }
 
 // nativeClient returns a native-protocol client, closed when the test ends.

@@ -27,7 +27,7 @@ func testFranz(t *testing.T, c *cluster) {
 	ctx := ctxFor(t)
 	adm := newAdmin(t, c)
 	p := newPlan("franz", combos(true, allCodecs...))
-	createTopic(t, adm, p.topic, p.partitions())
+	createTopic(t, c, adm, p.topic, p.partitions())
 
 	for i, cb := range p.combos {
 		franzProduce(t, c, p.topic, cb, p.recs[i])
@@ -42,91 +42,20 @@ func testFranz(t *testing.T, c *cluster) {
 	}
 
 	checkFranzOffsets(ctx, t, adm, p)
-	deleteTopic(t, adm, p.topic)
+	deleteTopic(t, c, adm, p.topic)
 }
 
 // newAdmin returns a kadm client for the cluster, closed when the test ends.
 func newAdmin(t *testing.T, c *cluster) *kadm.Client {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.kafka...))
+	// A short metadata cache: after a topic is created, deleted or its
+	// leader moves, the next request asks again.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.kafka...), kgo.MetadataMinAge(50*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
 	return kadm.NewClient(cl)
-}
-
-// createTopic creates topic with the given partitions (replication factor
-// -1: the broker's default) and waits until its metadata lists them all
-// with leaders.
-func createTopic(t *testing.T, adm *kadm.Client, topic string, partitions int32) {
-	t.Helper()
-	ctx := ctxFor(t)
-	res, err := adm.CreateTopic(ctx, partitions, -1, nil, topic)
-	if err == nil {
-		err = res.Err
-	}
-	if err != nil {
-		t.Fatalf("kadm create topic %s: %v", topic, err)
-	}
-	waitTopic(t, adm, topic, partitions)
-}
-
-// waitTopic waits until metadata lists topic with its partitions and their
-// leaders.
-func waitTopic(t *testing.T, adm *kadm.Client, topic string, partitions int32) {
-	t.Helper()
-	ctx := ctxFor(t)
-	eventually(t, "topic "+topic+" in metadata", func() error {
-		tds, err := adm.ListTopics(ctx, topic)
-		if err != nil {
-			return err
-		}
-		td := tds[topic]
-		if td.Err != nil {
-			return td.Err
-		}
-		if len(td.Partitions) != int(partitions) {
-			return fmt.Errorf("%d partitions", len(td.Partitions))
-		}
-		for _, pd := range td.Partitions {
-			if pd.Err != nil || pd.Leader < 0 {
-				return fmt.Errorf("partition %d: leader %d, %v", pd.Partition, pd.Leader, pd.Err)
-			}
-		}
-		return nil
-	})
-}
-
-// deleteTopic deletes topic with kadm and waits until metadata no longer
-// lists it.
-func deleteTopic(t *testing.T, adm *kadm.Client, topic string) {
-	t.Helper()
-	ctx := ctxFor(t)
-	res, err := adm.DeleteTopic(ctx, topic)
-	if err == nil {
-		err = res.Err
-	}
-	if err != nil {
-		t.Fatalf("kadm delete topic %s: %v", topic, err)
-	}
-	waitTopicGone(t, adm, topic)
-}
-
-// waitTopicGone waits until metadata no longer lists topic.
-func waitTopicGone(t *testing.T, adm *kadm.Client, topic string) {
-	t.Helper()
-	ctx := ctxFor(t)
-	eventually(t, "topic "+topic+" gone", func() error {
-		tds, err := adm.ListTopics(ctx)
-		if err != nil {
-			return err
-		}
-		if tds.Has(topic) {
-			return fmt.Errorf("still listed")
-		}
-		return nil
-	})
 }
 
 // waitEndOffsets waits until every partition of the plan's topic ends at

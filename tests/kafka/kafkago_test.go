@@ -35,7 +35,7 @@ func testKafkaGo(t *testing.T, c *cluster) {
 		t.Fatalf("kafka-go create topic: %v", err)
 	}
 	kadmin := newAdmin(t, c)
-	waitTopic(t, kadmin, p.topic, p.partitions())
+	waitTopic(t, c, p.topic, p.partitions())
 
 	for i, cb := range p.combos {
 		w := &kafkago.Writer{
@@ -118,7 +118,7 @@ func testKafkaGo(t *testing.T, c *cluster) {
 	if err != nil {
 		t.Fatalf("kafka-go delete topic: %v", err)
 	}
-	waitTopicGone(t, kadmin, p.topic)
+	waitTopicGone(t, c, p.topic)
 }
 
 func toKafkago(r rec) kafkago.Message {
@@ -163,8 +163,7 @@ func testKafkaGoConn(t *testing.T, c *cluster) {
 	if err := cc.CreateTopics(kafkago.TopicConfig{Topic: p.topic, NumPartitions: int(p.partitions()), ReplicationFactor: c.nodes}); err != nil {
 		t.Fatalf("kafka-go Conn.CreateTopics: %v", err)
 	}
-	kadmin := newAdmin(t, c)
-	waitTopic(t, kadmin, p.topic, p.partitions())
+	waitTopic(t, c, p.topic, p.partitions())
 
 	parts, err := conn.ReadPartitions(p.topic)
 	if err != nil {
@@ -222,7 +221,7 @@ func testKafkaGoConn(t *testing.T, c *cluster) {
 	if err := cc.DeleteTopics(p.topic); err != nil {
 		t.Fatalf("kafka-go Conn.DeleteTopics: %v", err)
 	}
-	waitTopicGone(t, kadmin, p.topic)
+	waitTopicGone(t, c, p.topic)
 }
 
 // dialLeader dials the leader of a partition (kafka-go looks it up with

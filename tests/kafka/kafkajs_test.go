@@ -124,7 +124,7 @@ func testKafkajs(t *testing.T, c *cluster) {
 		t.Fatalf("kafkajs createTopics: false (the topic existed)")
 	}
 	kadmin := newAdmin(t, c)
-	waitTopic(t, kadmin, p.topic, p.partitions())
+	waitTopic(t, c, p.topic, p.partitions())
 
 	var cmds []jsCmd
 	for i, cb := range p.combos {
@@ -173,5 +173,5 @@ func testKafkajs(t *testing.T, c *cluster) {
 	}
 
 	js.run(t, jsCmd{Op: "delete", Brokers: c.kafka, Topic: p.topic})
-	waitTopicGone(t, kadmin, p.topic)
+	waitTopicGone(t, c, p.topic)
 }

@@ -33,7 +33,7 @@ func testKcat(t *testing.T, c *cluster) {
 	p := newPlan("kcat", combos(true, allCodecs...))
 	franzCombos := combos(true, allCodecs...)[10:] // acks=all, every codec
 	topicParts := p.partitions() + int32(len(franzCombos))
-	createTopic(t, kadmin, p.topic, topicParts)
+	createTopic(t, c, kadmin, p.topic, topicParts)
 
 	var from, to time.Time
 	from = time.Now()
@@ -81,7 +81,7 @@ func testKcat(t *testing.T, c *cluster) {
 	}
 
 	kcatCheckMetadata(t, kcat, c, p.topic, topicParts)
-	deleteTopic(t, kadmin, p.topic)
+	deleteTopic(t, c, kadmin, p.topic)
 }
 
 // kcatRun runs kcat with args and stdin, and returns its stdout; a

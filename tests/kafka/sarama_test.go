@@ -45,7 +45,7 @@ func testSarama(t *testing.T, c *cluster) {
 		t.Fatalf("sarama create topic: %v", err)
 	}
 	kadmin := newAdmin(t, c)
-	waitTopic(t, kadmin, p.topic, p.partitions())
+	waitTopic(t, c, p.topic, p.partitions())
 
 	for i, cb := range p.combos {
 		saramaProduce(t, c, p.topic, cb, p.recs[i])
@@ -78,7 +78,7 @@ func testSarama(t *testing.T, c *cluster) {
 	if err := adm.DeleteTopic(p.topic); err != nil {
 		t.Fatalf("sarama delete topic: %v", err)
 	}
-	waitTopicGone(t, kadmin, p.topic)
+	waitTopicGone(t, c, p.topic)
 	topics, err := adm.ListTopics()
 	if err != nil {
 		t.Fatalf("sarama list topics: %v", err)
