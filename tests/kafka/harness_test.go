@@ -255,6 +255,17 @@ func combos(idem bool, codecs ...string) []combo {
 	return out
 }
 
+// ackAll returns the combos with acks=all.
+func ackAll(cs []combo) []combo {
+	var out []combo
+	for _, c := range cs {
+		if c.acks == -1 {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // allCodecs are the Kafka compression codecs.
 var allCodecs = []string{"none", "gzip", "snappy", "lz4", "zstd"}
 

@@ -145,7 +145,7 @@ func fromKafkago(m kafkago.Message) rec {
 // ReadOffset by time, ReadBatch from an offset, DeleteTopics.
 func testKafkaGoConn(t *testing.T, c *cluster) {
 	ctx := ctxFor(t)
-	p := newPlan("kafkagoconn", combos(false, allCodecs...)[10:]) // acks=all: Conn writes with acks=all only
+	p := newPlan("kafkagoconn", ackAll(combos(false, allCodecs...))) // acks=all: Conn writes with acks=all only
 	conn, err := kafkago.DialContext(ctx, "tcp", c.kafka[len(c.kafka)-1])
 	if err != nil {
 		t.Fatal(err)
