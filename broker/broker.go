@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/minibroker/minibroker/kafka"
 	"github.com/minibroker/minibroker/replication"
 )
 
@@ -27,7 +28,13 @@ type Broker struct {
 	logger *slog.Logger
 	store  *replication.Store
 	ln     net.Listener
-	coord  *coordinator // consumer groups; active while this node leads
+	// kafka serves the Kafka protocol; nil when Config.DisableKafka.
+	// kafkaAddr is its advertised address. Both set in Start; read-only
+	// after.
+	kafka       *kafka.Server
+	kafkaAddr   string
+	kafkaListen string       // the Kafka listener's bound address
+	coord       *coordinator // consumer groups; active while this node leads
 	// replayTo is the last index of the Raft log at start (set in Start,
 	// read-only after); caughtUp turns true once it is applied (replay.go).
 	replayTo uint64
@@ -69,8 +76,10 @@ const idFile = "node-id"
 // new cluster has elected itself; a node joining a cluster has been added;
 // a restarted node is serving (it may wait for an election before it can
 // take writes, when the rest of its cluster is still down). It returns an
-// error wrapping ErrInvalidConfig, ErrStartTimeout, mlog.ErrCorrupt, or a
-// network or disk error; on error everything started is stopped again.
+// error wrapping ErrInvalidConfig, ErrStartTimeout, mlog.ErrCorrupt,
+// mlog.ErrOldFormat (a data directory written by a version before Kafka
+// support: the message says so), or a network or disk error; on error
+// everything started is stopped again.
 func Start(cfg Config) (*Broker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -87,6 +96,9 @@ func Start(cfg Config) (*Broker, error) {
 		// Refused before anything binds or is written; NewNode checks too.
 		return nil, fmt.Errorf("broker: %w", &replication.StoreMismatchError{DataDir: cfg.DataDir, Created: have, Requested: cfg.RaftLog})
 	}
+	if err := replication.CheckDataFormat(cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("broker: %w", err) // before anything binds or is written
+	}
 	fresh := have == ""
 	bootstrap := cfg.Bootstrap || (fresh && len(cfg.Join) == 0)
 	id, err := resolveID(cfg, bootstrap)
@@ -100,9 +112,20 @@ func Start(cfg Config) (*Broker, error) {
 	var httpLn net.Listener
 	b := &Broker{cfg: cfg, id: id, logger: cfg.Logger.With("node", id), ln: ln, conns: map[*conn]struct{}{},
 		draining: make(chan struct{}), graceful: make(chan struct{}), done: make(chan struct{})}
+	kln, err := b.listenKafka()
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	closeKafkaLn := func() {
+		if kln != nil {
+			kln.Close()
+		}
+	}
 	if cfg.MetricsAddr != "" {
 		if httpLn, err = b.listenHTTP(); err != nil {
 			ln.Close()
+			closeKafkaLn()
 			return nil, err
 		}
 	}
@@ -125,6 +148,7 @@ func Start(cfg Config) (*Broker, error) {
 	})
 	if err != nil {
 		ln.Close()
+		closeKafkaLn()
 		if httpLn != nil {
 			httpLn.Close()
 		}
@@ -142,6 +166,10 @@ func Start(cfg Config) (*Broker, error) {
 	go b.registrar()
 	go b.coord.run()
 	go b.watchFatal()
+	if err := b.startKafka(kln); err != nil {
+		b.Close()
+		return nil, err
+	}
 	if err := b.waitReady(fresh, bootstrap); err != nil {
 		b.Close()
 		if ferr := b.Err(); ferr != nil {
@@ -149,7 +177,7 @@ func Start(cfg Config) (*Broker, error) {
 		}
 		return nil, err
 	}
-	b.logger.Info("broker serving", "addr", b.addr, "raft_addr", b.store.Node().RaftAddr(),
+	b.logger.Info("broker serving", "addr", b.addr, "kafka_addr", b.kafkaAddr, "raft_addr", b.store.Node().RaftAddr(),
 		"metrics_addr", b.MetricsAddr(), "data_dir", cfg.DataDir)
 	return b, nil
 }
@@ -221,7 +249,30 @@ func (b *Broker) waitReady(fresh, bootstrap bool) error {
 	if err := b.waitReplayed(ctx); err != nil {
 		return fmt.Errorf("%w: replaying the log: %v", ErrStartTimeout, err)
 	}
+	// Kafka clients learn the brokers from Metadata, which lists the nodes
+	// registered through Raft: wait until this node's addresses are (the
+	// registrar, or the leader for a joining node, registers them).
+	if err := b.waitRegistered(ctx); err != nil {
+		return fmt.Errorf("%w: registering this node's addresses: %v", ErrStartTimeout, err)
+	}
 	return nil
+}
+
+// waitRegistered blocks until this node's applied state has its client and
+// Kafka addresses registered as they are now, or ctx ends.
+func (b *Broker) waitRegistered(ctx context.Context) error {
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if n, ok := b.registeredNode(b.id); ok && n.Addr == b.addr && n.KafkaAddr == b.kafkaAddr {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
 }
 
 // acceptLoop accepts client connections until the listener closes.
@@ -314,8 +365,8 @@ func (b *Broker) registered(raftAddr string, member bool) bool {
 	if member && raftAddr != b.store.Node().RaftAddr() {
 		return false
 	}
-	addr, ok := b.registeredAddr(b.id)
-	return ok && addr == b.addr
+	n, ok := b.registeredNode(b.id)
+	return ok && n.Addr == b.addr && n.KafkaAddr == b.kafkaAddr
 }
 
 func (b *Broker) register() error {
@@ -335,7 +386,7 @@ func (b *Broker) register() error {
 		if err := node.AddVoter(ctx, b.id, node.RaftAddr()); err != nil {
 			return err
 		}
-		return b.store.RegisterNode(ctx, b.id, b.addr)
+		return b.store.RegisterNode(ctx, b.id, b.addr, b.kafkaAddr)
 	}
 	_, addr := b.leaderClientAddr()
 	if addr == "" {
@@ -382,6 +433,9 @@ func (b *Broker) Close() error {
 		}
 		b.mu.Unlock()
 		b.closeHTTP()
+		if b.kafka != nil {
+			b.kafka.Close() // blocks until its connections end
+		}
 		b.cwg.Wait()
 		b.wg.Wait()
 		b.closeErr = b.store.Close()

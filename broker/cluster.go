@@ -26,13 +26,16 @@ func (b *Broker) describeCluster() wire.DescribeClusterResponse {
 		NodeID: b.id, LeaderID: leaderID, Term: st.Term, CommitIndex: st.CommitIndex,
 		AppliedIndex: st.AppliedIndex, LastLogIndex: st.LastLogIndex,
 	}
-	addrs := map[string]string{}
+	nodes := map[string]replication.NodeAddr{}
 	for _, n := range b.store.FSM().Nodes() {
-		addrs[n.ID] = n.Addr
+		nodes[n.ID] = n
 	}
 	for _, s := range servers {
+		n := nodes[s.ID]
+		num, _ := b.store.FSM().NodeNum(s.ID)
 		resp.Nodes = append(resp.Nodes, wire.ClusterNode{
-			ID: s.ID, Addr: addrs[s.ID], RaftAddr: s.Addr, Voter: s.Voter, Leader: s.ID == leaderID,
+			ID: s.ID, Addr: n.Addr, RaftAddr: s.Addr, Voter: s.Voter, Leader: s.ID == leaderID,
+			KafkaAddr: n.KafkaAddr, Num: num,
 		})
 	}
 	slices.SortFunc(resp.Nodes, func(a, b wire.ClusterNode) int { return strings.Compare(a.ID, b.ID) })
@@ -76,7 +79,7 @@ func (b *Broker) removeNode(ctx context.Context, req *wire.RemoveNodeRequest) wi
 		if !registered {
 			return nil
 		}
-		return b.store.RegisterNode(ctx, req.ID, "")
+		return b.store.RegisterNode(ctx, req.ID, "", "")
 	}
 	if req.ID == b.id {
 		// After leaving the configuration this node cannot commit anything,
@@ -121,12 +124,18 @@ func isVoter(servers []replication.Server, id string) bool {
 
 // registeredAddr returns node id's registered client address, if any.
 func (b *Broker) registeredAddr(id string) (string, bool) {
+	n, ok := b.registeredNode(id)
+	return n.Addr, ok
+}
+
+// registeredNode returns what the cluster has registered for node id.
+func (b *Broker) registeredNode(id string) (replication.NodeAddr, bool) {
 	for _, n := range b.store.FSM().Nodes() {
 		if n.ID == id {
-			return n.Addr, true
+			return n, true
 		}
 	}
-	return "", false
+	return replication.NodeAddr{}, false
 }
 
 // isMember reports whether this node is in the latest Raft configuration

@@ -58,6 +58,14 @@ func TestDescribeCluster(t *testing.T) {
 	if got := nodeIDs(resp); !slices.Equal(got, []string{"n1", "n2", "n3"}) {
 		t.Fatalf("nodes %v", got)
 	}
+	// Every node has a distinct numeric id, given through Raft.
+	nums := map[int32]bool{}
+	for _, n := range resp.Nodes {
+		if n.Num <= 0 || nums[n.Num] {
+			t.Fatalf("numeric ids not distinct and positive: %+v", resp.Nodes)
+		}
+		nums[n.Num] = true
+	}
 	for i := range c.Len() {
 		b := c.Broker(i)
 		n := resp.Nodes[i]

@@ -23,6 +23,21 @@ type Config struct {
 	// Addr is the client address to listen on. Default "127.0.0.1:0" (a
 	// free port; Broker.Addr tells which).
 	Addr string
+	// KafkaAddr is the address of the Kafka protocol listener (package
+	// kafka). Default "127.0.0.1:0" (a free port; Broker.KafkaAddr tells
+	// which). DisableKafka turns the listener off.
+	KafkaAddr string
+	// KafkaAdvertisedAddr is the Kafka address this node registers in the
+	// cluster state and Metadata tells Kafka clients (for NAT and
+	// containers); default: the address actually bound.
+	KafkaAdvertisedAddr string
+	// DisableKafka serves no Kafka listener (KafkaAddr is then ignored).
+	// Default false: every broker speaks Kafka.
+	DisableKafka bool
+	// AutoCreateTopics lets a Kafka Metadata request create a topic it
+	// names that does not exist (one partition), as Kafka's
+	// auto.create.topics.enable. Default false.
+	AutoCreateTopics bool
 	// RaftAddr is the Raft transport's address. Default "127.0.0.1:0".
 	RaftAddr string
 	// AdvertiseAddr is the client address other nodes and clients are told;
@@ -121,6 +136,9 @@ func (c Config) withDefaults() Config {
 	if c.RaftAddr == "" {
 		c.RaftAddr = "127.0.0.1:0"
 	}
+	if c.KafkaAddr == "" {
+		c.KafkaAddr = "127.0.0.1:0"
+	}
 	if c.StartTimeout == 0 {
 		c.StartTimeout = DefaultStartTimeout
 	}
@@ -161,6 +179,12 @@ func (c Config) Validate() error {
 	addrs := append([]string{c.Addr, c.RaftAddr}, c.Join...)
 	if c.MetricsAddr != "" {
 		addrs = append(addrs, c.MetricsAddr)
+	}
+	if !c.DisableKafka {
+		addrs = append(addrs, c.KafkaAddr)
+		if c.KafkaAdvertisedAddr != "" {
+			addrs = append(addrs, c.KafkaAdvertisedAddr)
+		}
 	}
 	for _, a := range addrs {
 		if _, _, err := net.SplitHostPort(a); err != nil {

@@ -36,6 +36,9 @@ var errTable = []struct {
 	// A request no correct producer sends: the message says which rule.
 	{replication.ErrInvalidSequence, wire.CodeMalformed},
 	{replication.ErrIdempotenceNeedsAcksAll, wire.CodeMalformed},
+	// Native producers have no epochs (always 0); a Kafka one can be
+	// fenced, and the Kafka listener maps it to INVALID_PRODUCER_EPOCH.
+	{replication.ErrInvalidProducerEpoch, wire.CodeMalformed},
 	{replication.ErrUnknownGroup, wire.CodeUnknownGroup},
 	{replication.ErrUnknownMember, wire.CodeUnknownMember},
 	{replication.ErrIllegalGeneration, wire.CodeIllegalGeneration},

@@ -2,10 +2,12 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 
+	"github.com/minibroker/minibroker/internal/compress"
 	"github.com/minibroker/minibroker/internal/wire"
 	mlog "github.com/minibroker/minibroker/log"
 )
@@ -17,6 +19,7 @@ const DefaultFetchMaxBytes = 1 << 20
 // a response's records alias them until it has been encoded and written.
 type fetchBuffers struct {
 	read  []byte
+	plain []byte // decompressed records sections, appended to, never overwritten
 	lrecs []mlog.Record
 	wrecs []wire.Record
 }
@@ -36,7 +39,7 @@ func (c *conn) serveFetch(corr uint32, req *wire.FetchRequest) {
 	c.respond(corr, resp)
 	clear(bufs.wrecs[:cap(bufs.wrecs)]) // drop references into the read buffer
 	clear(bufs.lrecs[:cap(bufs.lrecs)])
-	if cap(bufs.read) <= 16<<20 {
+	if cap(bufs.read) <= 16<<20 && cap(bufs.plain) <= 16<<20 {
 		fetchPool.Put(bufs)
 	}
 }
@@ -92,7 +95,12 @@ func fetchErr(err error) wire.FetchResponse {
 }
 
 // readRecords reads from req.Offset and converts the batches to records,
-// dropping those before the offset (a batch may begin earlier).
+// dropping those before the offset (a batch may begin earlier). A
+// compressed batch (as Kafka producers send them) is decompressed into
+// bufs.plain. The decompressed bytes count against maxBytes: a batch that
+// would take them past it ends the response before it, unless it is the
+// first, which may decompress to MaxFrameBytes/2 (as a single batch may
+// exceed maxBytes on the wire).
 func (b *Broker) readRecords(req *wire.FetchRequest, maxBytes int, start, end int64, bufs *fetchBuffers) wire.FetchResponse {
 	resp := wire.FetchResponse{StartOffset: start, HighWatermark: end}
 	if req.Offset == end {
@@ -105,9 +113,9 @@ func (b *Broker) readRecords(req *wire.FetchRequest, maxBytes int, start, end in
 		r.StartOffset, r.HighWatermark = start, end
 		return r
 	}
-	lrecs := bufs.lrecs[:0]
-	defer func() { bufs.lrecs = lrecs }()
-	for len(buf) > 0 {
+	lrecs, plain := bufs.lrecs[:0], bufs.plain[:0]
+	defer func() { bufs.lrecs, bufs.plain = lrecs, plain }()
+	for first := true; len(buf) > 0; first = false {
 		batch, rest, err := mlog.ParseBatch(buf)
 		if err != nil {
 			b.logger.Error("corrupt batch in partition", "topic", req.Topic, "partition", req.Partition, "error", err)
@@ -115,8 +123,17 @@ func (b *Broker) readRecords(req *wire.FetchRequest, maxBytes int, start, end in
 			r.StartOffset, r.HighWatermark = start, end
 			return r
 		}
-		if lrecs, err = batch.Records(lrecs); err != nil {
-			r := fetchErr(fmt.Errorf("%w: %v", wire.ErrStorage, err))
+		limit := maxBytes - len(plain)
+		if first {
+			limit = b.cfg.MaxFrameBytes / 2
+		}
+		n := len(lrecs)
+		if lrecs, plain, err = compress.DecodeBatch(lrecs, plain, batch, limit); err != nil {
+			if !first && errors.Is(err, compress.ErrTooLarge) {
+				lrecs = lrecs[:n] // the next fetch starts with it
+				break
+			}
+			r := fetchErr(fmt.Errorf("%w: %s/%d at offset %d: %v", wire.ErrStorage, req.Topic, req.Partition, batch.BaseOffset(), err))
 			r.StartOffset, r.HighWatermark = start, end
 			return r
 		}

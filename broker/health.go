@@ -36,6 +36,20 @@ func (b *Broker) listenHTTP() (net.Listener, error) {
 // tracked by b.wg. It returns at once.
 func (b *Broker) serveHTTP(ln net.Listener) {
 	errLog := slog.NewLogLogger(b.logger.Handler(), slog.LevelWarn)
+	b.httpLn = ln
+	b.httpSrv = &http.Server{Handler: b.healthMux(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		if err := b.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			b.logger.Error("metrics server failed", "error", err)
+		}
+	}()
+}
+
+// healthMux serves metricsPath, healthPath and readyPath.
+func (b *Broker) healthMux() *http.ServeMux {
+	errLog := slog.NewLogLogger(b.logger.Handler(), slog.LevelWarn)
 	mux := http.NewServeMux()
 	mux.Handle("GET "+metricsPath, promhttp.HandlerFor(b.metrics.reg, promhttp.HandlerOpts{
 		ErrorLog:      errLog,
@@ -54,15 +68,7 @@ func (b *Broker) serveHTTP(ln net.Listener) {
 		}
 		fmt.Fprintln(w, reason)
 	})
-	b.httpLn = ln
-	b.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
-	b.wg.Add(1)
-	go func() {
-		defer b.wg.Done()
-		if err := b.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			b.logger.Error("metrics server failed", "error", err)
-		}
-	}()
+	return mux
 }
 
 // closeHTTP stops the metrics server, letting scrapes in progress finish

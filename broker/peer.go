@@ -49,7 +49,7 @@ func callPeer(ctx context.Context, addr string, key wire.APIKey, req any, resp a
 // join asks the members at addrs, in turn, to add this node, following
 // NotLeader redirects, until one succeeds or ctx ends.
 func (b *Broker) join(ctx context.Context, addrs []string) error {
-	req := &wire.JoinClusterRequest{ID: b.id, RaftAddr: b.store.Node().RaftAddr(), ClientAddr: b.addr}
+	req := &wire.JoinClusterRequest{ID: b.id, RaftAddr: b.store.Node().RaftAddr(), ClientAddr: b.addr, KafkaAddr: b.kafkaAddr}
 	backoff := 50 * time.Millisecond
 	var lastErr error
 	for {

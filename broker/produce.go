@@ -20,7 +20,7 @@ const DefaultProduceTimeout = 30 * time.Second
 // the acknowledgement and the response happen in a request goroutine.
 // Everything that can be checked before Raft is checked then, whatever the
 // acks level (the records here; the rest in replication.Store.ValidateAppend,
-// which SubmitIdempotent runs: topic, partition, producer id, sequence, and
+// which Submit runs: topic, partition, producer id, sequence, and
 // acks=all for an idempotent producer), so that acks=0 and acks=1 do not
 // acknowledge a write that Apply is certain to refuse.
 func (c *conn) produce(corr uint32, req *wire.ProduceRequest) {
@@ -48,7 +48,12 @@ func (c *conn) produce(corr uint32, req *wire.ProduceRequest) {
 		timeout = time.Duration(req.TimeoutMs) * time.Millisecond
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, timeout)
-	pending, err := b.store.SubmitIdempotent(ctx, req.Topic, req.Partition, batch, acks, req.ProducerID, req.Sequence)
+	if req.ProducerID != 0 {
+		// The native protocol has no producer epochs: its producers stay
+		// in epoch 0 (InitProducer hands out a new id instead).
+		batch.SetProducer(req.ProducerID, 0, req.Sequence)
+	}
+	pending, err := b.store.Submit(ctx, req.Topic, req.Partition, batch, acks)
 	if err != nil {
 		cancel()
 		fail(err)
@@ -88,12 +93,12 @@ func acksOf(a int8) (replication.Acks, error) {
 // lrecsPool recycles encodeBatch's record slices.
 var lrecsPool = sync.Pool{New: func() any { return new([]mlog.Record) }}
 
-// Size estimates for encodeBatch's buffer: the batch header, and per
-// record its length, timestamp delta, key and value lengths and header
-// count (varints, at their longest).
+// Size estimates for encodeBatch's buffer: the batch header (73 bytes),
+// and per record its length, attributes, timestamp delta, offset delta, key
+// and value lengths and header count (varints, at their longest).
 const (
-	batchOverhead  = 64
-	recordOverhead = 3*binary.MaxVarintLen32 + binary.MaxVarintLen64 + 1
+	batchOverhead  = 80
+	recordOverhead = 4*binary.MaxVarintLen32 + binary.MaxVarintLen64 + 2
 )
 
 // encodeBatch checks the records against MaxMessageBytes and encodes them

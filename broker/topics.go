@@ -53,9 +53,9 @@ func (b *Broker) joinCluster(ctx context.Context, req *wire.JoinClusterRequest) 
 	if err := b.store.Node().AddVoter(ctx, req.ID, req.RaftAddr); err != nil {
 		return fail(err)
 	}
-	if err := b.store.RegisterNode(ctx, req.ID, req.ClientAddr); err != nil {
+	if err := b.store.RegisterNode(ctx, req.ID, req.ClientAddr, req.KafkaAddr); err != nil {
 		return fail(err)
 	}
-	b.logger.Info("node joined", "id", req.ID, "raft_addr", req.RaftAddr, "client_addr", req.ClientAddr)
+	b.logger.Info("node joined", "id", req.ID, "raft_addr", req.RaftAddr, "client_addr", req.ClientAddr, "kafka_addr", req.KafkaAddr)
 	return wire.JoinClusterResponse{}
 }

@@ -38,6 +38,12 @@ type NodeStatus struct {
 	Voter bool
 	// Leader is true for the leader.
 	Leader bool
+	// KafkaAddr is the node's Kafka listener address; empty if it serves
+	// none or has not registered.
+	KafkaAddr string
+	// Num is the node's numeric id, its broker id for Kafka clients; 0 if
+	// it has not registered.
+	Num int32
 }
 
 // Leader returns the status of the leader and true, or false while no
@@ -81,7 +87,8 @@ func (cl *Client) ClusterStatus(ctx context.Context) (ClusterStatus, error) {
 		Nodes: make([]NodeStatus, 0, len(resp.Nodes)),
 	}
 	for _, n := range resp.Nodes {
-		st.Nodes = append(st.Nodes, NodeStatus{ID: n.ID, Addr: n.Addr, RaftAddr: n.RaftAddr, Voter: n.Voter, Leader: n.Leader})
+		st.Nodes = append(st.Nodes, NodeStatus{ID: n.ID, Addr: n.Addr, RaftAddr: n.RaftAddr, Voter: n.Voter, Leader: n.Leader,
+			KafkaAddr: n.KafkaAddr, Num: n.Num})
 	}
 	return st, nil
 }

@@ -19,7 +19,13 @@
 // tail (replication uses it to rewind).
 //
 // The byte formats of batches, records, index entries and the recovery
-// point are drawn in format.go. Every batch carries a CRC32C.
+// point are drawn in format.go. A batch is a Kafka RecordBatch v2 behind a
+// 12-byte prefix (the caller's meta and a CRC32C of the header fields that
+// Kafka's own CRC32C leaves out), so every byte is checked, and what Kafka
+// producers send is stored, and handed to Kafka consumers, as it is.
+// WrapKafka takes a producer's batch; AppendBatch encodes one;
+// internal/compress decompresses a compressed one's records for
+// DecodeRecords. Open refuses a log in an older format (ErrOldFormat).
 //
 // # Durability
 //

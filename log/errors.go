@@ -41,7 +41,44 @@ var (
 	// segment at all (over 1 GiB, the limit of the index's 32-bit positions
 	// with room to spare).
 	ErrBatchTooLarge = errors.New("log: batch too large")
+
+	// ErrCompressed is returned by Batch.Records for a batch whose records
+	// are compressed: decompress the records section and call
+	// DecodeRecords.
+	ErrCompressed = errors.New("log: batch is compressed")
+
+	// ErrUnsupportedBatch is returned by WrapKafka for a well-formed Kafka
+	// batch that minibroker does not store: a control or transactional
+	// batch.
+	ErrUnsupportedBatch = errors.New("log: unsupported batch")
+
+	// ErrOldFormat is returned by Open for a log written in an older format
+	// (see format.go); the concrete error is a *FormatError naming it.
+	// Replication returns it, as a *FormatError too, for a data directory
+	// made by an older version.
+	ErrOldFormat = errors.New("log: old data format")
 )
+
+// Format is the log format this version writes and reads (see format.go).
+const Format = 2
+
+// FormatError reports data written in another format than Format.
+type FormatError struct {
+	Path   string // the log directory or data directory
+	Format int    // the format found
+}
+
+func (e *FormatError) Error() string {
+	by := "minibroker before Kafka support"
+	if e.Format > Format {
+		by = "a newer minibroker"
+	}
+	return fmt.Sprintf("log: %s is in log format %d (%s); this version reads format %d: start from an empty data directory",
+		e.Path, e.Format, by, Format)
+}
+
+// Is makes errors.Is(err, ErrOldFormat) true.
+func (e *FormatError) Is(target error) bool { return target == ErrOldFormat }
 
 // OffsetRangeError reports an offset outside [Start, End]. End is the next
 // offset to be written (one past the last record).

@@ -2,6 +2,7 @@ package log
 
 import (
 	"encoding/binary"
+	"fmt"
 	"hash/crc32"
 )
 
@@ -13,44 +14,80 @@ import (
 //	| batch 0 | batch 1 | batch 2 | ...
 //	+---------+---------+---------+-----
 //
-// A batch is a 48-byte header followed by its records:
+// This is log format 2. A batch (a frame, "Batch" in this package) is a
+// 12-byte prefix followed by a Kafka RecordBatch v2 exactly as it travels
+// on the Kafka wire, so that what a Kafka producer sent is stored, and
+// handed to Kafka consumers, without decoding or re-encoding its records
+// (compressed ones stay compressed):
 //
-//	 0       4       8   9  10      12              20              28
-//	 +-------+-------+---+---+-------+---------------+---------------+
-//	 |length | crc   |mag|att| rsvd  |  baseOffset   |     meta      |
-//	 +-------+-------+---+---+-------+---------------+---------------+
-//	28              36              44      48
-//	 +---------------+---------------+-------+----------------------+
-//	 |  firstTs      |   maxTs       | count | records ...          |
-//	 +---------------+---------------+-------+----------------------+
+//	 0          8        12                                          24+batchLength
+//	 +----------+--------+----------------------------------------------+
+//	 | meta     | hcrc   | Kafka RecordBatch v2                         |
+//	 +----------+--------+----------------------------------------------+
 //
-//	length      uint32  bytes after this field: the batch is 4+length bytes
-//	crc         uint32  CRC32C (Castagnoli) of bytes [8, 4+length)
-//	mag         uint8   format version, 1
-//	att         uint8   attributes, 0 (reserved: compression)
-//	rsvd        uint16  0
-//	baseOffset  int64   offset of the first record; record i has baseOffset+i
-//	meta        uint64  set by the caller; replication stores the Raft index
-//	firstTs     int64   timestamp (ms since the Unix epoch) of the first record
-//	maxTs       int64   largest record timestamp in the batch
-//	count       uint32  number of records, at least 1
+//	meta   uint64  set by the caller; replication stores the Raft index
+//	hcrc   uint32  CRC32C (Castagnoli) of frame bytes [0, 8) followed by
+//	               [12, 33): meta and the Kafka header fields that Kafka's
+//	               own crc leaves out (baseOffset, batchLength,
+//	               partitionLeaderEpoch, magic, crc)
 //
-// The CRC covers everything after it, including baseOffset and meta, so a
-// flipped bit anywhere but in the length is caught, and a bad length is caught
-// because the CRC is then computed over the wrong bytes.
+// The Kafka batch, at frame byte 12 (offsets below are relative to it):
 //
-// A record, with varints as in encoding/binary (zig-zag for signed):
+//	 0             8       12      16  17      21   23      27
+//	 +-------------+-------+-------+---+-------+----+-------+
+//	 | baseOffset  |batchLn|leaderE|mag| crc   |attr|lastOD |
+//	 +-------------+-------+-------+---+-------+----+-------+
+//	27             35            43            51   53      57      61
+//	 +-------------+-------------+-------------+----+-------+-------+------------+
+//	 | baseTs      | maxTs       | producerId  |pEpo|baseSeq| count | records ...|
+//	 +-------------+-------------+-------------+----+-------+-------+------------+
 //
-//	+-------------+---------+--------+-----+----------+-------+----------+---------+
-//	| len uvarint | tsDelta | keyLen | key | valueLen | value | nHeaders | headers |
-//	+-------------+---------+--------+-----+----------+-------+----------+---------+
+//	baseOffset      int64  offset of the first record; record i has baseOffset+i
+//	batchLn         int32  bytes after this field: the Kafka batch is 12+batchLn
+//	                       bytes, the frame 24+batchLn
+//	leaderE         int32  partitionLeaderEpoch; replication stores the Raft
+//	                       term of the entry that appended the batch
+//	mag             int8   2 (Kafka's magic)
+//	crc             uint32 CRC32C of the Kafka batch's bytes [21, end)
+//	attr            int16  bits 0-2 compression of the records (0 none, 1 gzip,
+//	                       2 snappy, 3 lz4, 4 zstd), bit 3 timestamp type
+//	                       (1: log append time, every record has maxTs), bit 4
+//	                       transactional, bit 5 control; both of the last are
+//	                       refused (WrapKafka)
+//	lastOD          int32  lastOffsetDelta: count-1
+//	baseTs          int64  timestamp (ms since the Unix epoch) of the first record
+//	maxTs           int64  largest record timestamp in the batch
+//	producerId      int64  idempotent producer id, -1 for none
+//	pEpo            int16  producer epoch, -1 for none
+//	baseSeq         int32  the first record's sequence number, -1 for none
+//	count           int32  number of records, at least 1
 //
-//	len        uvarint  bytes of the record after this field
-//	tsDelta    varint   timestamp minus the batch's firstTs
-//	keyLen     varint   -1 for a nil key, else the key's length
-//	valueLen   varint   -1 for a nil value, else the value's length
-//	nHeaders   uvarint  then per header: uvarint keyLen, key, varint valueLen
-//	                    (-1 for nil), value
+// Append sets baseOffset and recomputes hcrc only; the caller sets meta
+// and leaderE the same way (SetMeta, SetLeaderEpoch). Kafka's crc covers
+// the records and the fields from attr on, which nothing changes after the
+// producer (but SetProducer, which recomputes it), so the two CRCs together
+// cover every byte of the frame: a flipped bit anywhere is caught.
+//
+// The records section holds count records, compressed as a whole when
+// attr says so. A record, in Kafka's varints (zig-zag, as
+// encoding/binary's signed varints):
+//
+//	+-----+------+---------+----------+--------+-----+----------+-------+----------+---------+
+//	| len | attr | tsDelta | offDelta | keyLen | key | valueLen | value | nHeaders | headers |
+//	+-----+------+---------+----------+--------+-----+----------+-------+----------+---------+
+//
+//	len        varint  bytes of the record after this field
+//	attr       int8    0
+//	tsDelta    varint  timestamp minus the batch's baseTs
+//	offDelta   varint  the record's index in the batch (offset - baseOffset)
+//	keyLen     varint  -1 for a nil key, else the key's length
+//	valueLen   varint  -1 for a nil value, else the value's length
+//	nHeaders   varint  then per header: varint keyLen (not -1), key,
+//	                   varint valueLen (-1 for nil), value
+//
+// Format 1 (minibroker before Kafka support) began each batch with a
+// length, a CRC and magic byte 1; Open refuses a log in it with a
+// *FormatError (ErrOldFormat).
 //
 // A segment's .index file is a sequence of 8-byte entries, written every
 // IndexInterval bytes of log; entry i says that the batch holding
@@ -81,7 +118,7 @@ import (
 //	covered  int64   bytes of the .log it covers, [0, covered): a batch boundary
 //	maxTs    int64   largest batch maxTs in [0, covered) (0 if all are below 0)
 //	lastPos  int64   position of the last batch in [0, covered)
-//	lastCRC  uint32  that batch's crc field
+//	lastCRC  uint32  that batch's hcrc field
 //	rsvd     uint32  0
 //
 // It is written when the segment is sealed and, for the active segment, by
@@ -124,39 +161,82 @@ import (
 // a missing file means 0 (nothing removed, or a log written before it
 // existed), one that does not parse is a *CorruptError.
 const (
-	batchHeaderSize = 48
-	batchMagic      = 1
+	frameHeaderSize = 12                                // meta, hcrc
+	kafkaHeaderSize = 61                                // the Kafka batch's fixed fields
+	batchHeaderSize = frameHeaderSize + kafkaHeaderSize // 73
+	batchMagic      = 2
 	indexEntrySize  = 8
 
-	offLength     = 0
-	offCRC        = 4
-	offMagic      = 8
-	offAttributes = 9
-	offBaseOffset = 12
-	offMeta       = 20
-	offFirstTs    = 28
-	offMaxTs      = 36
-	offCount      = 44
+	// Frame offsets.
+	offMeta  = 0
+	offHCRC  = 8
+	offKafka = 12
+	// Kafka batch fields, as offsets in the frame.
+	offBaseOffset      = offKafka + 0
+	offBatchLength     = offKafka + 8
+	offLeaderEpoch     = offKafka + 12
+	offMagic           = offKafka + 16
+	offCRC             = offKafka + 17
+	offAttributes      = offKafka + 21
+	offLastOffsetDelta = offKafka + 23
+	offFirstTs         = offKafka + 27
+	offMaxTs           = offKafka + 35
+	offProducerID      = offKafka + 43
+	offProducerEpoch   = offKafka + 51
+	offBaseSequence    = offKafka + 53
+	offCount           = offKafka + 57
 
-	// maxBatchSize bounds one batch so that positions fit the index's uint32
+	// minBatchLength is the smallest batchLength: the fixed fields after it.
+	minBatchLength = kafkaHeaderSize - 12
+
+	// Attribute bits.
+	attrCompression   = 0x07
+	attrLogAppendTime = 0x08
+	attrTransactional = 0x10
+	attrControl       = 0x20
+
+	// maxBatchSize bounds one frame so that positions fit the index's uint32
 	// with plenty of room.
 	maxBatchSize = 1 << 30
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// batchCRC computes the checksum stored in a batch's header.
-func batchCRC(b []byte) uint32 { return crc32.Checksum(b[offMagic:], castagnoli) }
+// headerCRC computes a frame's hcrc: meta and the Kafka fields before attr.
+func headerCRC(b []byte) uint32 {
+	c := crc32.Update(0, castagnoli, b[offMeta:offHCRC])
+	return crc32.Update(c, castagnoli, b[offKafka:offAttributes])
+}
 
-func putHeader(b []byte, length uint32, base int64, meta uint64, firstTs, maxTs int64, count uint32) {
+// kafkaCRC computes a frame's Kafka crc: attr to the end.
+func kafkaCRC(b []byte) uint32 { return crc32.Checksum(b[offAttributes:], castagnoli) }
+
+// frameLen returns the frame size a header's batchLength implies, or -1 if
+// it is out of bounds. b holds at least batchHeaderSize bytes.
+func frameLen(b []byte) int64 {
+	bl := int64(int32(binary.BigEndian.Uint32(b[offBatchLength:])))
+	n := offBatchLength + 4 + bl
+	if bl < minBatchLength || n > maxBatchSize {
+		return -1
+	}
+	return n
+}
+
+// checkHeader checks a frame header's fixed fields (magic, count and
+// lastOffsetDelta, length) and returns the frame's size. It does not look
+// at the CRCs. The reason is empty when the header is good.
+func checkHeader(b []byte) (int64, string) {
 	be := binary.BigEndian
-	be.PutUint32(b[offLength:], length)
-	b[offMagic] = batchMagic
-	b[offAttributes] = 0
-	b[10], b[11] = 0, 0
-	be.PutUint64(b[offBaseOffset:], uint64(base))
-	be.PutUint64(b[offMeta:], meta)
-	be.PutUint64(b[offFirstTs:], uint64(firstTs))
-	be.PutUint64(b[offMaxTs:], uint64(maxTs))
-	be.PutUint32(b[offCount:], count)
+	n := frameLen(b)
+	switch {
+	case n < 0:
+		return 0, fmt.Sprintf("batch length %d", int32(be.Uint32(b[offBatchLength:])))
+	case b[offMagic] != batchMagic:
+		return 0, fmt.Sprintf("magic %d", int8(b[offMagic]))
+	}
+	count := int32(be.Uint32(b[offCount:]))
+	if count < 1 || int32(be.Uint32(b[offLastOffsetDelta:])) != count-1 {
+		return 0, fmt.Sprintf("%d records, last offset delta %d", count, int32(be.Uint32(b[offLastOffsetDelta:])))
+	}
+	return n, ""
 }

@@ -137,7 +137,7 @@ func TestAppendRead(t *testing.T) {
 		{"single record", []int{1}, 0, 1 << 20, 0, 1},
 		{"read from middle of batch", []int{5, 5}, 7, 1 << 20, 5, 1},
 		{"max bytes smaller than one batch still returns it", []int{10, 10}, 0, 1, 0, 1},
-		{"max bytes limits to whole batches", []int{1, 1, 1, 1}, 0, 2*batchHeaderSize + 40, 0, 2},
+		{"max bytes limits to whole batches", []int{1, 1, 1, 1}, 0, 2*batchHeaderSize + 60, 0, 2},
 		{"reads all", []int{3, 4, 5}, 0, 1 << 20, 0, 3},
 		{"from last batch", []int{3, 4, 5}, 11, 1 << 20, 7, 1},
 	}

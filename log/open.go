@@ -1,8 +1,10 @@
 package log
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -63,6 +65,9 @@ func Open(dir string, cfg Config) (*Log, error) {
 		l.rp = recoveryPoint{}
 		l.startFlusher()
 		return l, nil
+	}
+	if err := checkFormat(cfg.FS, dir, bases); err != nil {
+		return nil, err
 	}
 	if !found {
 		// Nothing is known durable: a new log whose first flush had not
@@ -266,4 +271,67 @@ func (l *Log) refreshSummaries() {
 			l.cfg.Logger.Warn("segment summary", "segment", s.path, "error", err)
 		}
 	}
+}
+
+// Format 1's batch header: length u32, crc u32 (CRC32C of [8, 4+length)),
+// magic u8 = 1, and 48 bytes in all.
+const (
+	oldHeaderSize = 48
+	oldMagic      = 1
+)
+
+// checkFormat refuses a log written in format 1: it looks at the first
+// batch of the first segment that has one. A first batch that is neither
+// format is left to recovery (a torn or damaged tail). It returns a
+// *FormatError or a wrapped I/O error.
+func checkFormat(fsys FS, dir string, bases []int64) error {
+	for _, base := range bases {
+		path := filepath.Join(dir, segmentName(base, ".log"))
+		f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
+		if err != nil {
+			return fmt.Errorf("log: open segment: %w", err)
+		}
+		old, size, err := isOldFormat(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("log: read %s: %w", path, err)
+		}
+		if old {
+			return &FormatError{Path: dir, Format: 1}
+		}
+		if size > 0 {
+			return nil
+		}
+	}
+	return nil
+}
+
+// isOldFormat reports whether f starts with a format 1 batch whose CRC
+// holds, and f's size.
+func isOldFormat(f File) (bool, int64, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return false, 0, err
+	}
+	size := st.Size()
+	if size < oldHeaderSize {
+		return false, size, nil
+	}
+	var hdr [batchHeaderSize]byte
+	n, err := f.ReadAt(hdr[:min(int64(len(hdr)), size)], 0)
+	if err != nil && n < oldHeaderSize {
+		return false, size, err
+	}
+	if n >= batchHeaderSize && hdr[offMagic] == batchMagic {
+		return false, size, nil
+	}
+	length := int64(binary.BigEndian.Uint32(hdr[0:])) + 4
+	if hdr[8] != oldMagic || length < oldHeaderSize || length > size || length > maxBatchSize {
+		return false, size, nil
+	}
+	b := make([]byte, length)
+	if _, err := f.ReadAt(b, 0); err != nil {
+		return false, size, err
+	}
+	return crc32.Checksum(b[8:], castagnoli) == binary.BigEndian.Uint32(b[4:]), size, nil
 }

@@ -83,7 +83,7 @@ func ExampleAppendBatch_severalBatches() {
 	fmt.Println("starts:", starts)
 	// Output:
 	// batch at byte 0: meta 0, value "a"
-	// batch at byte 54: meta 1, value "bb"
-	// batch at byte 109: meta 2, value "ccc"
-	// starts: [0 54 109]
+	// batch at byte 81: meta 1, value "bb"
+	// batch at byte 163: meta 2, value "ccc"
+	// starts: [0 81 163]
 }

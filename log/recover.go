@@ -154,7 +154,7 @@ func (s *segment) noteBatch(b Batch, pos int64) {
 		s.hasData = true
 		s.firstTs, s.firstMeta = b.FirstTimestamp(), b.Meta()
 	}
-	s.lastMeta, s.lastPos, s.lastCRC = b.Meta(), pos, b.crc()
+	s.lastMeta, s.lastPos, s.lastCRC = b.Meta(), pos, b.hcrc()
 	if ts := b.MaxTimestamp(); ts > s.maxTs {
 		s.maxTs = ts
 	}

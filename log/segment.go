@@ -59,7 +59,7 @@ type segment struct {
 	firstMeta    uint64 // (wmu) meta of the first batch, 0 if empty
 	firstTs      int64  // (wmu) first batch's first timestamp (ms), for roll by age
 	lastPos      int64  // (wmu) position of the last batch, 0 if empty
-	lastCRC      uint32 // (wmu) CRC field of the last batch, 0 if empty
+	lastCRC      uint32 // (wmu) hcrc field of the last batch, 0 if empty
 	hasData      bool   // (wmu) at least one batch
 	// maxTs is the largest batch max timestamp (ms) over every batch of the
 	// segment, for retention by age (never below 0). Invariant: it is the
@@ -140,9 +140,9 @@ func (s *segment) readHeader(pos, limit int64) (Batch, int64, error) {
 	if _, err := s.f.ReadAt(hdr[:], pos); err != nil {
 		return nil, 0, fmt.Errorf("log: read %s at %d: %w", s.path, pos, err)
 	}
-	n := int64(binary.BigEndian.Uint32(hdr[offLength:])) + 4
-	if n < batchHeaderSize || n > maxBatchSize || hdr[offMagic] != batchMagic {
-		return nil, 0, &CorruptError{File: s.path, Pos: pos, Reason: "bad batch header"}
+	n, reason := checkHeader(hdr[:])
+	if reason != "" {
+		return nil, 0, &CorruptError{File: s.path, Pos: pos, Reason: "bad batch header: " + reason}
 	}
 	if pos+n > limit {
 		return nil, 0, &CorruptError{File: s.path, Pos: pos, Reason: "batch runs past the end"}
@@ -281,9 +281,9 @@ func (sc *scanner) batch() (Batch, error) {
 		}
 		return nil, fmt.Errorf("log: scan %s: %w", sc.s.path, err)
 	}
-	length := int64(binary.BigEndian.Uint32(hdr[offLength:])) + 4
-	if length < batchHeaderSize || length > maxBatchSize || hdr[offMagic] != batchMagic || binary.BigEndian.Uint32(hdr[offCount:]) == 0 {
-		return nil, sc.corrupt("bad batch header")
+	length, reason := checkHeader(hdr)
+	if reason != "" {
+		return nil, sc.corrupt("bad batch header: " + reason)
 	}
 	if int64(cap(sc.buf)) < length {
 		sc.buf = make([]byte, length)
@@ -296,8 +296,8 @@ func (sc *scanner) batch() (Batch, error) {
 		}
 		return nil, fmt.Errorf("log: scan %s: %w", sc.s.path, err)
 	}
-	if batchCRC(b) != b.crc() {
-		return nil, sc.corrupt("crc mismatch")
+	if err := b.checkCRCs(); err != nil {
+		return nil, sc.corrupt(err.(*CorruptError).Reason)
 	}
 	if b.BaseOffset() != sc.next {
 		return nil, sc.corrupt(fmt.Sprintf("base offset %d, expected %d", b.BaseOffset(), sc.next))

@@ -22,8 +22,8 @@ import (
 // active segment by Close, never fsynced. Open trusts it only if its CRC
 // holds, it covers no more than the segment's recovered size, and the
 // batch it names as the last one it covers is there, ending at covered,
-// with the CRC it recorded. Otherwise Open walks the batch headers the
-// recovery did not scan; that costs one 48-byte read per batch of the
+// with the hcrc it recorded. Otherwise Open walks the batch headers the
+// recovery did not scan; that costs one 73-byte read per batch of the
 // segment, once: the segment's summary is then rewritten (or, for the
 // active segment, written by Close).
 
@@ -45,7 +45,7 @@ type summary struct {
 	covered int64  // bytes of the .log covered: [0, covered), a batch boundary
 	maxTs   int64  // largest batch max timestamp in [0, covered)
 	lastPos int64  // position of the last batch in [0, covered)
-	lastCRC uint32 // that batch's CRC field
+	lastCRC uint32 // that batch's hcrc field
 }
 
 func (s *segment) summaryPath() string {
@@ -114,7 +114,7 @@ func (s *segment) readSummary(fsys FS, size int64) (summary, error) {
 		return summary{}, fmt.Errorf("%w: covers %d bytes (last batch at %d) of %d", errBadSummary, sum.covered, sum.lastPos, size)
 	}
 	hdr, bn, err := s.readHeader(sum.lastPos, sum.covered)
-	if err != nil || sum.lastPos+bn != sum.covered || hdr.crc() != sum.lastCRC {
+	if err != nil || sum.lastPos+bn != sum.covered || hdr.hcrc() != sum.lastCRC {
 		return summary{}, fmt.Errorf("%w: its last batch (at %d) is not in the log", errBadSummary, sum.lastPos)
 	}
 	return sum, nil

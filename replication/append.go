@@ -11,12 +11,13 @@ import (
 )
 
 // encodeAppend encodes an Append command: the type byte, then the msgpack
-// array [Topic, Partition, Timestamp, Batch], written straight into one
-// buffer sized up front (the batch is copied once).
+// array [Topic, Partition, Timestamp, Batch, ProducerID, Sequence,
+// ProducerEpoch], written straight into one buffer sized up front (the
+// batch is copied once).
 func encodeAppend(c *AppendCmd) []byte {
 	n := len(c.Batch)
-	out := make([]byte, 0, 1+1+5+len(c.Topic)+9+9+5+n+18)
-	out = append(out, byte(CmdAppend), 0x96) // fixarray of 6
+	out := make([]byte, 0, 1+1+5+len(c.Topic)+9+9+5+n+27)
+	out = append(out, byte(CmdAppend), 0x97) // fixarray of 7
 	switch l := len(c.Topic); {
 	case l < 32:
 		out = append(out, 0xa0|byte(l))
@@ -40,13 +41,15 @@ func encodeAppend(c *AppendCmd) []byte {
 	}
 	out = append(out, c.Batch...)
 	out = binary.BigEndian.AppendUint64(append(out, 0xd3), uint64(c.ProducerID))
-	return binary.BigEndian.AppendUint64(append(out, 0xd3), uint64(int64(c.Sequence)))
+	out = binary.BigEndian.AppendUint64(append(out, 0xd3), uint64(int64(c.Sequence)))
+	return binary.BigEndian.AppendUint64(append(out, 0xd3), uint64(int64(c.ProducerEpoch)))
 }
 
 // decodeAppend decodes an Append command body (after the type byte). The
 // returned Batch aliases body: it is not copied. It accepts any valid
-// msgpack encoding of the array, with or without the producer fields, and
-// ignores fields appended after them. Errors wrap ErrBadCommand.
+// msgpack encoding of the array, with or without the producer fields (and
+// with or without ProducerEpoch, 0 when missing), and ignores fields
+// appended after them. Errors wrap ErrBadCommand.
 func decodeAppend(body []byte) (AppendCmd, error) {
 	var c AppendCmd
 	r := bytes.NewReader(body)
@@ -82,6 +85,11 @@ func decodeAppend(body []byte) (AppendCmd, error) {
 		}
 		if c.Sequence, err = d.DecodeInt32(); err != nil {
 			return bad("sequence", err)
+		}
+	}
+	if n >= 7 {
+		if c.ProducerEpoch, err = d.DecodeInt16(); err != nil {
+			return bad("producer epoch", err)
 		}
 	}
 	return c, nil

@@ -33,6 +33,7 @@ import (
 // the log, whose offset is not known yet (see replayAppend).
 type gapBatch struct {
 	producer int64
+	epoch    int16
 	sequence int32
 	before   int64 // records of the partition's gap batches before this one
 }
@@ -48,6 +49,9 @@ func (f *FSM) replayAppend(index uint64, c *AppendCmd, p *partition) any {
 	b, err := parseAppendBatch(index, c.Batch)
 	if err != nil {
 		return err
+	}
+	if err := checkProducerFields(index, c, b); err != nil {
+		return err // refused the first time too
 	}
 	count := b.Count()
 	if c.ProducerID != 0 {
@@ -74,7 +78,8 @@ func (f *FSM) replayAppend(index uint64, c *AppendCmd, p *partition) any {
 	}
 	if !found {
 		if c.ProducerID != 0 {
-			p.replayGap = append(p.replayGap, gapBatch{producer: c.ProducerID, sequence: c.Sequence, before: p.replayGapRecords})
+			p.replayGap = append(p.replayGap, gapBatch{producer: c.ProducerID, epoch: c.ProducerEpoch, sequence: c.Sequence,
+				before: p.replayGapRecords})
 		}
 		p.replayGapRecords += int64(count)
 		if index == p.lastIndex {
@@ -92,7 +97,7 @@ func (f *FSM) fillReplayGap(p *partition, next int64) {
 		first := next - p.replayGapRecords
 		f.mu.Lock()
 		for _, g := range p.replayGap {
-			f.meta.setRecentBase(g.producer, p.topic.Name, p.id, g.sequence, first+g.before)
+			f.meta.setRecentBase(g.producer, p.topic.Name, p.id, g.epoch, g.sequence, first+g.before)
 		}
 		f.mu.Unlock()
 	}
@@ -107,4 +112,19 @@ func parseAppendBatch(index uint64, buf []byte) (mlog.Batch, error) {
 		return nil, fmt.Errorf("%w: batch at index %d: %v (%d bytes after it)", ErrBadCommand, index, err, len(rest))
 	}
 	return b, nil
+}
+
+// checkProducerFields checks that an Append command's producer fields are
+// its batch header's, as Store.Submit fills them: ProducerID 0 for a batch
+// without a producer (id -1), else the same id, epoch and base sequence.
+// Errors wrap ErrBadCommand.
+func checkProducerFields(index uint64, c *AppendCmd, b mlog.Batch) error {
+	if c.ProducerID == 0 && b.ProducerID() == -1 {
+		return nil
+	}
+	if c.ProducerID == 0 || b.ProducerID() != c.ProducerID || b.ProducerEpoch() != c.ProducerEpoch || b.BaseSequence() != c.Sequence {
+		return fmt.Errorf("%w: append at index %d: producer %d epoch %d sequence %d, its batch says %d, %d, %d", ErrBadCommand,
+			index, c.ProducerID, c.ProducerEpoch, c.Sequence, b.ProducerID(), b.ProducerEpoch(), b.BaseSequence())
+	}
+	return nil
 }

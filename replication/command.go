@@ -83,23 +83,30 @@ type DeleteTopicCmd struct {
 }
 
 // AppendCmd appends one record batch (log.Batch bytes, made by
-// log.AppendBatch) to a partition. Timestamp is stamped by the leader when it
-// proposes the command (ms since the epoch); Apply uses it as "now" for
-// segment rolls and retention, never the local clock.
+// log.AppendBatch or log.WrapKafka) to a partition. Timestamp is stamped by
+// the leader when it proposes the command (ms since the epoch); Apply uses
+// it as "now" for segment rolls and retention, never the local clock.
 //
 // It is the hot path, so it is a msgpack array [Topic, Partition,
-// Timestamp, Batch, ProducerID, Sequence] encoded and decoded by hand
-// (append.go) rather than by reflection; fields are only ever appended.
-// ProducerID 0 means no idempotence; otherwise Sequence numbers the
-// batch's first record in that producer's sequence for the partition.
+// Timestamp, Batch, ProducerID, Sequence, ProducerEpoch] encoded and
+// decoded by hand (append.go) rather than by reflection; fields are only
+// ever appended (an older 6-field array decodes with ProducerEpoch 0).
+//
+// The producer fields repeat the batch header's, which is their source
+// (Store.Submit fills them from it): ProducerID 0 means no idempotence (the
+// batch's producer id is -1); otherwise ProducerEpoch is the producer's
+// epoch and Sequence numbers the batch's first record in that producer's
+// sequence for the partition. Apply refuses a command whose fields
+// disagree with its batch (ErrBadCommand).
 type AppendCmd struct {
-	_msgpack   struct{} `msgpack:",as_array"`
-	Topic      string
-	Partition  int32
-	Timestamp  int64
-	Batch      []byte
-	ProducerID int64
-	Sequence   int32
+	_msgpack      struct{} `msgpack:",as_array"`
+	Topic         string
+	Partition     int32
+	Timestamp     int64
+	Batch         []byte
+	ProducerID    int64
+	Sequence      int32
+	ProducerEpoch int16
 }
 
 // HousekeepingCmd is proposed by the leader every HousekeepingInterval:
@@ -251,11 +258,16 @@ type PartitionBounds struct {
 // digests are comparable. Applying it never fails.
 type DigestCmd struct{}
 
-// RegisterNodeCmd records a node's client address, so that every node can
-// tell clients where the others are.
+// RegisterNodeCmd records a node's client addresses, so that every node can
+// tell clients where the others are: Addr for the native protocol,
+// KafkaAddr for Kafka clients (empty: the node serves none). An empty Addr
+// removes both. The first registration of an id gives it a stable numeric
+// id (Kafka's int32 broker id): one more than the largest given so far,
+// kept when the node is removed and never reused.
 type RegisterNodeCmd struct {
-	ID   string `msgpack:"id"`
-	Addr string `msgpack:"a"`
+	ID        string `msgpack:"id"`
+	Addr      string `msgpack:"a"`
+	KafkaAddr string `msgpack:"k,omitempty"`
 }
 
 // encodeCommand returns t followed by the msgpack encoding of body, encoded

@@ -111,6 +111,11 @@ var (
 	// (sequence numbers do not wrap). No producer can have sent it in
 	// order; it is rejected and the producer's state does not change.
 	ErrInvalidSequence = errors.New("replication: invalid sequence number")
+	// ErrInvalidProducerEpoch: an idempotent append whose producer epoch is
+	// below the one the partition has stored from that producer (an older
+	// incarnation of the producer, fenced), or negative. The producer's
+	// state does not change.
+	ErrInvalidProducerEpoch = errors.New("replication: invalid producer epoch")
 	// ErrStopped means the state machine stopped after an error it could not
 	// recover from (a disk error while applying). The node shuts down; on
 	// restart the entry is applied again from the Raft log. A write that

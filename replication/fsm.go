@@ -166,7 +166,7 @@ func (f *FSM) apply(l *raft.Log) any {
 	body := l.Data[1:]
 	switch t := CommandType(l.Data[0]); t {
 	case CmdAppend:
-		return f.applyAppend(l.Index, body)
+		return f.applyAppend(l.Index, l.Term, body)
 	case CmdCreateTopic:
 		return f.applyCreateTopic(l.Index, body)
 	case CmdDeleteTopic:

@@ -2,6 +2,7 @@ package replication
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 )
@@ -19,7 +20,7 @@ type AppendResult struct {
 	Duplicate bool
 }
 
-func (f *FSM) applyAppend(index uint64, body []byte) any {
+func (f *FSM) applyAppend(index, term uint64, body []byte) any {
 	c, err := decodeAppend(body)
 	if err != nil {
 		return err
@@ -55,6 +56,9 @@ func (f *FSM) applyAppend(index uint64, body []byte) any {
 	if err != nil {
 		return err
 	}
+	if err := checkProducerFields(index, &c, b); err != nil {
+		return err
+	}
 	if c.ProducerID != 0 {
 		f.mu.RLock()
 		r, done := f.meta.dedupCheck(&c, b.Count())
@@ -69,6 +73,7 @@ func (f *FSM) applyAppend(index uint64, body []byte) any {
 		f.fillReplayGap(p, p.log.NextOffset())
 	}
 	b.SetMeta(index)
+	b.SetLeaderEpoch(leaderEpoch(term))
 	base, err := p.log.Append(b)
 	if err != nil {
 		return f.fail(fmt.Sprintf("append to %s/%d", c.Topic, c.Partition), err)
@@ -89,6 +94,12 @@ func (f *FSM) applyAppend(index uint64, body []byte) any {
 		}
 	}
 	return AppendResult{BaseOffset: base, Count: b.Count()}
+}
+
+// leaderEpoch is the Kafka partition leader epoch of a batch appended by
+// an entry of this Raft term: the term, clamped to an int32.
+func leaderEpoch(term uint64) int32 {
+	return int32(min(term, math.MaxInt32))
 }
 
 // maxScratch is the largest copy buffer applyAppend keeps between entries.
@@ -232,8 +243,24 @@ func (f *FSM) applyRegisterNode(index uint64, body []byte) any {
 	f.meta.Index = index
 	if c.Addr == "" {
 		delete(f.meta.Nodes, c.ID)
+		delete(f.meta.KafkaAddrs, c.ID)
+		return nil
+	}
+	f.meta.Nodes[c.ID] = c.Addr
+	if c.KafkaAddr == "" {
+		delete(f.meta.KafkaAddrs, c.ID)
 	} else {
-		f.meta.Nodes[c.ID] = c.Addr
+		f.meta.KafkaAddrs[c.ID] = c.KafkaAddr
+	}
+	if _, ok := f.meta.NodeNums[c.ID]; !ok {
+		// The largest number given so far does not depend on map order.
+		var top int32
+		for _, n := range f.meta.NodeNums {
+			top = max(top, n)
+		}
+		if top < math.MaxInt32 {
+			f.meta.NodeNums[c.ID] = top + 1
+		}
 	}
 	return nil
 }

@@ -89,16 +89,30 @@ func (f *FSM) Nodes() []NodeAddr {
 	defer f.mu.RUnlock()
 	out := make([]NodeAddr, 0, len(f.meta.Nodes))
 	for id, addr := range f.meta.Nodes {
-		out = append(out, NodeAddr{ID: id, Addr: addr})
+		out = append(out, NodeAddr{ID: id, Addr: addr, KafkaAddr: f.meta.KafkaAddrs[id], Num: f.meta.NodeNums[id]})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
 
-// NodeAddr is a node's id and client address.
+// NodeNum returns the numeric id the cluster gave node id when it first
+// registered (see RegisterNodeCmd), and false for a node that never did.
+// It is safe for concurrent use.
+func (f *FSM) NodeNum(id string) (int32, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	n, ok := f.meta.NodeNums[id]
+	return n, ok
+}
+
+// NodeAddr is a registered node: its id, its numeric id (Kafka's broker
+// id), and its client addresses (KafkaAddr empty if it serves no Kafka
+// listener).
 type NodeAddr struct {
-	ID   string
-	Addr string
+	ID        string
+	Addr      string
+	KafkaAddr string
+	Num       int32
 }
 
 // CommittedOffset returns a group's committed offset for a partition.

@@ -123,7 +123,7 @@ func TestFSMAppliesCommands(t *testing.T) {
 	if r := h.apply(CmdRegisterNode, &RegisterNodeCmd{ID: "n1", Addr: "127.0.0.1:9"}); r != nil {
 		t.Fatalf("register: %v", r)
 	}
-	if n := h.f.Nodes(); len(n) != 1 || n[0].Addr != "127.0.0.1:9" {
+	if n := h.f.Nodes(); len(n) != 1 || n[0].Addr != "127.0.0.1:9" || n[0].Num != 1 {
 		t.Fatalf("nodes %v", n)
 	}
 	ch, _ := h.f.Changed("orders", 1)
@@ -483,4 +483,46 @@ func TestRetentionKeepsSegmentsOfRetainedSnapshot(t *testing.T) {
 
 func rawLog(index uint64, data []byte) *raft.Log {
 	return &raft.Log{Index: index, Term: 1, Type: raft.LogCommand, Data: data}
+}
+
+// TestNodeNumbersAreStableAndNeverReused: the first registration of a node
+// id gives it the next numeric id; re-registering (a new address) keeps
+// it, removal keeps it, and a node registered after a removal gets a new
+// number, not the removed one's.
+func TestNodeNumbersAreStableAndNeverReused(t *testing.T) {
+	h := newHarness(t, FSMConfig{})
+	reg := func(id, addr, kafka string) {
+		t.Helper()
+		if r := h.apply(CmdRegisterNode, &RegisterNodeCmd{ID: id, Addr: addr, KafkaAddr: kafka}); r != nil {
+			t.Fatalf("register %s: %v", id, r)
+		}
+	}
+	num := func(id string) int32 {
+		t.Helper()
+		n, ok := h.f.NodeNum(id)
+		if !ok {
+			t.Fatalf("node %s has no number", id)
+		}
+		return n
+	}
+	reg("b", "127.0.0.1:1", "127.0.0.1:11")
+	reg("a", "127.0.0.1:2", "")
+	if num("b") != 1 || num("a") != 2 {
+		t.Fatalf("b=%d a=%d, want 1 and 2 in order of registration", num("b"), num("a"))
+	}
+	reg("b", "127.0.0.1:3", "127.0.0.1:13")
+	reg("a", "", "") // removed
+	reg("c", "127.0.0.1:4", "127.0.0.1:14")
+	if num("b") != 1 || num("a") != 2 || num("c") != 3 {
+		t.Fatalf("b=%d a=%d c=%d, want 1 2 3", num("b"), num("a"), num("c"))
+	}
+	nodes := h.f.Nodes()
+	if len(nodes) != 2 || nodes[0].ID != "b" || nodes[0].KafkaAddr != "127.0.0.1:13" || nodes[0].Num != 1 ||
+		nodes[1].ID != "c" || nodes[1].KafkaAddr != "127.0.0.1:14" || nodes[1].Num != 3 {
+		t.Fatalf("nodes %+v", nodes)
+	}
+	reg("c", "127.0.0.1:4", "") // Kafka listener turned off
+	if n := h.f.Nodes(); n[1].KafkaAddr != "" {
+		t.Fatalf("kafka addr kept after registering none: %+v", n[1])
+	}
 }

@@ -89,7 +89,7 @@ func fuzzApplyOne(t *testing.T, f *FSM, l *raft.Log) (resp any) {
 
 // fuzzSentinels are the errors responses are compared by.
 var fuzzSentinels = []error{ErrUnknownTopic, ErrUnknownPartition, ErrTopicExists, ErrInvalidTopic, ErrBadCommand,
-	ErrUnknownProducer, ErrOutOfOrderSequence, ErrDuplicateSequence, ErrStopped, ErrInvalidGroup, ErrUnknownGroup,
+	ErrUnknownProducer, ErrOutOfOrderSequence, ErrDuplicateSequence, ErrInvalidSequence, ErrInvalidProducerEpoch, ErrStopped, ErrInvalidGroup, ErrUnknownGroup,
 	ErrUnknownMember, ErrIllegalGeneration, ErrNotAssigned, ErrOffsetRegression, ErrGroupNotEmpty, ErrOffsetOutOfRange}
 
 // respSignature prints a response for comparison: errors by the
@@ -226,7 +226,8 @@ func fuzzEntries(t *testing.T, data []byte) []*raft.Log {
 		case CmdAppend:
 			c := &AppendCmd{Topic: r.topic(), Partition: r.i32(), Timestamp: r.ts()}
 			if k := r.u8(); k%2 == 1 {
-				c.ProducerID, c.Sequence = int64(k/2%8), r.i32()
+				// Epochs -1 to 3: stale ones, bumps, and a negative one.
+				c.ProducerID, c.Sequence, c.ProducerEpoch = int64(k/2%8), r.i32(), int16(k/16%5)-1
 			}
 			n := 1 + int(r.u8()%4)
 			recs := make([]mlog.Record, n)
@@ -237,11 +238,21 @@ func fuzzEntries(t *testing.T, data []byte) []*raft.Log {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// The batch carries the producer fields (Store.Submit's
+			// source), but now and then disagrees with the command.
+			switch m := r.u8(); {
+			case m > 250:
+				b.SetProducer(c.ProducerID+1, c.ProducerEpoch, c.Sequence)
+			case m > 245:
+				b.SetProducer(c.ProducerID, c.ProducerEpoch+1, c.Sequence^1)
+			case c.ProducerID != 0:
+				b.SetProducer(c.ProducerID, c.ProducerEpoch, c.Sequence)
+			}
 			if cut := r.u8(); cut > 240 {
 				b = b[:int(cut)%len(b)]
 			}
 			c.Batch = b
-			out = append(out, &raft.Log{Index: index, Type: raft.LogCommand, Data: encodeAppend(c)})
+			out = append(out, &raft.Log{Index: index, Term: 1 + index/8, Type: raft.LogCommand, Data: encodeAppend(c)})
 			continue
 		case CmdCommitOffset:
 			body = &CommitOffsetCmd{Group: r.group(), Topic: r.topic(), Partition: r.i32(), Offset: r.small(), Generation: r.i32(), Timestamp: r.ts()}

@@ -12,8 +12,10 @@ import (
 // never panics, and a decoded batch lies within the input; encodeAppend's
 // output decodes to what went in.
 func FuzzDecodeAppend(f *testing.F) {
-	good := encodeAppend(&AppendCmd{Topic: "orders", Partition: 3, Timestamp: 99, Batch: []byte("batch-bytes"), ProducerID: 7, Sequence: 12})
+	good := encodeAppend(&AppendCmd{Topic: "orders", Partition: 3, Timestamp: 99, Batch: []byte("batch-bytes"), ProducerID: 7, Sequence: 12, ProducerEpoch: 3})
 	f.Add(good[1:])
+	old := []byte{0x96, 0xa1, 't', 1, 2, 0xc4, 1, 'b', 7, 12} // the 6 fields before ProducerEpoch
+	f.Add(old)
 	f.Add([]byte{0x94})
 	f.Add([]byte{0x94, 0xa1, 't', 0x01, 0x02, 0xc6, 0xff, 0xff, 0xff, 0xff})
 	refl, _ := encodeCommand(CmdAppend, &AppendCmd{Topic: "x", Batch: []byte{1, 2, 3}})
@@ -29,7 +31,7 @@ func FuzzDecodeAppend(f *testing.F) {
 		again := encodeAppend(&c)
 		c2, err := decodeAppend(again[1:])
 		if err != nil || c2.Topic != c.Topic || c2.Partition != c.Partition || c2.Timestamp != c.Timestamp || !bytes.Equal(c2.Batch, c.Batch) ||
-			c2.ProducerID != c.ProducerID || c2.Sequence != c.Sequence {
+			c2.ProducerID != c.ProducerID || c2.Sequence != c.Sequence || c2.ProducerEpoch != c.ProducerEpoch {
 			t.Fatalf("round trip: %+v vs %+v (%v)", c2, c, err)
 		}
 	})

@@ -54,6 +54,9 @@ func (n *Node) Leader() (id, addr string) {
 	return string(i), string(a)
 }
 
+// Term is the current Raft term as this node knows it. It does not block.
+func (n *Node) Term() uint64 { return n.raft.CurrentTerm() }
+
 // IsLeader reports whether this node is the raft leader right now. A new
 // leader may not yet have applied all earlier entries; see IsReady. It does
 // not block.

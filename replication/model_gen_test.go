@@ -74,7 +74,11 @@ func (g *modelGen) step() (ct CommandType, data []byte, typ raft.LogType) {
 		if g.chance(0.7) {
 			addr = fmt.Sprintf("127.0.0.1:%d", 9000+g.pick(5))
 		}
-		ct, data = CmdRegisterNode, g.enc(CmdRegisterNode, &RegisterNodeCmd{ID: fmt.Sprint("n", g.pick(3)), Addr: addr})
+		kaddr := ""
+		if g.chance(0.5) {
+			kaddr = fmt.Sprintf("127.0.0.1:%d", 19000+g.pick(5))
+		}
+		ct, data = CmdRegisterNode, g.enc(CmdRegisterNode, &RegisterNodeCmd{ID: fmt.Sprint("n", g.pick(3)), Addr: addr, KafkaAddr: kaddr})
 	case r < 70:
 		ct, data = CmdSyncGroup, g.syncGroup()
 	case r < 73:
@@ -201,9 +205,22 @@ func (g *modelGen) append() []byte {
 		if g.chance(0.03) {
 			c.ProducerID = int64(1 + g.pick(1<<20))
 		}
-		next, recent := g.producerPart(c.ProducerID, c.Topic, c.Partition)
-		c.Sequence = next
+		next, recent, epoch := g.producerPart(c.ProducerID, c.Topic, c.Partition)
+		c.Sequence, c.ProducerEpoch = next, epoch
 		switch r := g.pick(100); {
+		case r < 4: // a bumped epoch (KIP-360), mostly starting over at 0
+			c.ProducerEpoch, c.Sequence = epoch+int16(1+g.pick(2)), 0
+			if g.chance(0.2) {
+				c.Sequence = int32(1 + g.pick(3))
+			}
+		case r < 7: // a stale epoch, maybe with a sequence that would fit
+			c.ProducerEpoch = epoch - int16(1+g.pick(2))
+			if g.chance(0.3) {
+				c.ProducerEpoch = -1
+			}
+			if g.chance(0.5) && len(recent) > 0 {
+				c.Sequence = recent[0].FirstSeq
+			}
 		case r < 12 && len(recent) > 0: // a retry of a stored batch
 			rb := recent[g.pick(len(recent))]
 			c.Sequence, n = rb.FirstSeq, int(rb.Count)
@@ -221,7 +238,14 @@ func (g *modelGen) append() []byte {
 			c.Sequence = []int32{-1, math.MinInt32, math.MaxInt32, math.MaxInt32 - 1}[g.pick(4)]
 		}
 	}
-	c.Batch = g.batch(n)
+	b := mlog.Batch(g.batch(n))
+	if c.ProducerID != 0 {
+		b.SetProducer(c.ProducerID, c.ProducerEpoch, c.Sequence)
+	}
+	if g.chance(0.01) { // the command disagrees with its batch
+		b.SetProducer(c.ProducerID+int64(g.pick(2)), c.ProducerEpoch+int16(g.pick(2)), c.Sequence+1)
+	}
+	c.Batch = b
 	if g.chance(0.02) {
 		c.Batch = c.Batch[:g.pick(len(c.Batch))] // a damaged batch
 	}
@@ -229,19 +253,19 @@ func (g *modelGen) append() []byte {
 }
 
 // producerPart reads the reference's dedup state of a producer in a
-// partition: the next sequence and the remembered batches.
-func (g *modelGen) producerPart(pid int64, topic string, partition int32) (int32, []recentBatch) {
+// partition: the next sequence, the remembered batches and the epoch.
+func (g *modelGen) producerPart(pid int64, topic string, partition int32) (int32, []recentBatch, int16) {
 	g.ref.mu.RLock()
 	defer g.ref.mu.RUnlock()
 	p, ok := g.ref.meta.Producers[pid]
 	if !ok {
-		return 0, nil
+		return 0, nil, 0
 	}
 	pp := p.find(topic, partition)
 	if pp == nil {
-		return 0, nil
+		return 0, nil, 0
 	}
-	return pp.NextSeq, slices.Clone(pp.Recent)
+	return pp.NextSeq, slices.Clone(pp.Recent), pp.Epoch
 }
 
 func (g *modelGen) syncGroup() []byte {
@@ -437,8 +461,8 @@ func describeEntry(l *raft.Log) string {
 		if b, _, err := mlog.ParseBatch(c.Batch); err == nil {
 			n = b.Count()
 		}
-		return fmt.Sprintf("#%d Append{%s/%d ts=%d pid=%d seq=%d records=%d bytes=%d}", l.Index, c.Topic, c.Partition,
-			c.Timestamp, c.ProducerID, c.Sequence, n, len(c.Batch))
+		return fmt.Sprintf("#%d Append{%s/%d ts=%d pid=%d epoch=%d seq=%d records=%d bytes=%d}", l.Index, c.Topic, c.Partition,
+			c.Timestamp, c.ProducerID, c.ProducerEpoch, c.Sequence, n, len(c.Batch))
 	case CmdCreateTopic:
 		v = &CreateTopicCmd{}
 	case CmdDeleteTopic:

@@ -353,6 +353,8 @@ func metaDiff(got, want *metaState) string {
 	cmp("topics", got.sortedTopicValues(), want.sortedTopicValues())
 	cmp("offsets", got.OffsetList, want.OffsetList)
 	cmp("nodes", got.Nodes, want.Nodes)
+	cmp("kafka addrs", got.KafkaAddrs, want.KafkaAddrs)
+	cmp("node nums", got.NodeNumList, want.NodeNumList)
 	gp, wp := map[int64]string{}, map[int64]string{}
 	for _, p := range got.ProducerList {
 		b, _ := msgpack.Marshal(p)

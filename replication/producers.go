@@ -7,12 +7,20 @@ import (
 	"time"
 )
 
-// Idempotent producers. A producer id is the Raft index of its
-// InitProducer entry. For each (producer, partition) the state machine
-// keeps the next expected sequence number and the last few batches it
-// stored, so that a retried batch is acknowledged again with its original
-// offset instead of being stored twice. The state is part of metaState:
-// replicated, in snapshots, and so it survives failover and restarts.
+// Idempotent producers, of both protocols alike. A producer id is the Raft
+// index of its InitProducer entry. For each (producer, partition) the
+// state machine keeps the producer's epoch, the next expected sequence
+// number and the last few batches it stored, so that a retried batch is
+// acknowledged again with its original offset instead of being stored
+// twice. The state is part of metaState: replicated, in snapshots, and so
+// it survives failover and restarts.
+//
+// Epochs follow Kafka. A batch with an epoch below the partition's is
+// refused (ErrInvalidProducerEpoch: a fenced, older incarnation). One with
+// a higher epoch must start at sequence 0 and resets the partition's state
+// to that epoch (KIP-360: a client bumps its own epoch to start its
+// sequences over after an unknown outcome). Within an epoch, sequences
+// follow on from batch to batch.
 //
 // Bounds: recentBatches per (producer, partition); producers idle for
 // ProducerIdleTimeout (by leader-stamped command time, so every replica
@@ -36,7 +44,8 @@ type producerPart struct {
 	Topic     string        `msgpack:"t"`
 	Partition int32         `msgpack:"p"`
 	NextSeq   int32         `msgpack:"n"` // sequence the next new batch must start at
-	Recent    []recentBatch `msgpack:"r"` // oldest first, at most recentBatches
+	Recent    []recentBatch `msgpack:"r"` // oldest first, at most recentBatches, all of Epoch
+	Epoch     int16         `msgpack:"e"` // the epoch of the last batch stored (0 before any)
 }
 
 // recentBatch remembers where a stored batch landed.
@@ -79,27 +88,54 @@ func checkSequence(sequence int32, count int) error {
 	return nil
 }
 
+// checkEpoch checks what needs no state in an idempotent batch's epoch:
+// it is not negative. It returns nil or an error wrapping
+// ErrInvalidProducerEpoch.
+func checkEpoch(epoch int16) error {
+	if epoch < 0 {
+		return fmt.Errorf("%w: %d is negative", ErrInvalidProducerEpoch, epoch)
+	}
+	return nil
+}
+
 // dedupCheck decides what to do with an idempotent batch of count
 // records. It returns (result, true) when the batch must not be appended:
 // a duplicate to ack again, or an error (ErrUnknownProducer,
-// ErrInvalidSequence, ErrOutOfOrderSequence, ErrDuplicateSequence). It
-// does not change the state, and it never panics, whatever the command
-// holds: Apply runs it on client-shaped input.
+// ErrInvalidProducerEpoch, ErrInvalidSequence, ErrOutOfOrderSequence,
+// ErrDuplicateSequence). It does not change the state, and it never
+// panics, whatever the command holds: Apply runs it on client-shaped
+// input.
 func (m *metaState) dedupCheck(c *AppendCmd, count int) (any, bool) {
 	p, ok := m.Producers[c.ProducerID]
 	if !ok {
 		return fmt.Errorf("%w: %d", ErrUnknownProducer, c.ProducerID), true
+	}
+	if err := checkEpoch(c.ProducerEpoch); err != nil {
+		return fmt.Errorf("producer %d: %w", c.ProducerID, err), true
 	}
 	if err := checkSequence(c.Sequence, count); err != nil {
 		return fmt.Errorf("producer %d: %w", c.ProducerID, err), true
 	}
 	pp := p.find(c.Topic, c.Partition)
 	if pp == nil {
-		// The producer's first batch in this partition: it starts at 0.
+		// The producer's first batch in this partition: it starts at 0,
+		// in whatever epoch.
 		if c.Sequence == 0 {
 			return nil, false
 		}
 		return fmt.Errorf("%w: producer %d sent sequence %d, expected 0", ErrOutOfOrderSequence, c.ProducerID, c.Sequence), true
+	}
+	switch {
+	case c.ProducerEpoch < pp.Epoch:
+		return fmt.Errorf("%w: producer %d sent epoch %d, the partition has seen %d", ErrInvalidProducerEpoch,
+			c.ProducerID, c.ProducerEpoch, pp.Epoch), true
+	case c.ProducerEpoch > pp.Epoch:
+		// A bumped epoch starts its sequences over.
+		if c.Sequence == 0 {
+			return nil, false
+		}
+		return fmt.Errorf("%w: producer %d sent sequence %d in its new epoch %d, expected 0", ErrOutOfOrderSequence,
+			c.ProducerID, c.Sequence, c.ProducerEpoch), true
 	}
 	next := pp.NextSeq
 	switch {
@@ -135,6 +171,11 @@ func (m *metaState) dedupRecord(c *AppendCmd, count int, base int64) {
 	}
 	p.LastSeen = max(p.LastSeen, c.Timestamp)
 	pp := p.part(c.Topic, c.Partition)
+	if c.ProducerEpoch != pp.Epoch {
+		// dedupCheck accepted a new epoch (or a first batch in any epoch):
+		// the partition's state starts over in it, at sequence 0.
+		pp.Epoch, pp.NextSeq, pp.Recent = c.ProducerEpoch, 0, pp.Recent[:0]
+	}
 	// dedupCheck accepted it, so c.Sequence is NextSeq (above every
 	// remembered batch's) and checkSequence bounded the sum.
 	pp.NextSeq = max(pp.NextSeq, c.Sequence+int32(count))
@@ -145,16 +186,16 @@ func (m *metaState) dedupRecord(c *AppendCmd, count int, base int64) {
 }
 
 // setRecentBase sets the base offset of the producer's batch at sequence
-// in topic/partition if it is remembered without one (-1). Replay uses it
-// to place batches that retention removed (see fillReplayGap).
-func (m *metaState) setRecentBase(id int64, topic string, partition, sequence int32, base int64) {
+// in epoch in topic/partition if it is remembered without one (-1). Replay
+// uses it to place batches that retention removed (see fillReplayGap).
+func (m *metaState) setRecentBase(id int64, topic string, partition int32, epoch int16, sequence int32, base int64) {
 	p, ok := m.Producers[id]
 	if !ok {
 		return
 	}
 	pp := p.find(topic, partition)
-	if pp == nil {
-		return
+	if pp == nil || pp.Epoch != epoch {
+		return // a later epoch's batches replaced the batch's
 	}
 	for i := range pp.Recent {
 		if rb := &pp.Recent[i]; rb.FirstSeq == sequence && rb.BaseOffset < 0 {

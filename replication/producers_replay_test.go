@@ -21,7 +21,7 @@ func fmtProducers(ps []*producerState) string {
 	for _, p := range ps {
 		fmt.Fprintf(&b, "producer %d (last seen %d):", p.ID, p.LastSeen)
 		for _, pp := range p.Parts {
-			fmt.Fprintf(&b, " %s/%d next=%d recent=%+v;", pp.Topic, pp.Partition, pp.NextSeq, pp.Recent)
+			fmt.Fprintf(&b, " %s/%d epoch=%d next=%d recent=%+v;", pp.Topic, pp.Partition, pp.Epoch, pp.NextSeq, pp.Recent)
 		}
 		b.WriteByte('\n')
 	}
@@ -105,7 +105,7 @@ func TestNegativeSequenceForNewPartitionDoesNotPanic(t *testing.T) {
 		{"producer's partition", wrote, 0, -1},
 		{"most negative", wrote, 1, math.MinInt32},
 	} {
-		r := h.apply(CmdAppend, &AppendCmd{Topic: "t", Partition: c.p, Timestamp: 2000, Batch: batchOf(t, "x", 1),
+		r := h.apply(CmdAppend, &AppendCmd{Topic: "t", Partition: c.p, Timestamp: 2000, Batch: idemBatch(t, "x", 1, c.pid, 0, c.seq),
 			ProducerID: c.pid, Sequence: c.seq})
 		wantErr(t, c.name, r, ErrInvalidSequence)
 	}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+
+	mlog "github.com/minibroker/minibroker/log"
 )
 
 func (h *fsmHarness) initProducer(ts int64) int64 {
@@ -17,8 +19,20 @@ func (h *fsmHarness) initProducer(ts int64) int64 {
 }
 
 func (h *fsmHarness) appendSeq(pid int64, seq int32, tag string, n int, ts int64) any {
-	return h.apply(CmdAppend, &AppendCmd{Topic: "t", Partition: 0, Timestamp: ts, Batch: batchOf(h.t, tag, n),
-		ProducerID: pid, Sequence: seq})
+	return h.appendEpoch(pid, 0, seq, tag, n, ts)
+}
+
+// appendEpoch appends an idempotent batch to t/0 in epoch epoch.
+func (h *fsmHarness) appendEpoch(pid int64, epoch int16, seq int32, tag string, n int, ts int64) any {
+	return h.apply(CmdAppend, &AppendCmd{Topic: "t", Partition: 0, Timestamp: ts, Batch: idemBatch(h.t, tag, n, pid, epoch, seq),
+		ProducerID: pid, Sequence: seq, ProducerEpoch: epoch})
+}
+
+// idemBatch is batchOf with the producer fields set in the batch header.
+func idemBatch(t testing.TB, tag string, n int, pid int64, epoch int16, seq int32) []byte {
+	b := mlog.Batch(batchOf(t, tag, n))
+	b.SetProducer(pid, epoch, seq)
+	return b
 }
 
 func TestIdempotentAppendAcksRetriesAgainWithTheOriginalOffset(t *testing.T) {

@@ -45,13 +45,17 @@ type Recovered struct {
 // It works on either Raft log store (RaftLogStore): it opens the one the
 // directory was created with. It blocks while it opens the store, which
 // fails after a second if a running node holds it. Errors: ErrNoState,
-// ErrInvalidConfig for an empty id or raftAddr, or a wrapped I/O error.
+// ErrInvalidConfig for an empty id or raftAddr, mlog.ErrOldFormat for a
+// directory in another format (CheckDataFormat), or a wrapped I/O error.
 func ForceNewCluster(dataDir, id, raftAddr string, logger *slog.Logger) (Recovered, error) {
 	if id == "" || raftAddr == "" {
 		return Recovered{}, &ConfigError{Field: "ID/RaftAddr", Reason: "ForceNewCluster needs both"}
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
+	}
+	if err := CheckDataFormat(dataDir); err != nil {
+		return Recovered{}, err
 	}
 	rl, err := openRaftLog(dataDir, "", false, 0, newHCLogAdapter(logger).Named("raftlog"))
 	if err != nil {

@@ -22,7 +22,7 @@ func testForceNewCluster(t *testing.T, store RaftLogStore) {
 	mustCreate(t, c.stores[c.waitLeader()], "t", 1, TopicConfig{})
 	c.append("t", 0, "a", 20)
 	for i := range 3 {
-		c.do("register", func(s *Store) error { return s.RegisterNode(waitCtx(t), c.cfgs[i].Node.ID, "127.0.0.1:1") })
+		c.do("register", func(s *Store) error { return s.RegisterNode(waitCtx(t), c.cfgs[i].Node.ID, "127.0.0.1:1", "") })
 	}
 	lead := c.waitLeader()
 	f := (lead + 1) % 3

@@ -49,6 +49,15 @@ type metaState struct {
 	// maps need string keys; the order keeps snapshots byte-identical).
 	OffsetList []offsetEntry     `msgpack:"o"`
 	Nodes      map[string]string `msgpack:"nd"` // node id -> client address
+	// KafkaAddrs maps a node id to its Kafka listener's address, for the
+	// registered nodes that have one.
+	KafkaAddrs map[string]string `msgpack:"kn,omitempty"`
+	// NodeNums maps every node id ever registered to its numeric id (see
+	// RegisterNodeCmd); entries are never removed, so numbers are never
+	// reused. NodeNumList is it flattened by id for encoding (msgpack sorts
+	// only maps of strings and bools).
+	NodeNums    map[string]int32 `msgpack:"-"`
+	NodeNumList []nodeNum        `msgpack:"nn,omitempty"`
 	// Producers is the idempotent producers' dedup state (producers.go);
 	// ProducerList is it flattened by id for encoding.
 	Producers    map[int64]*producerState `msgpack:"-"`
@@ -60,6 +69,11 @@ type metaState struct {
 	GroupList []*Group          `msgpack:"gr,omitempty"`
 }
 
+type nodeNum struct {
+	ID  string `msgpack:"id"`
+	Num int32  `msgpack:"n"`
+}
+
 type offsetEntry struct {
 	Key OffsetKey       `msgpack:"k"`
 	Val CommittedOffset `msgpack:"v"`
@@ -67,11 +81,13 @@ type offsetEntry struct {
 
 func newMetaState() *metaState {
 	return &metaState{
-		Topics:    map[string]*Topic{},
-		Offsets:   map[OffsetKey]CommittedOffset{},
-		Nodes:     map[string]string{},
-		Producers: map[int64]*producerState{},
-		Groups:    map[string]*Group{},
+		Topics:     map[string]*Topic{},
+		Offsets:    map[OffsetKey]CommittedOffset{},
+		Nodes:      map[string]string{},
+		KafkaAddrs: map[string]string{},
+		NodeNums:   map[string]int32{},
+		Producers:  map[int64]*producerState{},
+		Groups:     map[string]*Group{},
 	}
 }
 
@@ -102,6 +118,14 @@ func (m *metaState) clone() *metaState {
 	for k, v := range m.Nodes {
 		c.Nodes[k] = v
 	}
+	for k, v := range m.KafkaAddrs {
+		c.KafkaAddrs[k] = v
+	}
+	for k, v := range m.NodeNums {
+		c.NodeNums[k] = v
+		c.NodeNumList = append(c.NodeNumList, nodeNum{k, v})
+	}
+	sort.Slice(c.NodeNumList, func(i, j int) bool { return c.NodeNumList[i].ID < c.NodeNumList[j].ID })
 	c.ProducerList = m.sortedProducers()
 	for _, p := range c.ProducerList {
 		c.Producers[p.ID] = p
@@ -122,6 +146,14 @@ func (m *metaState) afterDecode() {
 	if m.Nodes == nil {
 		m.Nodes = map[string]string{}
 	}
+	if m.KafkaAddrs == nil {
+		m.KafkaAddrs = map[string]string{}
+	}
+	m.NodeNums = make(map[string]int32, len(m.NodeNumList))
+	for _, e := range m.NodeNumList {
+		m.NodeNums[e.ID] = e.Num
+	}
+	m.NodeNumList = nil
 	m.Offsets = make(map[OffsetKey]CommittedOffset, len(m.OffsetList))
 	for _, e := range m.OffsetList {
 		m.Offsets[e.Key] = e.Val

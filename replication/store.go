@@ -68,8 +68,12 @@ type Store struct {
 
 // Open starts a store: opens the FSM state in DataDir/fsm, the snapshot store
 // in DataDir/snapshots, and the raft node. It does not wait for an election:
-// use Node().WaitLeader. It returns ErrInvalidConfig, mlog.ErrCorrupt or a
-// wrapped I/O or network error.
+// use Node().WaitLeader. A data directory written by an older version, in
+// another log format, is refused with a *mlog.FormatError
+// (mlog.ErrOldFormat; see CheckDataFormat) before anything is changed; a
+// new one is marked with the current format first. It returns
+// ErrInvalidConfig, mlog.ErrOldFormat, mlog.ErrCorrupt or a wrapped I/O or
+// network error.
 func Open(cfg Config) (*Store, error) {
 	if cfg.SnapshotBytes == 0 {
 		cfg.SnapshotBytes = DefaultSnapshotBytes
@@ -91,6 +95,9 @@ func Open(cfg Config) (*Store, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := ensureDataFormat(cfg.Node.DataDir); err != nil {
+		return nil, err
 	}
 	s := &Store{cfg: cfg, fatal: make(chan error, 1), stop: make(chan struct{})}
 	var err error
@@ -166,20 +173,22 @@ func (s *Store) Node() *Node { return s.node }
 // FSM is the state machine, for reads.
 func (s *Store) FSM() *FSM { return s.fsm }
 
-// Append replicates one record batch (made by mlog.AppendBatch) to a
-// partition with the given acks and returns where it landed. The leader
-// stamps the current time into the command. With AcksAll the result has the
-// assigned offsets; with AcksLeader or AcksNone BaseOffset is -1, because
-// offsets are assigned when the entry is applied, after the quorum commit.
+// Append replicates one record batch (made by mlog.AppendBatch or
+// mlog.WrapKafka) to a partition with the given acks and returns where it
+// landed: Submit, then Wait. The leader stamps the current time into the
+// command. With AcksAll the result has the assigned offsets; with
+// AcksLeader or AcksNone BaseOffset is -1, because offsets are assigned
+// when the entry is applied, after the quorum commit.
 //
 // Errors: *NotLeaderError (ErrNotLeader) on a follower; ErrOutcomeUnknown
 // when the entry was handed to raft but its fate is unknown (leadership
 // lost, ctx done): it may still be applied, so a retry may duplicate it;
 // ErrUnknownTopic, ErrUnknownPartition (checked before the entry is
 // proposed, see ValidateAppend, and again by Apply); ErrBadCommand;
-// ErrStopped; ErrShutdown.
+// ErrStopped; ErrShutdown; and for an idempotent batch those listed at
+// Submit.
 func (s *Store) Append(ctx context.Context, topic string, partition int32, batch mlog.Batch, acks Acks) (AppendResult, error) {
-	p, err := s.SubmitAppend(ctx, topic, partition, batch, acks)
+	p, err := s.Submit(ctx, topic, partition, batch, acks)
 	if err != nil {
 		return AppendResult{BaseOffset: -1}, err
 	}
@@ -194,32 +203,30 @@ type PendingAppend struct {
 	count int
 }
 
-// SubmitAppend is the first half of Append: it hands the batch to raft and
+// Submit is the first half of Append: it hands the batch to raft and
 // returns. Batches submitted one after another from one goroutine are
 // applied in that order, so a connection can pipeline appends to a
 // partition and keep their order. It runs ValidateAppend first. Its
 // errors mean nothing was written: those of ValidateAppend,
 // *NotLeaderError, ErrShutdown, ErrTimeout, ctx's error.
-func (s *Store) SubmitAppend(ctx context.Context, topic string, partition int32, batch mlog.Batch, acks Acks) (*PendingAppend, error) {
-	return s.SubmitIdempotent(ctx, topic, partition, batch, acks, 0, 0)
-}
-
-// SubmitIdempotent is SubmitAppend for an idempotent producer: producerID
-// (from InitProducer) and sequence (of the batch's first record) let the
-// state machine recognise a retried batch and ack it again with its
+//
+// The batch header says whether the append is idempotent: a producer id
+// other than -1 (from InitProducer), with the producer's epoch and the
+// sequence of the batch's first record (see mlog.Batch.SetProducer), lets
+// the state machine recognise a retried batch and ack it again with its
 // original offset instead of storing it twice. An idempotent append needs
 // AcksAll (ErrIdempotenceNeedsAcksAll). Wait then also returns
-// ErrUnknownProducer, ErrInvalidSequence, ErrOutOfOrderSequence or
-// ErrDuplicateSequence. producerID 0 means no idempotence.
-func (s *Store) SubmitIdempotent(ctx context.Context, topic string, partition int32, batch mlog.Batch, acks Acks, producerID int64, sequence int32) (*PendingAppend, error) {
-	if err := s.ValidateAppend(topic, partition, batch, acks, producerID, sequence); err != nil {
+// ErrUnknownProducer, ErrInvalidProducerEpoch, ErrInvalidSequence,
+// ErrOutOfOrderSequence or ErrDuplicateSequence.
+func (s *Store) Submit(ctx context.Context, topic string, partition int32, batch mlog.Batch, acks Acks) (*PendingAppend, error) {
+	if err := s.ValidateAppend(topic, partition, batch, acks); err != nil {
 		return nil, err
 	}
-	cmd := encodeAppend(&AppendCmd{
-		Topic: topic, Partition: partition, Timestamp: time.Now().UnixMilli(), Batch: batch,
-		ProducerID: producerID, Sequence: sequence,
-	})
-	p, err := s.node.Submit(ctx, cmd, acks)
+	c := AppendCmd{Topic: topic, Partition: partition, Timestamp: time.Now().UnixMilli(), Batch: batch}
+	if id := batch.ProducerID(); id != -1 {
+		c.ProducerID, c.ProducerEpoch, c.Sequence = id, batch.ProducerEpoch(), batch.BaseSequence()
+	}
+	p, err := s.node.Submit(ctx, encodeAppend(&c), acks)
 	if err != nil {
 		return nil, err
 	}
@@ -273,9 +280,12 @@ func (s *Store) DeleteTopic(ctx context.Context, name string) error {
 	return s.applyMeta(ctx, CmdDeleteTopic, &DeleteTopicCmd{Name: name})
 }
 
-// RegisterNode records a node's client address (empty removes it).
-func (s *Store) RegisterNode(ctx context.Context, id, addr string) error {
-	return s.applyMeta(ctx, CmdRegisterNode, &RegisterNodeCmd{ID: id, Addr: addr})
+// RegisterNode records a node's client addresses (an empty addr removes
+// the node's addresses; its numeric id stays). kafkaAddr may be empty. It
+// blocks until the entry is applied here (leader only: ErrNotLeader
+// otherwise) and is safe for concurrent use.
+func (s *Store) RegisterNode(ctx context.Context, id, addr, kafkaAddr string) error {
+	return s.applyMeta(ctx, CmdRegisterNode, &RegisterNodeCmd{ID: id, Addr: addr, KafkaAddr: kafkaAddr})
 }
 
 // applyMeta replicates a command with AcksAll and returns Apply's error.

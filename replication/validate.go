@@ -9,38 +9,50 @@ import (
 // ValidateAppend checks an append before it is proposed, so that the
 // checks a client can fail are reported to it whatever its acks level:
 // with AcksNone or AcksLeader the caller is answered before Apply runs,
-// and Apply's verdict reaches nobody. It is what SubmitIdempotent (and so
-// Append and SubmitAppend) runs first; a front door that builds appends
-// itself may call it earlier. The arguments are SubmitIdempotent's.
+// and Apply's verdict reaches nobody. It is what Submit (and so Append)
+// runs first; a front door that builds appends itself may call it
+// earlier. The arguments are Submit's.
 //
 // It checks, without state: that batch is one whole batch with at least
-// one record; for an idempotent append (producerID not 0) that acks is
-// AcksAll and that the sequence is valid (see ErrInvalidSequence). On a
-// ready leader (Node.IsReady: its state machine has applied everything
-// committed before its term) it also checks against the applied state
-// that the topic and partition exist and that the producer id is known.
-// Elsewhere it skips those: a follower's state may lag, and the write is
-// refused as not-leader anyway.
+// one record; for an idempotent append (the batch's producer id is not -1)
+// that acks is AcksAll, that the producer id is positive (ErrUnknownProducer),
+// and that the epoch (ErrInvalidProducerEpoch) and the sequence (see
+// ErrInvalidSequence) are valid. On a ready leader (Node.IsReady: its
+// state machine has applied everything committed before its term) it also
+// checks against the applied state that the topic and partition exist and
+// that the producer id is known. Elsewhere it skips those: a follower's
+// state may lag, and the write is refused as not-leader anyway.
 //
 // What it cannot see, Apply still decides: a topic deleted, or a producer
-// expired, between this check and Apply; the order of sequences (batches
-// in flight ahead of this one are not applied yet). See docs/guarantees.md.
+// expired, between this check and Apply; the order of sequences and
+// epochs (batches in flight ahead of this one are not applied yet). See
+// docs/guarantees.md.
 //
 // It does not block and is safe for concurrent use. Errors: ErrBadCommand
-// (the batch), ErrIdempotenceNeedsAcksAll, ErrInvalidSequence,
-// ErrUnknownTopic, ErrUnknownPartition, ErrUnknownProducer.
-func (s *Store) ValidateAppend(topic string, partition int32, batch mlog.Batch, acks Acks, producerID int64, sequence int32) error {
+// (the batch), ErrIdempotenceNeedsAcksAll, ErrInvalidProducerEpoch,
+// ErrInvalidSequence, ErrUnknownTopic, ErrUnknownPartition,
+// ErrUnknownProducer.
+func (s *Store) ValidateAppend(topic string, partition int32, batch mlog.Batch, acks Acks) error {
 	b, rest, err := mlog.ParseBatch(batch)
 	if err != nil || len(rest) != 0 {
 		return fmt.Errorf("%w: append to %s/%d: batch: %v (%d bytes after it)", ErrBadCommand, topic, partition, err, len(rest))
 	}
-	if producerID != 0 {
+	producerID := b.ProducerID()
+	if producerID != -1 {
+		if producerID <= 0 {
+			return fmt.Errorf("%w: %d", ErrUnknownProducer, producerID)
+		}
 		if acks != AcksAll {
 			return fmt.Errorf("%w: producer %d sent acks=%v", ErrIdempotenceNeedsAcksAll, producerID, acks)
 		}
-		if err := checkSequence(sequence, b.Count()); err != nil {
+		if err := checkEpoch(b.ProducerEpoch()); err != nil {
 			return fmt.Errorf("producer %d: %w", producerID, err)
 		}
+		if err := checkSequence(b.BaseSequence(), b.Count()); err != nil {
+			return fmt.Errorf("producer %d: %w", producerID, err)
+		}
+	} else {
+		producerID = 0
 	}
 	if !s.node.IsReady() {
 		return nil

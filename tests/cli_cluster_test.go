@@ -51,7 +51,7 @@ func TestCLIClusterFailover(t *testing.T) {
 	var addrs []string
 	for i := range nodes {
 		n := &cliNode{id: fmt.Sprintf("n%d", i+1), addr: ports[2*i]}
-		n.args = []string{"serve", "--id", n.id, "--data", filepath.Join(dir, n.id), "--addr", n.addr, "--raft-addr", ports[2*i+1]}
+		n.args = []string{"serve", "--kafka-addr", "127.0.0.1:0", "--id", n.id, "--data", filepath.Join(dir, n.id), "--addr", n.addr, "--raft-addr", ports[2*i+1]}
 		if i == 0 {
 			n.args = append(n.args, "--bootstrap")
 		} else {

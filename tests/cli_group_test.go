@@ -76,7 +76,7 @@ func countLines(s string) int { return strings.Count(s, "\n") }
 // past what it printed, and the only duplicates are its uncommitted tail.
 func TestCLIGroupConsumerResumesAfterKill(t *testing.T) {
 	addrs := testutil.FreeAddrs(t, 2)
-	srv := startProc(t, "serve", nil, "serve", "--data", filepath.Join(t.TempDir(), "data"), "--addr", addrs[0], "--raft-addr", addrs[1])
+	srv := startProc(t, "serve", nil, "serve", "--kafka-addr", "127.0.0.1:0", "--data", filepath.Join(t.TempDir(), "data"), "--addr", addrs[0], "--raft-addr", addrs[1])
 	srv.waitStdout(servingLine)
 	brokers := "--brokers=" + addrs[0]
 	mustCLI(t, "", "topic", "create", "events", "--partitions", "3", brokers)

@@ -244,7 +244,7 @@ var metricsLine = regexp.MustCompile(`minibroker (\S+) metrics on (http://\S+)/m
 func TestCLISingleNode(t *testing.T) {
 	addrs := testutil.FreeAddrs(t, 3)
 	data := filepath.Join(t.TempDir(), "data")
-	serveArgs := []string{"serve", "--data", data, "--addr", addrs[0], "--raft-addr", addrs[1], "--metrics-addr", addrs[2]}
+	serveArgs := []string{"serve", "--kafka-addr", "127.0.0.1:0", "--data", data, "--addr", addrs[0], "--raft-addr", addrs[1], "--metrics-addr", addrs[2]}
 	srv := startProc(t, "serve", nil, serveArgs...)
 	m := srv.waitStdout(servingLine)
 	if m[1] != "n1" || m[2] != addrs[0] || m[3] != addrs[1] || m[4] != data {

@@ -116,6 +116,18 @@ func (c *Cluster) Addrs() []string {
 	return out
 }
 
+// KafkaAddrs returns the Kafka addresses of the running nodes (those
+// that serve Kafka: see broker.Config.DisableKafka).
+func (c *Cluster) KafkaAddrs() []string {
+	var out []string
+	for _, b := range c.brokers {
+		if b != nil && b.KafkaAddr() != "" {
+			out = append(out, b.KafkaAddr())
+		}
+	}
+	return out
+}
+
 // WaitLeader waits until one running node is the ready Raft leader and
 // returns its index.
 func (c *Cluster) WaitLeader() int {
@@ -179,6 +191,9 @@ func (c *Cluster) Restart(i int) *broker.Broker {
 		c.t.Fatalf("brokertest: start n%d: %v", i+1, err)
 	}
 	c.cfgs[i].Addr, c.cfgs[i].RaftAddr = b.ListenAddr(), b.RaftAddr() // same ports next time
+	if !c.cfgs[i].DisableKafka {
+		c.cfgs[i].KafkaAddr = b.KafkaListenAddr()
+	}
 	c.brokers[i] = b
 	return b
 }

@@ -53,10 +53,11 @@ type Cluster struct {
 	dir     string
 	tempDir bool
 
-	mu      sync.Mutex       // guards cfgs, addrs and brokers
-	cfgs    []broker.Config  // node i's config, with the ports it got once started
-	addrs   []string         // node i's advertised client address, once started
-	brokers []*broker.Broker // node i; nil while it is down
+	mu         sync.Mutex       // guards cfgs, addrs, kafkaAddrs and brokers
+	cfgs       []broker.Config  // node i's config, with the ports it got once started
+	addrs      []string         // node i's advertised client address, once started
+	kafkaAddrs []string         // node i's advertised Kafka address, once started ("" if off)
+	brokers    []*broker.Broker // node i; nil while it is down
 }
 
 // Start starts n brokers: node 0 forms the cluster, the others join it
@@ -71,7 +72,7 @@ func Start(n int, opts Options) (_ *Cluster, err error) {
 	if opts.ReadyTimeout <= 0 {
 		opts.ReadyTimeout = 60 * time.Second
 	}
-	c := &Cluster{dir: opts.Dir, cfgs: make([]broker.Config, n), addrs: make([]string, n), brokers: make([]*broker.Broker, n)}
+	c := &Cluster{dir: opts.Dir, cfgs: make([]broker.Config, n), addrs: make([]string, n), kafkaAddrs: make([]string, n), brokers: make([]*broker.Broker, n)}
 	if c.dir == "" {
 		if c.dir, err = os.MkdirTemp("", "minibroker-cluster-"); err != nil {
 			return nil, fmt.Errorf("localcluster: %w", err)
@@ -127,7 +128,10 @@ func (c *Cluster) Restart(i int) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.cfgs[i].Addr, c.cfgs[i].RaftAddr = b.ListenAddr(), b.RaftAddr() // the same ports next time
-	c.addrs[i], c.brokers[i] = b.Addr(), b
+	if !c.cfgs[i].DisableKafka {
+		c.cfgs[i].KafkaAddr = b.KafkaListenAddr()
+	}
+	c.addrs[i], c.kafkaAddrs[i], c.brokers[i] = b.Addr(), b.KafkaAddr(), b
 	return nil
 }
 
@@ -178,6 +182,21 @@ func (c *Cluster) Addrs() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return slices.Clone(c.addrs)
+}
+
+// KafkaAddrs returns the Kafka addresses of the nodes, node 0 first, those
+// of killed nodes included, leaving out nodes that serve no Kafka
+// (broker.Config.DisableKafka).
+func (c *Cluster) KafkaAddrs() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, a := range c.kafkaAddrs {
+		if a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // Broker returns node i, or nil while it is down.

@@ -34,11 +34,13 @@ type clusterDetail struct {
 }
 
 type nodeDetail struct {
-	ID       string `json:"id"`
-	Addr     string `json:"addr"` // client address; "" if the node has not registered one
-	RaftAddr string `json:"raft_addr"`
-	Voter    bool   `json:"voter"`
-	Leader   bool   `json:"leader"`
+	ID        string `json:"id"`
+	Num       int32  `json:"num"`        // numeric (Kafka broker) id; 0 if the node has not registered
+	Addr      string `json:"addr"`       // client address; "" if the node has not registered one
+	KafkaAddr string `json:"kafka_addr"` // Kafka listener address; "" if none
+	RaftAddr  string `json:"raft_addr"`
+	Voter     bool   `json:"voter"`
+	Leader    bool   `json:"leader"`
 }
 
 func newClusterStatusCmd(a *app, brokers *[]string) *cobra.Command {
@@ -46,8 +48,9 @@ func newClusterStatusCmd(a *app, brokers *[]string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the cluster's nodes, leader, term and log indexes",
-		Long: `Show the members of the cluster's Raft configuration (id, client address,
-Raft address, whether it votes, which one leads), then the leader's id, the
+		Long: `Show the members of the cluster's Raft configuration (id, numeric id, which
+Kafka clients know as the broker id, client address, Kafka address, Raft
+address, whether it votes, which one leads), then the leader's id, the
 Raft term, and the leader's commit index (the highest log entry a majority
 has) and applied index (the highest its state machine has applied). The
 leader answers; during an election it waits for one.`,
@@ -62,17 +65,18 @@ leader answers; during an election it waits for one.`,
 					LastLogIndex: st.LastLogIndex, AnsweredBy: st.AnsweredBy, Nodes: make([]nodeDetail, 0, len(st.Nodes))}
 				rows := make([][]string, 0, len(st.Nodes))
 				for _, n := range st.Nodes {
-					d.Nodes = append(d.Nodes, nodeDetail{ID: n.ID, Addr: n.Addr, RaftAddr: n.RaftAddr, Voter: n.Voter, Leader: n.Leader})
-					addr := n.Addr
-					if addr == "" {
-						addr = "-"
+					d.Nodes = append(d.Nodes, nodeDetail{ID: n.ID, Num: n.Num, Addr: n.Addr, KafkaAddr: n.KafkaAddr,
+						RaftAddr: n.RaftAddr, Voter: n.Voter, Leader: n.Leader})
+					num := "-"
+					if n.Num != 0 {
+						num = fmt.Sprint(n.Num)
 					}
-					rows = append(rows, []string{n.ID, addr, n.RaftAddr, yesNo(n.Voter), yesNo(n.Leader)})
+					rows = append(rows, []string{n.ID, num, dash(n.Addr), dash(n.KafkaAddr), n.RaftAddr, yesNo(n.Voter), yesNo(n.Leader)})
 				}
 				if format.value == "json" {
 					return writeJSON(a.stdout, d)
 				}
-				if err := writeTable(a.stdout, []string{"NODE", "ADDR", "RAFT-ADDR", "VOTER", "LEADER"}, rows); err != nil {
+				if err := writeTable(a.stdout, []string{"NODE", "NUM", "ADDR", "KAFKA-ADDR", "RAFT-ADDR", "VOTER", "LEADER"}, rows); err != nil {
 					return err
 				}
 				leader := d.Leader
@@ -87,6 +91,14 @@ leader answers; during an election it waits for one.`,
 	}
 	cmd.Flags().Var(format, "format", "output format: table or json")
 	return cmd
+}
+
+// dash renders an empty string as "-" in a table.
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 // yesNo renders a boolean in a table.

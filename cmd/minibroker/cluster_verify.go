@@ -61,7 +61,7 @@ is listed too. The command exits 1 if any node differs or gave no answer.
 Every node reads all its partition data to compute its digest, and applies
 nothing else meanwhile: expect a pause in writes on large clusters.`,
 		Example: `  minibroker cluster verify
-  minibroker cluster verify --brokers 10.0.0.1:9092 --format json`,
+  minibroker cluster verify --brokers 10.0.0.1:9094 --format json`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.withClient(*brokers, func(cl *client.Client) error {

@@ -122,9 +122,10 @@ func TestServeStartsAndStops(t *testing.T) {
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, c.app(strings.NewReader(""), &out, &errb),
-			[]string{"serve", "--data", data, "--addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--log-format", "json"})
+			[]string{"serve", "--kafka-addr", "127.0.0.1:0", "--data", data, "--addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--log-format", "json"})
 	}()
 	re := regexp.MustCompile(`^minibroker n1 serving on (127\.0\.0\.1:\d+) \(raft 127\.0\.0\.1:\d+, data ` + regexp.QuoteMeta(data) + `\)\n` +
+		`minibroker n1 serving Kafka clients on 127\.0\.0\.1:\d+\n` +
 		`minibroker n1 metrics on (http://127\.0\.0\.1:\d+)/metrics \(health /healthz, /readyz\)\n`)
 	var addr, metrics string
 	waitFor(t, "the serving lines", func() bool {
@@ -196,16 +197,16 @@ func TestServeErrors(t *testing.T) {
 	}
 	defer ln.Close()
 	c := newCLI(t)
-	wantExit(t, c.run("serve", "--data", t.TempDir(), "--addr", ln.Addr().String(), "--raft-addr", "127.0.0.1:0"),
+	wantExit(t, c.run("serve", "--kafka-addr", "127.0.0.1:0", "--data", t.TempDir(), "--addr", ln.Addr().String(), "--raft-addr", "127.0.0.1:0"),
 		exitRuntime, "another minibroker", "--addr")
 
 	// A data dir that belongs to another node id.
 	data := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // start, then stop at once
-	if r := c.runCtx(ctx, "serve", "--data", data, "--addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0"); r.code != exitOK {
+	if r := c.runCtx(ctx, "serve", "--kafka-addr", "127.0.0.1:0", "--data", data, "--addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0"); r.code != exitOK {
 		t.Fatalf("serve: %+v", r)
 	}
-	wantExit(t, c.run("serve", "--id", "other", "--data", data, "--addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0"),
+	wantExit(t, c.run("serve", "--kafka-addr", "127.0.0.1:0", "--id", "other", "--data", data, "--addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0"),
 		exitUsage, `belongs to node "n1"`)
 }

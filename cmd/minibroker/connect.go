@@ -13,11 +13,14 @@ import (
 
 // What `minibroker serve` uses with no flags, and so where the tools look
 // for a cluster (defaultBrokers) and `recover` for a node's data.
+// Kafka clients and tools assume 9092, so the Kafka listener has it; the
+// native protocol is on 9094.
 const (
-	defaultDataDir  = "./minibroker-data"
-	defaultAddr     = "127.0.0.1:9092"
-	defaultRaftAddr = "127.0.0.1:9093"
-	defaultBrokers  = defaultAddr
+	defaultDataDir   = "./minibroker-data"
+	defaultAddr      = "127.0.0.1:9094"
+	defaultKafkaAddr = "127.0.0.1:9092"
+	defaultRaftAddr  = "127.0.0.1:9093"
+	defaultBrokers   = defaultAddr
 )
 
 // dialTimeout bounds each connection attempt of the tools.

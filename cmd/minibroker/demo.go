@@ -4,65 +4,37 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"math/rand/v2"
-	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/minibroker/minibroker/lab"
 )
 
-// `minibroker demo` plays delivery-semantics scenarios against a real
-// 3-node cluster running inside the process (demo_cluster.go): it
-// produces, kills nodes, loses acknowledgements and crashes consumers,
-// then counts with the delivery checker (client/check) what arrived. Every
-// number printed comes from that run; only the choice of when to strike
-// comes from the seed.
-//
-// Files: demo.go (command, scenarios, timeline, table), demo_cluster.go
-// (the in-process cluster), demo_produce.go (leader killed mid-stream),
-// demo_retry.go (a lost acknowledgement and the relay that loses it),
-// demo_group.go (consumers that crash around their commits).
+// `minibroker demo` plays the delivery-semantics scenarios of package
+// lab against a real 3-node cluster running inside the process, and
+// prints each one's timeline and its rows of the table. The scenarios
+// themselves live in lab/ (the web console's delivery lab plays the same
+// ones).
 
 // scenario is one demo.
 type scenario struct {
 	name    string
 	summary string // one line, for --list
-	run     func(ctx context.Context, d *demoRun) ([]demoRow, error)
+	lab     lab.Scenario
 }
 
 // scenarios lists the demos in the order `demo all` plays them.
-var scenarios = []scenario{
-	{"acks0-leader-killed", "acks=0: the leader is killed mid-stream; what was written but never stored is lost",
-		leaderKilled(ackLevel0, false)},
-	{"acks1-leader-killed", "acks=1: the leader is killed right after acking a burst; acked messages are lost if the followers did not have them yet",
-		leaderKilled(ackLevel1, false)},
-	{"acksall-leader-killed", "acks=all: the leader is killed mid-stream; nothing acked is lost (retries may duplicate)",
-		leaderKilled(ackLevelAll, false)},
-	{"acks1-leader-alone", "acks=1: the followers die, the leader acks alone, then dies; the followers return without those messages: loss",
-		leaderKilled(ackLevel1, true)},
-	{"acksall-leader-alone", "acks=all under the same fault: the lone leader acks nothing; after recovery the retries store everything",
-		leaderKilled(ackLevelAll, true)},
-	{"retry-duplicate", "one acknowledgement is lost on its way back; the retry stores the message twice, unless the producer is idempotent",
-		runRetryDuplicate},
-	{"commit-before-processing", "a consumer commits a batch, then crashes while processing it: the rest of the batch is never processed (at-most-once)",
-		groupScenario(commitBefore)},
-	{"commit-after-processing", "a consumer processes a batch, then crashes before committing it: the next owner processes it again (at-least-once)",
-		groupScenario(commitAfter)},
-	{"idempotent-processing", "as commit-after-processing, but processing is keyed by message id: every message takes effect once (effectively-once)",
-		groupScenario(idempotentApply)},
-}
-
-func leaderKilled(level ackLevel, alone bool) func(context.Context, *demoRun) ([]demoRow, error) {
-	return func(ctx context.Context, d *demoRun) ([]demoRow, error) { return runLeaderKilled(ctx, d, level, alone) }
-}
-
-func groupScenario(mode groupMode) func(context.Context, *demoRun) ([]demoRow, error) {
-	return func(ctx context.Context, d *demoRun) ([]demoRow, error) { return runGroup(ctx, d, mode) }
-}
+var scenarios = func() []scenario {
+	var out []scenario
+	for _, s := range lab.Scenarios() {
+		out = append(out, scenario{name: s.Name, summary: s.Summary, lab: s})
+	}
+	return out
+}()
 
 // scenarioNames returns the scenarios' names and "all".
 func scenarioNames() []string {
@@ -75,23 +47,9 @@ func scenarioNames() []string {
 
 // demoSizes are how much each scenario does. The command uses
 // defaultDemoSizes; tests use smaller ones.
-type demoSizes struct {
-	Messages int           // leader-killed: messages produced
-	Burst    int           // leader-killed: messages per burst
-	Pace     time.Duration // leader-killed: one burst every Pace
-	Retry    int           // retry-duplicate: messages per half
-	Group    int           // consumer scenarios: messages in the topic
-	Batch    int           // consumer scenarios: records per Poll (MaxPollRecords)
-}
+type demoSizes = lab.Sizes
 
-var defaultDemoSizes = demoSizes{Messages: 2000, Burst: 4, Pace: 2 * time.Millisecond, Retry: 200, Group: 500, Batch: 50}
-
-// demoRun is what a scenario runs with.
-type demoRun struct {
-	tl    *timeline
-	rng   *rand.Rand
-	sizes demoSizes
-}
+var defaultDemoSizes = lab.DefaultSizes
 
 // demoRow is a scenario's result, one line of the table.
 type demoRow struct {
@@ -104,14 +62,8 @@ type demoRow struct {
 	effects    int // side effects of processing; -1: no processing
 }
 
-// demoSeed derives a scenario's random source from the run's seed and the
-// scenario's name, so that `demo NAME --seed N` repeats exactly the
-// choices NAME made in `demo all --seed N`.
-func demoSeed(seed uint64, name string) *rand.Rand {
-	h := fnv.New64a()
-	io.WriteString(h, name)
-	return rand.New(rand.NewPCG(seed, h.Sum64()))
-}
+// demoSeed derives a scenario's random source (see lab.Seed).
+func demoSeed(seed uint64, name string) *rand.Rand { return lab.Seed(seed, name) }
 
 func newDemoCmd(a *app) *cobra.Command {
 	var (
@@ -123,7 +75,7 @@ func newDemoCmd(a *app) *cobra.Command {
 		Short: "Watch messages get lost and duplicated (and not) on a real in-process cluster",
 		Long: `demo starts a 3-node cluster inside this process (in a temporary
 directory, removed afterwards) and plays a scenario against it: it
-produces messages, kills the leader, loses an acknowledgement or crashes a
+produces messages, kills or cuts off the leader, loses an acknowledgement or crashes a
 consumer, then reads everything back and counts with the delivery
 checker. Each scenario prints a timeline with times relative to its
 start and ends in a table row:
@@ -228,74 +180,30 @@ func runDemo(ctx context.Context, w io.Writer, chosen []scenario, seed uint64, s
 // rows of the table, and returns the rows.
 func playScenario(ctx context.Context, w io.Writer, s scenario, seed uint64, sizes demoSizes) ([]demoRow, error) {
 	fmt.Fprintf(w, "\n== %s: %s\n", s.name, s.summary)
-	d := &demoRun{tl: newTimeline(w), rng: demoSeed(seed, s.name), sizes: sizes}
-	rows, err := s.run(ctx, d)
+	res, err := lab.Play(ctx, s.lab, lab.Options{Seed: seed, Sizes: sizes, OnEvent: func(e lab.Event) {
+		if !e.Detail {
+			fmt.Fprintf(w, "  %s\n", e)
+		}
+	}})
 	if err != nil {
 		return nil, fmt.Errorf("demo %s: %w", s.name, err)
 	}
 	fmt.Fprintln(w)
+	rows := make([]demoRow, len(res.Rows))
+	for i, r := range res.Rows {
+		rows[i] = demoRow{scenario: r.Scenario, sent: r.Sent, acked: r.Acked, delivered: r.Delivered,
+			lost: r.Lost, duplicated: r.Duplicated, effects: r.Effects}
+	}
 	return rows, writeDemoTable(w, rows)
 }
 
 // writeDemoTable writes rows as "scenario | sent | ... | effects" with
-// aligned columns.
+// aligned columns (see lab.WriteTable).
 func writeDemoTable(w io.Writer, rows []demoRow) error {
-	cells := [][]string{{"scenario", "sent", "acked", "delivered", "lost", "duplicated", "effects"}}
-	num := func(n int) string {
-		if n < 0 {
-			return "-"
-		}
-		return strconv.Itoa(n)
+	out := make([]lab.Row, len(rows))
+	for i, r := range rows {
+		out[i] = lab.Row{Scenario: r.scenario, Sent: r.sent, Acked: r.acked, Delivered: r.delivered,
+			Lost: r.lost, Duplicated: r.duplicated, Effects: r.effects}
 	}
-	for _, r := range rows {
-		cells = append(cells, []string{r.scenario, num(r.sent), num(r.acked), num(r.delivered), num(r.lost), num(r.duplicated), num(r.effects)})
-	}
-	width := make([]int, len(cells[0]))
-	for _, row := range cells {
-		for i, c := range row {
-			width[i] = max(width[i], len(c))
-		}
-	}
-	var b strings.Builder
-	for _, row := range cells {
-		for i, c := range row {
-			if i > 0 {
-				b.WriteString(" | ")
-			}
-			if i == 0 {
-				fmt.Fprintf(&b, "%-*s", width[i], c)
-			} else {
-				fmt.Fprintf(&b, "%*s", width[i], c)
-			}
-		}
-		b.WriteString("\n")
-	}
-	_, err := io.WriteString(w, b.String())
-	return err
-}
-
-// timeline prints a scenario's events, each stamped with the time since
-// the scenario began. Safe for concurrent use (callbacks and the killer
-// goroutine print too).
-type timeline struct {
-	start time.Time
-	mu    sync.Mutex // guards w
-	w     io.Writer
-}
-
-func newTimeline(w io.Writer) *timeline { return &timeline{start: time.Now(), w: w} }
-
-// say prints an event that happens now.
-func (tl *timeline) say(format string, args ...any) { tl.sayAt(time.Now(), format, args...) }
-
-// sayAt prints an event that happened at t.
-func (tl *timeline) sayAt(t time.Time, format string, args ...any) {
-	tl.mu.Lock()
-	defer tl.mu.Unlock()
-	fmt.Fprintf(tl.w, "  %8s  %s\n", tl.rel(t), fmt.Sprintf(format, args...))
-}
-
-// rel formats t relative to the scenario's start: "+1.234s".
-func (tl *timeline) rel(t time.Time) string {
-	return fmt.Sprintf("+%.3fs", t.Sub(tl.start).Seconds())
+	return lab.WriteTable(w, out)
 }

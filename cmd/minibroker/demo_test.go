@@ -74,7 +74,7 @@ func TestDemoScenarios(t *testing.T) {
 			}
 			r := rows[0]
 			switch s.name {
-			case "acksall-leader-killed", "acksall-leader-alone":
+			case "acksall-leader-killed", "acksall-leader-alone", "acksall-leader-cut-off":
 				if r.lost != 0 {
 					t.Fatalf("acks=all lost %d acknowledged messages", r.lost)
 				}

@@ -232,8 +232,8 @@ func TestClusterCommands(t *testing.T) {
 	wantExit(t, c.run("cluster", "remove", "n9"), exitRuntime,
 		`node "n9" is not in the cluster — see the nodes with `+"`minibroker cluster status`")
 	r := c.run("cluster", "status")
-	want := regexp.MustCompile(`^NODE +ADDR +RAFT-ADDR +VOTER +LEADER
-n1 +127\.0\.0\.1:\d+ +127\.0\.0\.1:\d+ +yes +yes
+	want := regexp.MustCompile(`^NODE +NUM +ADDR +KAFKA-ADDR +RAFT-ADDR +VOTER +LEADER
+n1 +1 +127\.0\.0\.1:\d+ +127\.0\.0\.1:\d+ +127\.0\.0\.1:\d+ +yes +yes
 
 leader n1, term \d+, commit index \d+, applied index \d+, last log index \d+ \(as n1 sees it\)
 $`)

@@ -2,7 +2,7 @@
 // the command-line tools that talk to it (topic, produce, consume, group,
 // cluster).
 //
-//	minibroker serve                       # one node on 127.0.0.1:9092, data in ./minibroker-data
+//	minibroker serve                       # one node: Kafka on 127.0.0.1:9092, native on 127.0.0.1:9094, data in ./minibroker-data
 //	minibroker topic create orders --partitions 3
 //	printf 'a\nb\n' | minibroker produce orders
 //	minibroker consume orders --from-beginning --max 2

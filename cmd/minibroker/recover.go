@@ -32,7 +32,7 @@ The node must be stopped: recover fails if a running node holds the data
 directory. --raft-addr is the Raft address the node will listen on; if it
 starts on another one, it corrects the address in the membership itself.`,
 		Example: `  minibroker recover --data d2 --raft-addr 127.0.0.1:9202
-  minibroker serve --data d2 --addr 127.0.0.1:9102 --raft-addr 127.0.0.1:9202`,
+  minibroker serve --data d2 --addr 127.0.0.1:9102 --kafka-addr 127.0.0.1:9402 --raft-addr 127.0.0.1:9202`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if _, _, err := net.SplitHostPort(cfg.RaftAddr); err != nil {
@@ -50,7 +50,7 @@ starts on another one, it corrects the address in the membership itself.`,
 				left = strings.Join(dropped, ", ")
 			}
 			fmt.Fprintf(a.stdout, "%s is now a one-node cluster (raft %s); former members dropped: %s\n", cfg.DataDir, cfg.RaftAddr, left)
-			fmt.Fprintf(a.stdout, "start it with: minibroker serve --data %s --raft-addr %s [--addr HOST:PORT]\n", cfg.DataDir, cfg.RaftAddr)
+			fmt.Fprintf(a.stdout, "start it with: minibroker serve --data %s --raft-addr %s [--addr HOST:PORT] [--kafka-addr HOST:PORT]\n", cfg.DataDir, cfg.RaftAddr)
 			return nil
 		},
 	}

@@ -23,6 +23,7 @@ type serveConfig struct {
 	broker    broker.Config // Logger is set by runServe
 	logFormat string        // text or json
 	logLevel  string        // debug, info, warn or error
+	console   consoleSettings
 }
 
 // shutdownTimeout bounds a graceful stop after SIGINT or SIGTERM.
@@ -42,9 +43,12 @@ func newServeCmd(a *app) *cobra.Command {
 		Long: `Run a minibroker node until SIGINT or SIGTERM, then stop it gracefully and
 exit 0.
 
-With no flags it runs one node with its data in ./minibroker-data, clients on
-127.0.0.1:9092 and Raft on 127.0.0.1:9093, and forms a one-node cluster when
-the data directory is new. A node started with --join asks the members at
+With no flags it runs one node with its data in ./minibroker-data, Kafka
+clients on 127.0.0.1:9092 (kcat -b 127.0.0.1:9092, franz-go, sarama, ...),
+minibroker's own clients and tools on 127.0.0.1:9094 and Raft on
+127.0.0.1:9093, and forms a one-node cluster when the data directory is new.
+--kafka-addr "" turns the Kafka listener off; --kafka-advertised-addr is the
+address Kafka clients are told to connect to (behind NAT or in a container). A node started with --join asks the members at
 those client addresses to add it. A node whose data directory already holds
 a cluster ignores --bootstrap and --join, so a stopped node comes back with
 the same command.
@@ -52,9 +56,13 @@ the same command.
 Every flag can also be set with an environment variable (MINIBROKER_ plus the
 flag name in upper case, dashes as underscores: MINIBROKER_RAFT_ADDR) or a key
 of the --config file; flags win over the environment, which wins over the file.
-With --metrics-addr it also serves HTTP there: /metrics (Prometheus), /healthz
-(200 while the process runs) and /readyz (200 once the node is a member and
-knows a leader, else 503 with the reason; 503 while shutting down).
+It serves the web console on --http-addr (127.0.0.1:9095 unless told
+otherwise; read-only unless --console-write), and there too /metrics
+(Prometheus), /healthz (200 while the process runs) and /readyz (200 once the
+node is a member and knows a leader, else 503 with the reason; 503 while
+shutting down). --metrics-addr serves the last three on an address of their
+own. If the default console address is taken (a second node on this
+machine), serve warns and goes on without the console.
 
 On SIGINT or SIGTERM it stops accepting clients, answers the requests in
 flight, hands leadership over to another node if it leads, closes its data
@@ -62,8 +70,8 @@ and exits 0 (within 30s; a second signal kills it at once).
 
 Logs go to stderr; the lines saying where the node serves go to stdout.`,
 		Example: `  minibroker serve
-  minibroker serve --id n1 --data d1 --addr 127.0.0.1:9101 --raft-addr 127.0.0.1:9201 --bootstrap
-  minibroker serve --id n2 --data d2 --addr 127.0.0.1:9102 --raft-addr 127.0.0.1:9202 --join 127.0.0.1:9101`,
+  minibroker serve --id n1 --data d1 --addr 127.0.0.1:9101 --kafka-addr 127.0.0.1:9401 --raft-addr 127.0.0.1:9201 --bootstrap
+  minibroker serve --id n2 --data d2 --addr 127.0.0.1:9102 --kafka-addr 127.0.0.1:9402 --raft-addr 127.0.0.1:9202 --join 127.0.0.1:9101`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if sc.broker.Bootstrap && len(join) > 0 {
@@ -74,11 +82,28 @@ Logs go to stderr; the lines saying where the node serves go to stdout.`,
 					return usageErrorf("serve: --join %q is not HOST:PORT: %w", j, err)
 				}
 			}
-			if m := sc.broker.MetricsAddr; m != "" {
-				if _, _, err := net.SplitHostPort(m); err != nil {
-					return usageErrorf("serve: --metrics-addr %q is not HOST:PORT: %w", m, err)
+			for _, fa := range []struct{ flag, addr string }{
+				{"--metrics-addr", sc.broker.MetricsAddr}, {"--kafka-addr", sc.broker.KafkaAddr},
+				{"--kafka-advertised-addr", sc.broker.KafkaAdvertisedAddr},
+			} {
+				if fa.addr == "" {
+					continue
+				}
+				if _, _, err := net.SplitHostPort(fa.addr); err != nil {
+					return usageErrorf("serve: %s %q is not HOST:PORT: %w", fa.flag, fa.addr, err)
 				}
 			}
+			// An empty --kafka-addr turns the Kafka listener off.
+			sc.broker.DisableKafka = sc.broker.KafkaAddr == ""
+			if sc.broker.DisableKafka && sc.broker.KafkaAdvertisedAddr != "" {
+				return usageErrorf("serve: --kafka-advertised-addr needs the Kafka listener (--kafka-addr is empty)")
+			}
+			if a := sc.console.addr; a != "" {
+				if _, _, err := net.SplitHostPort(a); err != nil {
+					return usageErrorf("serve: --http-addr %q is not HOST:PORT: %w", a, err)
+				}
+			}
+			sc.console.explicit = cmd.Flags().Changed("http-addr")
 			sc.broker.Join = join
 			sc.logFormat, sc.logLevel = logFormat.value, logLevel.value
 			sc.broker.RaftLog = replication.RaftLogStore(raftLog.value)
@@ -93,6 +118,9 @@ Logs go to stderr; the lines saying where the node serves go to stdout.`,
 	f.StringVar(&sc.broker.ID, "id", "", "node id, unique in the cluster for good (default: the one saved in the data dir, else n1 for a node that bootstraps, n-<random> for one that joins)")
 	f.StringVar(&sc.broker.DataDir, "data", defaultDataDir, "data directory")
 	f.StringVar(&sc.broker.Addr, "addr", defaultAddr, "client address to listen on (HOST:PORT)")
+	f.StringVar(&sc.broker.KafkaAddr, "kafka-addr", defaultKafkaAddr, "Kafka protocol address to listen on (HOST:PORT; empty: no Kafka listener)")
+	f.StringVar(&sc.broker.KafkaAdvertisedAddr, "kafka-advertised-addr", "", "Kafka address told to Kafka clients (HOST:PORT; default: the address bound)")
+	f.BoolVar(&sc.broker.AutoCreateTopics, "auto-create-topics", false, "let a Kafka client's Metadata request create a topic that does not exist (1 partition)")
 	f.StringVar(&sc.broker.RaftAddr, "raft-addr", defaultRaftAddr, "Raft address to listen on (HOST:PORT)")
 	f.BoolVar(&sc.broker.Bootstrap, "bootstrap", false, "form a new cluster if the data dir holds none (harmless if it does)")
 	f.StringSliceVar(&join, "join", nil, "client addresses of cluster members to join, comma-separated (HOST:PORT[,HOST:PORT])")
@@ -100,7 +128,10 @@ Logs go to stderr; the lines saying where the node serves go to stdout.`,
 	f.Var(logLevel, "log-level", "lowest level logged: debug, info, warn or error")
 	f.StringVar(&sc.broker.MetricsAddr, "metrics-addr", "", "HTTP address for /metrics (Prometheus), /healthz and /readyz (HOST:PORT; default: none)")
 	f.Var(raftLog, "raft-log", "Raft log store of a new data dir: bolt (raft-boltdb) or wal (raft-wal); a data dir keeps the one it was created with")
-	markSettings(f, "id", "data", "addr", "raft-addr", "bootstrap", "join", "metrics-addr", "log-format", "log-level", "raft-log")
+	f.StringVar(&sc.console.addr, "http-addr", defaultHTTPAddr, "HTTP address of the web console, with /metrics, /healthz and /readyz too (HOST:PORT; \"\" turns it off; the default is skipped with a warning if taken)")
+	f.BoolVar(&sc.console.write, "console-write", false, "let the web console create and delete topics and reset groups (default: read-only)")
+	markSettings(f, "http-addr", "console-write")
+	markSettings(f, "id", "data", "addr", "kafka-addr", "kafka-advertised-addr", "auto-create-topics", "raft-addr", "bootstrap", "join", "metrics-addr", "log-format", "log-level", "raft-log")
 	return cmd
 }
 
@@ -121,8 +152,8 @@ func runServe(ctx context.Context, a *app, sc serveConfig) error {
 	logger := newLogger(a.stderr, sc.logFormat, sc.logLevel)
 	cfg := sc.broker
 	cfg.Logger = logger
-	for _, addr := range []struct{ flag, addr string }{{"--addr", cfg.Addr}, {"--raft-addr", cfg.RaftAddr}} {
-		if exposed(addr.addr) {
+	for _, addr := range []struct{ flag, addr string }{{"--addr", cfg.Addr}, {"--kafka-addr", cfg.KafkaAddr}, {"--raft-addr", cfg.RaftAddr}} {
+		if addr.addr != "" && exposed(addr.addr) {
 			logger.Warn("listening beyond this machine: minibroker has no authentication or encryption yet, so anyone who can reach this address can read, write and delete topics",
 				"flag", addr.flag, "addr", addr.addr)
 		}
@@ -135,8 +166,24 @@ func runServe(ctx context.Context, a *app, sc serveConfig) error {
 		return nil // interrupted while starting; already stopped
 	}
 	fmt.Fprintf(a.stdout, "minibroker %s serving on %s (raft %s, data %s)\n", b.ID(), b.Addr(), b.RaftAddr(), cfg.DataDir)
+	if k := b.KafkaAddr(); k != "" {
+		fmt.Fprintf(a.stdout, "minibroker %s serving Kafka clients on %s\n", b.ID(), k)
+	}
 	if m := b.MetricsAddr(); m != "" {
 		fmt.Fprintf(a.stdout, "minibroker %s metrics on http://%s/metrics (health /healthz, /readyz)\n", b.ID(), m)
+	}
+	con, err := startConsole(sc.console, b, logger)
+	if err != nil {
+		b.Close()
+		return &hintError{err: err, msg: fmt.Sprintf("%v — pick a free port with --http-addr, or turn the console off with --http-addr \"\"", err)}
+	}
+	if con != nil {
+		fmt.Fprintf(a.stdout, "minibroker %s console on http://%s/ (metrics /metrics, health /healthz, /readyz)\n", b.ID(), con.addr())
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			con.stop(sctx)
+		}()
 	}
 	select {
 	case <-ctx.Done():
@@ -202,7 +249,7 @@ func explainStart(err error, cfg broker.Config) error {
 	switch {
 	case errors.Is(err, syscall.EADDRINUSE):
 		return &hintError{err: err, msg: fmt.Sprintf(
-			"cannot listen: %v — is another minibroker running? Pick free ports with --addr, --raft-addr and --metrics-addr", err)}
+			"cannot listen: %v — is another minibroker (or Kafka) running? Pick free ports with --addr, --kafka-addr, --raft-addr and --metrics-addr", err)}
 	case errors.Is(err, broker.ErrStartTimeout) && len(cfg.Join) > 0:
 		return &hintError{err: err, msg: fmt.Sprintf(
 			"could not join the cluster at %s: %v — is a member serving there? (--join)", strings.Join(cfg.Join, ","), err)}

@@ -26,7 +26,7 @@ func TestServeExitsWhenReplicationStops(t *testing.T) {
 	var out, errb lockedBuffer
 	code := make(chan int, 1)
 	go func() {
-		code <- run(ctx, c.app(nil, &out, &errb), []string{"serve", "--data", t.TempDir(),
+		code <- run(ctx, c.app(nil, &out, &errb), []string{"serve", "--kafka-addr", "127.0.0.1:0", "--data", t.TempDir(),
 			"--addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0"})
 	}()
 	serving := regexp.MustCompile(`serving on (\S+) `)

@@ -22,7 +22,8 @@ func TestServeDefaults(t *testing.T) {
 	got := c.captureServe()
 	wantExit(t, c.run("serve"), exitOK)
 	b := got.broker
-	if b.DataDir != "./minibroker-data" || b.Addr != "127.0.0.1:9092" || b.RaftAddr != "127.0.0.1:9093" ||
+	if b.DataDir != "./minibroker-data" || b.Addr != "127.0.0.1:9094" || b.RaftAddr != "127.0.0.1:9093" ||
+		b.KafkaAddr != "127.0.0.1:9092" || b.DisableKafka || b.KafkaAdvertisedAddr != "" || b.AutoCreateTopics ||
 		b.ID != "" || b.Bootstrap || len(b.Join) != 0 || b.MetricsAddr != "" || got.logFormat != "text" || got.logLevel != "info" {
 		t.Fatalf("defaults: %+v", got)
 	}
@@ -143,7 +144,7 @@ func TestEnvName(t *testing.T) {
 		}
 	}
 	names := settingNames(newRootCmd(&app{}))
-	want := []string{"addr", "bootstrap", "brokers", "config", "data", "id", "join", "log-format", "log-level", "metrics-addr", "raft-addr", "raft-log"}
+	want := []string{"addr", "auto-create-topics", "bootstrap", "brokers", "config", "console-write", "data", "http-addr", "id", "join", "kafka-addr", "kafka-advertised-addr", "log-format", "log-level", "metrics-addr", "raft-addr", "raft-log"}
 	if got := sortedKeys(names); !slices.Equal(got, want) {
 		t.Fatalf("settings %v, want %v", got, want)
 	}

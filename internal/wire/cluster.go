@@ -6,13 +6,15 @@ import "github.com/vmihailenco/msgpack/v5"
 // to record its client address (API key JoinCluster). Brokers send it to
 // each other; clients never need it. It is idempotent: a broker already in
 // the cluster with the same addresses is left as it is. On the wire:
-// [ID, RaftAddr, ClientAddr].
+// [ID, RaftAddr, ClientAddr, KafkaAddr]; KafkaAddr may be absent (a
+// broker from before Kafka support), which reads as "".
 type JoinClusterRequest struct {
 	_msgpack struct{} `msgpack:",as_array"`
 
 	ID         string // the joining broker's node id
 	RaftAddr   string // where its Raft transport listens
 	ClientAddr string // where it serves clients
+	KafkaAddr  string // where it serves Kafka clients; "" for nowhere
 }
 
 // JoinClusterResponse answers a JoinClusterRequest. A broker that is not
@@ -28,7 +30,8 @@ type JoinClusterResponse struct {
 }
 
 const (
-	joinClusterRequestFields  = 3
+	joinClusterRequestFields  = 4
+	minJoinClusterRequest     = 3
 	joinClusterResponseFields = 4
 )
 
@@ -38,6 +41,7 @@ func (m JoinClusterRequest) EncodeMsgpack(e *msgpack.Encoder) error {
 	w.string(m.ID)
 	w.string(m.RaftAddr)
 	w.string(m.ClientAddr)
+	w.string(m.KafkaAddr)
 	return w.err
 }
 
@@ -45,10 +49,11 @@ func (m JoinClusterRequest) EncodeMsgpack(e *msgpack.Encoder) error {
 func (m *JoinClusterRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = JoinClusterRequest{}
 	var f fieldReader
-	f.begin(d, "JoinClusterRequest", joinClusterRequestFields)
+	f.begin(d, "JoinClusterRequest", minJoinClusterRequest)
 	f.string(&m.ID)
 	f.string(&m.RaftAddr)
 	f.string(&m.ClientAddr)
+	f.string(&m.KafkaAddr)
 	return f.done()
 }
 

@@ -33,7 +33,8 @@ type DescribeClusterResponse struct {
 }
 
 // ClusterNode is one member of the Raft configuration. On the wire: [ID,
-// Addr, RaftAddr, Voter, Leader].
+// Addr, RaftAddr, Voter, Leader, KafkaAddr, Num]; the last two may be
+// absent (a broker from before Kafka support) and read as "" and 0.
 type ClusterNode struct {
 	_msgpack struct{} `msgpack:",as_array"`
 
@@ -47,6 +48,12 @@ type ClusterNode struct {
 	Voter bool
 	// Leader is true for the node LeaderID names.
 	Leader bool
+	// KafkaAddr is the node's registered Kafka listener address; empty if
+	// it serves none or has not registered.
+	KafkaAddr string
+	// Num is the node's numeric id (its Kafka broker id), given by the
+	// cluster when the node first registered; 0 if it has not.
+	Num int32
 }
 
 // RemoveNodeRequest asks the leader to remove node ID from the Raft
@@ -73,11 +80,12 @@ type RemoveNodeResponse struct {
 
 const (
 	describeClusterResponseFields = 9
-	clusterNodeFields             = 5
+	clusterNodeFields             = 7
+	minClusterNodeFields          = 5
 	removeNodeRequestFields       = 1
 	removeNodeResponseFields      = 4
 
-	minClusterNodeSize = 1 + clusterNodeFields
+	minClusterNodeSize = 1 + minClusterNodeFields
 )
 
 // EncodeMsgpack implements msgpack.CustomEncoder.
@@ -137,6 +145,8 @@ func (n ClusterNode) EncodeMsgpack(e *msgpack.Encoder) error {
 	w.string(n.RaftAddr)
 	w.bool(n.Voter)
 	w.bool(n.Leader)
+	w.string(n.KafkaAddr)
+	w.int(int64(n.Num))
 	return w.err
 }
 
@@ -144,12 +154,14 @@ func (n ClusterNode) EncodeMsgpack(e *msgpack.Encoder) error {
 func (n *ClusterNode) DecodeMsgpack(d *msgpack.Decoder) error {
 	*n = ClusterNode{}
 	var f fieldReader
-	f.begin(d, "ClusterNode", clusterNodeFields)
+	f.begin(d, "ClusterNode", minClusterNodeFields)
 	f.string(&n.ID)
 	f.string(&n.Addr)
 	f.string(&n.RaftAddr)
 	f.bool(&n.Voter)
 	f.bool(&n.Leader)
+	f.string(&n.KafkaAddr)
+	f.int32(&n.Num)
 	return f.done()
 }
 

@@ -177,7 +177,7 @@ func TestNewerPeerFieldsAreSkipped(t *testing.T) {
 
 func TestMissingFields(t *testing.T) {
 	// Requests need all their v0 fields (Produce: 5 of its 7,
-	// ListOffsets: 3 of its 4).
+	// ListOffsets: 3 of its 4, JoinCluster: 3 of its 4).
 	for _, s := range requestSamples() {
 		full := marshal(s.msg)
 		n, _ := msgpack.NewDecoder(bytes.NewReader(full)).DecodeArrayLen()
@@ -186,6 +186,8 @@ func TestMissingFields(t *testing.T) {
 			n = produceRequestMin
 		case ListOffsets:
 			n = listOffsetsRequestMin
+		case JoinCluster:
+			n = minJoinClusterRequest
 		}
 		if n == 0 {
 			continue // nothing can be missing

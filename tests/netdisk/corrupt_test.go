@@ -183,8 +183,9 @@ func lastBatch(t *testing.T, dir string) (string, batchPos) {
 		t.Fatal(err)
 	}
 	var last batchPos
-	for pos := int64(0); pos+4 <= int64(len(data)); {
-		size := 4 + int64(binary.BigEndian.Uint32(data[pos:]))
+	for pos := int64(0); pos+24 <= int64(len(data)); {
+		// A frame is 24 bytes plus the Kafka batchLength at its byte 20.
+		size := 24 + int64(int32(binary.BigEndian.Uint32(data[pos+20:])))
 		if pos+size > int64(len(data)) {
 			t.Fatalf("%s: batch at %d runs past the end", seg, pos)
 		}

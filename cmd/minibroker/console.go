@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"syscall"
+	"time"
+
+	"github.com/minibroker/minibroker/broker"
+	"github.com/minibroker/minibroker/console"
+)
+
+// defaultHTTPAddr is where serve offers the web console (and /metrics,
+// /healthz, /readyz) unless told otherwise.
+const defaultHTTPAddr = "127.0.0.1:9095"
+
+// consoleSettings are serve's console flags.
+type consoleSettings struct {
+	addr     string // --http-addr; "" turns the console off
+	explicit bool   // addr was given (flag, environment or file), not the default
+	write    bool   // --console-write
+}
+
+// consoleServer is the console's HTTP server, beside a broker.
+type consoleServer struct {
+	con *console.Console
+	srv *http.Server
+	ln  net.Listener
+	err chan error // Serve's result
+}
+
+// startConsole serves the web console of b on cs.addr: the pages, and
+// /metrics, /healthz and /readyz as on --metrics-addr. It returns nil
+// (and no error) when the console is off, or when the default address is
+// taken (another node on this machine has it: serve goes on without,
+// saying so); a busy address given explicitly is an error. It does not
+// block.
+func startConsole(cs consoleSettings, b *broker.Broker, logger *slog.Logger) (*consoleServer, error) {
+	if cs.addr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", cs.addr)
+	if err != nil {
+		if !cs.explicit && errors.Is(err, syscall.EADDRINUSE) {
+			logger.Warn("web console off: its default address is taken (another node on this machine?); choose one with --http-addr", "addr", cs.addr)
+			return nil, nil
+		}
+		return nil, fmt.Errorf("web console: %w", err)
+	}
+	if exposed(cs.addr) {
+		logger.Warn("web console listening beyond this machine: it has no authentication, so anyone who can reach it can read every message"+map[bool]string{true: " and delete topics", false: ""}[cs.write],
+			"flag", "--http-addr", "addr", cs.addr)
+	}
+	con, err := console.New(console.Config{Broker: b, Write: cs.write, Logger: logger})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	health := b.HealthHandler()
+	for _, p := range []string{"/metrics", "/healthz", "/readyz"} {
+		mux.Handle(p, health)
+	}
+	mux.Handle("/", con)
+	s := &consoleServer{con: con, ln: ln, err: make(chan error, 1),
+		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}}
+	go func() { s.err <- s.srv.Serve(ln) }()
+	return s, nil
+}
+
+// addr is the bound address.
+func (s *consoleServer) addr() string { return s.ln.Addr().String() }
+
+// stop closes the console and its server, letting requests in progress
+// finish until ctx ends. It blocks until both have stopped. A nil s is a
+// no-op.
+func (s *consoleServer) stop(ctx context.Context) {
+	if s == nil {
+		return
+	}
+	s.con.Close() // ends live streams, which Shutdown would wait for
+	if err := s.srv.Shutdown(ctx); err != nil {
+		s.srv.Close()
+	}
+	<-s.err
+}

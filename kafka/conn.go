@@ -1,0 +1,250 @@
+package kafka
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// conn serves one Kafka connection. The reader goroutine (serve) reads and
+// dispatches requests in order, queueing a slot per request; the writer
+// goroutine writes each slot's response once its handler has filled it, in
+// queue order.
+type conn struct {
+	s   *Server
+	nc  net.Conn
+	log *slog.Logger
+
+	ctx    context.Context // ends when the connection closes
+	cancel context.CancelFunc
+
+	// slots holds the requests read and not yet answered, in request
+	// order. Only serve sends (and closes); only the writer receives.
+	slots    chan *slot
+	inflight atomic.Int32   // len of slots plus the one being written
+	handlers sync.WaitGroup // goroutines started by async
+}
+
+// slot is one request's place in the response order. The handler calls
+// finish exactly once.
+type slot struct {
+	hdr  requestHeader
+	done chan struct{} // closed by finish
+	resp kmsg.Response // set before done is closed; nil: send nothing
+	// closeConn closes the connection once the answers before this slot
+	// are written (an acks=0 Produce that failed). Set before done closes.
+	closeConn bool
+}
+
+// finish sets the response (nil: no response, acks=0) and releases the
+// slot to the writer.
+func (sl *slot) finish(resp kmsg.Response) {
+	sl.resp = resp
+	close(sl.done)
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	ctx, cancel := context.WithCancel(s.ctx)
+	return &conn{s: s, nc: nc, ctx: ctx, cancel: cancel,
+		log:   s.logger.With("remote", nc.RemoteAddr().String()),
+		slots: make(chan *slot, s.cfg.MaxInFlight)}
+}
+
+// serve runs the connection until it fails, closes, sends something bad,
+// idles out, or the server closes. It blocks, and returns after closing the
+// connection and waiting for its goroutines.
+func (c *conn) serve() {
+	wdone := make(chan struct{})
+	go func() {
+		defer close(wdone)
+		c.writeLoop()
+	}()
+	err := c.readLoop()
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && c.ctx.Err() == nil {
+		c.log.Warn("closing kafka connection", "error", err)
+	}
+	c.cancel()
+	c.nc.Close()
+	close(c.slots)
+	<-wdone
+	c.handlers.Wait()
+}
+
+// readLoop reads and dispatches requests until an error.
+func (c *conn) readLoop() error {
+	br := bufio.NewReaderSize(c.nc, 64<<10)
+	for {
+		c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
+		size, err := readFrameSize(br, c.s.cfg.MaxFrameBytes)
+		if errors.Is(err, os.ErrDeadlineExceeded) && c.inflight.Load() > 0 && c.ctx.Err() == nil {
+			continue // a long poll is in flight: not idle
+		}
+		if err != nil {
+			return err
+		}
+		// The buffer grows as the bytes arrive, so a size prefix alone
+		// does not make the server hold MaxFrameBytes.
+		var fb bytes.Buffer
+		fb.Grow(min(size, 64<<10))
+		if _, err := io.CopyN(&fb, br, int64(size)); err != nil {
+			return fmt.Errorf("%w: truncated frame: %v", errMalformed, err)
+		}
+		frame := fb.Bytes()
+		if err := c.dispatch(frame); err != nil {
+			return err
+		}
+	}
+}
+
+// dispatch parses one request and hands it to its handler, in a new slot.
+// An error closes the connection.
+func (c *conn) dispatch(frame []byte) error {
+	start, err := parseHeaderStart(frame)
+	if err != nil {
+		return err
+	}
+	api, ok := apis[start.Key]
+	if !ok {
+		return fmt.Errorf("%w: api key %d is not served", errMalformed, start.Key)
+	}
+	if start.Version < api.min || start.Version > api.max {
+		if start.Key != kmsg.ApiVersions.Int16() {
+			return fmt.Errorf("%w: %s v%d is not served (v%d-%d)", errMalformed, kmsg.NameForKey(start.Key), start.Version, api.min, api.max)
+		}
+		// Answer at v0 with UNSUPPORTED_VERSION and the key list, whatever
+		// the header and body look like (a client asking a newer version
+		// than ours must learn what we have).
+		sl, err := c.newSlot(start)
+		if err != nil {
+			return err
+		}
+		sl.finish(unsupportedApiVersions())
+		return nil
+	}
+	req := kmsg.RequestForKey(start.Key)
+	req.SetVersion(start.Version)
+	hdr, body, err := parseHeader(frame, req.IsFlexible())
+	if err != nil {
+		return err
+	}
+	if err := req.ReadFrom(body); err != nil {
+		return fmt.Errorf("%w: %s v%d body: %v", errMalformed, kmsg.NameForKey(hdr.Key), hdr.Version, err)
+	}
+	sl, err := c.newSlot(hdr)
+	if err != nil {
+		return err
+	}
+	api.handle(c, sl, req)
+	return nil
+}
+
+// newSlot queues a slot for a request, waiting while MaxInFlight requests
+// are unanswered.
+func (c *conn) newSlot(hdr requestHeader) (*slot, error) {
+	sl := &slot{hdr: hdr, done: make(chan struct{})}
+	c.inflight.Add(1)
+	select {
+	case c.slots <- sl:
+		return sl, nil
+	case <-c.ctx.Done():
+		c.inflight.Add(-1)
+		return nil, c.ctx.Err()
+	}
+}
+
+// async runs fn in a goroutine of the connection (a handler that blocks:
+// Raft, long polls).
+func (c *conn) async(fn func()) {
+	c.handlers.Add(1)
+	go func() {
+		defer c.handlers.Done()
+		fn()
+	}()
+}
+
+// writeLoop writes responses in request order until slots is closed or a
+// write fails. It flushes before it waits for anything.
+func (c *conn) writeLoop() {
+	bw := bufio.NewWriterSize(c.nc, 64<<10)
+	var buf []byte
+	for {
+		var sl *slot
+		select {
+		case sl = <-c.slots:
+		default:
+			if bw.Flush() != nil {
+				c.fail()
+				return
+			}
+			sl = <-c.slots
+		}
+		if sl == nil {
+			return // closed: the reader is done
+		}
+		select {
+		case <-sl.done:
+		default:
+			if bw.Flush() != nil {
+				c.fail()
+				return
+			}
+			select {
+			case <-sl.done:
+			case <-c.ctx.Done():
+				return
+			}
+		}
+		c.inflight.Add(-1)
+		if sl.closeConn {
+			bw.Flush()
+			c.log.Info("closing kafka connection after a refused acks=0 produce")
+			c.fail()
+			return
+		}
+		if sl.resp == nil {
+			continue
+		}
+		buf = appendResponse(buf[:0], sl.hdr, sl.resp)
+		if _, err := bw.Write(buf); err != nil {
+			c.fail()
+			return
+		}
+		if cap(buf) > 1<<20 {
+			buf = nil // do not keep a large fetch's buffer
+		}
+	}
+}
+
+// fail ends the connection after a write error.
+func (c *conn) fail() {
+	c.cancel()
+	c.nc.Close()
+}
+
+// appendResponse encodes a response frame: size, correlation id, the
+// response header's tagged fields when flexible (never for ApiVersions),
+// and the body at the response's version (the request's, set by
+// ResponseKind; v0 for an unsupported ApiVersions).
+func appendResponse(dst []byte, hdr requestHeader, resp kmsg.Response) []byte {
+	start := len(dst)
+	dst = append(dst, 0, 0, 0, 0)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(hdr.Corr))
+	if resp.IsFlexible() && resp.Key() != kmsg.ApiVersions.Int16() {
+		dst = append(dst, 0) // no tagged fields
+	}
+	dst = resp.AppendTo(dst)
+	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-start-4))
+	return dst
+}
