@@ -49,7 +49,7 @@ type GroupOffsetInfo struct {
 // DescribeGroupResponse answers a DescribeGroupRequest. Offsets covers
 // every partition of the subscribed topics and every partition with a
 // committed offset. On the wire: [ErrorCode, ErrorMessage, Group, State,
-// Generation, Strategy, Members, Offsets].
+// Generation, Strategy, Members, Offsets, ProtocolType].
 type DescribeGroupResponse struct {
 	_msgpack struct{} `msgpack:",as_array"`
 
@@ -61,6 +61,10 @@ type DescribeGroupResponse struct {
 	Strategy     string
 	Members      []GroupMemberInfo
 	Offsets      []GroupOffsetInfo
+	// ProtocolType is "" for a native group, the Kafka protocol type
+	// ("consumer") for a group of Kafka clients. Appended: older peers
+	// skip it.
+	ProtocolType string
 }
 
 // ListGroupsRequest lists the groups the cluster knows (API key
@@ -70,7 +74,7 @@ type ListGroupsRequest struct {
 }
 
 // GroupSummary is one line of ListGroups. On the wire: [Group, State,
-// Generation, Members].
+// Generation, Members, ProtocolType].
 type GroupSummary struct {
 	_msgpack struct{} `msgpack:",as_array"`
 
@@ -78,6 +82,8 @@ type GroupSummary struct {
 	State      string
 	Generation int32
 	Members    int32
+	// ProtocolType: "" native, else the Kafka protocol type. Appended.
+	ProtocolType string
 }
 
 // ListGroupsResponse answers a ListGroupsRequest, sorted by name. On the
