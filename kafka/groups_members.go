@@ -176,6 +176,14 @@ func (co *coordinator) describe(name string) (groupView, bool) {
 
 func (co *coordinator) viewLocked(name string, withMembers bool) groupView {
 	v := groupView{name: name}
+	fsm := co.s.store.FSM()
+	if g := co.groups[name]; g != nil && len(g.members) == 0 && len(g.pending) == 0 {
+		// An empty group deleted since (DeleteGroups, or the native admin
+		// tools) is forgotten.
+		if _, ok := fsm.Group(name); !ok && len(fsm.GroupOffsets(name)) == 0 {
+			delete(co.groups, name)
+		}
+	}
 	if g := co.groups[name]; g != nil {
 		v.state, v.protocolType, v.protocol = g.state, g.protocolType, g.protocol
 		if withMembers {
@@ -193,7 +201,7 @@ func (co *coordinator) viewLocked(name string, withMembers bool) groupView {
 		}
 		return v
 	}
-	fg, ok := co.s.store.FSM().Group(name)
+	fg, ok := fsm.Group(name)
 	switch {
 	case ok && len(fg.Members) > 0 && !fg.IsKafka():
 		v.state, v.protocolType, v.protocol = stateStable, nativeProtocolType, fg.Strategy
@@ -206,7 +214,7 @@ func (co *coordinator) viewLocked(name string, withMembers bool) groupView {
 		}
 	case ok:
 		v.state, v.protocolType = stateEmpty, fg.ProtocolType
-	case len(co.s.store.FSM().GroupOffsets(name)) > 0:
+	case len(fsm.GroupOffsets(name)) > 0:
 		v.state = stateEmpty
 	default:
 		v.state = stateDead

@@ -149,8 +149,9 @@ const (
 	groupRequestFields          = 1
 	groupMemberInfoFields       = 5
 	groupOffsetInfoFields       = 5
-	describeGroupResponseFields = 8
-	groupSummaryFields          = 4
+	describeGroupResponseFields = 9 // 8 before ProtocolType
+	groupSummaryFields          = 5 // 4 before ProtocolType
+	groupSummaryMinFields       = 4
 	listGroupsResponseFields    = 3
 	resetOffsetsRequestFields   = 5
 	resetOffsetsResponseFields  = 3
@@ -231,6 +232,7 @@ func (m DescribeGroupResponse) EncodeMsgpack(e *msgpack.Encoder) error {
 	w.string(m.Strategy)
 	encodeSliceField(&w, m.Members)
 	encodeSliceField(&w, m.Offsets)
+	w.string(m.ProtocolType)
 	return w.err
 }
 
@@ -247,6 +249,7 @@ func (m *DescribeGroupResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 	f.string(&m.Strategy)
 	sliceField(&f, &m.Members, minGroupMemberInfoSize, "Members")
 	sliceField(&f, &m.Offsets, minGroupOffsetInfoSize, "Offsets")
+	f.string(&m.ProtocolType)
 	return f.done()
 }
 
@@ -274,6 +277,7 @@ func (m GroupSummary) EncodeMsgpack(e *msgpack.Encoder) error {
 	w.string(m.State)
 	w.int(int64(m.Generation))
 	w.int(int64(m.Members))
+	w.string(m.ProtocolType)
 	return w.err
 }
 
@@ -281,11 +285,12 @@ func (m GroupSummary) EncodeMsgpack(e *msgpack.Encoder) error {
 func (m *GroupSummary) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = GroupSummary{}
 	var f fieldReader
-	f.begin(d, "GroupSummary", groupSummaryFields)
+	f.begin(d, "GroupSummary", groupSummaryMinFields)
 	f.string(&m.Group)
 	f.string(&m.State)
 	f.int32(&m.Generation)
 	f.int32(&m.Members)
+	f.string(&m.ProtocolType)
 	return f.done()
 }
 
