@@ -126,6 +126,9 @@ func (co *coordinator) run() {
 // when the term changed. It reports whether it is active. co.mu is held.
 func (co *coordinator) ensure() bool {
 	node := co.s.store.Node()
+	if node == nil {
+		return false // a Store that was never opened (tests)
+	}
 	ready, term := node.IsReady(), node.Term()
 	if co.active && (!ready || term != co.term) {
 		co.deactivate()

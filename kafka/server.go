@@ -156,18 +156,20 @@ type Server struct {
 	ctx    context.Context // ends at Close: unblocks handlers
 	cancel context.CancelFunc
 
-	mu       sync.Mutex                // guards lns, conns, closed, listenAddr
-	lns      map[net.Listener]struct{} // listeners being served
-	conns    map[*conn]struct{}        // open connections
-	closed   bool
-	boundTo  string         // the first listener's address (for AdvertisedAddr's default)
-	wg       sync.WaitGroup // Serve loops and connection goroutines
-	closeErr error
+	mu      sync.Mutex                // guards lns, conns, closed, boundTo, groupsRunning
+	lns     map[net.Listener]struct{} // listeners being served
+	conns   map[*conn]struct{}        // open connections
+	closed  bool
+	boundTo string // the first listener's address (for AdvertisedAddr's default)
+	// groupsRunning: the group coordinator's ticker was started (by the
+	// first Serve).
+	groupsRunning bool
+	wg            sync.WaitGroup // Serve loops and connection goroutines
+	closeErr      error
 }
 
 // New returns a Server for cfg, or an error wrapping ErrInvalidConfig. It
-// does not listen (see Serve), but starts the group coordinator's ticker,
-// which Close stops.
+// does not listen: see Serve.
 func New(cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -177,11 +179,6 @@ func New(cfg Config) (*Server, error) {
 		lns: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.groups = newCoordinator(s)
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		s.groups.run()
-	}()
 	return s, nil
 }
 
@@ -201,6 +198,16 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.lns[ln] = struct{}{}
 	if s.boundTo == "" {
 		s.boundTo = ln.Addr().String()
+	}
+	if !s.groupsRunning {
+		// The group coordinator's ticker (session and rebalance timeouts,
+		// leadership changes), until Close.
+		s.groupsRunning = true
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.groups.run()
+		}()
 	}
 	s.wg.Add(1)
 	s.mu.Unlock()
