@@ -61,6 +61,7 @@ const (
 	codeInvalidSessionTimeout     int16 = 26
 	codeRebalanceInProgress       int16 = 27
 	codeNonEmptyGroup             int16 = 68
+	codeGroupMaxSizeReached       int16 = 81
 	codeGroupIDNotFound           int16 = 69
 	codeMemberIDRequired          int16 = 79
 	codeFencedInstanceID          int16 = 82

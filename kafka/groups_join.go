@@ -47,6 +47,18 @@ func (co *coordinator) join(req *kmsg.JoinGroupRequest, clientID, host string, r
 		fail(codeInconsistentGroupProtocol)
 		return
 	}
+	// What the group's record could not hold (replication.ValidateKafkaGroup).
+	if len(req.ProtocolType) > replication.MaxKafkaProtocolLen || len(deref(req.InstanceID)) > replication.MaxKafkaMemberIDLen ||
+		len(req.MemberID) > replication.MaxKafkaMemberIDLen {
+		fail(codeInvalidRequest)
+		return
+	}
+	for _, p := range req.Protocols {
+		if len(p.Name) > replication.MaxKafkaProtocolLen || len(p.Metadata) > replication.MaxKafkaMemberBytesLen {
+			fail(codeInvalidRequest)
+			return
+		}
+	}
 	g := co.groups[req.Group]
 	if g == nil || len(g.members) == 0 {
 		if fg, ok := co.s.store.FSM().Group(req.Group); ok && !fg.IsKafka() && len(fg.Members) > 0 {
@@ -86,6 +98,9 @@ func (co *coordinator) join(req *kmsg.JoinGroupRequest, clientID, host string, r
 	}
 	var m *kmember
 	switch {
+	case id == "" && len(g.members)+len(g.pending) >= replication.MaxKafkaGroupMembers:
+		fail(codeGroupMaxSizeReached)
+		return
 	case id == "" && inst != "":
 		if old, ok := g.static[inst]; ok {
 			co.replaceStatic(g, g.members[old], req, clientID, host, rebal, resp, finish, now)
@@ -298,6 +313,11 @@ func (co *coordinator) sync(req *kmsg.SyncGroupRequest, resp *kmsg.SyncGroupResp
 	}
 	assign := make(map[string][]byte, len(req.GroupAssignment))
 	for _, a := range req.GroupAssignment {
+		if len(a.MemberAssignment) > replication.MaxKafkaMemberBytesLen {
+			m.sync = nil
+			fail(codeInvalidRequest)
+			return
+		}
 		assign[a.MemberID] = a.MemberAssignment
 	}
 	for id, o := range g.members {
