@@ -1,19 +1,33 @@
 package kafka
 
 import (
+	"context"
 	"sort"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // handleOffsetFetch returns a group's committed offsets (-1 for a
-// partition without one) on the coordinator; other nodes answer
-// NOT_COORDINATOR. Null topics (v2+) means every committed offset. v8+
-// (several groups) is not served.
+// partition without one) on the coordinator, after confirming its
+// leadership with a quorum (so it never misses an acknowledged commit);
+// other nodes answer NOT_COORDINATOR. Null topics (v2+) means every
+// committed offset. v8+ (several groups) is not served.
 func handleOffsetFetch(c *conn, sl *slot, kreq kmsg.Request) {
 	req := kreq.(*kmsg.OffsetFetchRequest)
+	c.async(func() {
+		ctx, cancel := context.WithTimeout(c.ctx, groupOpTimeout)
+		defer cancel()
+		_, active := c.s.groups.hasMembers(req.Group)
+		if active && c.s.store.VerifyLeader(ctx) != nil {
+			active = false
+		}
+		sl.finish(offsetFetchResponse(c, req, active))
+	})
+}
+
+// offsetFetchResponse reads the committed offsets asked for.
+func offsetFetchResponse(c *conn, req *kmsg.OffsetFetchRequest, active bool) *kmsg.OffsetFetchResponse {
 	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
-	_, active := c.s.groups.hasMembers(req.Group)
 	type key struct {
 		t string
 		p int32
@@ -65,7 +79,7 @@ func handleOffsetFetch(c *conn, sl *slot, kreq kmsg.Request) {
 			add(t.Topic, t.Partitions)
 		}
 	}
-	sl.finish(resp)
+	return resp
 }
 
 type offsetMeta struct {
