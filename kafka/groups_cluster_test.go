@@ -50,11 +50,16 @@ func TestGroupFailoverKeepsGeneration(t *testing.T) {
 	lk := dial(t, c.Leader().KafkaAddr())
 	createTopic(t, lk, "fr", 1)
 	produce(t, lk, 9, "fr", 0, kafkaBatch(1, -1, -1, -1, "a", "b", "c", "d"))
-	r := join(t, lk, joinReq(3, "frg", "", "", "md"))
+	jr := func(version int16, member, md string) *kmsg.JoinGroupRequest {
+		q := joinReq(version, "frg", member, "", md)
+		q.SessionTimeoutMillis = 1000
+		return q
+	}
+	r := join(t, lk, jr(3, "", "md"))
 	m := r.MemberID
 	for gen := int32(1); gen <= 3; gen++ {
 		if gen > 1 {
-			r = join(t, lk, joinReq(4, "frg", m, "", "md-"+itoa(gen))) // new metadata: a rebalance
+			r = join(t, lk, jr(4, m, "md-"+itoa(gen))) // new metadata: a rebalance
 		}
 		if r.ErrorCode != 0 || r.Generation != gen {
 			t.Fatalf("join for generation %d: %+v", gen, r)
@@ -64,6 +69,16 @@ func TestGroupFailoverKeepsGeneration(t *testing.T) {
 	wantCode(t, "commit", commit(t, lk, 7, "frg", m, "", 3, "fr", 0, 3), 0)
 
 	old := c.WaitLeader()
+	fk := dial(t, c.Broker((old+1)%3).KafkaAddr())
+	waitFor(t, "a follower to name the leader as coordinator", func() bool {
+		fc := findCoordinator(t, fk, 3, "frg")
+		return fc.ErrorCode == 0 && fc.Host+":"+itoa(fc.Port) == c.Broker(old).KafkaAddr()
+	})
+	wantCode(t, "heartbeat on a follower", heartbeat(t, fk, "frg", m, "", 3), 16)
+	wantCode(t, "commit on a follower", commit(t, fk, 7, "frg", m, "", 3, "fr", 0, 3), 16)
+	if _, code := fetchOffset(t, fk, "frg", "fr", 0); code != 16 {
+		t.Fatalf("offset fetch on a follower: code %d, want 16 (NOT_COORDINATOR)", code)
+	}
 	c.Kill(old)
 	var survivor *kconn
 	for i := range c.Len() {
@@ -92,6 +107,12 @@ func TestGroupFailoverKeepsGeneration(t *testing.T) {
 	}
 	if off, code := fetchOffset(t, coord, "frg", "fr", 0); off != 3 || code != 0 {
 		t.Fatalf("committed offset on the new coordinator: %d (code %d)", off, code)
+	}
+	// Heartbeats keep the member past several session timeouts (the
+	// native coordinator, which also runs on the leader, leaves Kafka
+	// groups alone), and its commits are accepted.
+	for end := time.Now().Add(2500 * time.Millisecond); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+		wantCode(t, "heartbeat", heartbeat(t, coord, "frg", m, "", 3), 0)
 	}
 	wantCode(t, "commit on the new coordinator", commit(t, coord, 7, "frg", m, "", 3, "fr", 0, 4), 0)
 	wantCode(t, "a stale generation on the new coordinator", commit(t, coord, 7, "frg", m, "", 2, "fr", 0, 4), 22)
