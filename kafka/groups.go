@@ -47,6 +47,10 @@ const (
 
 type coordinator struct {
 	s *Server
+	// proposals counts the goroutines proposing a group's record; Close
+	// waits for them after the ticker and the connections have stopped (no
+	// new ones start then).
+	proposals sync.WaitGroup
 
 	mu     sync.Mutex // guards active, term, groups and everything they hold
 	active bool       // this node is the ready leader of term and groups are loaded
@@ -280,7 +284,9 @@ func (co *coordinator) empty(g *kgroup) {
 	}
 	g.recorded = false
 	cmd := replication.KafkaGroupCmd{Group: g.name, Generation: g.gen, ProtocolType: g.protocolType}
+	co.proposals.Add(1)
 	go func() {
+		defer co.proposals.Done()
 		ctx, cancel := context.WithTimeout(co.s.ctx, groupProposeTime)
 		defer cancel()
 		if err := co.s.store.KafkaGroup(ctx, cmd); err != nil {
@@ -307,7 +313,9 @@ func (co *coordinator) record(g *kgroup, done func(error)) {
 	}
 	dropOverlaps(cmd.Members)
 	term := co.term
+	co.proposals.Add(1)
 	go func() {
+		defer co.proposals.Done()
 		ctx, cancel := context.WithTimeout(co.s.ctx, groupProposeTime)
 		defer cancel()
 		err := co.s.store.KafkaGroup(ctx, cmd)

@@ -280,6 +280,7 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
+	s.groups.proposals.Wait()
 	return nil
 }
 
