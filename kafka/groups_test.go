@@ -157,6 +157,10 @@ func TestGroupLifecycle(t *testing.T) {
 	wantCode(t, "second member's first join", r.ErrorCode, 79)
 	m2 := r.MemberID
 	corr := k2.send(joinReq(7, "g", m2, "", "md2"))
+	// A request behind the held join on its connection is answered after
+	// it (request order); other connections go on.
+	av := kmsg.NewPtrApiVersionsRequest()
+	avCorr := k2.send(av)
 	waitFor(t, "the first member's heartbeat to say REBALANCE_IN_PROGRESS", func() bool {
 		return heartbeat(t, k1, "g", m1, "", 1) == 27
 	})
@@ -164,6 +168,7 @@ func TestGroupLifecycle(t *testing.T) {
 	wantCode(t, "commit while rebalancing, before rejoining", commit(t, k1, 8, "g", m1, "", 1, "gt", 0, 3), 0)
 	r = join(t, k1, joinReq(7, "g", m1, "", "md1"))
 	r2 := k2.recv(j2, corr).(*kmsg.JoinGroupResponse)
+	k2.recv(av, avCorr)
 	if r.ErrorCode != 0 || r2.ErrorCode != 0 || r.Generation != 2 || r2.Generation != 2 || r.LeaderID != m1 || r2.LeaderID != m1 ||
 		len(r.Members) != 2 || len(r2.Members) != 0 {
 		t.Fatalf("joins of generation 2: %+v / %+v", r, r2)
@@ -334,4 +339,44 @@ func TestInconsistentGroupProtocol(t *testing.T) {
 	other = joinReq(3, "ig", "", "", "md")
 	other.Protocols[0].Name = "roundrobin"
 	wantCode(t, "no common protocol", join(t, dial(t, b.KafkaAddr()), other).ErrorCode, 23)
+}
+
+// A member that does not rejoin within the rebalance timeout is dropped;
+// the others get the next generation without it.
+func TestRebalanceTimeoutDropsStragglers(t *testing.T) {
+	b := newBroker(t)
+	k1, k2 := dial(t, b.KafkaAddr()), dial(t, b.KafkaAddr())
+	jr := func(member, md string) *kmsg.JoinGroupRequest {
+		q := joinReq(3, "rt", member, "", md)
+		q.RebalanceTimeoutMillis = 500
+		return q
+	}
+	r1 := join(t, k1, jr("", "a"))
+	m1 := r1.MemberID
+	wantCode(t, "sync 1", syncGroup(t, k1, 3, "rt", m1, 1, map[string]string{m1: "x"}).ErrorCode, 0)
+	j2 := jr("", "b")
+	c2 := k2.send(j2)
+	waitFor(t, "the rebalance", func() bool { return heartbeat(t, k1, "rt", m1, "", 1) == 27 })
+	r1 = join(t, k1, jr(m1, "a"))
+	r2 := k2.recv(j2, c2).(*kmsg.JoinGroupResponse)
+	m2 := r2.MemberID
+	if r1.Generation != 2 || r2.Generation != 2 {
+		t.Fatalf("generation 2: %+v / %+v", r1, r2)
+	}
+	sreq := kmsg.NewPtrSyncGroupRequest()
+	sreq.Group, sreq.MemberID, sreq.Generation = "rt", m2, 2
+	c2 = k2.send(sreq)
+	wantCode(t, "sync 2", syncGroup(t, k1, 3, "rt", m1, 2, map[string]string{m1: "x", m2: "y"}).ErrorCode, 0)
+	wantCode(t, "sync 2 of the second", k2.recv(sreq, c2).(*kmsg.SyncGroupResponse).ErrorCode, 0)
+
+	// The first member changes its subscription; the second never rejoins.
+	start := time.Now()
+	r1 = join(t, k1, jr(m1, "a2"))
+	if r1.ErrorCode != 0 || r1.Generation != 3 || len(r1.Members) != 1 {
+		t.Fatalf("join without the straggler: %+v", r1)
+	}
+	if el := time.Since(start); el < 450*time.Millisecond {
+		t.Fatalf("the join phase ended after %v, before the 500ms rebalance timeout", el)
+	}
+	wantCode(t, "the straggler's heartbeat", heartbeat(t, k2, "rt", m2, "", 2), 25)
 }
