@@ -142,7 +142,9 @@ func (c *coordinator) sync() {
 		c.active = true
 		now := time.Now()
 		for _, g := range c.b.store.FSM().Groups() {
-			c.groups[g.Name] = loadGroup(g, now)
+			if !g.IsKafka() { // Kafka groups are the Kafka listener's (package kafka)
+				c.groups[g.Name] = loadGroup(g, now)
+			}
 		}
 	case !ready && c.active:
 		c.deactivate(replication.ErrNotLeader)
@@ -268,7 +270,7 @@ func (c *coordinator) removeMembers(g *cgroup, ids []string, now time.Time) {
 func (c *coordinator) reload(g *cgroup) {
 	g.failJoins(c.b, replication.ErrNotLeader)
 	delete(c.groups, g.name)
-	if rg, ok := c.b.store.FSM().Group(g.name); ok {
+	if rg, ok := c.b.store.FSM().Group(g.name); ok && !rg.IsKafka() {
 		c.groups[g.name] = loadGroup(rg, time.Now())
 	}
 }

@@ -30,6 +30,10 @@ func (c *coordinator) join(req *wire.JoinGroupRequest, clientHost string, reply 
 		fail(err)
 		return
 	}
+	if fg, ok := c.b.store.FSM().Group(req.Group); ok && fg.IsKafka() && len(fg.Members) > 0 {
+		fail(wire.Err(wire.CodeGroupProtocolMismatch, fmt.Sprintf("group %q is in use by Kafka clients (protocol type %s, %d members)", req.Group, fg.ProtocolType, len(fg.Members))))
+		return
+	}
 	g := c.group(req.Group)
 	strategy := req.Strategy
 	if strategy == "" {

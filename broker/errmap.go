@@ -45,6 +45,7 @@ var errTable = []struct {
 	{replication.ErrNotAssigned, wire.CodeNotAssigned},
 	{replication.ErrOffsetRegression, wire.CodeOffsetRegression},
 	{replication.ErrGroupNotEmpty, wire.CodeGroupNotEmpty},
+	{replication.ErrInconsistentGroupProtocol, wire.CodeGroupProtocolMismatch},
 	{replication.ErrInvalidGroup, wire.CodeInvalidGroup},
 	{replication.ErrDigestUnavailable, wire.CodeDigestUnavailable},
 	{mlog.ErrOffsetOutOfRange, wire.CodeOffsetOutOfRange},

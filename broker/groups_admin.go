@@ -17,10 +17,11 @@ import (
 // groupView is a copy of a group's coordinator state, taken on the
 // coordinator goroutine.
 type groupView struct {
-	state      string
-	generation int32
-	strategy   string
-	members    []replication.GroupMember // sorted by id
+	state        string
+	generation   int32
+	strategy     string
+	members      []replication.GroupMember // sorted by id
+	protocolType string                    // "" native; a Kafka group's protocol type
 }
 
 // view returns a copy of group name's state; ok is false if the
@@ -54,7 +55,33 @@ func (b *Broker) views(ctx context.Context, names ...string) ([]groupView, []boo
 	if derr != nil {
 		return nil, nil, derr
 	}
+	if err == nil {
+		b.kafkaViews(names, vs, oks)
+	}
 	return vs, oks, err
+}
+
+// kafkaViews replaces the views of Kafka groups (run by the Kafka
+// listener's coordinator, or only replicated when the listener is off).
+func (b *Broker) kafkaViews(names []string, vs []groupView, oks []bool) {
+	for i, n := range names {
+		if b.kafka != nil {
+			if info, ok := b.kafka.Group(n); ok {
+				vs[i] = groupView{state: info.State, generation: info.Generation, strategy: info.Protocol,
+					members: info.Members, protocolType: info.ProtocolType}
+				oks[i] = true
+				continue
+			}
+		}
+		if g, ok := b.store.FSM().Group(n); ok && g.IsKafka() {
+			st := wire.GroupStable
+			if len(g.Members) == 0 {
+				st = wire.GroupEmpty
+			}
+			vs[i] = groupView{state: st, generation: g.Generation, strategy: g.Strategy, members: g.Members, protocolType: g.ProtocolType}
+			oks[i] = true
+		}
+	}
 }
 
 // describeGroup serves a DescribeGroup.
@@ -72,7 +99,8 @@ func (b *Broker) describeGroup(ctx context.Context, req *wire.DescribeGroupReque
 	if !oks[0] && len(committed) == 0 {
 		return fail(wire.Err(wire.CodeUnknownGroup, fmt.Sprintf("group %q does not exist", req.Group)))
 	}
-	resp := wire.DescribeGroupResponse{Group: req.Group, State: v.state, Generation: v.generation, Strategy: v.strategy}
+	resp := wire.DescribeGroupResponse{Group: req.Group, State: v.state, Generation: v.generation, Strategy: v.strategy,
+		ProtocolType: v.protocolType}
 	type tp struct {
 		topic     string
 		partition int32
@@ -138,6 +166,7 @@ func (b *Broker) listGroups(ctx context.Context) wire.ListGroupsResponse {
 	for i, n := range names {
 		resp.Groups = append(resp.Groups, wire.GroupSummary{
 			Group: n, State: vs[i].state, Generation: vs[i].generation, Members: int32(len(vs[i].members)),
+			ProtocolType: vs[i].protocolType,
 		})
 	}
 	return resp
@@ -206,6 +235,11 @@ func (b *Broker) checkNoMembers(ctx context.Context, group string) error {
 	})
 	if derr != nil {
 		return derr
+	}
+	if err == nil && b.kafka != nil {
+		if info, ok := b.kafka.Group(group); ok && len(info.Members) > 0 {
+			err = wire.Err(wire.CodeGroupNotEmpty, fmt.Sprintf("Kafka group %q has %d members; stop its consumers first", group, len(info.Members)))
+		}
 	}
 	return err
 }

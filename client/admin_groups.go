@@ -20,6 +20,9 @@ type GroupSummary struct {
 	State      string // GroupStateEmpty, GroupStateStable or GroupStateRebalancing
 	Generation int32
 	Members    int
+	// ProtocolType is "" for a native group and the Kafka protocol type
+	// (usually "consumer") for a group of Kafka clients.
+	ProtocolType string
 }
 
 // GroupDescription is a consumer group's members, assignment and offsets.
@@ -27,8 +30,11 @@ type GroupDescription struct {
 	Group      string
 	State      string // GroupStateEmpty, GroupStateStable or GroupStateRebalancing
 	Generation int32
-	Strategy   string
-	Members    []GroupMember
+	Strategy   string // native: the assignor; Kafka: the protocol (assignor) chosen
+	// ProtocolType is "" for a native group and the Kafka protocol type
+	// (usually "consumer") for a group of Kafka clients.
+	ProtocolType string
+	Members      []GroupMember
 	// Offsets covers every partition of the subscribed topics and every
 	// partition with a committed offset.
 	Offsets []GroupOffset
@@ -75,7 +81,7 @@ func (cl *Client) ListGroups(ctx context.Context) ([]GroupSummary, error) {
 	}
 	out := make([]GroupSummary, len(resp.Groups))
 	for i, g := range resp.Groups {
-		out[i] = GroupSummary{Group: g.Group, State: g.State, Generation: g.Generation, Members: int(g.Members)}
+		out[i] = GroupSummary{Group: g.Group, State: g.State, Generation: g.Generation, Members: int(g.Members), ProtocolType: g.ProtocolType}
 	}
 	return out, nil
 }
@@ -90,12 +96,13 @@ func (cl *Client) DescribeGroup(ctx context.Context, group string) (GroupDescrip
 		return GroupDescription{}, fmt.Errorf("minibroker: describe group %q: %w", group, err)
 	}
 	d := GroupDescription{
-		Group:      resp.Group,
-		State:      resp.State,
-		Generation: resp.Generation,
-		Strategy:   resp.Strategy,
-		Members:    make([]GroupMember, len(resp.Members)),
-		Offsets:    make([]GroupOffset, len(resp.Offsets)),
+		Group:        resp.Group,
+		State:        resp.State,
+		Generation:   resp.Generation,
+		Strategy:     resp.Strategy,
+		ProtocolType: resp.ProtocolType,
+		Members:      make([]GroupMember, len(resp.Members)),
+		Offsets:      make([]GroupOffset, len(resp.Offsets)),
 	}
 	for i, m := range resp.Members {
 		d.Members[i] = GroupMember{MemberID: m.MemberID, ClientID: m.ClientID, ClientHost: m.ClientHost,

@@ -45,6 +45,8 @@ var (
 	ErrInvalidGroup        = wire.ErrInvalidGroup
 	ErrUnknownNode         = wire.ErrUnknownNode
 	ErrMemberIDRequired    = wire.ErrMemberIDRequired
+	// ErrGroupProtocolMismatch: the group name is in use by Kafka clients.
+	ErrGroupProtocolMismatch = wire.ErrGroupProtocolMismatch
 
 	// Replica verification (VerifyCluster).
 	ErrDigestUnavailable = wire.ErrDigestUnavailable

@@ -29,6 +29,17 @@ func init() {
 		kmsg.CreateTopics.Int16():    {0, 5, handleCreateTopics},
 		kmsg.DeleteTopics.Int16():    {0, 5, handleDeleteTopics},
 		kmsg.DescribeConfigs.Int16(): {0, 4, handleDescribeConfigs},
+		kmsg.FindCoordinator.Int16(): {0, 4, handleFindCoordinator},
+		kmsg.JoinGroup.Int16():       {0, 7, handleJoinGroup},
+		kmsg.SyncGroup.Int16():       {0, 5, handleSyncGroup},
+		kmsg.Heartbeat.Int16():       {0, 4, handleHeartbeat},
+		kmsg.LeaveGroup.Int16():      {0, 4, handleLeaveGroup},
+		kmsg.OffsetCommit.Int16():    {0, 8, handleOffsetCommit},
+		kmsg.OffsetFetch.Int16():     {0, 7, handleOffsetFetch},
+		kmsg.DescribeGroups.Int16():  {0, 5, handleDescribeGroups},
+		kmsg.ListGroups.Int16():      {0, 4, handleListGroups},
+		kmsg.DeleteGroups.Int16():    {0, 2, handleDeleteGroups},
+		kmsg.OffsetDelete.Int16():    {0, 0, handleOffsetDelete},
 	}
 }
 

@@ -27,6 +27,9 @@ func rawRequest(key, version int16, corr int32, body []byte) []byte {
 // served is what every ApiVersions answer must list.
 var served = map[int16][2]int16{
 	0: {0, 11}, 1: {4, 12}, 2: {0, 7}, 3: {0, 12}, 18: {0, 3}, 19: {0, 5}, 20: {0, 5}, 22: {0, 4}, 32: {0, 4},
+	// Consumer groups: every minimum 0 (librdkafka turns its group
+	// consumer off otherwise).
+	8: {0, 8}, 9: {0, 7}, 10: {0, 4}, 11: {0, 7}, 12: {0, 4}, 13: {0, 4}, 14: {0, 5}, 15: {0, 5}, 16: {0, 4}, 42: {0, 2}, 47: {0, 0},
 }
 
 func checkKeys(t *testing.T, keys []kmsg.ApiVersionsResponseApiKey) {

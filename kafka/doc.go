@@ -17,6 +17,17 @@
 //	CreateTopics    0-5   createtopics.go
 //	DeleteTopics    0-5   deletetopics.go
 //	DescribeConfigs 0-4   describeconfigs.go
+//	FindCoordinator 0-4   findcoordinator.go
+//	JoinGroup       0-7   joingroup.go
+//	SyncGroup       0-5   syncgroup.go
+//	Heartbeat       0-4   heartbeat.go
+//	LeaveGroup      0-4   leavegroup.go
+//	OffsetCommit    0-8   offsetcommit.go
+//	OffsetFetch     0-7   offsetfetch.go (v8+, several groups, not served)
+//	DescribeGroups  0-5   describegroups.go
+//	ListGroups      0-4   listgroups.go
+//	DeleteGroups    0-2   deletegroups.go
+//	OffsetDelete    0     offsetdelete.go
 //
 // Nothing else is advertised. A request with another key, or a version
 // outside these ranges (except ApiVersions), closes the connection.
@@ -31,6 +42,24 @@
 // ListOffsets) on another node are answered NOT_LEADER_OR_FOLLOWER (or
 // NOT_CONTROLLER for topic admin), which every client handles by refreshing
 // metadata and retrying on the leader.
+//
+// # Consumer groups
+//
+// Kafka's classic group protocol, run by a coordinator on the Raft leader
+// (groups.go, groups_join.go, groups_members.go): FindCoordinator names
+// the leader for every group; every other node, and the old leader after
+// a leader change, answers group requests NOT_COORDINATOR. The join phase
+// holds JoinGroup requests until every known member rejoined (or the
+// rebalance timeout passed), picks a protocol all members support, elects
+// a leader member and gives it every member's metadata; the leader's
+// SyncGroup assignment is recorded through Raft
+// (replication.KafkaGroupCmd) and handed to each member as sent, so every
+// client-side assignor works. MEMBER_ID_REQUIRED only from JoinGroup v4;
+// static membership (group.instance.id) as Kafka does it. Offsets share
+// the store of native groups; OffsetCommit is checked by the coordinator
+// (REBALANCE_IN_PROGRESS while the assignment is pending) and fenced again
+// in Apply (generation, member, instance id). A group name in use by
+// native consumers is refused (INCONSISTENT_GROUP_PROTOCOL).
 //
 // # Batches
 //

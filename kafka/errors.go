@@ -49,6 +49,23 @@ const (
 	codeInvalidRecord            int16 = 87
 	codeUnknownTopicID           int16 = 100
 	codeCoordinatorNotAvailable  int16 = 15
+	codeOffsetMetadataTooLarge   int16 = 12
+	codeCoordinatorLoading       int16 = 14
+	codeNotCoordinator           int16 = 16
+	codeIllegalGeneration        int16 = 22
+	// codeInconsistentGroupProtocol: no protocol common to all members, or
+	// a group name in use by another protocol type or by native consumers.
+	codeInconsistentGroupProtocol int16 = 23
+	codeInvalidGroupID            int16 = 24
+	codeUnknownMemberID           int16 = 25
+	codeInvalidSessionTimeout     int16 = 26
+	codeRebalanceInProgress       int16 = 27
+	codeNonEmptyGroup             int16 = 68
+	codeGroupMaxSizeReached       int16 = 81
+	codeGroupIDNotFound           int16 = 69
+	codeMemberIDRequired          int16 = 79
+	codeFencedInstanceID          int16 = 82
+	codeGroupSubscribedToTopic    int16 = 86
 )
 
 // errTable maps the errors of the layers below to Kafka codes: the one
@@ -78,6 +95,14 @@ var errTable = []struct {
 	{replication.ErrIdempotenceNeedsAcksAll, codeInvalidRequiredAcks},
 	{replication.ErrStopped, codeKafkaStorageError},
 	{replication.ErrBadCommand, codeCorruptMessage},
+	{replication.ErrInvalidGroup, codeInvalidGroupID},
+	{replication.ErrUnknownGroup, codeGroupIDNotFound},
+	{replication.ErrUnknownMember, codeUnknownMemberID},
+	{replication.ErrIllegalGeneration, codeIllegalGeneration},
+	{replication.ErrFencedInstanceID, codeFencedInstanceID},
+	{replication.ErrInconsistentGroupProtocol, codeInconsistentGroupProtocol},
+	{replication.ErrGroupNotEmpty, codeNonEmptyGroup},
+	{replication.ErrGroupSubscribed, codeGroupSubscribedToTopic},
 	{mlog.ErrOffsetOutOfRange, codeOffsetOutOfRange},
 	{mlog.ErrCorrupt, codeCorruptMessage},
 	{mlog.ErrMalformedBatch, codeCorruptMessage},

@@ -57,6 +57,13 @@ type Config struct {
 	// that asks the leader when this node is a follower, as clients send
 	// InitProducerId to any broker.
 	InitProducer func(ctx context.Context) (int64, error)
+	// GroupMinSessionTimeout and GroupMaxSessionTimeout bound the session
+	// timeout a JoinGroup may ask for (Kafka's group.min.session.timeout.ms
+	// and group.max.session.timeout.ms); outside them it is answered
+	// INVALID_SESSION_TIMEOUT. Defaults 1s (Kafka's is 6s; lower lets tests
+	// expire members quickly) and 30 minutes.
+	GroupMinSessionTimeout time.Duration
+	GroupMaxSessionTimeout time.Duration
 }
 
 // Defaults for Config's zero fields.
@@ -67,6 +74,8 @@ const (
 	DefaultMaxFetchWait      = 30 * time.Second
 	DefaultIdleTimeout       = 10 * time.Minute
 	DefaultDefaultPartitions = 1
+	DefaultGroupMinSession   = time.Second
+	DefaultGroupMaxSession   = 30 * time.Minute
 )
 
 func (c Config) withDefaults() Config {
@@ -90,6 +99,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DefaultPartitions == 0 {
 		c.DefaultPartitions = DefaultDefaultPartitions
+	}
+	if c.GroupMinSessionTimeout == 0 {
+		c.GroupMinSessionTimeout = DefaultGroupMinSession
+	}
+	if c.GroupMaxSessionTimeout == 0 {
+		c.GroupMaxSessionTimeout = DefaultGroupMaxSession
 	}
 	if c.InitProducer == nil && c.Store != nil {
 		c.InitProducer = c.Store.InitProducer
@@ -117,6 +132,8 @@ func (c Config) Validate() error {
 		return bad("MaxInFlight %d < 1", c.MaxInFlight)
 	case c.MaxFetchWait < 0 || c.IdleTimeout < 0:
 		return bad("negative timeout")
+	case c.GroupMinSessionTimeout < 0 || c.GroupMaxSessionTimeout < c.GroupMinSessionTimeout:
+		return bad("group session timeouts [%v, %v]", c.GroupMinSessionTimeout, c.GroupMaxSessionTimeout)
 	case c.DefaultPartitions < 1 || c.DefaultPartitions > replication.MaxPartitions:
 		return bad("DefaultPartitions %d not in [1, %d]", c.DefaultPartitions, replication.MaxPartitions)
 	}
@@ -134,17 +151,21 @@ type Server struct {
 	cfg    Config // defaults applied; read-only
 	logger *slog.Logger
 	store  *replication.Store
+	groups *coordinator // the Kafka group coordinator (groups.go)
 
 	ctx    context.Context // ends at Close: unblocks handlers
 	cancel context.CancelFunc
 
-	mu       sync.Mutex                // guards lns, conns, closed, listenAddr
-	lns      map[net.Listener]struct{} // listeners being served
-	conns    map[*conn]struct{}        // open connections
-	closed   bool
-	boundTo  string         // the first listener's address (for AdvertisedAddr's default)
-	wg       sync.WaitGroup // Serve loops and connection goroutines
-	closeErr error
+	mu      sync.Mutex                // guards lns, conns, closed, boundTo, groupsRunning
+	lns     map[net.Listener]struct{} // listeners being served
+	conns   map[*conn]struct{}        // open connections
+	closed  bool
+	boundTo string // the first listener's address (for AdvertisedAddr's default)
+	// groupsRunning: the group coordinator's ticker was started (by the
+	// first Serve).
+	groupsRunning bool
+	wg            sync.WaitGroup // Serve loops and connection goroutines
+	closeErr      error
 }
 
 // New returns a Server for cfg, or an error wrapping ErrInvalidConfig. It
@@ -157,6 +178,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, logger: cfg.Logger, store: cfg.Store,
 		lns: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.groups = newCoordinator(s)
 	return s, nil
 }
 
@@ -176,6 +198,16 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.lns[ln] = struct{}{}
 	if s.boundTo == "" {
 		s.boundTo = ln.Addr().String()
+	}
+	if !s.groupsRunning {
+		// The group coordinator's ticker (session and rebalance timeouts,
+		// leadership changes), until Close.
+		s.groupsRunning = true
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.groups.run()
+		}()
 	}
 	s.wg.Add(1)
 	s.mu.Unlock()
@@ -248,6 +280,7 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
+	s.groups.proposals.Wait()
 	return nil
 }
 

@@ -27,6 +27,8 @@ const (
 	CmdResetOffsets                     // ResetOffsetsCmd
 	CmdDeleteGroup                      // DeleteGroupCmd
 	CmdDigest                           // DigestCmd
+	CmdKafkaGroup                       // KafkaGroupCmd
+	CmdDeleteOffsets                    // DeleteOffsetsCmd
 	// Only add to the end.
 )
 
@@ -58,6 +60,10 @@ func (t CommandType) String() string {
 		return "DeleteGroup"
 	case CmdDigest:
 		return "Digest"
+	case CmdKafkaGroup:
+		return "KafkaGroup"
+	case CmdDeleteOffsets:
+		return "DeleteOffsets"
 	}
 	return fmt.Sprintf("CommandType(%d)", uint8(t))
 }
@@ -191,6 +197,16 @@ type CommitOffsetsCmd struct {
 	Generation int32          `msgpack:"gen"`
 	Offsets    []OffsetCommit `msgpack:"o"`
 	Timestamp  int64          `msgpack:"ts"`
+	// Kafka marks a commit sent over the Kafka protocol: the group (when it
+	// has members) must be a Kafka group (else
+	// ErrInconsistentGroupProtocol, as a native commit to a Kafka group
+	// with members is), partitions are not checked against the member's
+	// assignment (Kafka's assignment is opaque to the broker) and an offset
+	// may go backward, as in Kafka. InstanceID is the committer's
+	// group.instance.id: another member holding it fences the commit
+	// (ErrFencedInstanceID).
+	Kafka      bool   `msgpack:"k,omitempty"`
+	InstanceID string `msgpack:"iid,omitempty"`
 	// Bounds is stamped by Store.CommitOffsets (callers leave it empty):
 	// the leader's view of each named partition, against which Apply
 	// checks the offsets. See PartitionBounds.
@@ -287,4 +303,38 @@ func decodeBody(data []byte, v any) error {
 		return fmt.Errorf("%w: %v", ErrBadCommand, err)
 	}
 	return nil
+}
+
+// KafkaGroupCmd is the Kafka group coordinator's record of a group (the
+// classic protocol): after the leader member's SyncGroup, a static member
+// that rejoined under a new member id, or the group emptied (Generation
+// bumped, no members). It replaces the group's state wholesale. Apply
+// checks (ValidateKafkaGroup, then against the state): the name, a
+// non-empty ProtocolType, a Generation not below the group's current one
+// (ErrIllegalGeneration), members with unique non-empty ids and unique
+// instance ids, Leader one of them and a Protocol when there are members
+// (ErrBadCommand), and that a group with members is not taken over by
+// another protocol type or by a native group (ErrInconsistentGroupProtocol).
+// Members' Topics and Assignment are the broker's decoding of their
+// metadata and assignment bytes (empty when it cannot decode them); no
+// partition may be in two members' Assignment. Timestamp is stamped by the
+// leader (ms).
+type KafkaGroupCmd struct {
+	Group        string        `msgpack:"g"`
+	Generation   int32         `msgpack:"gen"`
+	ProtocolType string        `msgpack:"pt"`
+	Protocol     string        `msgpack:"p"`
+	Leader       string        `msgpack:"l"`
+	Members      []GroupMember `msgpack:"m"`
+	Timestamp    int64         `msgpack:"ts"`
+}
+
+// DeleteOffsetsCmd deletes some of a group's committed offsets (Kafka's
+// OffsetDelete). A group with members keeps the offsets of topics any of
+// them subscribes to (ErrGroupSubscribed), and refuses altogether when its
+// members' subscriptions are unknown (ErrGroupNotEmpty). Offsets that are
+// not committed are ignored. Apply's response is nil or the error.
+type DeleteOffsetsCmd struct {
+	Group      string            `msgpack:"g"`
+	Partitions []TopicPartitions `msgpack:"p"`
 }

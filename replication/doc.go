@@ -15,7 +15,9 @@
 //     InitProducer, Housekeeping; for consumer groups SyncGroup and
 //     RemoveMembers (results of the leader's group coordinator),
 //     CommitOffsets (fenced by member, generation and assignment; never
-//     backward), ResetOffsets and DeleteGroup (groups.go); and the legacy
+//     backward), ResetOffsets and DeleteGroup (groups.go); KafkaGroup
+//     (the Kafka listener's coordinator's record of a Kafka group) and
+//     DeleteOffsets (groups_kafka.go); and the legacy
 //     CommitOffset, which nothing writes any more; and Digest, which
 //     changes nothing but makes every replica fingerprint its state at
 //     that index (digest_cluster.go). Apply is deterministic:
@@ -29,7 +31,8 @@
 //     InstallSnapshot (snapshot.go).
 //   - Store ties them together with the operations the broker calls:
 //     CreateTopic, Append, InitProducer, the group operations (SyncGroup,
-//     RemoveMembers, CommitOffsets, ResetOffsets, DeleteGroup; served
+//     RemoveMembers, CommitOffsets, ResetOffsets, DeleteGroup, KafkaGroup,
+//     DeleteOffsets; served
 //     only once a new leader has applied its predecessors' entries),
 //     VerifyLeader for linearizable reads, reads of applied data, and
 //     ProposeDigest/DigestAt to compare replicas at one Raft index.

@@ -170,6 +170,18 @@ var (
 	// ErrGroupNotEmpty: the operation needs a group without members
 	// (standalone commits, ResetOffsets, DeleteGroup).
 	ErrGroupNotEmpty = errors.New("replication: group has members")
+	// ErrFencedInstanceID: a Kafka commit names a group.instance.id that
+	// another member id now holds (a newer instance of that static member
+	// joined).
+	ErrFencedInstanceID = errors.New("replication: static member fenced by a newer instance")
+	// ErrInconsistentGroupProtocol: a group with members is run by the Kafka
+	// coordinator and the command comes from the native one (or the other
+	// way round), or by Kafka clients of another protocol type. A group
+	// name is used by one kind of consumer at a time.
+	ErrInconsistentGroupProtocol = errors.New("replication: group is in use with another protocol")
+	// ErrGroupSubscribed: DeleteOffsets of a topic that a member of the
+	// group subscribes to.
+	ErrGroupSubscribed = errors.New("replication: group is subscribed to the topic")
 
 	// ErrOffsetOutOfRange is mlog.ErrOffsetOutOfRange, under this package's
 	// name: a commit or reset names an offset outside the partition's range.

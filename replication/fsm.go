@@ -191,6 +191,10 @@ func (f *FSM) apply(l *raft.Log) any {
 		return f.applyDeleteGroup(l.Index, body)
 	case CmdDigest:
 		return f.applyDigest(l.Index)
+	case CmdKafkaGroup:
+		return f.applyKafkaGroup(l.Index, body)
+	case CmdDeleteOffsets:
+		return f.applyDeleteOffsets(l.Index, body)
 	default:
 		panic(fmt.Sprintf("replication: unknown command type %d at raft index %d", uint8(t), l.Index))
 	}

@@ -90,7 +90,8 @@ func fuzzApplyOne(t *testing.T, f *FSM, l *raft.Log) (resp any) {
 // fuzzSentinels are the errors responses are compared by.
 var fuzzSentinels = []error{ErrUnknownTopic, ErrUnknownPartition, ErrTopicExists, ErrInvalidTopic, ErrBadCommand,
 	ErrUnknownProducer, ErrOutOfOrderSequence, ErrDuplicateSequence, ErrInvalidSequence, ErrInvalidProducerEpoch, ErrStopped, ErrInvalidGroup, ErrUnknownGroup,
-	ErrUnknownMember, ErrIllegalGeneration, ErrNotAssigned, ErrOffsetRegression, ErrGroupNotEmpty, ErrOffsetOutOfRange}
+	ErrUnknownMember, ErrIllegalGeneration, ErrNotAssigned, ErrOffsetRegression, ErrGroupNotEmpty, ErrOffsetOutOfRange,
+	ErrFencedInstanceID, ErrInconsistentGroupProtocol, ErrGroupSubscribed}
 
 // respSignature prints a response for comparison: errors by the
 // sentinels they wrap (their text may name local paths), other results
@@ -193,10 +194,11 @@ func fuzzEntries(t *testing.T, data []byte) []*raft.Log {
 	r := &fuzzReader{b: data}
 	var out []*raft.Log
 	types := []CommandType{CmdCreateTopic, CmdDeleteTopic, CmdAppend, CmdCommitOffset, CmdRegisterNode, CmdInitProducer,
-		CmdHousekeeping, CmdSyncGroup, CmdRemoveMembers, CmdCommitOffsets, CmdResetOffsets, CmdDeleteGroup}
+		CmdHousekeeping, CmdSyncGroup, CmdRemoveMembers, CmdCommitOffsets, CmdResetOffsets, CmdDeleteGroup,
+		CmdKafkaGroup, CmdDeleteOffsets}
 	for len(r.b) > 0 && len(out) < 48 {
 		index := uint64(len(out) + 1)
-		op := r.u8() % 14
+		op := int(r.u8()) % (len(types) + 2)
 		var body any
 		ct := CommandType(0)
 		switch op {
@@ -205,7 +207,7 @@ func fuzzEntries(t *testing.T, data []byte) []*raft.Log {
 			data := append([]byte{byte(ct)}, r.bytes(int(r.u8()%64))...)
 			out = append(out, &raft.Log{Index: index, Type: raft.LogCommand, Data: data})
 			continue
-		case 13:
+		case len(types) + 1:
 			if r.u8()%2 == 0 {
 				out = append(out, &raft.Log{Index: index, Type: raft.LogCommand}) // empty
 			} else {
@@ -276,6 +278,9 @@ func fuzzEntries(t *testing.T, data []byte) []*raft.Log {
 			body = &RemoveMembersCmd{Group: r.group(), Generation: r.i32(), MemberIDs: []string{r.name("m1", "m2", "x")}, Timestamp: r.ts()}
 		case CmdCommitOffsets:
 			c := &CommitOffsetsCmd{Group: r.group(), MemberID: r.name("", "m1", "m2"), Generation: r.i32(), Timestamp: r.ts()}
+			if k := r.u8(); k%2 == 1 {
+				c.Kafka, c.InstanceID = true, r.name("", "i1", "i2")
+			}
 			for i := r.u8() % 4; i > 0; i-- {
 				o := OffsetCommit{Topic: r.topic(), Partition: r.i32(), Offset: r.small()}
 				c.Offsets = append(c.Offsets, o)
@@ -293,6 +298,21 @@ func fuzzEntries(t *testing.T, data []byte) []*raft.Log {
 			body = c
 		case CmdDeleteGroup:
 			body = &DeleteGroupCmd{Group: r.group()}
+		case CmdKafkaGroup:
+			c := &KafkaGroupCmd{Group: r.group(), Generation: r.i32(), ProtocolType: r.name("consumer", "", "connect"),
+				Protocol: r.name("range", ""), Leader: r.name("m1", "m2", ""), Timestamp: r.ts()}
+			for i := r.u8() % 4; i > 0; i-- {
+				m := GroupMember{ID: r.name("m1", "m2", "m3", ""), InstanceID: r.name("", "i1", "i2"),
+					SessionTimeoutMs: r.i32(), RebalanceTimeoutMs: r.i32(), Metadata: r.bytes(int(r.u8() % 8)),
+					AssignmentBytes: r.bytes(int(r.u8() % 8)), Topics: []string{r.topic()}}
+				for j := r.u8() % 3; j > 0; j-- {
+					m.Assignment = append(m.Assignment, TopicPartitions{Topic: r.topic(), Partitions: []int32{r.i32()}})
+				}
+				c.Members = append(c.Members, m)
+			}
+			body = c
+		case CmdDeleteOffsets:
+			body = &DeleteOffsetsCmd{Group: r.group(), Partitions: []TopicPartitions{{Topic: r.topic(), Partitions: []int32{r.i32(), r.i32()}}}}
 		}
 		data, err := encodeCommand(ct, body)
 		if err != nil {

@@ -31,16 +31,28 @@ type GroupMember struct {
 	SessionTimeoutMs   int32             `msgpack:"st"`
 	RebalanceTimeoutMs int32             `msgpack:"rt"`
 	Assignment         []TopicPartitions `msgpack:"a"` // sorted by topic, partitions ascending
+	// Kafka groups only (Group.ProtocolType set); empty for native ones.
+	InstanceID      string `msgpack:"i,omitempty"`  // group.instance.id of a static member
+	Metadata        []byte `msgpack:"md,omitempty"` // subscription metadata for the group's protocol
+	AssignmentBytes []byte `msgpack:"ab,omitempty"` // the assignment the leader member gave it, as sent
 }
 
 // Group is a consumer group's replicated state.
 type Group struct {
 	Name       string        `msgpack:"n"`
 	Generation int32         `msgpack:"g"` // 0 = never synced
-	Strategy   string        `msgpack:"s"`
+	Strategy   string        `msgpack:"s"` // native: the assignor; Kafka: the protocol name chosen
 	Members    []GroupMember `msgpack:"m"` // sorted by ID; empty = group has no members
 	UpdatedAt  int64         `msgpack:"u"` // leader-stamped ms of the last change
+	// ProtocolType is "" for a native group and the Kafka protocol type
+	// ("consumer", "connect", ...) for a group run over the Kafka protocol
+	// (KafkaGroupCmd). Leader is a Kafka group's leader member id.
+	ProtocolType string `msgpack:"pt,omitempty"`
+	Leader       string `msgpack:"l,omitempty"`
 }
+
+// IsKafka reports whether the group is run by the Kafka coordinator.
+func (g *Group) IsKafka() bool { return g.ProtocolType != "" }
 
 // MaxGroupNameLen bounds group names, like MaxTopicNameLen topic names.
 const MaxGroupNameLen = MaxTopicNameLen
@@ -90,6 +102,8 @@ func (g *Group) clone() *Group {
 
 func (m GroupMember) clone() GroupMember {
 	m.Topics = cloneOrNil(m.Topics)
+	m.Metadata = cloneOrNil(m.Metadata)
+	m.AssignmentBytes = cloneOrNil(m.AssignmentBytes)
 	a := m.Assignment
 	m.Assignment = nil
 	for _, tp := range a {

@@ -35,6 +35,9 @@ func (f *FSM) applySyncGroup(index uint64, body []byte) any {
 		}
 		var cur int32
 		if g, ok := f.meta.Groups[c.Group]; ok {
+			if g.IsKafka() && len(g.Members) > 0 {
+				return fmt.Errorf("%w: group %s has %d Kafka (%s) members", ErrInconsistentGroupProtocol, c.Group, len(g.Members), g.ProtocolType)
+			}
 			cur = g.Generation
 		}
 		if c.Generation != cur+1 {
@@ -74,6 +77,9 @@ func (f *FSM) applyRemoveMembers(index uint64, body []byte) any {
 		if len(kept) == 0 {
 			g.Members = nil
 		}
+		if _, ok := g.Member(g.Leader); !ok {
+			g.Leader = "" // a Kafka group's leader is always a member
+		}
 		g.UpdatedAt = c.Timestamp
 		return nil
 	})
@@ -81,7 +87,10 @@ func (f *FSM) applyRemoveMembers(index uint64, body []byte) any {
 
 // applyCommitOffsets checks, in this order:
 //
-//  1. The group name (ErrInvalidGroup).
+//  1. The group name (ErrInvalidGroup); a group with members run by the
+//     other coordinator (Kafka vs native, ErrInconsistentGroupProtocol);
+//     for a Kafka commit with an instance id, that no other member holds
+//     it (ErrFencedInstanceID).
 //  2. Membership. A standalone commit (MemberID "" and Generation -1)
 //     needs a group that does not exist or has no members
 //     (ErrGroupNotEmpty). Any other commit needs the group
@@ -89,10 +98,12 @@ func (f *FSM) applyRemoveMembers(index uint64, body []byte) any {
 //     group's current generation (ErrIllegalGeneration).
 //  3. Per partition, in Offsets order: the topic and partition exist
 //     (ErrUnknownTopic, ErrUnknownPartition); a member's commit is for a
-//     partition assigned to it (ErrNotAssigned); the leader's bounds name
+//     partition assigned to it (ErrNotAssigned; not for Kafka commits);
+//     the leader's bounds name
 //     this incarnation of the topic (ErrUnknownTopic); the offset is in
 //     [0, high-water mark] (*mlog.OffsetRangeError); it is not below the
-//     committed offset (ErrOffsetRegression). Equal to it is a no-op.
+//     committed offset (ErrOffsetRegression; Kafka commits may go back).
+//     Equal to it is a no-op.
 //
 // Failures of 1 and 2 reject the whole command; those of 3 only their
 // partition, reported in the *CommitResult.
@@ -102,7 +113,15 @@ func (f *FSM) applyCommitOffsets(index uint64, body []byte) any {
 			return err
 		}
 		g, exists := f.meta.Groups[c.Group]
+		if exists && len(g.Members) > 0 && g.IsKafka() != c.Kafka {
+			return fmt.Errorf("%w: commit to group %s (protocol type %q, %d members)", ErrInconsistentGroupProtocol, c.Group, g.ProtocolType, len(g.Members))
+		}
 		var member *GroupMember // nil for a standalone commit
+		if c.Kafka && c.InstanceID != "" && exists {
+			if holder, ok := g.staticMember(c.InstanceID); ok && holder != c.MemberID {
+				return fmt.Errorf("%w: instance %q of group %s is member %q, not %q", ErrFencedInstanceID, c.InstanceID, c.Group, holder, c.MemberID)
+			}
+		}
 		if c.MemberID == "" && c.Generation == -1 {
 			if exists && len(g.Members) > 0 {
 				return fmt.Errorf("%w: standalone commit to group %s, which has %d members", ErrGroupNotEmpty, c.Group, len(g.Members))
@@ -136,7 +155,7 @@ func (f *FSM) commitLocked(c *CommitOffsetsCmd, member *GroupMember, bounds map[
 		return err
 	}
 	where := fmt.Sprintf("%s/%s/%d", c.Group, o.Topic, o.Partition)
-	if member != nil && !member.owns(o.Topic, o.Partition) {
+	if member != nil && !c.Kafka && !member.owns(o.Topic, o.Partition) {
 		return fmt.Errorf("%w: commit by %q for %s", ErrNotAssigned, member.ID, where)
 	}
 	b, err := f.boundsLocked(o.Topic, o.Partition, bounds)
@@ -148,7 +167,7 @@ func (f *FSM) commitLocked(c *CommitOffsetsCmd, member *GroupMember, bounds map[
 	}
 	key := OffsetKey{c.Group, o.Topic, o.Partition}
 	if cur, ok := f.meta.Offsets[key]; ok {
-		if o.Offset < cur.Offset {
+		if o.Offset < cur.Offset && !c.Kafka {
 			return fmt.Errorf("%w: commit offset %d < committed %d for %s", ErrOffsetRegression, o.Offset, cur.Offset, where)
 		}
 		if o.Offset == cur.Offset {

@@ -89,8 +89,12 @@ func (g *modelGen) step() (ct CommandType, data []byte, typ raft.LogType) {
 		ct, data = CmdResetOffsets, g.resetOffsets()
 	case r < 89:
 		ct, data = CmdDeleteGroup, g.enc(CmdDeleteGroup, &DeleteGroupCmd{Group: g.groupName()})
-	case r < 92:
+	case r < 91:
 		ct, data = CmdCommitOffset, g.legacyCommit()
+	case r < 94:
+		ct, data = CmdKafkaGroup, g.kafkaGroup()
+	case r < 95:
+		ct, data = CmdDeleteOffsets, g.deleteOffsets()
 	case r < 97:
 		ct, data = g.garbage()
 	case r < 98:
@@ -365,9 +369,16 @@ func (g *modelGen) offsetIn(b []PartitionBounds) int64 {
 func (g *modelGen) commitOffsets() []byte {
 	c := CommitOffsetsCmd{Group: g.groupName(), Generation: -1, Timestamp: g.now()}
 	cur, ok := g.ref.Group(c.Group)
+	c.Kafka = cur.IsKafka() != g.chance(0.05) // now and then the other protocol
 	if ok && len(cur.Members) > 0 && g.chance(0.8) {
 		m := cur.Members[g.pick(len(cur.Members))]
 		c.MemberID, c.Generation = m.ID, cur.Generation
+		if c.Kafka {
+			c.InstanceID = m.InstanceID
+			if g.chance(0.1) {
+				c.InstanceID = []string{"i0", "i1", "i2"}[g.pick(3)] // maybe another's: fenced
+			}
+		}
 		switch {
 		case g.chance(0.05):
 			c.Generation--
@@ -424,7 +435,8 @@ func (g *modelGen) legacyCommit() []byte {
 // empty entry.
 func (g *modelGen) garbage() (CommandType, []byte) {
 	types := []CommandType{CmdCreateTopic, CmdDeleteTopic, CmdAppend, CmdCommitOffset, CmdRegisterNode, CmdInitProducer,
-		CmdHousekeeping, CmdSyncGroup, CmdRemoveMembers, CmdCommitOffsets, CmdResetOffsets, CmdDeleteGroup, CmdDigest}
+		CmdHousekeeping, CmdSyncGroup, CmdRemoveMembers, CmdCommitOffsets, CmdResetOffsets, CmdDeleteGroup, CmdDigest,
+		CmdKafkaGroup, CmdDeleteOffsets}
 	ct := types[g.pick(len(types))]
 	switch g.pick(4) {
 	case 0:
@@ -487,6 +499,10 @@ func describeEntry(l *raft.Log) string {
 		v = &DeleteGroupCmd{}
 	case CmdDigest:
 		v = &DigestCmd{}
+	case CmdKafkaGroup:
+		v = &KafkaGroupCmd{}
+	case CmdDeleteOffsets:
+		v = &DeleteOffsetsCmd{}
 	default:
 		return fmt.Sprintf("#%d %v (%d bytes)", l.Index, ct, len(l.Data))
 	}
@@ -494,4 +510,52 @@ func describeEntry(l *raft.Log) string {
 		return fmt.Sprintf("#%d %v (undecodable, %d bytes)", l.Index, ct, len(l.Data))
 	}
 	return fmt.Sprintf("#%d %v%+v", l.Index, ct, v)
+}
+
+// kafkaGroup records a Kafka group: mostly the next generation of a group
+// with members from the pool, sometimes an emptied group, a stale
+// generation, another protocol type or a malformed command.
+func (g *modelGen) kafkaGroup() []byte {
+	c := KafkaGroupCmd{Group: g.groupName(), ProtocolType: "consumer", Protocol: "range", Timestamp: g.now()}
+	cur, _ := g.ref.Group(c.Group)
+	c.Generation = cur.Generation + int32(g.pick(2))
+	if g.chance(0.05) {
+		c.Generation = []int32{cur.Generation - 1, -1}[g.pick(2)]
+	}
+	if g.chance(0.05) {
+		c.ProtocolType = []string{"connect", ""}[g.pick(2)]
+	}
+	nm := g.pick(4)
+	for i := 0; i < nm; i++ {
+		m := GroupMember{ID: fmt.Sprint("k", g.pick(5)), ClientID: "kc", ClientHost: "/127.0.0.1",
+			SessionTimeoutMs: 10000, RebalanceTimeoutMs: 30000, Metadata: []byte{0, 1, byte(g.pick(3))}}
+		if g.chance(0.5) {
+			m.InstanceID = fmt.Sprint("i", g.pick(3))
+		}
+		if g.chance(0.8) {
+			m.AssignmentBytes = []byte{0, 1, byte(i)}
+		}
+		if g.chance(0.5) {
+			m.Topics = []string{g.topicName()}
+		}
+		c.Members = append(c.Members, m)
+	}
+	if len(c.Members) > 0 {
+		if c.Generation == 0 {
+			c.Generation = 1
+		}
+		c.Leader = c.Members[g.pick(len(c.Members))].ID
+		if g.chance(0.03) {
+			c.Leader = "nobody"
+		}
+	}
+	return g.enc(CmdKafkaGroup, &c)
+}
+
+// deleteOffsets deletes some committed offsets of a group.
+func (g *modelGen) deleteOffsets() []byte {
+	c := DeleteOffsetsCmd{Group: g.groupName()}
+	t := g.topicName()
+	c.Partitions = []TopicPartitions{{Topic: t, Partitions: []int32{int32(g.pick(3)), int32(g.pick(3))}}}
+	return g.enc(CmdDeleteOffsets, &c)
 }

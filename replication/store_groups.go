@@ -158,3 +158,28 @@ func (s *Store) applyReady(ctx context.Context, t CommandType, body func() any) 
 func (s *Store) VerifyLeader(ctx context.Context) error {
 	return s.node.VerifyLeader(ctx)
 }
+
+// KafkaGroup records a Kafka group's state (see KafkaGroupCmd). Errors:
+// ErrInvalidGroup, ErrBadCommand (checked before anything is proposed),
+// ErrIllegalGeneration, ErrInconsistentGroupProtocol.
+func (s *Store) KafkaGroup(ctx context.Context, c KafkaGroupCmd) error {
+	if _, err := ValidateKafkaGroup(&c); err != nil {
+		return err
+	}
+	_, err := s.applyReady(ctx, CmdKafkaGroup, func() any {
+		c.Timestamp = time.Now().UnixMilli()
+		return &c
+	})
+	return err
+}
+
+// DeleteOffsets deletes a group's committed offsets for the partitions
+// named (see DeleteOffsetsCmd). Errors: ErrInvalidGroup, ErrGroupNotEmpty,
+// ErrGroupSubscribed.
+func (s *Store) DeleteOffsets(ctx context.Context, c DeleteOffsetsCmd) error {
+	if err := ValidateGroupName(c.Group); err != nil {
+		return err
+	}
+	_, err := s.applyReady(ctx, CmdDeleteOffsets, func() any { return &c })
+	return err
+}

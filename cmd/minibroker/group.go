@@ -38,6 +38,16 @@ type groupSummary struct {
 	State      string `json:"state"`
 	Members    int    `json:"members"`
 	Generation int32  `json:"generation"`
+	Type       string `json:"type"` // "native", or "kafka:<protocol type>"
+}
+
+// groupType names who runs a group: native minibroker consumers, or Kafka
+// clients with their protocol type ("kafka:consumer").
+func groupType(protocolType string) string {
+	if protocolType == "" {
+		return "native"
+	}
+	return "kafka:" + protocolType
 }
 
 func newGroupListCmd(a *app, brokers *[]string) *cobra.Command {
@@ -46,7 +56,8 @@ func newGroupListCmd(a *app, brokers *[]string) *cobra.Command {
 		Use:   "list",
 		Short: "List consumer groups",
 		Long: `List the cluster's consumer groups with their state (Stable, Rebalancing, or
-Empty: no members, committed offsets kept), members and generation.`,
+Empty: no members, committed offsets kept), members, generation and type
+(native minibroker consumers, or kafka:consumer for Kafka clients).`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.withClient(*brokers, func(cl *client.Client) error {
@@ -57,13 +68,14 @@ Empty: no members, committed offsets kept), members and generation.`,
 				out := make([]groupSummary, 0, len(groups))
 				rows := make([][]string, 0, len(groups))
 				for _, g := range groups {
-					out = append(out, groupSummary{Group: g.Group, State: g.State, Members: g.Members, Generation: g.Generation})
-					rows = append(rows, []string{g.Group, g.State, strconv.Itoa(g.Members), strconv.Itoa(int(g.Generation))})
+					typ := groupType(g.ProtocolType)
+					out = append(out, groupSummary{Group: g.Group, State: g.State, Members: g.Members, Generation: g.Generation, Type: typ})
+					rows = append(rows, []string{g.Group, g.State, strconv.Itoa(g.Members), strconv.Itoa(int(g.Generation)), typ})
 				}
 				if format.value == "json" {
 					return writeJSON(a.stdout, out)
 				}
-				return writeTable(a.stdout, []string{"GROUP", "STATE", "MEMBERS", "GENERATION"}, rows)
+				return writeTable(a.stdout, []string{"GROUP", "STATE", "MEMBERS", "GENERATION", "TYPE"}, rows)
 			})
 		},
 	}
@@ -77,6 +89,7 @@ type groupDetail struct {
 	State      string              `json:"state"`
 	Generation int32               `json:"generation"`
 	Strategy   string              `json:"strategy"`
+	Type       string              `json:"type"` // "native", or "kafka:<protocol type>"
 	Members    []groupMemberDetail `json:"members"`
 	Offsets    []groupOffsetDetail `json:"offsets"`
 }
@@ -107,7 +120,7 @@ type groupOffsetDetail struct {
 
 // newGroupDetail converts d for output.
 func newGroupDetail(d client.GroupDescription) groupDetail {
-	out := groupDetail{Group: d.Group, State: d.State, Generation: d.Generation, Strategy: d.Strategy,
+	out := groupDetail{Group: d.Group, State: d.State, Generation: d.Generation, Strategy: d.Strategy, Type: groupType(d.ProtocolType),
 		Members: make([]groupMemberDetail, 0, len(d.Members)), Offsets: make([]groupOffsetDetail, 0, len(d.Offsets))}
 	owner := map[client.TopicPartition]string{}
 	for _, m := range d.Members {
@@ -171,8 +184,8 @@ func writeGroupDetail(a *app, d groupDetail) error {
 	for _, o := range d.Offsets {
 		total += o.Lag
 	}
-	fmt.Fprintf(a.stdout, "group %s: %s, generation %d, strategy %s, %d %s, total lag %d\n",
-		d.Group, d.State, d.Generation, d.Strategy, len(d.Members), plural(len(d.Members), "member"), total)
+	fmt.Fprintf(a.stdout, "group %s: %s, generation %d, strategy %s, %d %s, total lag %d, %s\n",
+		d.Group, d.State, d.Generation, d.Strategy, len(d.Members), plural(len(d.Members), "member"), total, d.Type)
 	if len(d.Members) > 0 {
 		fmt.Fprintln(a.stdout)
 		rows := make([][]string, 0, len(d.Members))

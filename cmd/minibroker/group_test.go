@@ -139,7 +139,7 @@ func TestGroupCommands(t *testing.T) {
 	wantExit(t, c.run("topic", "create", "t", "--partitions", "2"), exitOK)
 	c.stdin = lines("m", 6)
 	wantExit(t, c.run("produce", "t", "--partition", "0"), exitOK)
-	if r := c.run("group", "list"); r.code != exitOK || r.stdout != "GROUP  STATE  MEMBERS  GENERATION\n" {
+	if r := c.run("group", "list"); r.code != exitOK || r.stdout != "GROUP  STATE  MEMBERS  GENERATION  TYPE\n" {
 		t.Fatalf("empty list: %+v", r)
 	}
 
@@ -162,7 +162,7 @@ func TestGroupCommands(t *testing.T) {
 		return o.Committed != nil && *o.Committed == 6 && o.Lag == 0
 	})
 	r := c.run("group", "describe", "g")
-	table := regexp.MustCompile(`^group g: Stable, generation \d+, strategy range, 1 member, total lag 0
+	table := regexp.MustCompile(`^group g: Stable, generation \d+, strategy range, 1 member, total lag 0, native
 
 MEMBER +CLIENT-ID +HOST +ASSIGNMENT
 minibroker-go-\w+ +minibroker-go +\S+ +t/0,t/1
@@ -174,7 +174,7 @@ $`)
 	if r.code != exitOK || !table.MatchString(r.stdout) {
 		t.Fatalf("describe table:\n%s", r.stdout)
 	}
-	if r := c.run("group", "list"); r.code != exitOK || !regexp.MustCompile(`\ng +Stable +1 +\d+\n$`).MatchString(r.stdout) {
+	if r := c.run("group", "list"); r.code != exitOK || !regexp.MustCompile(`\ng +Stable +1 +\d+ +native\n$`).MatchString(r.stdout) {
 		t.Fatalf("list: %+v", r)
 	}
 	for _, args := range [][]string{{"group", "reset", "g", "--topic", "t", "--to", "earliest"}, {"group", "delete", "g"}} {

@@ -109,6 +109,7 @@ func TestCodeNumbers(t *testing.T) {
 		CodeUnknownProducer, CodeUnknownGroup, CodeUnknownMember, CodeIllegalGeneration,
 		CodeRebalanceInProgress, CodeNotAssigned, CodeOffsetRegression, CodeGroupNotEmpty,
 		CodeInvalidGroup, CodeUnknownNode, CodeMemberIDRequired, CodeDigestUnavailable,
+		CodeGroupProtocolMismatch,
 	}
 	for i, c := range want {
 		if int(c) != i {

@@ -14,39 +14,40 @@ type Code uint16
 // Error codes. Append new codes at the end of the list (and of codeTable);
 // never renumber or reuse one.
 const (
-	CodeNone                Code = iota // success
-	CodeUnknown                         // internal or unexpected broker error
-	CodeMalformed                       // the request could not be decoded or is invalid
-	CodeUnknownAPI                      // the API key is not known to the broker
-	CodeUnsupportedVersion              // the API version is outside the supported range
-	CodeFrameTooLarge                   // the frame exceeds the receiver's limit
-	CodeMessageTooLarge                 // one record exceeds the broker's message limit
-	CodeUnknownTopic                    // the topic does not exist
-	CodeUnknownPartition                // the partition does not exist in the topic
-	CodeTopicExists                     // CreateTopic: the topic already exists
-	CodeInvalidTopicConfig              // CreateTopic: bad partition count or config
-	CodeNotLeader                       // this broker is not the partition's leader
-	CodeOutcomeUnknown                  // leadership lost mid-write: it may or may not have committed
-	CodeOffsetOutOfRange                // the offset is outside [StartOffset, HighWatermark]
-	CodeTimeout                         // the request did not complete within its timeout
-	CodeTooManyInFlight                 // the broker is shedding load; back off and retry
-	CodeShuttingDown                    // the broker is shutting down
-	CodeStorage                         // a disk error on the broker
-	CodeNoLeader                        // no leader right now: an election is in progress
-	CodeDuplicateSequence               // idempotent produce: an old batch already stored, its offset no longer known
-	CodeOutOfOrderSequence              // idempotent produce: a gap in the producer's sequence numbers
-	CodeUnknownProducer                 // idempotent produce: producer id unknown or expired; get a new one
-	CodeUnknownGroup                    // the consumer group does not exist
-	CodeUnknownMember                   // the member is not (or no longer) in the group: join afresh
-	CodeIllegalGeneration               // the request's generation is not the group's: rejoin
-	CodeRebalanceInProgress             // the group is rebalancing: rejoin to get the new assignment
-	CodeNotAssigned                     // the member does not own the partition in this generation
-	CodeOffsetRegression                // the commit would move the committed offset backwards
-	CodeGroupNotEmpty                   // the operation needs a group without members
-	CodeInvalidGroup                    // bad group name, subscription, strategy or timeout
-	CodeUnknownNode                     // RemoveNode: no node with this id in the cluster
-	CodeMemberIDRequired                // JoinGroup: join again with the member id in the response
-	CodeDigestUnavailable               // ReplicaDigest: no digest at that index on this node; propose a new one (the same request gets the same answer)
+	CodeNone                  Code = iota // success
+	CodeUnknown                           // internal or unexpected broker error
+	CodeMalformed                         // the request could not be decoded or is invalid
+	CodeUnknownAPI                        // the API key is not known to the broker
+	CodeUnsupportedVersion                // the API version is outside the supported range
+	CodeFrameTooLarge                     // the frame exceeds the receiver's limit
+	CodeMessageTooLarge                   // one record exceeds the broker's message limit
+	CodeUnknownTopic                      // the topic does not exist
+	CodeUnknownPartition                  // the partition does not exist in the topic
+	CodeTopicExists                       // CreateTopic: the topic already exists
+	CodeInvalidTopicConfig                // CreateTopic: bad partition count or config
+	CodeNotLeader                         // this broker is not the partition's leader
+	CodeOutcomeUnknown                    // leadership lost mid-write: it may or may not have committed
+	CodeOffsetOutOfRange                  // the offset is outside [StartOffset, HighWatermark]
+	CodeTimeout                           // the request did not complete within its timeout
+	CodeTooManyInFlight                   // the broker is shedding load; back off and retry
+	CodeShuttingDown                      // the broker is shutting down
+	CodeStorage                           // a disk error on the broker
+	CodeNoLeader                          // no leader right now: an election is in progress
+	CodeDuplicateSequence                 // idempotent produce: an old batch already stored, its offset no longer known
+	CodeOutOfOrderSequence                // idempotent produce: a gap in the producer's sequence numbers
+	CodeUnknownProducer                   // idempotent produce: producer id unknown or expired; get a new one
+	CodeUnknownGroup                      // the consumer group does not exist
+	CodeUnknownMember                     // the member is not (or no longer) in the group: join afresh
+	CodeIllegalGeneration                 // the request's generation is not the group's: rejoin
+	CodeRebalanceInProgress               // the group is rebalancing: rejoin to get the new assignment
+	CodeNotAssigned                       // the member does not own the partition in this generation
+	CodeOffsetRegression                  // the commit would move the committed offset backwards
+	CodeGroupNotEmpty                     // the operation needs a group without members
+	CodeInvalidGroup                      // bad group name, subscription, strategy or timeout
+	CodeUnknownNode                       // RemoveNode: no node with this id in the cluster
+	CodeMemberIDRequired                  // JoinGroup: join again with the member id in the response
+	CodeDigestUnavailable                 // ReplicaDigest: no digest at that index on this node; propose a new one (the same request gets the same answer)
+	CodeGroupProtocolMismatch             // the group name is in use by Kafka clients (or the other way round)
 )
 
 // Sentinel errors, one per non-zero Code. Compare with errors.Is: errors
@@ -84,6 +85,9 @@ var (
 	ErrUnknownNode         = errors.New("minibroker: unknown node")
 	ErrMemberIDRequired    = errors.New("minibroker: join again with the member id given")
 	ErrDigestUnavailable   = errors.New("minibroker: replica digest not available at this index")
+	// ErrGroupProtocolMismatch: a native consumer joined or committed to a
+	// group that Kafka clients use (with members), or the other way round.
+	ErrGroupProtocolMismatch = errors.New("minibroker: group is in use by Kafka clients")
 )
 
 // codeInfo is one row of codeTable.
@@ -96,39 +100,40 @@ type codeInfo struct {
 // codeTable is the one definition of the code <-> sentinel mapping. It is
 // indexed by Code; the entry for CodeNone has a nil err. Append only.
 var codeTable = [...]codeInfo{
-	CodeNone:                {"None", nil, false},
-	CodeUnknown:             {"Unknown", ErrUnknown, false},
-	CodeMalformed:           {"Malformed", ErrMalformed, false},
-	CodeUnknownAPI:          {"UnknownAPI", ErrUnknownAPI, false},
-	CodeUnsupportedVersion:  {"UnsupportedVersion", ErrUnsupportedVersion, false},
-	CodeFrameTooLarge:       {"FrameTooLarge", ErrFrameTooLarge, false},
-	CodeMessageTooLarge:     {"MessageTooLarge", ErrMessageTooLarge, false},
-	CodeUnknownTopic:        {"UnknownTopic", ErrUnknownTopic, false},
-	CodeUnknownPartition:    {"UnknownPartition", ErrUnknownPartition, false},
-	CodeTopicExists:         {"TopicExists", ErrTopicExists, false},
-	CodeInvalidTopicConfig:  {"InvalidTopicConfig", ErrInvalidTopicConfig, false},
-	CodeNotLeader:           {"NotLeader", ErrNotLeader, true},
-	CodeOutcomeUnknown:      {"OutcomeUnknown", ErrOutcomeUnknown, true},
-	CodeOffsetOutOfRange:    {"OffsetOutOfRange", ErrOffsetOutOfRange, false},
-	CodeTimeout:             {"Timeout", ErrTimeout, true},
-	CodeTooManyInFlight:     {"TooManyInFlight", ErrTooManyInFlight, true},
-	CodeShuttingDown:        {"ShuttingDown", ErrShuttingDown, true},
-	CodeStorage:             {"Storage", ErrStorage, false},
-	CodeNoLeader:            {"NoLeader", ErrNoLeader, true},
-	CodeDuplicateSequence:   {"DuplicateSequence", ErrDuplicateSequence, false},
-	CodeOutOfOrderSequence:  {"OutOfOrderSequence", ErrOutOfOrderSequence, true},
-	CodeUnknownProducer:     {"UnknownProducer", ErrUnknownProducer, false},
-	CodeUnknownGroup:        {"UnknownGroup", ErrUnknownGroup, false},
-	CodeUnknownMember:       {"UnknownMember", ErrUnknownMember, false},
-	CodeIllegalGeneration:   {"IllegalGeneration", ErrIllegalGeneration, false},
-	CodeRebalanceInProgress: {"RebalanceInProgress", ErrRebalanceInProgress, false},
-	CodeNotAssigned:         {"NotAssigned", ErrNotAssigned, false},
-	CodeOffsetRegression:    {"OffsetRegression", ErrOffsetRegression, false},
-	CodeGroupNotEmpty:       {"GroupNotEmpty", ErrGroupNotEmpty, false},
-	CodeInvalidGroup:        {"InvalidGroup", ErrInvalidGroup, false},
-	CodeUnknownNode:         {"UnknownNode", ErrUnknownNode, false},
-	CodeMemberIDRequired:    {"MemberIDRequired", ErrMemberIDRequired, false},
-	CodeDigestUnavailable:   {"DigestUnavailable", ErrDigestUnavailable, false},
+	CodeNone:                  {"None", nil, false},
+	CodeUnknown:               {"Unknown", ErrUnknown, false},
+	CodeMalformed:             {"Malformed", ErrMalformed, false},
+	CodeUnknownAPI:            {"UnknownAPI", ErrUnknownAPI, false},
+	CodeUnsupportedVersion:    {"UnsupportedVersion", ErrUnsupportedVersion, false},
+	CodeFrameTooLarge:         {"FrameTooLarge", ErrFrameTooLarge, false},
+	CodeMessageTooLarge:       {"MessageTooLarge", ErrMessageTooLarge, false},
+	CodeUnknownTopic:          {"UnknownTopic", ErrUnknownTopic, false},
+	CodeUnknownPartition:      {"UnknownPartition", ErrUnknownPartition, false},
+	CodeTopicExists:           {"TopicExists", ErrTopicExists, false},
+	CodeInvalidTopicConfig:    {"InvalidTopicConfig", ErrInvalidTopicConfig, false},
+	CodeNotLeader:             {"NotLeader", ErrNotLeader, true},
+	CodeOutcomeUnknown:        {"OutcomeUnknown", ErrOutcomeUnknown, true},
+	CodeOffsetOutOfRange:      {"OffsetOutOfRange", ErrOffsetOutOfRange, false},
+	CodeTimeout:               {"Timeout", ErrTimeout, true},
+	CodeTooManyInFlight:       {"TooManyInFlight", ErrTooManyInFlight, true},
+	CodeShuttingDown:          {"ShuttingDown", ErrShuttingDown, true},
+	CodeStorage:               {"Storage", ErrStorage, false},
+	CodeNoLeader:              {"NoLeader", ErrNoLeader, true},
+	CodeDuplicateSequence:     {"DuplicateSequence", ErrDuplicateSequence, false},
+	CodeOutOfOrderSequence:    {"OutOfOrderSequence", ErrOutOfOrderSequence, true},
+	CodeUnknownProducer:       {"UnknownProducer", ErrUnknownProducer, false},
+	CodeUnknownGroup:          {"UnknownGroup", ErrUnknownGroup, false},
+	CodeUnknownMember:         {"UnknownMember", ErrUnknownMember, false},
+	CodeIllegalGeneration:     {"IllegalGeneration", ErrIllegalGeneration, false},
+	CodeRebalanceInProgress:   {"RebalanceInProgress", ErrRebalanceInProgress, false},
+	CodeNotAssigned:           {"NotAssigned", ErrNotAssigned, false},
+	CodeOffsetRegression:      {"OffsetRegression", ErrOffsetRegression, false},
+	CodeGroupNotEmpty:         {"GroupNotEmpty", ErrGroupNotEmpty, false},
+	CodeInvalidGroup:          {"InvalidGroup", ErrInvalidGroup, false},
+	CodeUnknownNode:           {"UnknownNode", ErrUnknownNode, false},
+	CodeMemberIDRequired:      {"MemberIDRequired", ErrMemberIDRequired, false},
+	CodeDigestUnavailable:     {"DigestUnavailable", ErrDigestUnavailable, false},
+	CodeGroupProtocolMismatch: {"GroupProtocolMismatch", ErrGroupProtocolMismatch, false},
 }
 
 // known reports whether c is in this version's code table.

@@ -126,7 +126,7 @@ const (
 	minPartitionResultSize  = 1 + partitionResultFields
 	minPartitionOffsetSize  = 1 + partitionOffsetFields
 	minGroupOffsetInfoSize  = 1 + groupOffsetInfoFields
-	minGroupSummarySize     = 1 + groupSummaryFields
+	minGroupSummarySize     = 1 + groupSummaryMinFields
 )
 
 // EncodeMsgpack implements msgpack.CustomEncoder.

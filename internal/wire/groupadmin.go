@@ -49,7 +49,7 @@ type GroupOffsetInfo struct {
 // DescribeGroupResponse answers a DescribeGroupRequest. Offsets covers
 // every partition of the subscribed topics and every partition with a
 // committed offset. On the wire: [ErrorCode, ErrorMessage, Group, State,
-// Generation, Strategy, Members, Offsets].
+// Generation, Strategy, Members, Offsets, ProtocolType].
 type DescribeGroupResponse struct {
 	_msgpack struct{} `msgpack:",as_array"`
 
@@ -61,6 +61,10 @@ type DescribeGroupResponse struct {
 	Strategy     string
 	Members      []GroupMemberInfo
 	Offsets      []GroupOffsetInfo
+	// ProtocolType is "" for a native group, the Kafka protocol type
+	// ("consumer") for a group of Kafka clients. Appended: older peers
+	// skip it.
+	ProtocolType string
 }
 
 // ListGroupsRequest lists the groups the cluster knows (API key
@@ -70,7 +74,7 @@ type ListGroupsRequest struct {
 }
 
 // GroupSummary is one line of ListGroups. On the wire: [Group, State,
-// Generation, Members].
+// Generation, Members, ProtocolType].
 type GroupSummary struct {
 	_msgpack struct{} `msgpack:",as_array"`
 
@@ -78,6 +82,8 @@ type GroupSummary struct {
 	State      string
 	Generation int32
 	Members    int32
+	// ProtocolType: "" native, else the Kafka protocol type. Appended.
+	ProtocolType string
 }
 
 // ListGroupsResponse answers a ListGroupsRequest, sorted by name. On the
@@ -143,8 +149,9 @@ const (
 	groupRequestFields          = 1
 	groupMemberInfoFields       = 5
 	groupOffsetInfoFields       = 5
-	describeGroupResponseFields = 8
-	groupSummaryFields          = 4
+	describeGroupResponseFields = 9 // 8 before ProtocolType
+	groupSummaryFields          = 5 // 4 before ProtocolType
+	groupSummaryMinFields       = 4
 	listGroupsResponseFields    = 3
 	resetOffsetsRequestFields   = 5
 	resetOffsetsResponseFields  = 3
@@ -225,6 +232,7 @@ func (m DescribeGroupResponse) EncodeMsgpack(e *msgpack.Encoder) error {
 	w.string(m.Strategy)
 	encodeSliceField(&w, m.Members)
 	encodeSliceField(&w, m.Offsets)
+	w.string(m.ProtocolType)
 	return w.err
 }
 
@@ -241,6 +249,7 @@ func (m *DescribeGroupResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 	f.string(&m.Strategy)
 	sliceField(&f, &m.Members, minGroupMemberInfoSize, "Members")
 	sliceField(&f, &m.Offsets, minGroupOffsetInfoSize, "Offsets")
+	f.string(&m.ProtocolType)
 	return f.done()
 }
 
@@ -268,6 +277,7 @@ func (m GroupSummary) EncodeMsgpack(e *msgpack.Encoder) error {
 	w.string(m.State)
 	w.int(int64(m.Generation))
 	w.int(int64(m.Members))
+	w.string(m.ProtocolType)
 	return w.err
 }
 
@@ -275,11 +285,12 @@ func (m GroupSummary) EncodeMsgpack(e *msgpack.Encoder) error {
 func (m *GroupSummary) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = GroupSummary{}
 	var f fieldReader
-	f.begin(d, "GroupSummary", groupSummaryFields)
+	f.begin(d, "GroupSummary", groupSummaryMinFields)
 	f.string(&m.Group)
 	f.string(&m.State)
 	f.int32(&m.Generation)
 	f.int32(&m.Members)
+	f.string(&m.ProtocolType)
 	return f.done()
 }
 

@@ -1,5 +1,11 @@
 package wire
 
+import (
+	"testing"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
 // groupSamples are example messages of the consumer-group APIs; they feed
 // the round-trip tests and the fuzzers' seeds like samples().
 func groupSamples() []sample {
@@ -44,13 +50,13 @@ func groupSamples() []sample {
 		{"DescribeGroupResponse", DescribeGroup, true,
 			&DescribeGroupResponse{Group: "g", State: GroupStable, Generation: 4, Strategy: StrategyRoundRobin,
 				Members: []GroupMemberInfo{{MemberID: "c-1", ClientID: "c", ClientHost: "127.0.0.1:5000", Topics: []string{"orders"}, Assignment: assign}},
-				Offsets: []GroupOffsetInfo{{Topic: "orders", Partition: 0, Committed: NoOffset, HighWatermark: 10, Lag: 10}}},
+				Offsets: []GroupOffsetInfo{{Topic: "orders", Partition: 0, Committed: NoOffset, HighWatermark: 10, Lag: 10}}, ProtocolType: "consumer"},
 			func() message { return new(DescribeGroupResponse) }},
 		{"ListGroupsRequest", ListGroups, false,
 			&ListGroupsRequest{},
 			func() message { return new(ListGroupsRequest) }},
 		{"ListGroupsResponse", ListGroups, true,
-			&ListGroupsResponse{Groups: []GroupSummary{{Group: "g", State: GroupEmpty, Generation: 2}, {Group: "h", State: GroupRebalancing, Members: 3}}},
+			&ListGroupsResponse{Groups: []GroupSummary{{Group: "g", State: GroupEmpty, Generation: 2}, {Group: "h", State: GroupRebalancing, Members: 3, ProtocolType: "consumer"}}},
 			func() message { return new(ListGroupsResponse) }},
 		{"ResetOffsetsRequest", ResetOffsets, false,
 			&ResetOffsetsRequest{Group: "g", Topic: "orders", Partitions: []int32{0, 1}, To: ResetTo, Offset: 42},
@@ -64,5 +70,23 @@ func groupSamples() []sample {
 		{"DeleteGroupResponse", DeleteGroup, true,
 			&DeleteGroupResponse{},
 			func() message { return new(DeleteGroupResponse) }},
+	}
+}
+
+// Peers from before ProtocolType send DescribeGroupResponse with 8 fields
+// and GroupSummary with 4: they still decode (ProtocolType "").
+func TestGroupAdminWithoutProtocolType(t *testing.T) {
+	old, err := msgpack.Marshal([]any{0, "", "g", GroupStable, 3, "range", []any{}, []any{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d DescribeGroupResponse
+	if err := msgpack.Unmarshal(old, &d); err != nil || d.Group != "g" || d.Generation != 3 || d.ProtocolType != "" {
+		t.Fatalf("old DescribeGroupResponse: %+v, %v", d, err)
+	}
+	old, _ = msgpack.Marshal([]any{0, "", []any{[]any{"g", GroupEmpty, 2, 0}}})
+	var l ListGroupsResponse
+	if err := msgpack.Unmarshal(old, &l); err != nil || len(l.Groups) != 1 || l.Groups[0].Generation != 2 {
+		t.Fatalf("old ListGroupsResponse: %+v, %v", l, err)
 	}
 }
