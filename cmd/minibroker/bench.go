@@ -73,8 +73,8 @@ not exist.
 --kafka runs the same workloads with franz-go, the Go Kafka client,
 through Kafka listeners: the embedded cluster's, or those --brokers names
 (default 127.0.0.1:9092), which may be any Kafka-compatible broker, so one
-tool measures minibroker and its peers alike. Its consumers read every
-partition from the start without a consumer group (no commits).`,
+tool measures minibroker and its peers alike. Its consumers are members of
+a Kafka consumer group, committing as --commit says.`,
 		Example: `  minibroker bench produce --embedded 3 --count 1000000
   minibroker bench produce --producers 4 --duration 30s --acks 1 --format json
   minibroker bench consume --embedded 3 --count 200000
@@ -227,7 +227,7 @@ func (o *benchOpts) setupKafka(ctx context.Context, a *app, env *benchEnv, broke
 		fmt.Fprintf(a.stderr, "created topic %q with %d %s\n", o.topic, o.partitions, plural(int(o.partitions), "partition"))
 	}
 	acks := map[client.Acks]int{client.AcksNone: 0, client.AcksLeader: 1, client.AcksAll: -1}[parseAcks(o.acks.value)]
-	env.kafka = &kbench.Kafka{Brokers: brokers, Acks: acks, Linger: o.linger, BatchBytes: int32(min(o.batch, 1<<30))}
+	env.kafka = &kbench.Kafka{Brokers: brokers, Acks: acks, Linger: o.linger, BatchBytes: int32(min(o.batch, 1<<30)), Group: true}
 	env.target = env.kafka
 	return env, nil
 }

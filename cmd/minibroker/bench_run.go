@@ -118,6 +118,9 @@ with --embedded it defaults to --count (or 100000 with --duration).`,
 			if env.mb != nil {
 				env.mb.CommitEveryPoll = commit.value == "poll"
 			}
+			if env.kafka != nil {
+				env.kafka.CommitEveryPoll = commit.value == "poll"
+			}
 			res, err := bench.Consume(ctx, env.target, o.topic, group, bench.ConsumeConfig{
 				Count: o.count, Duration: o.duration, Consumers: consumers, Progress: o.progress(a),
 			})
