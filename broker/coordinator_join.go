@@ -30,11 +30,20 @@ func (c *coordinator) join(req *wire.JoinGroupRequest, clientHost string, reply 
 		fail(err)
 		return
 	}
-	if fg, ok := c.b.store.FSM().Group(req.Group); ok && fg.IsKafka() && len(fg.Members) > 0 {
+	fg, kafka := c.b.store.FSM().Group(req.Group)
+	kafka = kafka && fg.IsKafka()
+	if kafka && len(fg.Members) > 0 {
 		fail(wire.Err(wire.CodeGroupProtocolMismatch, fmt.Sprintf("group %q is in use by Kafka clients (protocol type %s, %d members)", req.Group, fg.ProtocolType, len(fg.Members))))
 		return
 	}
 	g := c.group(req.Group)
+	if kafka && len(g.members) == 0 && !g.rebalancing {
+		// A Kafka group left without members: native consumers may take
+		// the name over, as Kafka lets an empty group change its protocol
+		// type. The generations go on from the Kafka group's (the first
+		// SyncGroupCmd replaces it; Apply wants the next one).
+		g.gen = max(g.gen, fg.Generation)
+	}
 	strategy := req.Strategy
 	if strategy == "" {
 		strategy = wire.StrategyRange

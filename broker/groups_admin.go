@@ -65,6 +65,9 @@ func (b *Broker) views(ctx context.Context, names ...string) ([]groupView, []boo
 // listener's coordinator, or only replicated when the listener is off).
 func (b *Broker) kafkaViews(names []string, vs []groupView, oks []bool) {
 	for i, n := range names {
+		if g, ok := b.store.FSM().Group(n); ok && !g.IsKafka() {
+			continue // native consumers took the name over from an emptied Kafka group
+		}
 		if b.kafka != nil {
 			if info, ok := b.kafka.Group(n); ok {
 				vs[i] = groupView{state: info.State, generation: info.Generation, strategy: info.Protocol,

@@ -248,3 +248,65 @@ func TestKafkaGroupNativeAdmin(t *testing.T) {
 		t.Fatalf("groups after delete: %+v", l.Groups)
 	}
 }
+
+// TestNativeConsumerTakesOverEmptiedKafkaGroup: once a Kafka group's last
+// member has left, native consumers may use the name (as Kafka lets an
+// empty group change its protocol type): the native member joins, gets
+// the partitions and reads. Before the fix its join looped forever: the
+// native coordinator proposed generation 1 over the Kafka group's later
+// one, Apply refused it, and the member's id was forgotten.
+func TestNativeConsumerTakesOverEmptiedKafkaGroup(t *testing.T) {
+	c := brokertest.NewCluster(t, 1)
+	addrs := c.KafkaAddrs()
+	createTopic(t, dial(t, addrs[0]), "handover", 1)
+	produceValues(t, addrs, "handover", 0, 5)
+	own := &ownership{t: t, owner: map[int32]string{}}
+	got := &seen{n: map[string]int{}}
+	gc := startConsumer(t, addrs, "shared", "handover", "c0", own, got)
+	waitFor(t, "5 consumed by the Kafka member", func() bool { return got.count() == 5 })
+	gc.stop()
+	cl := nativeClient(t, c)
+	waitFor(t, "the Kafka group to empty", func() bool {
+		d := describeNative(t, cl, "shared")
+		return d.State == "Empty" && len(d.Members) == 0
+	})
+	// The coordinator records the emptied group through Raft a moment after
+	// it reports it Empty: until then the name is still taken.
+	var nc *client.Consumer
+	waitFor(t, "a native member of the emptied Kafka group", func() bool {
+		c, err := cl.Consumer(client.ConsumerConfig{Group: "shared", Topics: []string{"handover"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Poll joins, then waits for records: there are none past the
+		// Kafka member's commits, so it ends with its context.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, err = c.Poll(ctx)
+		switch {
+		case errors.Is(err, client.ErrGroupProtocolMismatch):
+			c.Close()
+			return false
+		case err != nil && !errors.Is(err, context.DeadlineExceeded):
+			t.Fatalf("native consumer of an emptied Kafka group: %v", err)
+		case c.Generation() == 0:
+			t.Fatalf("native consumer of an emptied Kafka group did not join within a second (%v)", err)
+		}
+		nc = c
+		return true
+	})
+	defer nc.Close()
+	if d := describeNative(t, cl, "shared"); d.ProtocolType == "consumer" || len(d.Members) != 1 {
+		t.Fatalf("after the native join: %+v, want one native member", d)
+	}
+	// And back: once the native member leaves, Kafka clients take the name
+	// again (the Kafka coordinator still holds the old, emptied group in
+	// memory, at an older generation than the native one).
+	nc.Close()
+	waitFor(t, "the native group to empty", func() bool { return len(describeNative(t, cl, "shared").Members) == 0 })
+	produceValues(t, addrs, "handover", 5, 5)
+	got2 := &seen{n: map[string]int{}}
+	gc2 := startConsumer(t, addrs, "shared", "handover", "c1", &ownership{t: t, owner: map[int32]string{}}, got2)
+	defer gc2.stop()
+	waitFor(t, "Kafka member reading again", func() bool { return got2.count() > 0 })
+}

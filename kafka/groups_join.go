@@ -75,6 +75,11 @@ func (co *coordinator) join(req *kmsg.JoinGroupRequest, clientID, host string, r
 	}
 	if len(g.members) == 0 {
 		g.protocolType = req.ProtocolType
+		if fg, ok := co.s.store.FSM().Group(req.Group); ok {
+			// Native consumers may have used the name since this empty
+			// group was loaded: generations of a name never go back.
+			g.gen = max(g.gen, fg.Generation)
+		}
 	} else if g.protocolType != req.ProtocolType || !g.supportsAny(req.Protocols) {
 		fail(codeInconsistentGroupProtocol)
 		return
