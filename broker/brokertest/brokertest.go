@@ -134,7 +134,8 @@ func (c *Cluster) Broker(i int) *broker.Broker { return c.brokers[i] }
 // Len is the number of nodes, up or down.
 func (c *Cluster) Len() int { return len(c.brokers) }
 
-// Addrs returns the client addresses of the running nodes.
+// Addrs returns the client addresses of the running nodes: the addresses
+// they advertise, their front proxies' (see Partition).
 func (c *Cluster) Addrs() []string {
 	var out []string
 	for _, b := range c.brokers {
@@ -146,7 +147,8 @@ func (c *Cluster) Addrs() []string {
 }
 
 // KafkaAddrs returns the Kafka addresses of the running nodes (those
-// that serve Kafka: see broker.Config.DisableKafka).
+// that serve Kafka: see broker.Config.DisableKafka), as they advertise
+// them in Metadata: their front proxies' (see Partition).
 func (c *Cluster) KafkaAddrs() []string {
 	var out []string
 	for _, b := range c.brokers {
