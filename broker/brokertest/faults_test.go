@@ -252,3 +252,27 @@ func TestKillRestartThroughProxies(t *testing.T) {
 	produceBoth(t, ctx, p, kc, "restarted")
 	c.VerifyReplicas()
 }
+
+// TestKillPausedNode: a paused node can be killed (its held connections
+// do not hold up Close) and restarts paused until Resume.
+func TestKillPausedNode(t *testing.T) {
+	c := brokertest.NewCluster(t, 3)
+	_, p, kc := newClients(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	produceBoth(t, ctx, p, kc, "before")
+	f := (c.WaitLeader() + 1) % 3
+	c.Pause(f)
+	start := time.Now()
+	c.Kill(f)
+	t.Logf("killing the paused n%d took %v", f+1, time.Since(start).Round(time.Millisecond))
+	produceBoth(t, ctx, p, kc, "down")
+	c.Restart(f)
+	addr, kafkaAddr := c.Broker(f).Addr(), c.Broker(f).KafkaAddr()
+	if nerr, kerr := askBoth(t, addr, kafkaAddr, time.Second); !errors.Is(nerr, os.ErrDeadlineExceeded) || !errors.Is(kerr, os.ErrDeadlineExceeded) {
+		t.Fatalf("n%d restarted while paused: native %v, kafka %v; want both to time out", f+1, nerr, kerr)
+	}
+	c.Resume(f)
+	produceBoth(t, ctx, p, kc, "after")
+	c.VerifyReplicas()
+}
