@@ -95,6 +95,10 @@ func otherLeader(t *testing.T, c *brokertest.Cluster, i int) int {
 // ctx ends.
 func produceBoth(t *testing.T, ctx context.Context, p *client.Producer, kc *kgo.Client, value string) {
 	t.Helper()
+	start := time.Now()
+	defer func() {
+		t.Logf("produced %q natively and through Kafka in %v", value, time.Since(start).Round(time.Millisecond))
+	}()
 	if _, err := p.Produce(ctx, client.Message{Topic: "t", Value: []byte("native-" + value)}); err != nil {
 		t.Fatalf("native produce %s: %v", value, err)
 	}
@@ -125,7 +129,7 @@ func readAll(t *testing.T, ctx context.Context, cl *client.Client) map[string]in
 
 func newClients(t *testing.T, c *brokertest.Cluster) (*client.Client, *client.Producer, *kgo.Client) {
 	t.Helper()
-	cl, err := client.New(client.Config{Brokers: c.Addrs(), RequestTimeout: 5 * time.Second, DialTimeout: time.Second})
+	cl, err := client.New(client.Config{Brokers: c.Addrs(), RequestTimeout: 2 * time.Second, DialTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +142,8 @@ func newClients(t *testing.T, c *brokertest.Cluster) (*client.Client, *client.Pr
 	p := cl.Producer(client.ProducerConfig{Acks: client.AcksAll, Retries: 50, RetryBackoffMax: 200 * time.Millisecond})
 	t.Cleanup(func() { p.Close() })
 	kc, err := kgo.NewClient(kgo.SeedBrokers(c.KafkaAddrs()...), kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.RecordRetries(1<<30), kgo.RequestTimeoutOverhead(2*time.Second), kgo.RetryTimeout(30*time.Second),
+		kgo.RecordRetries(1<<30), kgo.ProduceRequestTimeout(2*time.Second), kgo.RequestTimeoutOverhead(time.Second), kgo.RetryTimeout(30*time.Second),
+		kgo.MetadataMinAge(200*time.Millisecond), // franz-go's 5s default would slow each failover down
 		kgo.ConnIdleTimeout(time.Second))
 	if err != nil {
 		t.Fatal(err)
