@@ -33,7 +33,7 @@ func TestKafkaClusterInATest(t *testing.T) {
 	stream := startOrderStream(t, ctx, c.KafkaAddrs(), "orders", batches, perBatch)
 
 	consumer, err := kgo.NewClient(kgo.SeedBrokers(c.KafkaAddrs()...), kgo.ConsumeTopics("orders"),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond), fastFailover)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,6 +61,10 @@ func TestKafkaClusterInATest(t *testing.T) {
 	c.Restart(leader) // back as a follower; it catches up
 	c.VerifyReplicas()
 }
+
+// fastFailover lets franz-go refresh its metadata soon after a failure
+// (its default, 5s, would add seconds to every failover the test causes).
+var fastFailover = kgo.MetadataMinAge(200 * time.Millisecond)
 
 // createKafkaTopic creates topic with partitions partitions through a
 // Kafka CreateTopics request, as any Kafka admin client sends it.
@@ -97,7 +101,7 @@ type orderStream struct {
 
 func startOrderStream(t *testing.T, ctx context.Context, seeds []string, topic string, batches, perBatch int) *orderStream {
 	t.Helper()
-	producer, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic(topic))
+	producer, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic(topic), fastFailover)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,7 +36,7 @@ func TestKafkaConsumerGroupInATest(t *testing.T) {
 		t.Helper()
 		m, err := kgo.NewClient(kgo.SeedBrokers(c.KafkaAddrs()...), kgo.ConsumeTopics("orders"),
 			kgo.ConsumerGroup("billing"), kgo.DisableAutoCommit(),
-			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond), fastFailover)
 		if err != nil {
 			t.Fatal(err)
 		}
