@@ -69,7 +69,8 @@ func kafkaHalf(ctx context.Context, tl *timeline, c *cluster, idem bool, n int, 
 	}
 	hold := newAnswerHold()
 	opts := []kgo.Opt{kgo.SeedBrokers(c.KafkaAddrs()...), kgo.DefaultProduceTopic(topic), kgo.Dialer(hold.dial),
-		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordDeliveryTimeout(30 * time.Second)}
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordDeliveryTimeout(30 * time.Second),
+		kgo.MetadataMinAge(200 * time.Millisecond)} // franz-go's 5s default would stretch the failover
 	what := "franz-go's default: idempotent, acks=all, retries for up to 30s"
 	if !idem {
 		opts = append(opts, kgo.DisableIdempotentWrite())

@@ -82,7 +82,8 @@ func (d *crashDialer) crash() {
 func kafkaMember(c *cluster, topic string, dial func(context.Context, string, string) (net.Conn, error)) (*kgo.Client, error) {
 	opts := []kgo.Opt{kgo.SeedBrokers(c.KafkaAddrs()...), kgo.ConsumerGroup(kafkaLabGroup), kgo.ConsumeTopics(topic),
 		kgo.DisableAutoCommit(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.SessionTimeout(kafkaLabSession), kgo.HeartbeatInterval(kafkaLabHeartbeats), kgo.FetchMaxWait(100 * time.Millisecond)}
+		kgo.SessionTimeout(kafkaLabSession), kgo.HeartbeatInterval(kafkaLabHeartbeats), kgo.FetchMaxWait(100 * time.Millisecond),
+		kgo.MetadataMinAge(200 * time.Millisecond)}
 	if dial != nil {
 		opts = append(opts, kgo.Dialer(dial))
 	}
