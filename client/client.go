@@ -283,7 +283,10 @@ func (cl *Client) do(ctx context.Context, to route, key wire.APIKey, req any, re
 					return nil
 				}
 			}
-			if leaderGone(err) {
+			if leaderGone(err) || errors.Is(err, ErrTimeout) {
+				// A leader that leaves a request unanswered is presumed
+				// stuck (a paused process, a hung disk): ask the cluster
+				// again rather than wait on it once more.
 				cl.forgetLeader(c.addr)
 			}
 		}

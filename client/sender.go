@@ -386,7 +386,9 @@ func (s *partSender) failed(b *batch, err error, resp *wire.ProduceResponse, wri
 		immediate = true // the leader is named: go there now
 	case errors.Is(err, ErrUnknownProducer):
 		immediate = true // a new producer id is asked for once nothing is in flight
-	case b.addr != "" && (leaderGone(err) || errors.Is(err, ErrConnectionLost)):
+	case b.addr != "" && (leaderGone(err) || errors.Is(err, ErrConnectionLost) || errors.Is(err, ErrTimeout)):
+		// A timeout: the leader is presumed stuck (a paused process), so
+		// the retry asks the cluster who leads rather than wait on it.
 		cl.forgetLeader(b.addr)
 	}
 	s.requeue(b)

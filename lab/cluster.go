@@ -27,11 +27,11 @@ const (
 // cluster is the lab's 3-node in-process cluster (localcluster: data in a
 // temporary directory, ports on 127.0.0.1, nodes killed and restarted
 // with Kill and Restart), narrated on a timeline, with an admin client.
-// Its Raft traffic goes through link proxies (links), so a node can be
-// cut off. Safe for concurrent use as localcluster.Cluster is.
+// Its traffic goes through localcluster's fault proxies (Options.Faults),
+// so a node can be cut off (CutRaft, Heal). Safe for concurrent use as
+// localcluster.Cluster is.
 type cluster struct {
 	*localcluster.Cluster
-	links     *links
 	dir       string // a directory made under Options.Dir, removed by close; "" if none
 	stopWatch func() // stops the Raft watch
 	// admin is the client for topics and reads, closed by close. Set by
@@ -46,32 +46,25 @@ type cluster struct {
 // is closed.
 func startCluster(ctx context.Context, r *Run) (*cluster, error) {
 	tl := r.tl
-	lk, err := newLinks(3)
-	if err != nil {
-		return nil, err
-	}
 	dir := ""
+	var err error
 	if r.dir != "" {
 		if dir, err = os.MkdirTemp(r.dir, "minibroker-lab-"); err != nil {
-			lk.close()
 			return nil, fmt.Errorf("lab: %w", err)
 		}
 	}
-	lc, err := localcluster.Start(3, localcluster.Options{Dir: dir, ReadyTimeout: labWait,
+	lc, err := localcluster.Start(3, localcluster.Options{Dir: dir, ReadyTimeout: labWait, Faults: true,
 		Configure: func(i int, cfg *broker.Config) {
 			cfg.HeartbeatTimeout, cfg.ElectionTimeout = labHeartbeatTimeout, labElectionTimeout
 			cfg.LeaderLeaseTimeout = labLeaderLeaseTimeout
-			cfg.RaftAddr = lk.raftAddr(i)
-			cfg.RaftPeerAddr = func(id string) string { return lk.via(i, id) }
 		}})
 	if err != nil {
-		lk.close()
 		if dir != "" {
 			os.RemoveAll(dir)
 		}
 		return nil, err
 	}
-	c := &cluster{Cluster: lc, links: lk, dir: dir, stopWatch: func() {}}
+	c := &cluster{Cluster: lc, dir: dir, stopWatch: func() {}}
 	leader, err := c.waitLeader(ctx)
 	if err == nil {
 		c.admin, err = c.newClient(nil)
@@ -124,7 +117,7 @@ func (c *cluster) waitLeader(ctx context.Context) (int, error) {
 }
 
 // close stops the Raft watch and the admin client, kills every node,
-// removes the data directory and closes the link proxies.
+// closes the proxies and removes the data directory.
 func (c *cluster) close() error {
 	c.stopWatch()
 	var errs []error
@@ -132,7 +125,6 @@ func (c *cluster) close() error {
 		errs = append(errs, c.admin.Close())
 	}
 	errs = append(errs, c.Close())
-	c.links.close()
 	if c.dir != "" {
 		errs = append(errs, os.RemoveAll(c.dir))
 	}
@@ -174,7 +166,7 @@ func (c *cluster) watch(tl *timeline, last int, stop <-chan struct{}) {
 		switch {
 		case c.Broker(last) == nil:
 			text = fmt.Sprintf("%s elected leader; clients follow it there", c.name(cur))
-		case c.links.isCut(last):
+		case c.IsCut(last):
 			text = fmt.Sprintf("%s elected leader by the nodes %s cannot reach; clients follow it there", c.name(cur), c.name(last))
 		default:
 			text = fmt.Sprintf("%s is the leader now, though %s still runs: an election the lab did not cause (heartbeats late on a busy machine)", c.name(cur), c.name(last))

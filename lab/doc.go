@@ -41,9 +41,10 @@
 // story.
 //
 // Files: lab.go (scenarios, runs), event.go (events and their log),
-// cluster.go (the lab cluster), cutoff.go (Raft link proxies), produce.go
+// cluster.go (the lab cluster: localcluster with its fault proxies), produce.go
 // (leader killed, alone, cut off), read.go (reading back, the leader
 // scenarios' verdicts and stories), retry.go and relay.go (a lost
-// acknowledgement), group.go (consumers that crash around their commits),
+// acknowledgement), kafka.go and kafkahold.go (a franz-go producer, the
+// leader killed with its answers in flight), group.go (consumers that crash around their commits),
 // ledger.go (results and the table).
 package lab

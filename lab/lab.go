@@ -77,6 +77,8 @@ var scenarios = []Scenario{
 		FaultCutLeader, leaderScenario(ackLevelAll, faultCut)},
 	{"retry-duplicate", "one acknowledgement is lost on its way back; the retry stores the message twice, unless the producer is idempotent",
 		"", runRetryDuplicate},
+	{"kafka-producer-leader-killed", "a franz-go producer through the Kafka listeners; the leader dies with answers in flight: franz-go's retries store records twice without idempotence, once with it",
+		"", runKafkaProducer},
 	{"commit-before-processing", "a consumer commits a batch, then crashes while processing it: the rest of the batch is never processed (at-most-once)",
 		FaultCrashConsumer, groupScenario(commitBefore)},
 	{"commit-after-processing", "a consumer processes a batch, then crashes before committing it: the next owner processes it again (at-least-once)",

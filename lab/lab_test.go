@@ -198,3 +198,26 @@ func TestManualCrashConsumer(t *testing.T) {
 		}
 	}
 }
+
+// TestKafkaProducerLeaderKilled plays kafka-producer-leader-killed: with
+// franz-go's idempotence off, the records whose answers died with the
+// leader are stored twice; with it on, none; nothing acked is lost.
+func TestKafkaProducerLeaderKilled(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s, _ := Find("kafka-producer-leader-killed")
+	var events []string
+	res, err := Play(ctx, s, Options{Seed: 1, Sizes: testSizes, Dir: t.TempDir(), OnEvent: func(e Event) { events = append(events, e.String()) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("\n%s", strings.Join(events, "\n"))
+	if len(res.Rows) != 2 {
+		t.Fatalf("rows %+v", res.Rows)
+	}
+	off, on := res.Rows[0], res.Rows[1]
+	if off.Lost != 0 || on.Lost != 0 || off.Duplicated == 0 || on.Duplicated != 0 {
+		t.Fatalf("want duplicates with idempotence off, none with it on, nothing lost: %+v", res.Rows)
+	}
+	checkLedger(t, res)
+}

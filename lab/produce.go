@@ -372,7 +372,7 @@ func killFollowers(c *cluster, tl *timeline, plan killPlan, leader int, marks ma
 // cutOff cuts node leader's Raft links, waits until another node leads
 // (or labWait, or stop), then restores them.
 func cutOff(c *cluster, tl *timeline, leader int, stop <-chan struct{}) struck {
-	c.links.setCut(leader, true)
+	c.CutRaft(leader) // the lab's cluster has Options.Faults: no error
 	at := time.Now()
 	name := c.name(leader)
 	tl.emit(Event{Kind: KindFault, Node: name, Text: fmt.Sprintf(
@@ -401,7 +401,7 @@ wait:
 	case <-stop:
 	}
 	settle.Stop()
-	c.links.setCut(leader, false)
+	c.Heal()
 	tl.emit(Event{Kind: KindFault, Node: name, Text: fmt.Sprintf(
 		"%s's links restored: it rejoins as a follower, and the entries only it had are cut from its log in favour of the new leader's", name)})
 	return struck{at, name}

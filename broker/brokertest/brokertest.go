@@ -8,6 +8,17 @@
 //	c.Kill(c.WaitLeader()) // stop the leader; the others elect a new one
 //	c.Shutdown(i)          // stop a node gracefully (leadership handed over)
 //	c.Restart(i)           // bring a node back on the same ports and data
+//	c.Partition(i)         // cut a node off from the others and its clients
+//	c.Heal()               // and back
+//	c.Pause(i)             // a node that stops answering without dying
+//	c.Resume(i)            // and answers again
+//
+// Clients and nodes reach each node through TCP proxies on loopback, so
+// that Partition and Pause can act on the network without stopping the
+// process (see faults.go): the addresses Addrs and KafkaAddrs return, and
+// the nodes advertise, are the proxies'. A benchmark's cluster (t a
+// *testing.B) has no proxies, so that a proxy hop does not weigh on what
+// it measures; Partition and Pause fail it.
 //
 // Methods fail the test (t.Fatal) on errors, so they must be called from
 // the test's goroutine. A Cluster is not safe for concurrent use.
@@ -20,6 +31,7 @@ import (
 	"time"
 
 	"github.com/minibroker/minibroker/broker"
+	"github.com/minibroker/minibroker/broker/internal/faultnet"
 	"github.com/minibroker/minibroker/replication"
 )
 
@@ -38,6 +50,7 @@ type Cluster struct {
 	t       testing.TB
 	cfgs    []broker.Config
 	brokers []*broker.Broker // nil while a node is down
+	net     *faultnet.Net    // the proxies; nil for a benchmark's cluster
 }
 
 // Config returns the test configuration for node i of a cluster, before
@@ -78,14 +91,30 @@ func NewBroker(t testing.TB) *broker.Broker {
 func NewCluster(t testing.TB, n int, mod ...func(i int, cfg *broker.Config)) *Cluster {
 	t.Helper()
 	c := &Cluster{t: t, cfgs: make([]broker.Config, n), brokers: make([]*broker.Broker, n)}
+	if _, bench := t.(*testing.B); !bench {
+		nt, err := faultnet.New(n)
+		if err != nil {
+			t.Fatalf("brokertest: %v", err)
+		}
+		c.net = nt
+	}
 	for i := range c.cfgs {
 		c.cfgs[i] = Config(t, i)
 		c.cfgs[i].Bootstrap = i == 0
 		for _, m := range mod {
 			m(i, &c.cfgs[i])
 		}
+		if c.net != nil {
+			if err := c.net.Prepare(i, &c.cfgs[i]); err != nil {
+				c.net.Close()
+				t.Fatalf("brokertest: n%d: %v", i+1, err)
+			}
+		}
 	}
 	t.Cleanup(func() { // after t.TempDir's cleanups are registered, so it runs first
+		if c.net != nil {
+			c.net.Close() // first: held (paused) connections must not hold up a Close
+		}
 		for i := range c.brokers {
 			c.Kill(i)
 		}
@@ -105,7 +134,8 @@ func (c *Cluster) Broker(i int) *broker.Broker { return c.brokers[i] }
 // Len is the number of nodes, up or down.
 func (c *Cluster) Len() int { return len(c.brokers) }
 
-// Addrs returns the client addresses of the running nodes.
+// Addrs returns the client addresses of the running nodes: the addresses
+// they advertise, their front proxies' (see Partition).
 func (c *Cluster) Addrs() []string {
 	var out []string
 	for _, b := range c.brokers {
@@ -117,7 +147,8 @@ func (c *Cluster) Addrs() []string {
 }
 
 // KafkaAddrs returns the Kafka addresses of the running nodes (those
-// that serve Kafka: see broker.Config.DisableKafka).
+// that serve Kafka: see broker.Config.DisableKafka), as they advertise
+// them in Metadata: their front proxies' (see Partition).
 func (c *Cluster) KafkaAddrs() []string {
 	var out []string
 	for _, b := range c.brokers {
@@ -161,6 +192,9 @@ func (c *Cluster) Kill(i int) {
 		if err := b.Close(); err != nil && b.Err() == nil {
 			c.t.Errorf("brokertest: close n%d: %v", i+1, err)
 		}
+		if c.net != nil {
+			c.net.Stopped(i)
+		}
 	}
 }
 
@@ -176,6 +210,9 @@ func (c *Cluster) Shutdown(i int) {
 		if err := b.Shutdown(ctx); err != nil {
 			c.t.Errorf("brokertest: shutdown n%d: %v", i+1, err)
 		}
+		if c.net != nil {
+			c.net.Stopped(i)
+		}
 	}
 }
 
@@ -190,10 +227,16 @@ func (c *Cluster) Restart(i int) *broker.Broker {
 	if err != nil {
 		c.t.Fatalf("brokertest: start n%d: %v", i+1, err)
 	}
+	c.brokers[i] = b
+	if c.net != nil {
+		if err := c.net.Started(i, b, &c.cfgs[i]); err != nil { // the same ports next time
+			c.t.Fatalf("brokertest: n%d: %v", i+1, err)
+		}
+		return b
+	}
 	c.cfgs[i].Addr, c.cfgs[i].RaftAddr = b.ListenAddr(), b.RaftAddr() // same ports next time
 	if !c.cfgs[i].DisableKafka {
 		c.cfgs[i].KafkaAddr = b.KafkaListenAddr()
 	}
-	c.brokers[i] = b
 	return b
 }

@@ -12,6 +12,12 @@
 //	if err != nil { ... }
 //	defer c.Close() // stops the nodes, removes the temporary directory
 //	cl, err := client.New(client.Config{Brokers: c.Addrs()})
+//
+// With Options.Faults, the nodes' Raft traffic and their clients go
+// through TCP proxies on loopback (see faults.go), so that a node can be
+// partitioned (Partition, CutRaft, Heal) or paused (Pause, Resume)
+// without stopping it. It costs a proxy hop on every connection, so it
+// is off by default (benchmarks run on localcluster).
 package localcluster
 
 import (
@@ -24,6 +30,7 @@ import (
 	"time"
 
 	"github.com/minibroker/minibroker/broker"
+	"github.com/minibroker/minibroker/broker/internal/faultnet"
 	"github.com/minibroker/minibroker/replication"
 )
 
@@ -43,6 +50,13 @@ type Options struct {
 	// ReadyTimeout bounds the wait for every node to have joined and for a
 	// leader to be ready. Default 60s.
 	ReadyTimeout time.Duration
+	// Faults routes the nodes' Raft links and client listeners (native
+	// and Kafka) through proxies, so that Partition, CutRaft and Pause
+	// work; the addresses the nodes advertise (Addrs, KafkaAddrs) are then
+	// the proxies'. A node whose Configure sets RaftPeerAddr or
+	// AdvertiseAddr (KafkaAdvertisedAddr) keeps it, and that part of its
+	// traffic is not proxied. Default false: direct connections.
+	Faults bool
 }
 
 // Cluster is a set of in-process brokers. Node i is called "n<i+1>". Its
@@ -52,6 +66,7 @@ type Options struct {
 type Cluster struct {
 	dir     string
 	tempDir bool
+	net     *faultnet.Net // the proxies with Options.Faults; else nil
 
 	mu         sync.Mutex       // guards cfgs, addrs, kafkaAddrs and brokers
 	cfgs       []broker.Config  // node i's config, with the ports it got once started
@@ -84,6 +99,11 @@ func Start(n int, opts Options) (_ *Cluster, err error) {
 			c.Close()
 		}
 	}()
+	if opts.Faults {
+		if c.net, err = faultnet.New(n); err != nil {
+			return nil, fmt.Errorf("localcluster: %w", err)
+		}
+	}
 	for i := range n {
 		c.cfgs[i] = broker.Config{
 			ID:           fmt.Sprintf("n%d", i+1),
@@ -99,6 +119,11 @@ func Start(n int, opts Options) (_ *Cluster, err error) {
 		}
 		if opts.Configure != nil {
 			opts.Configure(i, &c.cfgs[i])
+		}
+		if c.net != nil {
+			if err := c.net.Prepare(i, &c.cfgs[i]); err != nil {
+				return nil, fmt.Errorf("localcluster: node %d: %w", i+1, err)
+			}
 		}
 		if err := c.Restart(i); err != nil {
 			return nil, err
@@ -127,11 +152,17 @@ func (c *Cluster) Restart(i int) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.addrs[i], c.kafkaAddrs[i], c.brokers[i] = b.Addr(), b.KafkaAddr(), b
+	if c.net != nil {
+		if err := c.net.Started(i, b, &c.cfgs[i]); err != nil { // the same ports next time
+			return fmt.Errorf("localcluster: %w", err)
+		}
+		return nil
+	}
 	c.cfgs[i].Addr, c.cfgs[i].RaftAddr = b.ListenAddr(), b.RaftAddr() // the same ports next time
 	if !c.cfgs[i].DisableKafka {
 		c.cfgs[i].KafkaAddr = b.KafkaListenAddr()
 	}
-	c.addrs[i], c.kafkaAddrs[i], c.brokers[i] = b.Addr(), b.KafkaAddr(), b
 	return nil
 }
 
@@ -146,7 +177,11 @@ func (c *Cluster) Kill(i int) error {
 	if b == nil {
 		return nil
 	}
-	return b.Close()
+	err := b.Close()
+	if c.net != nil {
+		c.net.Stopped(i)
+	}
+	return err
 }
 
 // Leader returns the index of the running node that is the ready leader,
@@ -216,6 +251,9 @@ func (c *Cluster) Dir() string { return c.dir }
 // removes the temporary directory, if Start made one. It blocks until the
 // nodes have stopped and returns their errors joined. Close is idempotent.
 func (c *Cluster) Close() error {
+	if c.net != nil {
+		c.net.Close() // first: held (paused) connections must not hold up a Close
+	}
 	var errs []error
 	for i := len(c.cfgs) - 1; i >= 0; i-- {
 		if err := c.Kill(i); err != nil {

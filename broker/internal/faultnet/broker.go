@@ -1,0 +1,126 @@
+package faultnet
+
+import (
+	"fmt"
+	"net"
+
+	"github.com/minibroker/minibroker/broker"
+)
+
+// Prepare sets node i's configuration up for the proxied network, before
+// its first start:
+//
+//   - unless cfg.RaftPeerAddr is set already (then node i dials its peers
+//     directly, and only the links towards it can be cut), it routes the
+//     node's Raft dials through its link proxies; a RaftAddr with port 0
+//     gets a free port reserved now, since the proxies towards the node
+//     must know where to dial before it has started (another program
+//     could take the port before the node binds it: it then fails to
+//     start with "address in use");
+//   - unless cfg.AdvertiseAddr is set, clients are told a front proxy's
+//     address; so with Kafka and cfg.KafkaAdvertisedAddr. Connections to
+//     a front proxy wait until Started tells where the node listens.
+//
+// Errors: a port that cannot be reserved or a proxy that cannot listen.
+func (nt *Net) Prepare(i int, cfg *broker.Config) error {
+	if cfg.RaftPeerAddr == nil {
+		if _, port, err := net.SplitHostPort(cfg.RaftAddr); err == nil && port == "0" {
+			ln, err := net.Listen("tcp", cfg.RaftAddr)
+			if err != nil {
+				return fmt.Errorf("faultnet: reserve a raft port: %w", err)
+			}
+			cfg.RaftAddr = ln.Addr().String()
+			ln.Close()
+		}
+		cfg.RaftPeerAddr = func(id string) string { return nt.RaftPeerAddr(i, id) }
+	}
+	nt.mu.Lock()
+	nt.ids[i] = cfg.ID
+	if cfg.RaftAddr != "" && cfg.ID != "" {
+		if _, port, err := net.SplitHostPort(cfg.RaftAddr); err == nil && port != "0" {
+			nt.raftAddr[i] = cfg.RaftAddr
+		}
+	}
+	nt.mu.Unlock()
+	if cfg.AdvertiseAddr == "" {
+		addr, err := nt.addFront(i, false)
+		if err != nil {
+			return err
+		}
+		cfg.AdvertiseAddr = addr
+	}
+	if !cfg.DisableKafka && cfg.KafkaAdvertisedAddr == "" {
+		addr, err := nt.addFront(i, true)
+		if err != nil {
+			return err
+		}
+		cfg.KafkaAdvertisedAddr = addr
+	}
+	return nil
+}
+
+// addFront starts a new front proxy of node i and returns its address.
+func (nt *Net) addFront(i int, kafka bool) (string, error) {
+	p := &proxy{nt: nt, from: -1, to: i, kafka: kafka, conns: map[net.Conn]bool{}}
+	if err := p.listen(); err != nil {
+		return "", fmt.Errorf("faultnet: front proxy: %w", err)
+	}
+	nt.mu.Lock()
+	defer nt.mu.Unlock()
+	nt.fronts[i] = append(nt.fronts[i], p)
+	return p.addr, nil
+}
+
+// Started tells where node i, just started as b from cfg, listens: its
+// front proxies pass connections on to it (listening again after a
+// Stopped). It updates cfg for the next start: the same Raft port, and
+// for a node without front proxies, the same client ports (with front
+// proxies the node takes new free ports each start; clients only know
+// the proxies'). Errors: a front proxy that cannot listen on its port
+// again (another program took it while the node was down).
+func (nt *Net) Started(i int, b *broker.Broker, cfg *broker.Config) error {
+	cfg.RaftAddr = b.RaftAddr()
+	nt.mu.Lock()
+	nt.ids[i], nt.raftAddr[i] = b.ID(), b.RaftAddr()
+	var relisten []*proxy
+	native, kafka := false, false
+	for _, p := range nt.fronts[i] {
+		if p.kafka {
+			p.target, kafka = b.KafkaListenAddr(), true
+		} else {
+			p.target, native = b.ListenAddr(), true
+		}
+		if p.ln == nil {
+			relisten = append(relisten, p)
+		}
+	}
+	if !nt.closed {
+		close(nt.changed) // wake the connections that waited for the target
+		nt.changed = make(chan struct{})
+	}
+	nt.mu.Unlock()
+	if !native {
+		cfg.Addr = b.ListenAddr()
+	}
+	if !kafka && !cfg.DisableKafka {
+		cfg.KafkaAddr = b.KafkaListenAddr()
+	}
+	for _, p := range relisten {
+		if err := p.listen(); err != nil {
+			return fmt.Errorf("faultnet: front proxy of node %d on %s again: %w", i+1, p.addr, err)
+		}
+	}
+	return nil
+}
+
+// Stopped tells that node i is down: its front proxies stop listening
+// (clients are refused, as by the stopped broker) and close their
+// connections, until Started.
+func (nt *Net) Stopped(i int) {
+	nt.mu.Lock()
+	defer nt.mu.Unlock()
+	for _, p := range nt.fronts[i] {
+		p.stopLocked()
+		p.target = ""
+	}
+}
