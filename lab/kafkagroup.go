@@ -1,5 +1,3 @@
-//go:build kafkagroups
-
 package lab
 
 import (

@@ -21,8 +21,8 @@ import (
 // inside a Go test".)
 //
 // The consumer reads the partitions directly (kgo.ConsumeTopics without a
-// group). kafka_group_example_test.go (build tag kafkagroups) is the same
-// test with a consumer group that commits after processing.
+// group). kafka_group_example_test.go is the same test with a consumer
+// group that commits after processing.
 func TestKafkaClusterInATest(t *testing.T) {
 	c := brokertest.NewCluster(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -1,5 +1,3 @@
-//go:build kafkagroups
-
 package brokertest_test
 
 import (
@@ -21,8 +19,8 @@ import (
 // without committing its last poll) and a second one takes over from the
 // group's committed offsets. Every record is processed at least once.
 //
-// It needs consumer groups over the Kafka protocol (FindCoordinator,
-// JoinGroup, OffsetCommit...): go test -tags kafkagroups.
+// It uses consumer groups over the Kafka protocol (FindCoordinator,
+// JoinGroup, OffsetCommit...).
 func TestKafkaConsumerGroupInATest(t *testing.T) {
 	c := brokertest.NewCluster(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -93,7 +93,7 @@ func TestDemoScenarios(t *testing.T) {
 				if len(rows) != 2 || rows[0].duplicated < 1 || rows[1].duplicated != 0 || rows[0].lost+rows[1].lost != 0 {
 					t.Fatalf("want franz-go's retries stored twice without idempotence, once with it, nothing lost: %+v", rows)
 				}
-			case "kafka-consumer-crash": // built with -tags kafkagroups
+			case "kafka-consumer-crash":
 				if r.lost != 0 || r.duplicated == 0 || r.effects != r.delivered+r.duplicated {
 					t.Fatalf("a franz-go member crashed before committing: want its batch processed again and no loss: %+v", r)
 				}
