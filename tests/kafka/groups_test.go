@@ -168,6 +168,27 @@ func waitProcessed(t *testing.T, what string, l *ledger, end map[int32]int64) {
 	})
 }
 
+// waitUnion waits until every record below end was processed by one of
+// two runs (a consumer killed, and the one that resumed).
+func waitUnion(t *testing.T, what string, end map[int32]int64, run1, run2 *ledger) {
+	t.Helper()
+	eventually(t, what+": every record processed by one run or the other", func() error {
+		var missing []string
+		for p, e := range end {
+			o1, o2 := run1.offsets(p), run2.offsets(p)
+			for off := range e {
+				if o1[off] == 0 && o2[off] == 0 && len(missing) < 10 {
+					missing = append(missing, fmt.Sprintf("p%d@%d", p, off))
+				}
+			}
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("not yet: %v", missing)
+		}
+		return nil
+	})
+}
+
 // committed returns the group's committed offsets of topic (-1: none).
 func committed(t *testing.T, adm *kadm.Client, group, topic string, parts int32) (map[int32]int64, error) {
 	t.Helper()
