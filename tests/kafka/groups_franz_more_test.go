@@ -51,7 +51,12 @@ func testGroupFranzMembers(t *testing.T, c *cluster, balancer string) {
 // testGroupFranzFailover: a kgo member consumes (commit after each poll);
 // the Raft leader (the group coordinator) is killed mid-stream and more
 // records are produced: the member finds the new coordinator, every
-// record is processed, the end committed. The node is restarted after.
+// record is processed, the end committed, and every record processed
+// twice lies at or after the last commit that succeeded before the kill.
+// (kgo ends its group session when a heartbeat cannot reach the
+// coordinator, rejoins under the same member id, generation + 1, and
+// fetches the committed offsets again: that is where duplicates come
+// from.) The node is restarted after.
 func testGroupFranzFailover(t *testing.T, c *cluster) {
 	if c.bt == nil {
 		t.Skipf("%s: no nodes to kill", c.kind)
@@ -60,7 +65,7 @@ func testGroupFranzFailover(t *testing.T, c *cluster) {
 	topic, group := "grp-franz-failover", "g-franz-failover"
 	end := groupTopic(t, c, adm, topic, groupParts, groupPerPart)
 	l := newLedger()
-	startFranzMember(t, "failover", l, franzGroupOpts(c.kafka, group, topic, "range", 6*time.Second)...)
+	m := startFranzMember(t, "failover", l, franzGroupOpts(c.kafka, group, topic, "range", 6*time.Second)...)
 	eventually(t, "some records processed", func() error {
 		if n := l.total(); n < groupPerPart {
 			return fmt.Errorf("%d processed", n)
@@ -68,8 +73,10 @@ func testGroupFranzFailover(t *testing.T, c *cluster) {
 		return nil
 	})
 	killed := c.bt.WaitLeader()
+	member, gen := m.cl.GroupMetadata()
 	c.bt.Kill(killed)
-	t.Logf("killed the leader n%d after %d records processed", killed+1, l.total())
+	atKill := m.commits()
+	t.Logf("killed the leader n%d after %d records processed (member %s, generation %d)", killed+1, l.total(), member, gen)
 	restarted := false
 	t.Cleanup(func() {
 		if !restarted {
@@ -80,8 +87,18 @@ func testGroupFranzFailover(t *testing.T, c *cluster) {
 	end = produceMore(t, c, topic, groupParts, groupPerPart, groupPerPart)
 	waitProcessed(t, "after the leader was killed", l, end)
 	waitCommitted(t, adm, group, topic, end)
-	t.Logf("consumed and committed everything %v after the kill; %d processed, %d duplicates",
-		time.Since(t0).Round(time.Millisecond), l.total(), l.dups())
+	member, gen = m.cl.GroupMetadata()
+	t.Logf("consumed and committed everything %v after the kill (member %s, generation %d); %d processed, %d duplicates",
+		time.Since(t0).Round(time.Millisecond), member, gen, l.total(), l.dups())
+	// Records processed again lie at or after the last commit the member
+	// saw succeed before the kill.
+	for p := range int32(groupParts) {
+		for off, k := range l.offsets(p) {
+			if k > 1 && off < atKill[p] {
+				t.Errorf("p%d@%d processed %d times, below the offset %d committed before the kill", p, off, k, atKill[p])
+			}
+		}
+	}
 	c.bt.Restart(killed)
 	restarted = true
 	c.bt.WaitLeader()

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -45,6 +46,21 @@ type franzMember struct {
 	cl     *kgo.Client
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	mu   sync.Mutex      // guards next
+	next map[int32]int64 // per partition, the offset its last successful commit committed
+}
+
+// commits returns, per partition, the offset the member's last successful
+// commit committed.
+func (m *franzMember) commits() map[int32]int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[int32]int64)
+	for p, off := range m.next {
+		out[p] = off
+	}
+	return out
 }
 
 // startFranzMember starts a member; the test's cleanup stops it.
@@ -55,7 +71,7 @@ func startFranzMember(t *testing.T, name string, l *ledger, opts ...kgo.Opt) *fr
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	m := &franzMember{cl: cl, cancel: cancel, done: make(chan struct{})}
+	m := &franzMember{cl: cl, cancel: cancel, done: make(chan struct{}), next: make(map[int32]int64)}
 	go func() {
 		defer close(m.done)
 		for ctx.Err() == nil {
@@ -69,9 +85,17 @@ func startFranzMember(t *testing.T, name string, l *ledger, opts ...kgo.Opt) *fr
 			}
 			// Commit after processing; a refused commit (a rebalance) is
 			// retried by the next member, from the last good commit.
-			if err := cl.CommitRecords(ctx, recs...); err != nil && ctx.Err() == nil {
-				t.Logf("%s: commit: %v", name, err)
+			if err := cl.CommitRecords(ctx, recs...); err != nil {
+				if ctx.Err() == nil {
+					t.Logf("%s: commit: %v", name, err)
+				}
+				continue
 			}
+			m.mu.Lock()
+			for _, r := range recs {
+				m.next[r.Partition] = max(m.next[r.Partition], r.Offset+1)
+			}
+			m.mu.Unlock()
 		}
 	}()
 	t.Cleanup(m.stop)

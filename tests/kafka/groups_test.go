@@ -247,7 +247,8 @@ func (s *syncBuf) String() string {
 // proc is a consumer running as a process (kcat, node, or this test binary
 // run again): each stdout line goes to onLine, from a reader goroutine.
 // It is killed when the test ends; if the test failed, its stderr is
-// logged. Its methods are called from the test's goroutine.
+// logged, and a data race reported there (a Go child under -race) fails
+// the test. Its methods are called from the test's goroutine.
 type proc struct {
 	t      *testing.T
 	name   string
@@ -286,8 +287,11 @@ func startProc(t *testing.T, name string, cmd *exec.Cmd, onLine func(string)) *p
 	}()
 	t.Cleanup(func() {
 		p.kill()
-		if t.Failed() {
-			t.Logf("%s stderr:\n%s", name, tail(p.stderr.String(), 30))
+		errs := p.stderr.String()
+		if i := strings.Index(errs, "WARNING: DATA RACE"); i >= 0 {
+			t.Errorf("%s: data race in the child process:\n%s", name, tail(errs[i:], 60))
+		} else if t.Failed() {
+			t.Logf("%s stderr:\n%s", name, tail(errs, 30))
 		}
 	})
 	return p
