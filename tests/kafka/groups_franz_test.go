@@ -254,14 +254,13 @@ func childPausedCommit(ctx context.Context, cl *kgo.Client, cfg childConfig, nex
 // commit per partition, and the other lines on a channel.
 type childLines struct {
 	l      *ledger
-	mu     chan struct{} // a one-slot lock guarding commit
+	mu     sync.Mutex // guards commit
 	commit map[int32]int64
-	other  chan string
+	other  chan string // a few lines ("hang", "ready", "commiterr"): the buffer holds them
 }
 
 func newChildLines() *childLines {
-	cl := &childLines{l: newLedger(), mu: make(chan struct{}, 1), commit: make(map[int32]int64), other: make(chan string, 100)}
-	return cl
+	return &childLines{l: newLedger(), commit: make(map[int32]int64), other: make(chan string, 100)}
 }
 
 func (c *childLines) line(s string) {
@@ -271,17 +270,17 @@ func (c *childLines) line(s string) {
 	var p int32
 	var off int64
 	if _, err := fmt.Sscanf(s, "commit %d %d", &p, &off); err == nil {
-		c.mu <- struct{}{}
+		c.mu.Lock()
 		c.commit[p] = off
-		<-c.mu
+		c.mu.Unlock()
 		return
 	}
 	c.other <- s
 }
 
 func (c *childLines) commits() map[int32]int64 {
-	c.mu <- struct{}{}
-	defer func() { <-c.mu }()
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	out := make(map[int32]int64)
 	for p, off := range c.commit {
 		out[p] = off

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -15,18 +16,18 @@ import (
 // while another owns it is an error, and each generation's assignments
 // must be disjoint. It is safe for concurrent use.
 type owners struct {
-	mu    chan struct{}                // one-slot lock guarding the fields below
+	mu    sync.Mutex                   // guards the fields below
 	owner map[int32]string             // partition -> member
 	gens  map[int32]map[string][]int32 // generation -> member -> its partitions in it
 	errs  []string
 }
 
 func newOwners() *owners {
-	return &owners{mu: make(chan struct{}, 1), owner: make(map[int32]string), gens: make(map[int32]map[string][]int32)}
+	return &owners{owner: make(map[int32]string), gens: make(map[int32]map[string][]int32)}
 }
 
-func (o *owners) lock()   { o.mu <- struct{}{} }
-func (o *owners) unlock() { <-o.mu }
+func (o *owners) lock()   { o.mu.Lock() }
+func (o *owners) unlock() { o.mu.Unlock() }
 
 // assign notes that member got ps in generation gen; owned is everything
 // it owns in that generation.
