@@ -6,6 +6,17 @@
 // reads across the two protocols: what Kafka clients produced, read by the
 // native Go client and `minibroker consume`, and the other way round.
 //
+// On the three-node cluster, consumer groups (groups*_test.go): each
+// client consumes a topic as a group member, committing after processing
+// (franz-go with range and cooperative-sticky, sarama ConsumerGroup,
+// kafka-go Reader with GroupID, kafkajs, kcat -G); a consumer process
+// (franz-go as this test binary run again, kafkajs, kcat) SIGKILLed
+// mid-stream and a second one resuming from the last commit; a franz-go
+// member stopped (SIGSTOP) past its session timeout whose commit is then
+// refused; members 1 -> 3 -> 2 with each partition owned once per
+// generation (franz-go, sarama); the Raft leader killed while a franz-go
+// group consumes.
+//
 // It is a module of its own (replace directive to the main module, as
 // tests/peers), so the clients' dependencies stay out of the main module.
 // Run it from this directory:

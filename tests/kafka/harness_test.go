@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/minibroker/minibroker/broker/brokertest"
 )
 
 // targetEnv selects what the tests run against: "minibroker" (the
@@ -28,6 +30,9 @@ type cluster struct {
 	// native holds the native-protocol addresses of a minibroker cluster;
 	// nil for kfake, which has none.
 	native []string
+	// bt is the in-process minibroker cluster, for faults (Kill,
+	// Restart); nil for kfake.
+	bt *brokertest.Cluster
 }
 
 // target returns the cluster kind the tests run against, from
@@ -49,7 +54,9 @@ func target(t testing.TB) string {
 func newCluster(t *testing.T, nodes int) *cluster {
 	t.Helper()
 	if target(t) == "kfake" {
-		kc, err := kfake.NewCluster(kfake.NumBrokers(nodes))
+		// Session timeouts down to 1 s, as minibroker accepts (the group
+		// tests use short ones).
+		kc, err := kfake.NewCluster(kfake.NumBrokers(nodes), kfake.GroupMinSessionTimeout(time.Second))
 		if err != nil {
 			t.Fatalf("kfake: %v", err)
 		}

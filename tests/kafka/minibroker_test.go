@@ -42,7 +42,7 @@ func newMinibroker(t *testing.T, nodes int) *cluster {
 			t.Logf("Raft state changes during the test:\n%s", hist)
 		}
 	})
-	return &cluster{kind: "minibroker", nodes: nodes, kafka: c.KafkaAddrs(), native: c.Addrs()}
+	return &cluster{kind: "minibroker", nodes: nodes, kafka: c.KafkaAddrs(), native: c.Addrs(), bt: c}
 }
 
 // leaderWatch polls the nodes' Raft states.

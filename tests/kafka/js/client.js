@@ -13,6 +13,9 @@
 //                                                       -> {records: [{offset, key, value, headers, timestamp}]}
 //   {op: "offsets", brokers, topic, timestamp}          -> {earliest, latest, byTime}
 //
+// With argv[2] = "group", argv[3] is a JSON group consumer config instead
+// (groupConsume below): it streams lines on stdout until SIGTERM.
+//
 // kafkajs reads only as a consumer-group member; "fetch" reads by offset
 // without a group, through kafkajs's own cluster and broker objects (its
 // Fetch request and record decoding), which kafkajs 2.2.4 (pinned) keeps
@@ -161,7 +164,74 @@ async function runAll(cmds) {
   return out
 }
 
-runAll(JSON.parse(process.argv[2])).then(
+function out(line) {
+  // Synchronous for pipes on Linux: a line is out before the next step.
+  process.stdout.write(line + '\n')
+}
+
+// groupConsume is a kafkajs group member: {brokers, group, topic,
+// sessionMs, stopAfter}. It prints "rec <partition> <offset>" for each
+// message processed and, after each 5 (or the end of a batch), commits
+// them and prints "commit <partition> <next offset>". With stopAfter > 0,
+// once more than that many are processed it prints "hang" and stops
+// without committing the last ones (to be killed). SIGTERM disconnects
+// (LeaveGroup) and exits 0.
+async function groupConsume(cfg) {
+  const kafka = new Kafka({
+    clientId: 'minibroker-tests-group',
+    brokers: cfg.brokers,
+    logLevel: logLevel.ERROR,
+    retry: { initialRetryTime: 50, retries: 20 },
+  })
+  const consumer = kafka.consumer({
+    groupId: cfg.group,
+    sessionTimeout: cfg.sessionMs,
+    heartbeatInterval: Math.floor(cfg.sessionMs / 10),
+    rebalanceTimeout: 2 * cfg.sessionMs,
+    maxWaitTimeInMs: 100,
+    retry: { initialRetryTime: 50, retries: 20 },
+  })
+  process.on('SIGTERM', () => {
+    consumer.disconnect().finally(() => process.exit(0))
+  })
+  await consumer.connect()
+  await consumer.subscribe({ topics: [cfg.topic], fromBeginning: true })
+  let processed = 0
+  let hanging = false
+  const forever = () => new Promise(() => {})
+  await consumer.run({
+    autoCommit: false,
+    eachBatchAutoResolve: false,
+    eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+      if (hanging) return forever()
+      const msgs = batch.messages
+      for (let i = 0; i < msgs.length && isRunning() && !isStale(); i += 5) {
+        const chunk = msgs.slice(i, i + 5)
+        for (const m of chunk) {
+          out(`rec ${batch.partition} ${m.offset}`)
+          resolveOffset(m.offset)
+        }
+        processed += chunk.length
+        if (cfg.stopAfter > 0 && processed > cfg.stopAfter) {
+          hanging = true
+          out('hang')
+          return forever()
+        }
+        const next = (BigInt(chunk[chunk.length - 1].offset) + 1n).toString()
+        await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }])
+        out(`commit ${batch.partition} ${next}`)
+        await heartbeat()
+      }
+    },
+  })
+}
+
+if (process.argv[2] === 'group') {
+  groupConsume(JSON.parse(process.argv[3])).catch(err => {
+    process.stderr.write(`kafkajs: ${err.stack || err}\n`)
+    process.exit(1)
+  })
+} else runAll(JSON.parse(process.argv[2])).then(
   res => process.stdout.write(JSON.stringify(res) + '\n'),
   err => {
     process.stderr.write(`kafkajs: ${err.stack || err}\n`)
