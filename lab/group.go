@@ -73,24 +73,12 @@ func (p *processor) process(ctx context.Context, who string, recs []client.Recor
 
 func runGroup(ctx context.Context, r *Run, mode groupMode) (Result, error) {
 	const topic = "orders"
-	tl, n, batch := r.tl, max(r.sizes.Group, 8), max(r.sizes.Batch, 2)
-	batches := (n + batch - 1) / batch
-	crashBatch := 2 + r.rng.IntN(max(batches/2-1, 1)) // A finishes at least one batch first
-	if r.manual {
-		crashBatch = -1
-	}
-	c, err := startCluster(ctx, r)
+	tl := r.tl
+	c, ck, n, batch, crashBatch, err := startCrashScenario(ctx, r, topic)
 	if err != nil {
 		return Result{}, err
 	}
 	defer c.close()
-	if err := c.createTopic(ctx, topic); err != nil {
-		return Result{}, err
-	}
-	ck := check.New()
-	if err := fillTopic(ctx, c.admin, ck, topic, n); err != nil {
-		return Result{}, err
-	}
 	rep := ck.Report()
 	tl.emit(span(KindAck, 0, int64(n-1), false, "producer: %d orders sent with acks=all, %d acked (offsets 0-%d); each order's key is its id", rep.Sent, rep.Acked, n-1))
 	how := map[groupMode]string{
@@ -331,4 +319,30 @@ func runSurvivor(ctx context.Context, tl *timeline, c *cluster, proc *processor,
 			return nil
 		}
 	}
+}
+
+// startCrashScenario starts what the consumer-crash scenarios share: the
+// lab cluster, topic with n orders acked with acks=all (recorded in ck),
+// the batch size, and the batch in which the first member crashes (at
+// least one batch is finished first; -1 in manual mode, where the learner
+// chooses). The caller closes the cluster.
+func startCrashScenario(ctx context.Context, r *Run, topic string) (c *cluster, ck *check.Checker, n, batch, crashBatch int, err error) {
+	n, batch = max(r.sizes.Group, 8), max(r.sizes.Batch, 2)
+	batches := (n + batch - 1) / batch
+	crashBatch = 2 + r.rng.IntN(max(batches/2-1, 1))
+	if r.manual {
+		crashBatch = -1
+	}
+	if c, err = startCluster(ctx, r); err != nil {
+		return nil, nil, 0, 0, 0, err
+	}
+	ck = check.New()
+	if err = c.createTopic(ctx, topic); err == nil {
+		err = fillTopic(ctx, c.admin, ck, topic, n)
+	}
+	if err != nil {
+		c.close()
+		return nil, nil, 0, 0, 0, err
+	}
+	return c, ck, n, batch, crashBatch, nil
 }

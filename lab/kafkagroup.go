@@ -11,7 +11,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/minibroker/minibroker/client"
-	"github.com/minibroker/minibroker/client/check"
 )
 
 // The kafka-consumer-crash scenario: commit-after-processing played by a
@@ -104,24 +103,12 @@ func pollBatch(ctx context.Context, m *kgo.Client, batch int) ([]client.Record, 
 
 func runKafkaConsumerCrash(ctx context.Context, r *Run) (Result, error) {
 	const topic = "orders"
-	tl, n, batch := r.tl, max(r.sizes.Group, 8), max(r.sizes.Batch, 2)
-	batches := (n + batch - 1) / batch
-	crashBatch := 2 + r.rng.IntN(max(batches/2-1, 1))
-	if r.manual {
-		crashBatch = -1
-	}
-	c, err := startCluster(ctx, r)
+	tl := r.tl
+	c, ck, n, batch, crashBatch, err := startCrashScenario(ctx, r, topic)
 	if err != nil {
 		return Result{}, err
 	}
 	defer c.close()
-	if err := c.createTopic(ctx, topic); err != nil {
-		return Result{}, err
-	}
-	ck := check.New()
-	if err := fillTopic(ctx, c.admin, ck, topic, n); err != nil {
-		return Result{}, err
-	}
 	tl.emit(span(KindAck, 0, int64(n-1), false, "producer: %d orders sent with acks=all (offsets 0-%d)", n, n-1))
 	tl.say("Kafka group %q: franz-go consumers (kgo.ConsumerGroup, kgo.DisableAutoCommit) poll up to %d records, process them, then CommitRecords; session timeout %v",
 		kafkaLabGroup, batch, kafkaLabSession)
