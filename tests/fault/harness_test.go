@@ -258,3 +258,25 @@ func ctxT(t testing.TB, d time.Duration) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// killLeaders SIGKILLs the leader kills times in a row, each time the new
+// one. Before each kill waitAcked(acked()+300) lets a producer make
+// progress under the current leader; each killed node is restarted and
+// caught up before the next kill, so a quorum always remains.
+func (c *cluster) killLeaders(kills int, acked func() int, waitAcked func(n int)) {
+	c.t.Helper()
+	for k := 1; k <= kills; k++ {
+		waitAcked(acked() + 300)
+		l := c.leader()
+		victim := c.nodes[l]
+		at := acked()
+		start := time.Now()
+		victim.Kill()
+		nl := c.leaderNot(victim.cfg.ID)
+		elected := time.Since(start)
+		victim.Restart()
+		c.waitCaughtUp(l)
+		c.t.Logf("kill %d/%d: leader %s SIGKILLed at %d acked; %s leads after %v; %s back and caught up after %v",
+			k, kills, victim.cfg.ID, at, c.nodes[nl].cfg.ID, elected.Round(time.Millisecond), victim.cfg.ID, time.Since(start).Round(time.Millisecond))
+	}
+}

@@ -35,20 +35,7 @@ func testKafkaLeaderKilled(t *testing.T, store replication.RaftLogStore) {
 	ck := check.New()
 	kp := startKafkaProducer(t, kafka, ck, "orders", "k", 2000)
 	const kills = 3
-	for k := 1; k <= kills; k++ {
-		kp.waitAcked(t, kp.ackedCount()+300, 60*time.Second)
-		l := c.leader()
-		victim := c.nodes[l]
-		acked := kp.ackedCount()
-		start := time.Now()
-		victim.Kill()
-		nl := c.leaderNot(victim.cfg.ID)
-		elected := time.Since(start)
-		victim.Restart()
-		c.waitCaughtUp(l)
-		t.Logf("kill %d/%d: leader %s SIGKILLed at %d acked; %s leads after %v; %s back and caught up after %v",
-			k, kills, victim.cfg.ID, acked, c.nodes[nl].cfg.ID, elected.Round(time.Millisecond), victim.cfg.ID, time.Since(start).Round(time.Millisecond))
-	}
+	c.killLeaders(kills, kp.ackedCount, func(n int) { kp.waitAcked(t, n, 60*time.Second) })
 	kp.waitAcked(t, kp.ackedCount()+300, 60*time.Second)
 	kp.close()
 	readAll(t, c.cl, "orders", 3, ck, "readback")

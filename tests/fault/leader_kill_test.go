@@ -28,20 +28,7 @@ func testLeaderKilledFiveTimes(t *testing.T, store replication.RaftLogStore) {
 			ck := check.New()
 			lp := startLocalProducer(t, newClient(t, c.addrs()...), ck, "orders", "p", producerConfig(client.AcksAll, tc.idem), 2000)
 			const kills = 5
-			for k := 1; k <= kills; k++ {
-				lp.waitAcked(t, lp.ackedCount()+300, 60*time.Second) // progress under the current leader
-				l := c.leader()
-				victim := c.nodes[l]
-				acked := lp.ackedCount()
-				start := time.Now()
-				victim.Kill()
-				nl := c.leaderNot(victim.cfg.ID)
-				elected := time.Since(start)
-				victim.Restart()
-				c.waitCaughtUp(l)
-				t.Logf("kill %d/%d: leader %s SIGKILLed at %d acked; %s leads after %v; %s back and caught up after %v",
-					k, kills, victim.cfg.ID, acked, c.nodes[nl].cfg.ID, elected.Round(time.Millisecond), victim.cfg.ID, time.Since(start).Round(time.Millisecond))
-			}
+			c.killLeaders(kills, lp.ackedCount, func(n int) { lp.waitAcked(t, n, 60*time.Second) })
 			lp.waitAcked(t, lp.ackedCount()+300, 60*time.Second)
 			lp.close()
 			readAll(t, c.cl, "orders", 3, ck, "readback")

@@ -2,7 +2,9 @@ package faultnet
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
+	"strconv"
 
 	"github.com/minibroker/minibroker/broker"
 )
@@ -24,13 +26,12 @@ import (
 // Errors: a port that cannot be reserved or a proxy that cannot listen.
 func (nt *Net) Prepare(i int, cfg *broker.Config) error {
 	if cfg.RaftPeerAddr == nil {
-		if _, port, err := net.SplitHostPort(cfg.RaftAddr); err == nil && port == "0" {
-			ln, err := net.Listen("tcp", cfg.RaftAddr)
+		if host, port, err := net.SplitHostPort(cfg.RaftAddr); err == nil && port == "0" {
+			addr, err := reservePort(host)
 			if err != nil {
 				return fmt.Errorf("faultnet: reserve a raft port: %w", err)
 			}
-			cfg.RaftAddr = ln.Addr().String()
-			ln.Close()
+			cfg.RaftAddr = addr
 		}
 		cfg.RaftPeerAddr = func(id string) string { return nt.RaftPeerAddr(i, id) }
 	}
@@ -57,6 +58,29 @@ func (nt *Net) Prepare(i int, cfg *broker.Config) error {
 		cfg.KafkaAdvertisedAddr = addr
 	}
 	return nil
+}
+
+// The ports reservePort picks from: below Linux's ephemeral range (32768
+// and up by default), from which the kernel takes the local ports of
+// outgoing connections, so that no connection of this or another process
+// takes a reserved port before the node binds it.
+const reserveLow, reserveHigh = 20000, 32768
+
+// reservePort returns host:port with a port in [reserveLow, reserveHigh)
+// that was free a moment ago (bound and released). Errors: none free
+// after many tries.
+func reservePort(host string) (string, error) {
+	var err error
+	for range 1000 {
+		var ln net.Listener
+		ln, err = net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(reserveLow+rand.IntN(reserveHigh-reserveLow))))
+		if err == nil {
+			addr := ln.Addr().String()
+			ln.Close()
+			return addr, nil
+		}
+	}
+	return "", fmt.Errorf("no free port in [%d, %d): %w", reserveLow, reserveHigh, err)
 }
 
 // addFront starts a new front proxy of node i and returns its address.

@@ -1,7 +1,9 @@
 package faultnet
 
 import (
+	"math/rand/v2"
 	"net"
+	"strconv"
 	"time"
 )
 
@@ -23,11 +25,21 @@ func (p *proxy) front() bool { return p.from < 0 }
 // listen opens p's listener (on p.addr, or a free port the first time)
 // and starts accepting. nt.mu must not be held.
 func (p *proxy) listen() error {
-	addr := p.addr
-	if addr == "" {
-		addr = "127.0.0.1:0"
+	var ln net.Listener
+	var err error
+	if p.addr != "" {
+		ln, err = net.Listen("tcp", p.addr)
+	} else {
+		// A port below the ephemeral range, as reservePort's: a stopped
+		// proxy listens on it again, and no outgoing connection can have
+		// taken it meanwhile.
+		for range 1000 {
+			port := reserveLow + rand.IntN(reserveHigh-reserveLow)
+			if ln, err = net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
+				break
+			}
+		}
 	}
-	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
