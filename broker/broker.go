@@ -22,12 +22,15 @@ import (
 
 // Broker is one running minibroker node. It is safe for concurrent use.
 type Broker struct {
-	cfg    Config // defaults applied; read-only
-	id     string
-	addr   string // advertised client address
-	logger *slog.Logger
-	store  *replication.Store
-	ln     net.Listener
+	cfg  Config // defaults applied; read-only
+	id   string
+	addr string // advertised client address
+	// leaving is set when this node, as the leader, removes itself from
+	// the cluster: from then on the registrar registers it no more.
+	leaving atomic.Bool
+	logger  *slog.Logger
+	store   *replication.Store
+	ln      net.Listener
 	// kafka serves the Kafka protocol; nil when Config.DisableKafka.
 	// kafkaAddr is its advertised address. Both set in Start; read-only
 	// after.
@@ -311,8 +314,9 @@ func (b *Broker) acceptLoop() {
 
 // registrar keeps this node's client address registered in the cluster
 // state: the leader records its own; a follower asks the leader with a
-// JoinCluster request. It wakes on leadership changes and retries with
-// backoff while registration fails; it never spins.
+// JoinCluster request. It wakes on leadership changes and every
+// registrarRecheck, and retries with backoff while registration fails; it
+// never spins.
 func (b *Broker) registrar() {
 	defer b.wg.Done()
 	node := b.store.Node()
@@ -322,16 +326,27 @@ func (b *Broker) registrar() {
 		raftAddr, member := b.selfInConfig()
 		if b.registered(raftAddr, member) {
 			backoff = 50 * time.Millisecond
+			// Look again when the leader changes, and every
+			// registrarRecheck: a registration applied later than ours
+			// (a JoinCluster this node sent in an earlier run, still on
+			// its way through the leader) may have replaced it.
+			recheck := time.NewTimer(registrarRecheck)
 			select {
 			case <-b.ctx.Done():
+				recheck.Stop()
 				return
 			case <-changed:
+			case <-recheck.C:
 			}
+			recheck.Stop()
 			continue
 		}
-		// A node removed from the cluster must not join it again.
+		// A node removed from the cluster must not join it again, nor one
+		// that is removing itself (removeNode unregisters it first).
 		err := errNotMember
-		if member {
+		if b.leaving.Load() {
+			err = errLeaving
+		} else if member {
 			err = b.register()
 		}
 		if err != nil {
@@ -354,7 +369,14 @@ func (b *Broker) registrar() {
 	}
 }
 
-var errNotMember = errors.New("not a member of the cluster")
+var (
+	errNotMember = errors.New("not a member of the cluster")
+	errLeaving   = errors.New("removing itself from the cluster")
+)
+
+// registrarRecheck is how often the registrar checks that the cluster
+// still has this node's addresses as they are.
+const registrarRecheck = time.Second
 
 // registered reports whether the cluster knows this node's addresses as
 // they are now: its client address (registered through Raft) and, if it

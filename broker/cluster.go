@@ -83,11 +83,17 @@ func (b *Broker) removeNode(ctx context.Context, req *wire.RemoveNodeRequest) wi
 	}
 	if req.ID == b.id {
 		// After leaving the configuration this node cannot commit anything,
-		// so it forgets its address first.
+		// so it forgets its address first, and stops its registrar from
+		// registering it again meanwhile.
+		b.leaving.Store(true)
 		if err := unregister(); err != nil {
+			b.leaving.Store(false)
 			return fail(err)
 		}
 		if err := node.RemoveServer(ctx, req.ID); err != nil {
+			// Refused, or outcome unknown: the registrar may register this
+			// node again while it is still a member.
+			b.leaving.Store(false)
 			return fail(err)
 		}
 	} else {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/minibroker/minibroker/broker"
 	"github.com/minibroker/minibroker/broker/brokertest"
 	"github.com/minibroker/minibroker/internal/wire"
 )
@@ -226,4 +227,43 @@ func TestListOffsetsLeaderOnly(t *testing.T) {
 		return lo.Err() == nil && lo.Offset == 5
 	})
 	cl.VerifyReplicas()
+}
+
+// TestStaleRegistrationIsCorrected: a registration of a node's addresses
+// applied after the node's own (a JoinCluster it sent in an earlier run,
+// still on its way through the leader when it restarted) is put right by
+// the node's registrar without a leader change. Before, the registrar
+// looked again only when the leader changed, and the cluster kept
+// telling clients an address where nothing listened.
+func TestStaleRegistrationIsCorrected(t *testing.T) {
+	c := brokertest.NewCluster(t, 3)
+	lead := c.Broker(c.WaitLeader())
+	var f *broker.Broker
+	for i := range c.Len() {
+		if b := c.Broker(i); b.ID() != lead.ID() {
+			f = b
+			break
+		}
+	}
+	var resp wire.JoinClusterResponse
+	dialRaw(t, lead.Addr()).call(wire.JoinCluster, &wire.JoinClusterRequest{
+		ID: f.ID(), RaftAddr: f.RaftAddr(), ClientAddr: "127.0.0.1:1", KafkaAddr: "127.0.0.1:2"}, &resp)
+	if resp.ErrorCode != wire.CodeNone {
+		t.Fatalf("stale JoinCluster: %+v", resp)
+	}
+	addrOf := func() (string, string) {
+		for _, n := range describe(t, lead.Addr()).Nodes {
+			if n.ID == f.ID() {
+				return n.Addr, n.KafkaAddr
+			}
+		}
+		return "", ""
+	}
+	if a, _ := addrOf(); a != "127.0.0.1:1" {
+		t.Fatalf("after the stale JoinCluster the leader has %q for %s", a, f.ID())
+	}
+	waitFor(t, f.ID()+"'s own addresses registered again", func() bool {
+		a, k := addrOf()
+		return a == f.Addr() && k == f.KafkaAddr()
+	})
 }
