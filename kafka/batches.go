@@ -7,14 +7,12 @@ package kafka
 // compression survives end to end.
 
 import (
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 
 	"github.com/minibroker/minibroker/internal/compress"
 	mlog "github.com/minibroker/minibroker/log"
-	"github.com/minibroker/minibroker/replication"
 )
 
 // Sizes of a Kafka RecordBatch v2's leading fields.
@@ -66,13 +64,6 @@ func wrapBatch(kb []byte, limit int) (mlog.Batch, error) {
 		}
 	}
 	return b, nil
-}
-
-// submit hands one batch to the store; its producer fields come from the
-// batch header. Batches submitted one after another are applied in that
-// order.
-func (s *Server) submit(ctx context.Context, topic string, partition int32, b mlog.Batch, acks replication.Acks) (*replication.PendingAppend, error) {
-	return s.store.Submit(ctx, topic, partition, b, acks)
 }
 
 // appendKafkaBatches appends the Kafka part of each log frame in logBytes

@@ -2,7 +2,6 @@ package kafka
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/minibroker/minibroker/internal/wire"
 )
 
 // conn serves one Kafka connection. The reader goroutine (serve) reads and
@@ -86,22 +87,25 @@ func (c *conn) serve() {
 func (c *conn) readLoop() error {
 	br := bufio.NewReaderSize(c.nc, 64<<10)
 	for {
+		// Wait for a frame's first byte under the idle deadline: a timeout
+		// before it loses nothing, so the connection stays open while a
+		// long poll is in flight.
 		c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
-		size, err := readFrameSize(br, c.s.cfg.MaxFrameBytes)
-		if errors.Is(err, os.ErrDeadlineExceeded) && c.inflight.Load() > 0 && c.ctx.Err() == nil {
-			continue // a long poll is in flight: not idle
-		}
-		if err != nil {
+		if _, err := br.Peek(1); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) && c.inflight.Load() > 0 && c.ctx.Err() == nil {
+				continue // not idle
+			}
 			return err
 		}
-		// The buffer grows as the bytes arrive, so a size prefix alone
-		// does not make the server hold MaxFrameBytes.
-		var fb bytes.Buffer
-		fb.Grow(min(size, 64<<10))
-		if _, err := io.CopyN(&fb, br, int64(size)); err != nil {
-			return fmt.Errorf("%w: truncated frame: %v", errMalformed, err)
+		c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
+		// The native protocol's framing is Kafka's too (a 4-byte size, then
+		// the payload): the size is checked before anything is allocated,
+		// and the buffer grows as bytes arrive. A new buffer per frame:
+		// kmsg's byte fields point into it.
+		frame, err := wire.ReadFrame(br, c.s.cfg.MaxFrameBytes, nil)
+		if err != nil {
+			return fmt.Errorf("%w: %v", errMalformed, err)
 		}
-		frame := fb.Bytes()
 		if err := c.dispatch(frame); err != nil {
 			return err
 		}

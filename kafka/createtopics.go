@@ -74,7 +74,7 @@ func handleCreateTopics(c *conn, sl *slot, kreq kmsg.Request) {
 // enters Raft, with Kafka's error codes.
 func (s *Server) checkCreateTopic(t kmsg.CreateTopicsRequestTopic, partitions int32) (replication.TopicConfig, error) {
 	var tc replication.TopicConfig
-	if err := validTopicName(t.Topic); err != nil {
+	if err := replication.ValidateTopicName(t.Topic); err != nil {
 		return tc, err
 	}
 	if !s.store.Node().IsReady() {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/minibroker/minibroker/replication"
 )
 
 // handleDeleteTopics deletes topics through Raft, one after another, on the
@@ -31,7 +33,7 @@ func handleDeleteTopics(c *conn, sl *slot, kreq kmsg.Request) {
 }
 
 func (s *Server) deleteTopic(ctx context.Context, name string) error {
-	if err := validTopicName(name); err != nil {
+	if err := replication.ValidateTopicName(name); err != nil {
 		return err
 	}
 	if !s.store.Node().IsReady() {

@@ -50,7 +50,6 @@ const (
 	codeUnknownTopicID           int16 = 100
 	codeCoordinatorNotAvailable  int16 = 15
 	codeOffsetMetadataTooLarge   int16 = 12
-	codeCoordinatorLoading       int16 = 14
 	codeNotCoordinator           int16 = 16
 	codeIllegalGeneration        int16 = 22
 	// codeInconsistentGroupProtocol: no protocol common to all members, or

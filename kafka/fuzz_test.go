@@ -36,19 +36,6 @@ func FuzzParseHeader(f *testing.F) {
 	})
 }
 
-// FuzzReadFrameSize: a size prefix is accepted only within [8, max].
-func FuzzReadFrameSize(f *testing.F) {
-	f.Add([]byte{0, 0, 0, 8}, 1024)
-	f.Add([]byte{0xff, 0xff, 0xff, 0xff}, 1024)
-	f.Add([]byte{0, 0}, 1024)
-	f.Fuzz(func(t *testing.T, b []byte, max int) {
-		n, err := readFrameSize(bytes.NewReader(b), max)
-		if err == nil && (n < 8 || n > max) {
-			t.Fatalf("size %d accepted with max %d", n, max)
-		}
-	})
-}
-
 // FuzzProduceBatches: splitting and validating a Produce partition's
 // records never panics, and what it accepts holds the records the batch
 // header counts.

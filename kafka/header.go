@@ -3,7 +3,6 @@ package kafka
 import (
 	"encoding/binary"
 	"fmt"
-	"io"
 )
 
 // requestHeader is a Kafka request header (v1, or v2 with tagged fields
@@ -14,20 +13,6 @@ type requestHeader struct {
 	Version  int16
 	Corr     int32
 	ClientID *string // nil: null
-}
-
-// readFrameSize reads a frame's 4-byte size prefix and checks it against
-// maxBytes before anything is allocated.
-func readFrameSize(r io.Reader, maxBytes int) (int, error) {
-	var p [4]byte
-	if _, err := io.ReadFull(r, p[:]); err != nil {
-		return 0, err
-	}
-	n := int32(binary.BigEndian.Uint32(p[:]))
-	if n < 8 || int64(n) > int64(maxBytes) {
-		return 0, fmt.Errorf("%w: frame size %d not in [8, %d]", errMalformed, n, maxBytes)
-	}
-	return int(n), nil
 }
 
 // parseHeaderStart parses the fields every request header version starts

@@ -29,7 +29,7 @@ func handleMetadata(c *conn, sl *slot, kreq kmsg.Request) {
 			if t.Topic == nil {
 				continue
 			}
-			if _, ok := f.Topic(*t.Topic); !ok && validTopicName(*t.Topic) == nil {
+			if _, ok := f.Topic(*t.Topic); !ok && replication.ValidateTopicName(*t.Topic) == nil {
 				missing = append(missing, *t.Topic)
 			}
 		}
@@ -113,7 +113,7 @@ func (s *Server) topicMetadata(t replication.Topic, view *clusterView, createErr
 	mt.Topic = &name
 	if t.Partitions < 0 {
 		mt.ErrorCode = codeUnknownTopicOrPartition
-		if err := validTopicName(name); err != nil {
+		if err := replication.ValidateTopicName(name); err != nil {
 			mt.ErrorCode = codeInvalidTopic
 		} else if err := createErrs[name]; err != nil {
 			mt.ErrorCode = codeOf(err)

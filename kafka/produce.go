@@ -75,7 +75,7 @@ func handleProduce(c *conn, sl *slot, kreq kmsg.Request) {
 		}
 		resp.Topics = append(resp.Topics, rt)
 	}
-	if acks == replication.AcksNone && ackErr == nil {
+	if req.Acks == 0 {
 		cancel()
 		// acks=0: no response. As Kafka does, a refused partition closes
 		// the connection (after the answers before it), so the client
@@ -133,7 +133,7 @@ func (s *Server) submitPartition(ctx context.Context, topic string, partition in
 	}
 	var out []*replication.PendingAppend
 	for _, b := range batches {
-		p, err := s.submit(ctx, topic, partition, b, acks)
+		p, err := s.store.Submit(ctx, topic, partition, b, acks)
 		if err != nil {
 			return out, err
 		}

@@ -125,6 +125,13 @@ func ValidateGroupName(name string) error {
 	return validateName(name, MaxGroupNameLen, ErrInvalidGroup)
 }
 
+// ValidateTopicName checks a topic name as CreateTopic does: 1 to
+// MaxTopicNameLen characters of [a-zA-Z0-9._-], not "." or "..". It
+// returns nil or an error wrapping ErrInvalidTopic.
+func ValidateTopicName(name string) error {
+	return validateName(name, MaxTopicNameLen, ErrInvalidTopic)
+}
+
 // normalizeMembers returns a deep copy of ms in canonical form: sorted by
 // id, subscriptions sorted without duplicates, assignments merged per
 // topic, sorted, without duplicates. It returns an error wrapping

@@ -152,7 +152,7 @@ func latestState(logs raft.LogStore, snaps raft.SnapshotStore) (index, term uint
 // entries can leave. Those entries are covered by the snapshot. Stores
 // that allow gaps are left as they are.
 func dropStaleLog(logs raft.LogStore, index uint64) error {
-	if m, ok := logs.(raft.MonotonicLogStore); !ok || !m.IsMonotonic() {
+	if !isMonotonic(logs) {
 		return nil
 	}
 	first, err := logs.FirstIndex()
