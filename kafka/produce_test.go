@@ -167,3 +167,33 @@ func TestIdempotentProduce(t *testing.T) {
 		t.Fatalf("transactional id: error %d, want 35 (UNSUPPORTED_VERSION)", r.ErrorCode)
 	}
 }
+
+// TestProduceAcksZeroRefusedForVersionOrTransactionIsNotAnswered: an
+// acks=0 Produce refused as a whole (an old version, a transactional id)
+// gets no response either (the client reads none, so one would be taken
+// for the answer to its next request): the connection is closed. Before,
+// both got a response.
+func TestProduceAcksZeroRefusedForVersionOrTransactionIsNotAnswered(t *testing.T) {
+	b := newBroker(t)
+	createTopic(t, dial(t, b.KafkaAddr()), "t0", 1)
+	for _, tc := range []struct {
+		name    string
+		version int16
+		txn     *string
+	}{{"v2", 2, nil}, {"transactional", 9, kmsg.StringPtr("tx")}} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := dial(t, b.KafkaAddr())
+			req := kmsg.NewPtrProduceRequest()
+			req.SetVersion(tc.version)
+			req.Acks, req.TimeoutMillis, req.TransactionID = 0, 5000, tc.txn
+			rt := kmsg.NewProduceRequestTopic()
+			rt.Topic = "t0"
+			rp := kmsg.NewProduceRequestTopicPartition()
+			rp.Records = kafkaBatch(1, -1, -1, -1, "x")
+			rt.Partitions = append(rt.Partitions, rp)
+			req.Topics = append(req.Topics, rt)
+			k.send(req)
+			k.expectClosed()
+		})
+	}
+}
