@@ -65,7 +65,8 @@ func (b *Broker) views(ctx context.Context, names ...string) ([]groupView, []boo
 // listener's coordinator, or only replicated when the listener is off).
 func (b *Broker) kafkaViews(names []string, vs []groupView, oks []bool) {
 	for i, n := range names {
-		if g, ok := b.store.FSM().Group(n); ok && !g.IsKafka() {
+		g, replicated := b.store.FSM().Group(n)
+		if replicated && !g.IsKafka() {
 			continue // native consumers took the name over from an emptied Kafka group
 		}
 		if b.kafka != nil {
@@ -76,7 +77,7 @@ func (b *Broker) kafkaViews(names []string, vs []groupView, oks []bool) {
 				continue
 			}
 		}
-		if g, ok := b.store.FSM().Group(n); ok && g.IsKafka() {
+		if replicated {
 			st := wire.GroupStable
 			if len(g.Members) == 0 {
 				st = wire.GroupEmpty

@@ -81,6 +81,11 @@ func (cl *Client) ClusterStatus(ctx context.Context) (ClusterStatus, error) {
 			break // keep this node's view
 		}
 	}
+	return clusterStatusOf(resp), nil
+}
+
+// clusterStatusOf is a DescribeCluster answer as a ClusterStatus.
+func clusterStatusOf(resp *wire.DescribeClusterResponse) ClusterStatus {
 	st := ClusterStatus{
 		AnsweredBy: resp.NodeID, LeaderID: resp.LeaderID, Term: resp.Term, CommitIndex: resp.CommitIndex,
 		AppliedIndex: resp.AppliedIndex, LastLogIndex: resp.LastLogIndex,
@@ -90,7 +95,7 @@ func (cl *Client) ClusterStatus(ctx context.Context) (ClusterStatus, error) {
 		st.Nodes = append(st.Nodes, NodeStatus{ID: n.ID, Addr: n.Addr, RaftAddr: n.RaftAddr, Voter: n.Voter, Leader: n.Leader,
 			KafkaAddr: n.KafkaAddr, Num: n.Num})
 	}
-	return st, nil
+	return st
 }
 
 // RemoveNode asks the leader to remove node id from the cluster: from the

@@ -32,13 +32,5 @@ func (cl *Client) NodeStatus(ctx context.Context, addr string) (ClusterStatus, e
 	if err != nil {
 		return ClusterStatus{}, fmt.Errorf("minibroker: node status of %s: %w", addr, err)
 	}
-	st := ClusterStatus{
-		AnsweredBy: resp.NodeID, LeaderID: resp.LeaderID, Term: resp.Term, CommitIndex: resp.CommitIndex,
-		AppliedIndex: resp.AppliedIndex, LastLogIndex: resp.LastLogIndex,
-		Nodes: make([]NodeStatus, 0, len(resp.Nodes)),
-	}
-	for _, n := range resp.Nodes {
-		st.Nodes = append(st.Nodes, NodeStatus{ID: n.ID, Addr: n.Addr, RaftAddr: n.RaftAddr, Voter: n.Voter, Leader: n.Leader})
-	}
-	return st, nil
+	return clusterStatusOf(resp), nil
 }

@@ -23,14 +23,6 @@ import (
 // its session expires the coordinator hands the partition to franz-go
 // consumer B, which starts at the group's committed offset and processes
 // A's last batch again: at-least-once, through the learner's own client.
-//
-// It needs consumer groups over the Kafka protocol, hence the build tag.
-
-func init() {
-	scenarios = append(scenarios, Scenario{"kafka-consumer-crash",
-		"a franz-go consumer of a Kafka consumer group processes a batch, then crashes before committing it: the next member processes it again (at-least-once)",
-		FaultCrashConsumer, runKafkaConsumerCrash})
-}
 
 const (
 	kafkaLabGroup      = "kafka-billing"

@@ -79,6 +79,8 @@ var scenarios = []Scenario{
 		"", runRetryDuplicate},
 	{"kafka-producer-leader-killed", "a franz-go producer through the Kafka listeners; the leader dies with answers in flight: franz-go's retries store records twice without idempotence, once with it",
 		"", runKafkaProducer},
+	{"kafka-consumer-crash", "a franz-go consumer of a Kafka consumer group processes a batch, then crashes before committing it: the next member processes it again (at-least-once)",
+		FaultCrashConsumer, runKafkaConsumerCrash},
 	{"commit-before-processing", "a consumer commits a batch, then crashes while processing it: the rest of the batch is never processed (at-most-once)",
 		FaultCrashConsumer, groupScenario(commitBefore)},
 	{"commit-after-processing", "a consumer processes a batch, then crashes before committing it: the next owner processes it again (at-least-once)",

@@ -70,17 +70,25 @@ const reserveLow, reserveHigh = 20000, 32768
 // that was free a moment ago (bound and released). Errors: none free
 // after many tries.
 func reservePort(host string) (string, error) {
+	ln, err := listenLow(host)
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// listenLow listens on host at a random free port in [reserveLow,
+// reserveHigh). Errors: none free after many tries.
+func listenLow(host string) (net.Listener, error) {
 	var err error
 	for range 1000 {
 		var ln net.Listener
-		ln, err = net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(reserveLow+rand.IntN(reserveHigh-reserveLow))))
-		if err == nil {
-			addr := ln.Addr().String()
-			ln.Close()
-			return addr, nil
+		if ln, err = net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(reserveLow+rand.IntN(reserveHigh-reserveLow)))); err == nil {
+			return ln, nil
 		}
 	}
-	return "", fmt.Errorf("no free port in [%d, %d): %w", reserveLow, reserveHigh, err)
+	return nil, fmt.Errorf("no free port in [%d, %d): %w", reserveLow, reserveHigh, err)
 }
 
 // addFront starts a new front proxy of node i and returns its address.

@@ -1,9 +1,7 @@
 package faultnet
 
 import (
-	"math/rand/v2"
 	"net"
-	"strconv"
 	"time"
 )
 
@@ -30,15 +28,9 @@ func (p *proxy) listen() error {
 	if p.addr != "" {
 		ln, err = net.Listen("tcp", p.addr)
 	} else {
-		// A port below the ephemeral range, as reservePort's: a stopped
-		// proxy listens on it again, and no outgoing connection can have
-		// taken it meanwhile.
-		for range 1000 {
-			port := reserveLow + rand.IntN(reserveHigh-reserveLow)
-			if ln, err = net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
-				break
-			}
-		}
+		// A port below the ephemeral range: a stopped proxy listens on it
+		// again, and no outgoing connection can have taken it meanwhile.
+		ln, err = listenLow("127.0.0.1")
 	}
 	if err != nil {
 		return err
