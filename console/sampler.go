@@ -74,9 +74,13 @@ type sampler struct {
 	lc       *lazyClient
 	interval time.Duration
 
-	mu      sync.Mutex // guards snap and changed
-	snap    *snapshot
-	changed chan struct{} // closed and replaced when snap changes
+	mu       sync.Mutex // guards snap, changed and lastLook
+	snap     *snapshot
+	changed  chan struct{} // closed and replaced when snap changes
+	lastLook time.Time     // when current was last called (a page or a live stream)
+	// wake asks run for a sample now (the first look after an idle
+	// spell); buffered 1, sent to without blocking.
+	wake chan struct{}
 
 	// Owned by the run goroutine.
 	lastCounts [2]float64 // produce and fetch records counted at lastAt
@@ -86,30 +90,54 @@ type sampler struct {
 }
 
 func newSampler(b *broker.Broker, lc *lazyClient, interval time.Duration) *sampler {
-	s := &sampler{b: b, lc: lc, interval: interval, changed: make(chan struct{}), lags: map[string][]lagPoint{}}
+	s := &sampler{b: b, lc: lc, interval: interval, changed: make(chan struct{}), lags: map[string][]lagPoint{},
+		lastLook: time.Now(), wake: make(chan struct{}, 1)}
 	s.snap = &snapshot{At: time.Now(), Self: b.NodeState(), Topics: b.TopicStates()}
 	return s
 }
 
-// run samples every interval until ctx ends.
+// idleAfter is how long after the last look the sampler stops asking the
+// cluster: a console nobody watches puts no load on the cluster.
+const idleAfter = 30 * time.Second
+
+// run samples every interval until ctx ends, while someone looks (see
+// idleAfter), and at once on the first look after an idle spell.
 func (s *sampler) run(ctx context.Context) {
 	t := time.NewTicker(s.interval)
 	defer t.Stop()
 	for {
-		s.sample(ctx)
+		if !s.idle() {
+			s.sample(ctx)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-s.wake:
 		}
 	}
 }
 
+// idle reports whether nobody has looked for idleAfter.
+func (s *sampler) idle() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return time.Since(s.lastLook) > idleAfter
+}
+
 // current returns the latest snapshot and a channel closed when a newer
-// one is published. It does not block.
+// one is published, and notes the look (after an idle spell the snapshot
+// may be old; a new one follows at once). It does not block.
 func (s *sampler) current() (*snapshot, <-chan struct{}) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if time.Since(s.lastLook) > idleAfter {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+	s.lastLook = time.Now()
 	return s.snap, s.changed
 }
 
