@@ -34,7 +34,7 @@ func (s *Server) cluster() clusterView {
 	node := s.store.Node()
 	v.epoch = s.leaderEpoch()
 	leaderID, _ := node.Leader()
-	nums := s.nodeNums()
+	nums, addrs := s.registered()
 	if n, ok := nums[leaderID]; ok && leaderID != "" {
 		v.leader = n
 	}
@@ -46,7 +46,7 @@ func (s *Server) cluster() clusterView {
 		}
 	}
 	sort.Slice(v.voters, func(i, j int) bool { return v.voters[i] < v.voters[j] })
-	for id, addr := range s.kafkaAddrs() {
+	for id, addr := range addrs {
 		host, port, err := splitHostPort(addr)
 		if err != nil {
 			continue
@@ -73,33 +73,27 @@ func (v *clusterView) hasBroker(num int32) bool {
 	return false
 }
 
-// nodeNums maps node ids to Kafka broker ids: the numeric ids the cluster
-// state gives each node when it first registers (FSM.Nodes' Num).
-func (s *Server) nodeNums() map[string]int32 {
-	nums := map[string]int32{}
+// registered reads the cluster state's nodes once: nums maps node ids to
+// Kafka broker ids (the numeric ids the cluster gives each node when it
+// first registers), addrs node ids to their registered Kafka addresses
+// (this node's own is its configured one until registered).
+func (s *Server) registered() (nums map[string]int32, addrs map[string]string) {
+	nums, addrs = map[string]int32{}, map[string]string{}
 	for _, n := range s.store.FSM().Nodes() {
-		if n.Num > 0 {
-			nums[n.ID] = n.Num
+		if n.Num <= 0 {
+			continue
 		}
-	}
-	return nums
-}
-
-// kafkaAddrs maps node ids to the Kafka addresses registered in the
-// cluster state; this node's own is its configured one until registered.
-func (s *Server) kafkaAddrs() map[string]string {
-	addrs := map[string]string{}
-	for _, n := range s.store.FSM().Nodes() {
-		if n.KafkaAddr != "" && n.Num > 0 {
+		nums[n.ID] = n.Num
+		if n.KafkaAddr != "" {
 			addrs[n.ID] = n.KafkaAddr
 		}
 	}
 	if _, ok := addrs[s.cfg.NodeID]; !ok {
-		if _, known := s.nodeNums()[s.cfg.NodeID]; known {
+		if _, known := nums[s.cfg.NodeID]; known {
 			addrs[s.cfg.NodeID] = s.advertisedAddr()
 		}
 	}
-	return addrs
+	return nums, addrs
 }
 
 // splitHostPort splits a host:port with a port in [1, 65535].

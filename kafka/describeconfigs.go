@@ -65,7 +65,7 @@ func (s *Server) configEntries(r kmsg.DescribeConfigsRequestResource) ([]topicCo
 		}
 		return topicConfigEntries(t.Config), nil
 	case kmsg.ConfigResourceTypeBroker:
-		self := s.nodeNums()[s.cfg.NodeID]
+		self, _ := s.store.FSM().NodeNum(s.cfg.NodeID)
 		if r.ResourceName != "" && r.ResourceName != strconv.Itoa(int(self)) {
 			return nil, kerr(codeInvalidRequest, fmt.Sprintf("broker %q: this is broker %d; ask that broker", r.ResourceName, self))
 		}
