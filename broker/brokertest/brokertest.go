@@ -223,7 +223,7 @@ func (c *Cluster) Restart(i int) *broker.Broker {
 	if c.brokers[i] != nil {
 		return c.brokers[i]
 	}
-	b, err := broker.Start(c.cfgs[i])
+	b, err := faultnet.StartBroker(context.Background(), c.cfgs[i])
 	if err != nil {
 		c.t.Fatalf("brokertest: start n%d: %v", i+1, err)
 	}

@@ -21,6 +21,7 @@
 package localcluster
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -146,7 +147,7 @@ func (c *Cluster) Restart(i int) error {
 	if up {
 		return nil
 	}
-	b, err := broker.Start(cfg)
+	b, err := faultnet.StartBroker(context.Background(), cfg)
 	if err != nil {
 		return fmt.Errorf("localcluster: start node %d: %w", i+1, err)
 	}
