@@ -93,6 +93,7 @@ func newSampler(b *broker.Broker, lc *lazyClient, interval time.Duration) *sampl
 	s := &sampler{b: b, lc: lc, interval: interval, changed: make(chan struct{}), lags: map[string][]lagPoint{},
 		lastLook: time.Now(), wake: make(chan struct{}, 1)}
 	s.snap = &snapshot{At: time.Now(), Self: b.NodeState(), Topics: b.TopicStates()}
+	s.selfOnly(s.snap) // until the first sample: this node as it sees itself
 	return s
 }
 

@@ -3,6 +3,8 @@ package console
 import (
 	"testing"
 	"time"
+
+	"github.com/minibroker/minibroker/broker/brokertest"
 )
 
 // TestSamplerIdlesUnwatched: a sampler nobody has looked at for idleAfter
@@ -36,5 +38,16 @@ func TestSamplerIdlesUnwatched(t *testing.T) {
 	case <-s.wake:
 		t.Fatal("a look while busy asked for an extra sample")
 	default:
+	}
+}
+
+// TestSamplerStartsWithThisNode: before its first sample the sampler's
+// snapshot lists this node as it sees itself, so a page served at once
+// shows it (TestServeConsole once got a cluster page without any node).
+func TestSamplerStartsWithThisNode(t *testing.T) {
+	b := brokertest.NewCluster(t, 1).Broker(0)
+	snap, _ := newSampler(b, nil, time.Second).current()
+	if len(snap.Nodes) != 1 || snap.Nodes[0].ID != b.ID() {
+		t.Fatalf("first snapshot's nodes: %+v, want %s", snap.Nodes, b.ID())
 	}
 }
