@@ -38,6 +38,9 @@ func (nt *Net) Prepare(i int, cfg *broker.Config) error {
 				if nt.closed {
 					h.release()
 				} else {
+					if old := nt.holds[i]; old != nil { // prepared twice
+						old.release()
+					}
 					nt.holdAddr[i], nt.holds[i] = h.addr, h
 				}
 				nt.mu.Unlock()
