@@ -217,11 +217,26 @@ func (c *Cluster) Shutdown(i int) {
 }
 
 // Restart starts node i again, on the same data dir and ports; it also
-// starts it the first time. It is a no-op for a node that is up.
+// starts it the first time. It is a no-op for a node that is up. The test
+// fails if the node does not start.
 func (c *Cluster) Restart(i int) *broker.Broker {
 	c.t.Helper()
+	b, err := c.Start(i)
+	if err != nil {
+		c.t.Fatalf("brokertest: %v", err)
+	}
+	return b
+}
+
+// Start is Restart for a start that may fail (a test of damaged data, for
+// one): it returns broker.Start's error (wrapped, naming the node) instead
+// of failing the test, and the node stays down then. A started node is up
+// as after Restart (stop it with Kill or Shutdown, not Close, so that its
+// Raft port stays held for the next start).
+func (c *Cluster) Start(i int) (*broker.Broker, error) {
+	c.t.Helper()
 	if c.brokers[i] != nil {
-		return c.brokers[i]
+		return c.brokers[i], nil
 	}
 	var b *broker.Broker
 	var err error
@@ -231,18 +246,18 @@ func (c *Cluster) Restart(i int) *broker.Broker {
 		b, err = faultnet.StartBroker(context.Background(), c.cfgs[i])
 	}
 	if err != nil {
-		c.t.Fatalf("brokertest: start n%d: %v", i+1, err)
+		return nil, fmt.Errorf("start n%d: %w", i+1, err)
 	}
 	c.brokers[i] = b
 	if c.net != nil {
 		if err := c.net.Started(i, b, &c.cfgs[i]); err != nil { // the same ports next time
 			c.t.Fatalf("brokertest: n%d: %v", i+1, err)
 		}
-		return b
+		return b, nil
 	}
 	c.cfgs[i].Addr, c.cfgs[i].RaftAddr = b.ListenAddr(), b.RaftAddr() // same ports next time
 	if !c.cfgs[i].DisableKafka {
 		c.cfgs[i].KafkaAddr = b.KafkaListenAddr()
 	}
-	return b
+	return b, nil
 }

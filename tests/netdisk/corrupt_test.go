@@ -48,8 +48,6 @@ func TestCorruptTail(t *testing.T) {
 	createTopic(t, c, "events", 1)
 	lead := c.WaitLeader()
 	f := (lead + 1) % 3
-	fol := c.Broker(f)
-	cfgs[f].Addr, cfgs[f].RaftAddr = fol.ListenAddr(), fol.RaftAddr()
 	cl := newClient(t, nil, 3*time.Second, c.Addrs()...)
 	ck := check.New()
 	produce := func(stream string, n int64) {
@@ -119,7 +117,7 @@ func TestCorruptTail(t *testing.T) {
 	} {
 		damage.do()
 		stopped := logs[f].count("state machine stopped")
-		b, err := broker.Start(cfgs[f])
+		_, err := c.Start(f)
 		switch {
 		case err == nil:
 			// The partition's log is opened when it is first needed: at
@@ -133,7 +131,7 @@ func TestCorruptTail(t *testing.T) {
 			if line == "" {
 				t.Fatalf("(c) %s before the recovery point: the node stopped for another reason", damage.name)
 			}
-			b.Close()
+			c.Kill(f)
 			t.Logf("(c) FINDING: %s before the recovery point: the node starts, then its state machine stops at replay and it is not repaired from its Raft log or peers: %s", damage.name, line)
 		case errors.Is(err, mlog.ErrCorrupt):
 			t.Logf("(c) FINDING: %s before the recovery point: the node refuses to start and is not repaired from its Raft log or peers: %v", damage.name, err)
