@@ -167,3 +167,35 @@ func TestStoreACLs(t *testing.T) {
 		t.Fatalf("bad filter: %v", err)
 	}
 }
+
+// FuzzApplyACLs: any body of an ACL command is applied or rejected
+// (ErrBadCommand, ErrInvalidACL), never a panic, and leaves the list
+// sorted, unique and valid.
+func FuzzApplyACLs(f *testing.F) {
+	good, _ := encodeCommand(CmdCreateACLs, &CreateACLsCmd{ACLs: []auth.ACL{topicACL("User:a", "t", auth.OpRead, auth.PermissionAllow)}})
+	f.Add(false, good[1:])
+	f.Add(true, good[1:])
+	f.Add(false, []byte{0x81, 0xa1, 'a', 0x91, 0x80})
+	f.Fuzz(func(t *testing.T, del bool, body []byte) {
+		h := newHarness(t, FSMConfig{})
+		h.apply(CmdCreateACLs, &CreateACLsCmd{ACLs: []auth.ACL{topicACL("User:b", "u", auth.OpWrite, auth.PermissionDeny)}})
+		ct := CmdCreateACLs
+		if del {
+			ct = CmdDeleteACLs
+		}
+		h.index++
+		r := h.f.Apply(&raft.Log{Index: h.index, Type: raft.LogCommand, Data: append([]byte{byte(ct)}, body...)})
+		if err, ok := r.(error); ok && !errors.Is(err, ErrBadCommand) && !errors.Is(err, ErrInvalidACL) {
+			t.Fatalf("error %v", err)
+		}
+		acls := h.f.ACLs()
+		for i, a := range acls {
+			if err := auth.ValidateACL(a); err != nil {
+				t.Fatalf("stored invalid ACL: %v", err)
+			}
+			if i > 0 && auth.Compare(acls[i-1], a) >= 0 {
+				t.Fatalf("not sorted and unique: %+v", acls)
+			}
+		}
+	})
+}
