@@ -44,6 +44,7 @@ func (b *Broker) startKafka(ln net.Listener) error {
 		IdleTimeout:      b.cfg.IdleTimeout,
 		AutoCreateTopics: b.cfg.AutoCreateTopics,
 		InitProducer:     b.initProducerAnywhere,
+		EnforceACLs:      b.authz.enforce.Load(),
 	})
 	if err != nil {
 		ln.Close()

@@ -64,6 +64,10 @@ type Config struct {
 	// expire members quickly) and 30 minutes.
 	GroupMinSessionTimeout time.Duration
 	GroupMaxSessionTimeout time.Duration
+	// EnforceACLs checks every request against the replicated ACLs for
+	// the connection's principal (docs/security.md); set when connections
+	// authenticate. Default false: everything is allowed.
+	EnforceACLs bool
 }
 
 // Defaults for Config's zero fields.
@@ -166,6 +170,8 @@ type Server struct {
 	groupsRunning bool
 	wg            sync.WaitGroup // Serve loops and connection goroutines
 	closeErr      error
+	// authz checks requests against the ACLs (authz.go).
+	authz authorizer
 }
 
 // New returns a Server for cfg, or an error wrapping ErrInvalidConfig. It
@@ -178,6 +184,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, logger: cfg.Logger, store: cfg.Store,
 		lns: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.authz.enforce.Store(cfg.EnforceACLs)
 	s.groups = newCoordinator(s)
 	return s, nil
 }

@@ -164,3 +164,12 @@ func (s *Store) DeleteACLs(ctx context.Context, filters []auth.Filter) ([][]auth
 	}
 	return out, nil
 }
+
+// AuthorizeAny reports whether p may perform op on at least one resource
+// of type res (auth.AuthorizeAny). Safe for concurrent use.
+func (f *FSM) AuthorizeAny(p auth.Principal, op auth.Operation, res auth.ResourceType) bool {
+	if p.Superuser {
+		return true
+	}
+	return auth.AuthorizeAny(f.ACLs(), p, op, res)
+}

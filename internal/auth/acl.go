@@ -368,3 +368,25 @@ func (p Permission) String() string {
 	}
 	return fmt.Sprintf("Permission(%d)", int8(p))
 }
+
+// AuthorizeAny reports whether p may perform op on at least one resource
+// of type res under acls: some allow ACL names a resource (its literal
+// name, or its prefix as a name) on which Authorize grants op. Kafka uses
+// it for InitProducerId without a transactional id (Write on any topic).
+// Safe for concurrent use if acls is not modified meanwhile.
+func AuthorizeAny(acls []ACL, p Principal, op Operation, res ResourceType) bool {
+	if p.Superuser {
+		return true
+	}
+	for i := range acls {
+		a := &acls[i]
+		if a.Permission != PermissionAllow || a.Resource != res || !grants(a.Operation, op) ||
+			!principalMatches(a.Principal, p.User) {
+			continue
+		}
+		if Authorize(acls, p, op, res, a.Name) {
+			return true
+		}
+	}
+	return false
+}

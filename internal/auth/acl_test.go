@@ -289,3 +289,19 @@ func TestCompareSorts(t *testing.T) {
 		t.Fatal("Compare is not an order")
 	}
 }
+
+func TestAuthorizeAny(t *testing.T) {
+	w := allow("User:alice", ResourceTopic, PatternPrefixed, "logs-", OpWrite)
+	if !AuthorizeAny([]ACL{w}, alice, OpWrite, ResourceTopic) {
+		t.Fatal("prefixed write not found")
+	}
+	if AuthorizeAny([]ACL{w}, bob, OpWrite, ResourceTopic) || AuthorizeAny([]ACL{w}, alice, OpRead, ResourceTopic) {
+		t.Fatal("granted to the wrong principal or op")
+	}
+	if AuthorizeAny([]ACL{w, deny("User:alice", ResourceTopic, PatternPrefixed, "logs", OpWrite)}, alice, OpWrite, ResourceTopic) {
+		t.Fatal("a covering deny did not refuse")
+	}
+	if !AuthorizeAny(nil, Principal{User: "root", Superuser: true}, OpWrite, ResourceTopic) {
+		t.Fatal("superuser refused")
+	}
+}
