@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"fmt"
 	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -81,4 +82,22 @@ func (c *conn) describeConfigsCode(r kmsg.DescribeConfigsRequestResource) int16 
 		return codeTopicAuthorizationFailed
 	}
 	return c.clusterCode(auth.OpDescribeConfigs)
+}
+
+// authorize returns nil if the connection's principal may perform op on
+// (res, name), else an error whose Kafka code (codeOf) is
+// TOPIC_AUTHORIZATION_FAILED, GROUP_AUTHORIZATION_FAILED or
+// CLUSTER_AUTHORIZATION_FAILED by the resource type.
+func (c *conn) authorize(op auth.Operation, res auth.ResourceType, name string) error {
+	if c.allowed(op, res, name) {
+		return nil
+	}
+	code := codeClusterAuthorizationFailed
+	switch res {
+	case auth.ResourceTopic:
+		code = codeTopicAuthorizationFailed
+	case auth.ResourceGroup:
+		code = codeGroupAuthorizationFailed
+	}
+	return kerr(code, fmt.Sprintf("%s may not %s %s %q", c.principal, op, res, name))
 }

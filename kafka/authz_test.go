@@ -373,3 +373,22 @@ func TestKafkaSuperuserAndEnforcementOff(t *testing.T) {
 		t.Fatalf("produce without enforcement: %d", got)
 	}
 }
+
+func TestKafkaAuthorizeCodes(t *testing.T) {
+	a := newAuthzServer(t)
+	p1, p2 := net.Pipe()
+	defer p1.Close()
+	defer p2.Close()
+	c := newConn(a.srv, p1)
+	c.principal = alice
+	for res, want := range map[auth.ResourceType]int16{auth.ResourceTopic: codeTopicAuthorizationFailed,
+		auth.ResourceGroup: codeGroupAuthorizationFailed, auth.ResourceCluster: codeClusterAuthorizationFailed} {
+		if got := codeOf(c.authorize(auth.OpAlter, res, "x")); got != want {
+			t.Errorf("%v: code %d, want %d", res, got, want)
+		}
+	}
+	grant(t, a.store, allowTopic("alice", "x", auth.OpAlter)...)
+	if err := c.authorize(auth.OpDescribe, auth.ResourceTopic, "x"); err != nil {
+		t.Fatalf("granted: %v", err)
+	}
+}
