@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 
 	"github.com/minibroker/minibroker/internal/auth"
@@ -95,4 +96,67 @@ func (b *Broker) describeACLs(req *wire.DescribeACLsRequest) wire.DescribeACLsRe
 	}
 	resp.ACLs = aclsToWire(b.store.FSM().MatchACLs(f))
 	return resp
+}
+
+// leaderToAsk returns the leader's client address, or an error when this
+// node is the leader's own or none is known.
+func (b *Broker) leaderToAsk() (string, error) {
+	_, addr := b.leaderClientAddr()
+	if addr == "" || addr == b.addr {
+		return "", fmt.Errorf("%w: no leader known", ErrNoLeader)
+	}
+	return addr, nil
+}
+
+// createACLsAnywhere is kafka.Config.CreateACLs: through the Store on the
+// ready leader, else asked of the leader over the native protocol (the
+// Kafka connection's permission was checked here).
+func (b *Broker) createACLsAnywhere(ctx context.Context, acls []auth.ACL) error {
+	if b.store.Node().IsReady() {
+		return b.store.CreateACLs(ctx, acls)
+	}
+	addr, err := b.leaderToAsk()
+	if err != nil {
+		return err
+	}
+	var resp wire.CreateACLsResponse
+	if err := callPeer(ctx, addr, wire.CreateACLs, &wire.CreateACLsRequest{ACLs: aclsToWire(acls)}, &resp); err != nil {
+		return err
+	}
+	return resp.Err()
+}
+
+// deleteACLsAnywhere is kafka.Config.DeleteACLs, like createACLsAnywhere.
+// From a follower, what each filter removed is the leader's answer
+// selected by the filter.
+func (b *Broker) deleteACLsAnywhere(ctx context.Context, filters []auth.Filter) ([][]auth.ACL, error) {
+	if b.store.Node().IsReady() {
+		return b.store.DeleteACLs(ctx, filters)
+	}
+	addr, err := b.leaderToAsk()
+	if err != nil {
+		return nil, err
+	}
+	req := &wire.DeleteACLsRequest{Filters: make([]wire.ACL, len(filters))}
+	for i, f := range filters {
+		req.Filters[i] = wire.ACL{Principal: f.Principal, Host: f.Host, Resource: int8(f.Resource), Pattern: int8(f.Pattern),
+			Name: f.Name, Operation: int8(f.Operation), Permission: int8(f.Permission)}
+	}
+	var resp wire.DeleteACLsResponse
+	if err := callPeer(ctx, addr, wire.DeleteACLs, req, &resp); err != nil {
+		return nil, err
+	}
+	if err := resp.Err(); err != nil {
+		return nil, err
+	}
+	out := make([][]auth.ACL, len(filters))
+	for _, w := range resp.Deleted {
+		a := aclFromWire(w)
+		for i, f := range filters {
+			if f.Matches(a) {
+				out[i] = append(out[i], a)
+			}
+		}
+	}
+	return out, nil
 }

@@ -8,8 +8,8 @@ import (
 	"github.com/minibroker/minibroker/internal/auth"
 )
 
-// handleCreateAcls adds ACLs through Raft on the leader (elsewhere:
-// NOT_CONTROLLER). It needs the cluster Alter permission. Each creation
+// handleCreateAcls adds ACLs through Raft (Config.CreateACLs: the
+// broker's asks the leader from a follower). It needs the cluster Alter permission. Each creation
 // gets its own result: an invalid one INVALID_REQUEST; the valid ones are
 // added in one command.
 func handleCreateAcls(c *conn, sl *slot, kreq kmsg.Request) {
@@ -47,7 +47,7 @@ func handleCreateAcls(c *conn, sl *slot, kreq kmsg.Request) {
 	c.async(func() {
 		ctx, cancel := context.WithTimeout(c.ctx, adminTimeout)
 		defer cancel()
-		if err := c.s.store.CreateACLs(ctx, acls); err != nil {
+		if err := c.s.cfg.CreateACLs(ctx, acls); err != nil {
 			for _, i := range at {
 				results[i].ErrorCode, results[i].ErrorMessage = aclCode(err), errMessage(err)
 			}

@@ -8,8 +8,9 @@ import (
 	"github.com/minibroker/minibroker/internal/auth"
 )
 
-// handleDeleteAcls removes the ACLs each filter selects, through Raft on
-// the leader (elsewhere: NOT_CONTROLLER), and lists per filter the ACLs
+// handleDeleteAcls removes the ACLs each filter selects, through Raft
+// (Config.DeleteACLs: the broker's asks the leader from a follower), and
+// lists per filter the ACLs
 // removed. It needs the cluster Alter permission. An invalid filter gets
 // INVALID_REQUEST; the others are applied in one command.
 func handleDeleteAcls(c *conn, sl *slot, kreq kmsg.Request) {
@@ -46,7 +47,7 @@ func handleDeleteAcls(c *conn, sl *slot, kreq kmsg.Request) {
 	c.async(func() {
 		ctx, cancel := context.WithTimeout(c.ctx, adminTimeout)
 		defer cancel()
-		per, err := c.s.store.DeleteACLs(ctx, filters)
+		per, err := c.s.cfg.DeleteACLs(ctx, filters)
 		for k, i := range at {
 			if err != nil {
 				results[i].ErrorCode, results[i].ErrorMessage = aclCode(err), errMessage(err)
