@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sync/atomic"
@@ -168,6 +169,21 @@ func (c *conn) listGroups() wire.ListGroupsResponse {
 	}
 	resp.Groups = slices.DeleteFunc(resp.Groups, func(g wire.GroupSummary) bool {
 		return !f.Authorize(c.principal, auth.OpDescribe, auth.ResourceGroup, g.Group)
+	})
+	return resp
+}
+
+// fetchOffsets is Broker.fetchOffsets for this connection's principal: a
+// request for every committed offset leaves out the topics the principal
+// may not Describe (named ones were checked by authorizeRequest).
+func (c *conn) fetchOffsets(ctx context.Context, req *wire.FetchOffsetsRequest) wire.FetchOffsetsResponse {
+	resp := c.b.fetchOffsets(ctx, req)
+	if !c.b.authz.enforce.Load() || c.principal.Superuser || len(req.Partitions) > 0 {
+		return resp
+	}
+	f := c.b.store.FSM()
+	resp.Offsets = slices.DeleteFunc(resp.Offsets, func(o wire.PartitionOffset) bool {
+		return !f.Authorize(c.principal, auth.OpDescribe, auth.ResourceTopic, o.Topic)
 	})
 	return resp
 }

@@ -226,6 +226,16 @@ func TestNativeMetadataAndGroupsFiltered(t *testing.T) {
 	if err := rawAs(t, b, auth.Principal{User: "root", Superuser: true}).commit("other", "hidden"); err != nil {
 		t.Fatal(err)
 	}
+	// Alice commits to g in "visible"; root to g in "hidden": alice's
+	// FetchOffsets of everything shows only "visible".
+	if err := rawAs(t, b, auth.Principal{User: "root", Superuser: true}).commit("g", "hidden"); err != nil {
+		t.Fatal(err)
+	}
+	var fo wire.FetchOffsetsResponse
+	if err := alice.call(wire.FetchOffsets, &wire.FetchOffsetsRequest{Group: "g"}, &fo); err != nil ||
+		len(fo.Offsets) != 1 || fo.Offsets[0].Topic != "visible" {
+		t.Fatalf("alice's offsets of g: %+v, %v", fo.Offsets, err)
+	}
 	var lg wire.ListGroupsResponse
 	if err := alice.call(wire.ListGroups, &wire.ListGroupsRequest{}, &lg); err != nil || len(lg.Groups) != 1 || lg.Groups[0].Group != "g" {
 		t.Fatalf("alice lists %+v, %v", lg.Groups, err)

@@ -44,7 +44,7 @@ func (c *conn) dispatch(hdr wire.RequestHeader, body []byte) error {
 	case wire.CommitOffsets:
 		return answerCtx(c, hdr, body, c.b.commitOffsets)
 	case wire.FetchOffsets:
-		return answerCtx(c, hdr, body, c.b.fetchOffsets)
+		return answerCtx(c, hdr, body, c.fetchOffsets)
 	case wire.DescribeGroup:
 		return answerCtx(c, hdr, body, c.b.describeGroup)
 	case wire.ListGroups:
