@@ -44,6 +44,8 @@ type Broker struct {
 	caughtUp atomic.Bool
 	// metrics is set in Start before anything serves; read-only after.
 	metrics *metrics
+	// authz checks requests against the ACLs (authz.go).
+	authz authorizer
 	// httpLn and httpSrv serve /metrics, /healthz and /readyz; nil when
 	// Config.MetricsAddr is empty. Set in Start; read-only after.
 	httpLn  net.Listener

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/minibroker/minibroker/internal/auth"
 	"github.com/minibroker/minibroker/internal/wire"
 )
 
@@ -29,6 +30,14 @@ type conn struct {
 
 	inflight atomic.Int32   // requests read and not yet answered
 	handlers sync.WaitGroup // request goroutines
+
+	// principal is who the connection is authenticated as (the zero value:
+	// not authenticated). Set once by the reader goroutine, before the
+	// requests it authorizes are read; read by request goroutines.
+	principal auth.Principal
+	// reqHdr is the header of the request being dispatched; owned by the
+	// reader goroutine (see serve in dispatch.go).
+	reqHdr wire.RequestHeader
 }
 
 func newConn(b *Broker, nc net.Conn) *conn {

@@ -12,6 +12,7 @@ import (
 // every other request runs on its own request goroutine.
 func (c *conn) dispatch(hdr wire.RequestHeader, body []byte) error {
 	corr := hdr.CorrelationID
+	c.reqHdr = hdr
 	switch hdr.APIKey {
 	case wire.Produce:
 		var req wire.ProduceRequest
@@ -23,7 +24,7 @@ func (c *conn) dispatch(hdr wire.RequestHeader, body []byte) error {
 	case wire.Fetch:
 		return serve(c, body, func(r *wire.FetchRequest) { c.serveFetch(corr, r) })
 	case wire.Metadata:
-		return answer(c, hdr, body, c.b.metadata)
+		return answer(c, hdr, body, c.metadata)
 	case wire.CreateTopic:
 		return answerCtx(c, hdr, body, c.b.createTopic)
 	case wire.DeleteTopic:
@@ -43,11 +44,11 @@ func (c *conn) dispatch(hdr wire.RequestHeader, body []byte) error {
 	case wire.CommitOffsets:
 		return answerCtx(c, hdr, body, c.b.commitOffsets)
 	case wire.FetchOffsets:
-		return answerCtx(c, hdr, body, c.b.fetchOffsets)
+		return answerCtx(c, hdr, body, c.fetchOffsets)
 	case wire.DescribeGroup:
 		return answerCtx(c, hdr, body, c.b.describeGroup)
 	case wire.ListGroups:
-		return serve(c, body, func(*wire.ListGroupsRequest) { c.replyTo(corr, wire.ListGroups, c.b.listGroups(c.ctx)) })
+		return serve(c, body, func(*wire.ListGroupsRequest) { c.replyTo(corr, wire.ListGroups, c.listGroups()) })
 	case wire.ResetOffsets:
 		return answerCtx(c, hdr, body, c.b.resetOffsets)
 	case wire.DeleteGroup:
@@ -60,6 +61,12 @@ func (c *conn) dispatch(hdr wire.RequestHeader, body []byte) error {
 		return answerCtx(c, hdr, body, c.b.proposeDigest)
 	case wire.ReplicaDigest:
 		return answerCtx(c, hdr, body, c.b.replicaDigest)
+	case wire.CreateACLs:
+		return answerCtx(c, hdr, body, c.b.createACLs)
+	case wire.DeleteACLs:
+		return answerCtx(c, hdr, body, c.b.deleteACLs)
+	case wire.DescribeACLs:
+		return answer(c, hdr, body, c.b.describeACLs)
 	}
 	// CheckVersion accepted a key this switch does not serve: a bug.
 	c.respondErr(corr, hdr.APIKey, wire.Err(wire.CodeUnknownAPI, hdr.APIKey.String()+" is not served"))
@@ -77,11 +84,16 @@ func (c *conn) replyTo(corr uint32, api wire.APIKey, resp any) {
 }
 
 // serve decodes a request of type T and runs fn with it on a request
-// goroutine.
+// goroutine, unless the connection's principal may not make it
+// (authorizeRequest): then the answer is an error response.
 func serve[T any](c *conn, body []byte, fn func(*T)) error {
 	req := new(T)
 	if err := wire.DecodeBody(body, req); err != nil {
 		return err
+	}
+	if err := c.authorizeRequest(req); err != nil {
+		c.respondErr(c.reqHdr.CorrelationID, c.reqHdr.APIKey, err)
+		return nil
 	}
 	c.async(func() { fn(req) })
 	return nil

@@ -44,6 +44,9 @@ func (b *Broker) startKafka(ln net.Listener) error {
 		IdleTimeout:      b.cfg.IdleTimeout,
 		AutoCreateTopics: b.cfg.AutoCreateTopics,
 		InitProducer:     b.initProducerAnywhere,
+		CreateACLs:       b.createACLsAnywhere,
+		DeleteACLs:       b.deleteACLsAnywhere,
+		EnforceACLs:      b.authz.enforce.Load(),
 	})
 	if err != nil {
 		ln.Close()

@@ -33,6 +33,10 @@ func (c *conn) produce(corr uint32, req *wire.ProduceRequest) {
 		b.metrics.produced(slot, resp.ErrorCode, 0, 0, start)
 		c.respond(corr, resp)
 	}
+	if err := c.authorizeRequest(req); err != nil {
+		fail(err)
+		return
+	}
 	acks, err := acksOf(req.Acks)
 	if err != nil {
 		fail(err)

@@ -50,6 +50,12 @@ var (
 
 	// Replica verification (VerifyCluster).
 	ErrDigestUnavailable = wire.ErrDigestUnavailable
+
+	// Authorization: the client's user lacks a permission on the topic,
+	// group or cluster (an administrator grants it: minibroker acl add).
+	ErrTopicAuthorization   = wire.ErrTopicAuthorization
+	ErrGroupAuthorization   = wire.ErrGroupAuthorization
+	ErrClusterAuthorization = wire.ErrClusterAuthorization
 )
 
 // Errors of the client itself.

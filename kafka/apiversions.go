@@ -40,6 +40,9 @@ func init() {
 		kmsg.ListGroups.Int16():      {0, 4, handleListGroups},
 		kmsg.DeleteGroups.Int16():    {0, 2, handleDeleteGroups},
 		kmsg.OffsetDelete.Int16():    {0, 0, handleOffsetDelete},
+		kmsg.DescribeACLs.Int16():    {0, 3, handleDescribeAcls},
+		kmsg.CreateACLs.Int16():      {0, 3, handleCreateAcls},
+		kmsg.DeleteACLs.Int16():      {0, 3, handleDeleteAcls},
 	}
 }
 

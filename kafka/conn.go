@@ -16,6 +16,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/minibroker/minibroker/internal/auth"
 	"github.com/minibroker/minibroker/internal/wire"
 )
 
@@ -36,6 +37,11 @@ type conn struct {
 	slots    chan *slot
 	inflight atomic.Int32   // len of slots plus the one being written
 	handlers sync.WaitGroup // goroutines started by async
+
+	// principal is who the connection is authenticated as (the zero value:
+	// not authenticated). Set once by the reader goroutine, before the
+	// requests it authorizes are read; read by handlers.
+	principal auth.Principal
 }
 
 // slot is one request's place in the response order. The handler calls

@@ -38,7 +38,9 @@ func handleCreateTopics(c *conn, sl *slot, kreq kmsg.Request) {
 			if partitions == -1 {
 				partitions = c.s.cfg.DefaultPartitions
 			}
-			if seen[t.Topic] > 1 {
+			if !c.mayCreateTopic(t.Topic) {
+				err = kerr(codeTopicAuthorizationFailed, fmt.Sprintf("%s may not create topic %q", c.principal, t.Topic))
+			} else if seen[t.Topic] > 1 {
 				err = kerr(codeInvalidRequest, fmt.Sprintf("topic %q is named %d times in the request", t.Topic, seen[t.Topic]))
 			} else {
 				tc, err = c.s.checkCreateTopic(t, partitions)

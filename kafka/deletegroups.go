@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/minibroker/minibroker/internal/auth"
 	"github.com/minibroker/minibroker/replication"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -23,6 +24,8 @@ func handleDeleteGroups(c *conn, sl *slot, kreq kmsg.Request) {
 			members, active := c.s.groups.hasMembers(name)
 			var err error
 			switch {
+			case c.groupCode(auth.OpDelete, name) != codeNone:
+				rg.ErrorCode = codeGroupAuthorizationFailed
 			case !active:
 				rg.ErrorCode = codeNotCoordinator
 			case members:

@@ -6,6 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/minibroker/minibroker/internal/auth"
 	"github.com/minibroker/minibroker/replication"
 )
 
@@ -21,7 +22,12 @@ func handleDeleteTopics(c *conn, sl *slot, kreq kmsg.Request) {
 			rt := kmsg.NewDeleteTopicsResponseTopic()
 			n := name
 			rt.Topic = &n
-			err := c.s.deleteTopic(ctx, name)
+			var err error
+			if c.topicAllowed(auth.OpDelete, name) {
+				err = c.s.deleteTopic(ctx, name)
+			} else {
+				err = kerr(codeTopicAuthorizationFailed, fmt.Sprintf("%s may not delete topic %q", c.principal, name))
+			}
 			rt.ErrorCode = createErrCode(err)
 			if req.Version >= 5 {
 				rt.ErrorMessage = errMessage(err)

@@ -20,6 +20,11 @@ func handleDescribeConfigs(c *conn, sl *slot, kreq kmsg.Request) {
 	for _, r := range req.Resources {
 		rr := kmsg.NewDescribeConfigsResponseResource()
 		rr.ResourceType, rr.ResourceName = r.ResourceType, r.ResourceName
+		if code := c.describeConfigsCode(r); code != codeNone {
+			rr.ErrorCode = code
+			resp.Resources = append(resp.Resources, rr)
+			continue
+		}
 		entries, err := c.s.configEntries(r)
 		if err != nil {
 			rr.ErrorCode, rr.ErrorMessage = codeOf(err), errMessage(err)

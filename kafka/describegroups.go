@@ -4,6 +4,8 @@ import (
 	"math"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/minibroker/minibroker/internal/auth"
 )
 
 // handleDescribeGroups describes groups on the coordinator (other nodes:
@@ -18,6 +20,10 @@ func handleDescribeGroups(c *conn, sl *slot, kreq kmsg.Request) {
 		rg := kmsg.NewDescribeGroupsResponseGroup()
 		rg.Group = name
 		rg.AuthorizedOperations = math.MinInt32
+		if rg.ErrorCode = c.groupCode(auth.OpDescribe, name); rg.ErrorCode != codeNone {
+			resp.Groups = append(resp.Groups, rg)
+			continue
+		}
 		v, ok := c.s.groups.describe(name)
 		if !ok {
 			rg.ErrorCode = codeNotCoordinator

@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/minibroker/minibroker/internal/auth"
 	mlog "github.com/minibroker/minibroker/log"
 )
 
@@ -24,10 +25,18 @@ const codeFetchSessionIDNotFound int16 = 70
 // declined: every response has session id 0, so clients send full fetches.
 func handleFetch(c *conn, sl *slot, kreq kmsg.Request) {
 	req := kreq.(*kmsg.FetchRequest)
-	c.async(func() { sl.finish(c.s.fetch(c.ctx, req)) })
+	denied := map[string]bool{}
+	for _, t := range req.Topics {
+		if !c.topicAllowed(auth.OpRead, t.Topic) {
+			denied[t.Topic] = true
+		}
+	}
+	c.async(func() { sl.finish(c.s.fetch(c.ctx, req, denied)) })
 }
 
-func (s *Server) fetch(ctx context.Context, req *kmsg.FetchRequest) *kmsg.FetchResponse {
+// fetch serves a Fetch; the topics in denied (the principal may not Read
+// them) are answered TOPIC_AUTHORIZATION_FAILED.
+func (s *Server) fetch(ctx context.Context, req *kmsg.FetchRequest, denied map[string]bool) *kmsg.FetchResponse {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	if req.SessionID != 0 {
 		resp.ErrorCode = codeFetchSessionIDNotFound
@@ -49,6 +58,14 @@ func (s *Server) fetch(ctx context.Context, req *kmsg.FetchRequest) *kmsg.FetchR
 			rt := kmsg.NewFetchResponseTopic()
 			rt.Topic = t.Topic
 			for _, p := range t.Partitions {
+				if denied[t.Topic] {
+					rp := kmsg.NewFetchResponseTopicPartition()
+					rp.Partition, rp.ErrorCode, rp.HighWatermark, rp.LastStableOffset = p.Partition, codeTopicAuthorizationFailed, -1, -1
+					rp.RecordBatches = []byte{}
+					failed = true
+					rt.Partitions = append(rt.Partitions, rp)
+					continue
+				}
 				rp, ch := s.fetchPartition(t.Topic, p, maxBytes-total, total == 0, leader)
 				total += len(rp.RecordBatches)
 				failed = failed || rp.ErrorCode != codeNone

@@ -1,6 +1,10 @@
 package kafka
 
-import "github.com/twmb/franz-go/pkg/kmsg"
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/minibroker/minibroker/internal/auth"
+)
 
 // handleFindCoordinator names the group coordinator: the Raft leader (its
 // Kafka broker id and address), for every group, from any node. While no
@@ -22,6 +26,9 @@ func handleFindCoordinator(c *conn, sl *slot, kreq kmsg.Request) {
 		case req.CoordinatorType != 0:
 			m := "transactions are not supported"
 			return -1, "", -1, codeCoordinatorNotAvailable, &m
+		case !c.allowed(auth.OpDescribe, auth.ResourceGroup, key):
+			m := "not authorized to describe group " + key
+			return -1, "", -1, codeGroupAuthorizationFailed, &m
 		case leader == nil:
 			m := "no Raft leader is known (election in progress)"
 			return -1, "", -1, codeCoordinatorNotAvailable, &m

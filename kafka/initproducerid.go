@@ -30,6 +30,11 @@ func handleInitProducerID(c *conn, sl *slot, kreq kmsg.Request) {
 		sl.finish(resp)
 		return
 	}
+	if !c.mayIdempotentWrite() {
+		resp.ErrorCode = codeClusterAuthorizationFailed
+		sl.finish(resp)
+		return
+	}
 	c.async(func() {
 		ctx, cancel := context.WithTimeout(c.ctx, initProducerTimeout)
 		defer cancel()

@@ -4,6 +4,8 @@ import (
 	"net"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/minibroker/minibroker/internal/auth"
 )
 
 // handleJoinGroup joins a member to a group (see coordinator.join). The
@@ -13,6 +15,11 @@ import (
 func handleJoinGroup(c *conn, sl *slot, kreq kmsg.Request) {
 	req := kreq.(*kmsg.JoinGroupRequest)
 	resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
+	if resp.ErrorCode = c.groupCode(auth.OpRead, req.Group); resp.ErrorCode != codeNone {
+		resp.Generation = -1
+		sl.finish(resp)
+		return
+	}
 	var once bool
 	c.s.groups.join(req, deref(sl.hdr.ClientID), clientHost(c), resp, func() {
 		if !once {

@@ -3,6 +3,7 @@ package kafka
 import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/minibroker/minibroker/internal/auth"
 	mlog "github.com/minibroker/minibroker/log"
 )
 
@@ -37,7 +38,9 @@ func handleListOffsets(c *conn, sl *slot, kreq kmsg.Request) {
 			for _, p := range t.Partitions {
 				rp := kmsg.NewListOffsetsResponseTopicPartition()
 				rp.Partition = p.Partition
-				if !leader {
+				if !c.topicAllowed(auth.OpDescribe, t.Topic) {
+					rp.ErrorCode = codeTopicAuthorizationFailed
+				} else if !leader {
 					rp.ErrorCode = codeNotLeaderOrFollower
 				} else if off, ts, err := c.s.listOffset(t.Topic, p.Partition, p.Timestamp); err != nil {
 					rp.ErrorCode = codeOf(err)

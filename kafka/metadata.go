@@ -7,6 +7,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/minibroker/minibroker/internal/auth"
 	"github.com/minibroker/minibroker/replication"
 )
 
@@ -23,6 +24,7 @@ func handleMetadata(c *conn, sl *slot, kreq kmsg.Request) {
 	// (v10+ may name them by id instead).
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	var missing []string
+	createErrs := map[string]error{} // the failed (or refused) auto-creations
 	allowAuto := c.s.cfg.AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation)
 	if !all && allowAuto {
 		for _, t := range req.Topics {
@@ -30,18 +32,21 @@ func handleMetadata(c *conn, sl *slot, kreq kmsg.Request) {
 				continue
 			}
 			if _, ok := f.Topic(*t.Topic); !ok && replication.ValidateTopicName(*t.Topic) == nil {
+				if !c.mayCreateTopic(*t.Topic) {
+					createErrs[*t.Topic] = kerr(codeTopicAuthorizationFailed, "not authorized to create the topic")
+					continue
+				}
 				missing = append(missing, *t.Topic)
 			}
 		}
 	}
 	if len(missing) == 0 || !c.s.store.Node().IsReady() {
-		sl.finish(c.s.metadata(req, all, nil))
+		sl.finish(c.filterMetadata(c.s.metadata(req, all, createErrs), all))
 		return
 	}
 	c.async(func() {
 		ctx, cancel := context.WithTimeout(c.ctx, autoCreateTimeout)
 		defer cancel()
-		createErrs := map[string]error{}
 		for _, name := range missing {
 			err := c.s.store.CreateTopic(ctx, name, c.s.cfg.DefaultPartitions, replication.TopicConfig{})
 			if err != nil && !errors.Is(err, replication.ErrTopicExists) {
@@ -49,8 +54,33 @@ func handleMetadata(c *conn, sl *slot, kreq kmsg.Request) {
 				createErrs[name] = err
 			}
 		}
-		sl.finish(c.s.metadata(req, all, createErrs))
+		sl.finish(c.filterMetadata(c.s.metadata(req, all, createErrs), all))
 	})
+}
+
+// filterMetadata keeps the topics the connection's principal may
+// Describe: the others are left out of an all-topics answer and answered
+// TOPIC_AUTHORIZATION_FAILED (without partitions or id) when named, as
+// Kafka does.
+func (c *conn) filterMetadata(resp *kmsg.MetadataResponse, all bool) *kmsg.MetadataResponse {
+	if !c.s.authz.enforce.Load() || c.principal.Superuser {
+		return resp
+	}
+	kept := resp.Topics[:0]
+	for _, mt := range resp.Topics {
+		if mt.Topic == nil || c.topicAllowed(auth.OpDescribe, *mt.Topic) {
+			kept = append(kept, mt)
+			continue
+		}
+		if all {
+			continue
+		}
+		denied := kmsg.NewMetadataResponseTopic()
+		denied.Topic, denied.ErrorCode = mt.Topic, codeTopicAuthorizationFailed
+		kept = append(kept, denied)
+	}
+	resp.Topics = kept
+	return resp
 }
 
 // metadata answers from this node's applied state. createErrs holds the

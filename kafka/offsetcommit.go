@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/minibroker/minibroker/internal/auth"
 	"github.com/minibroker/minibroker/replication"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -44,6 +45,11 @@ func handleOffsetCommit(c *conn, sl *slot, kreq kmsg.Request) {
 			}
 		}
 	}
+	if code := c.groupCode(auth.OpRead, req.Group); code != codeNone {
+		setAll(code)
+		sl.finish(resp)
+		return
+	}
 	inst := deref(req.InstanceID)
 	if code := c.s.groups.checkCommit(req.Group, member, inst, gen); code != codeNone {
 		setAll(code)
@@ -56,6 +62,10 @@ func handleOffsetCommit(c *conn, sl *slot, kreq kmsg.Request) {
 	for i, t := range req.Topics {
 		for j, p := range t.Partitions {
 			md := deref(p.Metadata)
+			if !c.topicAllowed(auth.OpRead, t.Topic) {
+				resp.Topics[i].Partitions[j].ErrorCode = codeTopicAuthorizationFailed
+				continue
+			}
 			if len(md) > maxOffsetMetadata {
 				resp.Topics[i].Partitions[j].ErrorCode = codeOffsetMetadataTooLarge
 				continue

@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 
+	"github.com/minibroker/minibroker/internal/auth"
 	"github.com/minibroker/minibroker/replication"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -26,6 +27,8 @@ func handleOffsetDelete(c *conn, sl *slot, kreq kmsg.Request) {
 		known = known || n == req.Group
 	}
 	switch {
+	case c.groupCode(auth.OpDelete, req.Group) != codeNone:
+		resp.ErrorCode = codeGroupAuthorizationFailed
 	case !active:
 		resp.ErrorCode = codeNotCoordinator
 	case replication.ValidateGroupName(req.Group) != nil:
@@ -49,6 +52,8 @@ func handleOffsetDelete(c *conn, sl *slot, kreq kmsg.Request) {
 			rp := kmsg.NewOffsetDeleteResponseTopicPartition()
 			rp.Partition = p.Partition
 			switch {
+			case !c.topicAllowed(auth.OpRead, t.Topic):
+				rp.ErrorCode = codeTopicAuthorizationFailed
 			case subscribed[t.Topic]:
 				rp.ErrorCode = codeGroupSubscribedToTopic
 			case !topicErr:

@@ -5,6 +5,8 @@ import (
 	"sort"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/minibroker/minibroker/internal/auth"
 )
 
 // handleOffsetFetch returns a group's committed offsets (-1 for a
@@ -14,6 +16,22 @@ import (
 // committed offset. v8+ (several groups) is not served.
 func handleOffsetFetch(c *conn, sl *slot, kreq kmsg.Request) {
 	req := kreq.(*kmsg.OffsetFetchRequest)
+	if code := c.groupCode(auth.OpDescribe, req.Group); code != codeNone {
+		resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
+		resp.ErrorCode = code
+		for _, t := range req.Topics {
+			rt := kmsg.NewOffsetFetchResponseTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewOffsetFetchResponseTopicPartition()
+				rp.Partition, rp.Offset, rp.LeaderEpoch, rp.ErrorCode = p, -1, -1, code
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		sl.finish(resp)
+		return
+	}
 	c.async(func() {
 		ctx, cancel := context.WithTimeout(c.ctx, groupOpTimeout)
 		defer cancel()
@@ -71,12 +89,22 @@ func offsetFetchResponse(c *conn, req *kmsg.OffsetFetchRequest, active bool) *km
 			for ; j < len(all) && all[j].t == all[i].t; j++ {
 				parts = append(parts, all[j].p)
 			}
-			add(all[i].t, parts)
+			if c.topicAllowed(auth.OpDescribe, all[i].t) {
+				add(all[i].t, parts)
+			}
 			i = j
 		}
 	} else {
 		for _, t := range req.Topics {
 			add(t.Topic, t.Partitions)
+			if !c.topicAllowed(auth.OpDescribe, t.Topic) {
+				rt := &resp.Topics[len(resp.Topics)-1]
+				for i := range rt.Partitions {
+					rt.Partitions[i].Offset, rt.Partitions[i].ErrorCode = -1, codeTopicAuthorizationFailed
+					md := ""
+					rt.Partitions[i].Metadata = &md
+				}
+			}
 		}
 	}
 	return resp

@@ -7,6 +7,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/minibroker/minibroker/internal/auth"
 	mlog "github.com/minibroker/minibroker/log"
 	"github.com/minibroker/minibroker/replication"
 )
@@ -61,6 +62,9 @@ func handleProduce(c *conn, sl *slot, kreq kmsg.Request) {
 			rp.Partition = p.Partition
 			var pa []*replication.PendingAppend
 			err := ackErr
+			if err == nil && !c.topicAllowed(auth.OpWrite, t.Topic) {
+				err = kerr(codeTopicAuthorizationFailed, fmt.Sprintf("%s may not write to topic %q", c.principal, t.Topic))
+			}
 			if err == nil {
 				pa, err = c.s.submitPartition(ctx, t.Topic, p.Partition, p.Records, acks)
 			}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/minibroker/minibroker/internal/auth"
 	"github.com/minibroker/minibroker/replication"
 )
 
@@ -64,6 +65,17 @@ type Config struct {
 	// expire members quickly) and 30 minutes.
 	GroupMinSessionTimeout time.Duration
 	GroupMaxSessionTimeout time.Duration
+	// CreateACLs and DeleteACLs change the ACLs for CreateAcls and
+	// DeleteAcls. Default: Store.CreateACLs and Store.DeleteACLs, which
+	// work on the leader only (a follower answers NOT_CONTROLLER). The
+	// broker sets functions that ask the leader when this node is a
+	// follower, as Kafka clients send these requests to any broker.
+	CreateACLs func(ctx context.Context, acls []auth.ACL) error
+	DeleteACLs func(ctx context.Context, filters []auth.Filter) ([][]auth.ACL, error)
+	// EnforceACLs checks every request against the replicated ACLs for
+	// the connection's principal (docs/security.md); set when connections
+	// authenticate. Default false: everything is allowed.
+	EnforceACLs bool
 }
 
 // Defaults for Config's zero fields.
@@ -108,6 +120,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.InitProducer == nil && c.Store != nil {
 		c.InitProducer = c.Store.InitProducer
+	}
+	if c.CreateACLs == nil && c.Store != nil {
+		c.CreateACLs = c.Store.CreateACLs
+	}
+	if c.DeleteACLs == nil && c.Store != nil {
+		c.DeleteACLs = c.Store.DeleteACLs
 	}
 	return c
 }
@@ -166,6 +184,8 @@ type Server struct {
 	groupsRunning bool
 	wg            sync.WaitGroup // Serve loops and connection goroutines
 	closeErr      error
+	// authz checks requests against the ACLs (authz.go).
+	authz authorizer
 }
 
 // New returns a Server for cfg, or an error wrapping ErrInvalidConfig. It
@@ -178,6 +198,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, logger: cfg.Logger, store: cfg.Store,
 		lns: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.authz.enforce.Store(cfg.EnforceACLs)
 	s.groups = newCoordinator(s)
 	return s, nil
 }

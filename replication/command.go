@@ -32,6 +32,13 @@ const (
 	// Only add to the end.
 )
 
+// ACL commands (acls.go), numbered explicitly: 16 and 17 are the users'
+// commands (CmdPutUser, CmdDeleteUser).
+const (
+	CmdCreateACLs CommandType = 18 // CreateACLsCmd
+	CmdDeleteACLs CommandType = 19 // DeleteACLsCmd
+)
+
 func (t CommandType) String() string {
 	switch t {
 	case CmdCreateTopic:
@@ -64,6 +71,10 @@ func (t CommandType) String() string {
 		return "KafkaGroup"
 	case CmdDeleteOffsets:
 		return "DeleteOffsets"
+	case CmdCreateACLs:
+		return "CreateACLs"
+	case CmdDeleteACLs:
+		return "DeleteACLs"
 	}
 	return fmt.Sprintf("CommandType(%d)", uint8(t))
 }

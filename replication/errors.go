@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/minibroker/minibroker/internal/auth"
 	mlog "github.com/minibroker/minibroker/log"
 )
 
@@ -188,4 +189,12 @@ var (
 	// Such errors are *mlog.OffsetRangeError values carrying the range, as
 	// those of FSM.Read are; errors.Is matches either name.
 	ErrOffsetOutOfRange = mlog.ErrOffsetOutOfRange
+)
+
+// Errors of access-control lists (acls.go).
+var (
+	// ErrInvalidACL is auth.ErrInvalidACL under this package's name: an ACL
+	// or filter that auth.ValidateACL or auth.ValidateFilter refuses, or a
+	// create past MaxACLs. Apply rejects the whole command.
+	ErrInvalidACL = auth.ErrInvalidACL
 )

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/hashicorp/raft"
+	"github.com/minibroker/minibroker/internal/auth"
 	mlog "github.com/minibroker/minibroker/log"
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -62,8 +63,10 @@ func (g *modelGen) step() (ct CommandType, data []byte, typ raft.LogType) {
 		ct, data = g.createTopic()
 	case r < 10:
 		ct, data = CmdDeleteTopic, g.enc(CmdDeleteTopic, &DeleteTopicCmd{Name: g.topicName()})
-	case r < 52:
+	case r < 50:
 		ct, data = CmdAppend, g.append()
+	case r < 52:
+		ct, data = g.acls()
 	case r < 56:
 		ct, data = CmdInitProducer, g.enc(CmdInitProducer, &InitProducerCmd{Timestamp: g.now()})
 		g.pids = append(g.pids, int64(g.index))
@@ -436,7 +439,7 @@ func (g *modelGen) legacyCommit() []byte {
 func (g *modelGen) garbage() (CommandType, []byte) {
 	types := []CommandType{CmdCreateTopic, CmdDeleteTopic, CmdAppend, CmdCommitOffset, CmdRegisterNode, CmdInitProducer,
 		CmdHousekeeping, CmdSyncGroup, CmdRemoveMembers, CmdCommitOffsets, CmdResetOffsets, CmdDeleteGroup, CmdDigest,
-		CmdKafkaGroup, CmdDeleteOffsets}
+		CmdKafkaGroup, CmdDeleteOffsets, CmdCreateACLs, CmdDeleteACLs}
 	ct := types[g.pick(len(types))]
 	switch g.pick(4) {
 	case 0:
@@ -503,6 +506,10 @@ func describeEntry(l *raft.Log) string {
 		v = &KafkaGroupCmd{}
 	case CmdDeleteOffsets:
 		v = &DeleteOffsetsCmd{}
+	case CmdCreateACLs:
+		v = &CreateACLsCmd{}
+	case CmdDeleteACLs:
+		v = &DeleteACLsCmd{}
 	default:
 		return fmt.Sprintf("#%d %v (%d bytes)", l.Index, ct, len(l.Data))
 	}
@@ -558,4 +565,36 @@ func (g *modelGen) deleteOffsets() []byte {
 	t := g.topicName()
 	c.Partitions = []TopicPartitions{{Topic: t, Partitions: []int32{int32(g.pick(3)), int32(g.pick(3))}}}
 	return g.enc(CmdDeleteOffsets, &c)
+}
+
+// acls creates or deletes ACLs from a small pool (so that creates repeat
+// and deletes hit), sometimes with an invalid one that rejects the create.
+func (g *modelGen) acls() (CommandType, []byte) {
+	pick := func() auth.ACL {
+		a := auth.ACL{Principal: []string{"User:alice", "User:bob", "User:*"}[g.pick(3)], Host: "*",
+			Resource: auth.ResourceTopic, Pattern: auth.PatternLiteral, Name: g.topicName(),
+			Operation: []auth.Operation{auth.OpRead, auth.OpWrite, auth.OpAll}[g.pick(3)], Permission: auth.PermissionAllow}
+		if g.chance(0.3) {
+			a.Resource, a.Name = auth.ResourceGroup, g.groupName()
+			a.Operation = auth.OpRead
+		}
+		if g.chance(0.3) {
+			a.Pattern = auth.PatternPrefixed
+		}
+		if g.chance(0.2) {
+			a.Permission = auth.PermissionDeny
+		}
+		if g.chance(0.05) {
+			a.Host = "10.0.0.1" // invalid
+		}
+		return a
+	}
+	list := make([]auth.ACL, 1+g.pick(3))
+	for i := range list {
+		list[i] = pick()
+	}
+	if g.chance(0.35) {
+		return CmdDeleteACLs, g.enc(CmdDeleteACLs, &DeleteACLsCmd{ACLs: list})
+	}
+	return CmdCreateACLs, g.enc(CmdCreateACLs, &CreateACLsCmd{ACLs: list})
 }

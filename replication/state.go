@@ -3,7 +3,10 @@ package replication
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
+
+	"github.com/minibroker/minibroker/internal/auth"
 )
 
 // Topic is a topic as the replicated state knows it.
@@ -67,6 +70,9 @@ type metaState struct {
 	// state without groups encodes as it did before groups existed.
 	Groups    map[string]*Group `msgpack:"-"`
 	GroupList []*Group          `msgpack:"gr,omitempty"`
+	// ACLs are the access-control lists (acls.go), sorted by auth.Compare
+	// and unique. Apply replaces the slice, never modifies it in place.
+	ACLs []auth.ACL `msgpack:"acl,omitempty"`
 }
 
 type nodeNum struct {
@@ -134,6 +140,7 @@ func (m *metaState) clone() *metaState {
 	for _, g := range c.GroupList {
 		c.Groups[g.Name] = g
 	}
+	c.ACLs = slices.Clone(m.ACLs)
 	return c
 }
 

@@ -61,6 +61,9 @@ func explain(err error, brokers []string, topic string) error {
 		return hint("the broker refused the topic's settings: %v", err)
 	case errors.Is(err, client.ErrInvalidGroup):
 		return hint("the cluster refused the consumer group: %v", err)
+	case errors.Is(err, client.ErrTopicAuthorization), errors.Is(err, client.ErrGroupAuthorization),
+		errors.Is(err, client.ErrClusterAuthorization):
+		return hint("permission denied (%v) — an administrator can grant it with `minibroker acl add`", err)
 	case errors.Is(err, client.ErrShuttingDown):
 		return hint("the broker is shutting down — retry, or name other members in --brokers (%s): %v", addrs, err)
 	case errors.Is(err, client.ErrMessageTooLarge):

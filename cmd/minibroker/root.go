@@ -82,7 +82,7 @@ func newRootCmd(a *app) *cobra.Command {
 		Short: "A self-contained log broker: one binary, replicated with Raft",
 		Long: `minibroker is a log broker: topics split into partitions, each a log on
 disk, replicated with Raft. This one binary runs a node (serve) and the
-tools that talk to a cluster (topic, produce, consume, group, cluster).
+tools that talk to a cluster (topic, produce, consume, group, cluster, acl).
 
 Start a single node with 'minibroker serve'; see docs/cli.md for clusters,
 environment variables (MINIBROKER_*) and the config file.`,
@@ -116,6 +116,7 @@ environment variables (MINIBROKER_*) and the config file.`,
 		newVersionCmd(a),
 		newDemoCmd(a),
 		newBenchCmd(a),
+		newACLCmd(a),
 	)
 	return root
 }

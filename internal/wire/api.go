@@ -39,6 +39,10 @@ const (
 	// ProposeDigest and ReplicaDigest compare replicas (verify.go).
 	ProposeDigest APIKey = 19
 	ReplicaDigest APIKey = 20
+	// Access-control lists (acls.go). 21-24 are authentication's.
+	CreateACLs   APIKey = 25
+	DeleteACLs   APIKey = 26
+	DescribeACLs APIKey = 27
 )
 
 // VersionRange is the inclusive range of versions of one API that this
@@ -78,6 +82,9 @@ var apiTable = [...]apiInfo{
 	RemoveNode:      {"RemoveNode", VersionRange{0, 0}},
 	ProposeDigest:   {"ProposeDigest", VersionRange{0, 0}},
 	ReplicaDigest:   {"ReplicaDigest", VersionRange{0, 0}},
+	CreateACLs:      {"CreateACLs", VersionRange{0, 0}},
+	DeleteACLs:      {"DeleteACLs", VersionRange{0, 0}},
+	DescribeACLs:    {"DescribeACLs", VersionRange{0, 0}},
 }
 
 // known reports whether k is in this version's API table.

@@ -31,6 +31,10 @@ func TestCheckVersion(t *testing.T) {
 		{ProposeDigest, 0, nil},
 		{ReplicaDigest, 0, nil},
 		{ReplicaDigest + 1, 0, ErrUnknownAPI},
+		{CreateACLs, 0, nil},
+		{DeleteACLs, 0, nil},
+		{DescribeACLs, 0, nil},
+		{DescribeACLs + 1, 0, ErrUnknownAPI},
 		{0xFFFF, 0, ErrUnknownAPI},
 	} {
 		err := CheckVersion(tc.key, tc.version)
@@ -68,6 +72,9 @@ func TestAPIKeys(t *testing.T) {
 		{DeleteGroup, 18, "DeleteGroup"},
 		{ProposeDigest, 19, "ProposeDigest"},
 		{ReplicaDigest, 20, "ReplicaDigest"},
+		{CreateACLs, 25, "CreateACLs"},
+		{DeleteACLs, 26, "DeleteACLs"},
+		{DescribeACLs, 27, "DescribeACLs"},
 	}
 	known := 0
 	for k := range apiTable {

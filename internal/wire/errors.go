@@ -48,6 +48,9 @@ const (
 	CodeMemberIDRequired                  // JoinGroup: join again with the member id in the response
 	CodeDigestUnavailable                 // ReplicaDigest: no digest at that index on this node; propose a new one (the same request gets the same answer)
 	CodeGroupProtocolMismatch             // the group name is in use by Kafka clients (or the other way round)
+	CodeTopicAuthorization                // the principal may not do this to the topic (ACLs)
+	CodeGroupAuthorization                // the principal may not do this to the group (ACLs)
+	CodeClusterAuthorization              // the principal may not do this to the cluster (ACLs)
 )
 
 // Sentinel errors, one per non-zero Code. Compare with errors.Is: errors
@@ -88,6 +91,11 @@ var (
 	// ErrGroupProtocolMismatch: a native consumer joined or committed to a
 	// group that Kafka clients use (with members), or the other way round.
 	ErrGroupProtocolMismatch = errors.New("minibroker: group is in use by Kafka clients")
+	// Authorization: the connection's principal lacks a permission (see
+	// docs/security.md). Not retriable: an administrator must grant it.
+	ErrTopicAuthorization   = errors.New("minibroker: not authorized for the topic")
+	ErrGroupAuthorization   = errors.New("minibroker: not authorized for the group")
+	ErrClusterAuthorization = errors.New("minibroker: not authorized for the cluster")
 )
 
 // codeInfo is one row of codeTable.
@@ -134,6 +142,9 @@ var codeTable = [...]codeInfo{
 	CodeMemberIDRequired:      {"MemberIDRequired", ErrMemberIDRequired, false},
 	CodeDigestUnavailable:     {"DigestUnavailable", ErrDigestUnavailable, false},
 	CodeGroupProtocolMismatch: {"GroupProtocolMismatch", ErrGroupProtocolMismatch, false},
+	CodeTopicAuthorization:    {"TopicAuthorization", ErrTopicAuthorization, false},
+	CodeGroupAuthorization:    {"GroupAuthorization", ErrGroupAuthorization, false},
+	CodeClusterAuthorization:  {"ClusterAuthorization", ErrClusterAuthorization, false},
 }
 
 // known reports whether c is in this version's code table.
