@@ -82,8 +82,14 @@ const idFile = "node-id"
 // error wrapping ErrInvalidConfig, ErrStartTimeout, mlog.ErrCorrupt,
 // mlog.ErrOldFormat (a data directory written by a version before Kafka
 // support: the message says so), or a network or disk error; on error
-// everything started is stopped again.
-func Start(cfg Config) (*Broker, error) {
+// everything started is stopped again (and cfg.RaftListener closed).
+func Start(cfg Config) (_ *Broker, err error) {
+	handed := false // cfg.RaftListener was handed to replication.Open, which closes it on error
+	defer func() {
+		if err != nil && !handed && cfg.RaftListener != nil {
+			_ = cfg.RaftListener.Close()
+		}
+	}()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -137,9 +143,10 @@ func Start(cfg Config) (*Broker, error) {
 		b.addr = ln.Addr().String()
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
+	handed = true
 	b.store, err = replication.Open(replication.Config{
 		Node: replication.NodeConfig{
-			ID: id, RaftAddr: cfg.RaftAddr, DataDir: cfg.DataDir, Bootstrap: bootstrap,
+			ID: id, RaftAddr: cfg.RaftAddr, RaftListener: cfg.RaftListener, DataDir: cfg.DataDir, Bootstrap: bootstrap,
 			HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout,
 			LeaderLeaseTimeout: cfg.LeaderLeaseTimeout, SnapshotThreshold: cfg.SnapshotThreshold,
 			TrailingLogs: cfg.TrailingLogs, SnapshotInterval: cfg.SnapshotInterval, Logger: cfg.Logger,

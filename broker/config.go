@@ -39,7 +39,17 @@ type Config struct {
 	// auto.create.topics.enable. Default false.
 	AutoCreateTopics bool
 	// RaftAddr is the Raft transport's address. Default "127.0.0.1:0".
+	// Ignored when RaftListener is set.
 	RaftAddr string
+	// RaftListener, if set, is a TCP listener the Raft transport accepts
+	// on instead of binding RaftAddr, as httptest.Server.Listener: for
+	// tests and embedders that must hold their Raft port across restarts
+	// (the cluster's configuration records it), with no moment at which
+	// another process could take it. Its address replaces RaftAddr (and is
+	// what Broker.RaftAddr returns). Start takes ownership: the broker
+	// closes it on Close, and Start closes it when it returns an error.
+	// Default nil: bind RaftAddr.
+	RaftListener net.Listener
 	// AdvertiseAddr is the client address other nodes and clients are told;
 	// default: the address actually bound.
 	AdvertiseAddr string
@@ -176,7 +186,12 @@ func (c Config) Validate() error {
 	if c.DataDir == "" {
 		return bad("DataDir is required")
 	}
-	addrs := append([]string{c.Addr, c.RaftAddr}, c.Join...)
+	addrs := append([]string{c.Addr}, c.Join...)
+	if c.RaftListener != nil {
+		addrs = append(addrs, c.RaftListener.Addr().String())
+	} else {
+		addrs = append(addrs, c.RaftAddr)
+	}
 	if c.MetricsAddr != "" {
 		addrs = append(addrs, c.MetricsAddr)
 	}

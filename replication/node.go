@@ -65,13 +65,25 @@ type Node struct {
 // snaps (a restore of it was interrupted), NewNode first restores that
 // snapshot, which blocks for a copy of its data; see FSM.restoreIfBehind.
 //
+// The transport accepts on cfg.RaftListener if set (the Node owns it from
+// now on), else on RaftAddr, which NewNode binds.
+//
 // Errors: a *ConfigError (ErrInvalidConfig) for a bad cfg; a
 // *StoreMismatchError (ErrStoreMismatch) when DataDir was created with the
 // other Raft log store than cfg.RaftLog; otherwise the
 // wrapped error of opening the store, binding the address or starting raft.
-// On error everything opened so far is closed again.
+// On error everything opened so far is closed again, and so is
+// cfg.RaftListener.
 func NewNode(cfg NodeConfig, fsm raft.BatchingFSM, snaps raft.SnapshotStore) (_ *Node, err error) {
 	cfg = cfg.withDefaults()
+	// owned is the listener NewNode closes if it fails: cfg.RaftListener,
+	// or the one it binds, until the transport owns it.
+	owned := cfg.RaftListener
+	defer func() {
+		if err != nil && owned != nil {
+			_ = owned.Close()
+		}
+	}()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -128,8 +140,9 @@ func NewNode(cfg NodeConfig, fsm raft.BatchingFSM, snaps raft.SnapshotStore) (_ 
 			return nil, fmt.Errorf("replication: resolve RaftAdvertise: %w", err)
 		}
 	}
-	// The same transport NewTCPTransportWithLogger builds, plus the
-	// optional address provider of NodeConfig.RaftPeerAddr.
+	// The transport NewTCPTransportWithConfig would build (on our own
+	// stream layer, which may accept on NodeConfig.RaftListener), plus
+	// the optional address provider of NodeConfig.RaftPeerAddr.
 	tcfg := &raft.NetworkTransportConfig{MaxPool: transportMaxPool, Timeout: transportTimeout, Logger: hlog.Named("transport"),
 		// No pipelining: with the default (2) hashicorp/raft can deadlock
 		// between pipelineReplicate and decodeResponses (seen as a
@@ -141,10 +154,20 @@ func NewNode(cfg NodeConfig, fsm raft.BatchingFSM, snaps raft.SnapshotStore) (_ 
 		peers = &peerAddrs{self: raft.ServerID(cfg.ID), fn: cfg.RaftPeerAddr}
 		tcfg.ServerAddressProvider = peers
 	}
-	n.trans, err = raft.NewTCPTransportWithConfig(cfg.RaftAddr, advertise, tcfg)
-	if err != nil {
-		return nil, fmt.Errorf("replication: raft transport: %w", err)
+	ln := cfg.RaftListener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.RaftAddr); err != nil {
+			return nil, fmt.Errorf("replication: raft transport: %w", err)
+		}
+		owned = ln
 	}
+	stream := newTCPStream(ln, advertise)
+	if a, ok := stream.Addr().(*net.TCPAddr); !ok || a.IP == nil || a.IP.IsUnspecified() {
+		return nil, fmt.Errorf("replication: raft transport: %v is not a TCP address other servers can dial", stream.Addr())
+	}
+	tcfg.Stream = stream
+	n.trans = raft.NewNetworkTransportWithConfig(tcfg)
+	owned = nil // closed with the transport from now on
 	cleanup = append(cleanup, n.trans.Close)
 	n.addr = string(n.trans.LocalAddr()) // the real port when bound to :0
 	if peers != nil {
@@ -237,7 +260,8 @@ func (n *Node) Err() error {
 // after Close or Fatal. It does not block.
 func (n *Node) Done() <-chan struct{} { return n.done }
 
-// Close stops raft, closes the transport and then the Raft log store. It
+// Close stops raft, closes the transport (and its listener, see
+// NodeConfig.RaftListener) and then the Raft log store. It
 // blocks until all of that is done, is idempotent and safe to call
 // concurrently and after Fatal; every call returns the same result: nil or
 // the error of closing the Raft log store. Operations after Close return ErrShutdown. Close

@@ -22,8 +22,16 @@ type NodeConfig struct {
 	ID string
 	// RaftAddr is the TCP address the raft transport binds to, e.g.
 	// "127.0.0.1:7001". Port 0 picks a free port; the bound address is then
-	// advertised (see Node.RaftAddr).
+	// advertised (see Node.RaftAddr). Ignored when RaftListener is set.
 	RaftAddr string
+	// RaftListener, if set, is a TCP listener the raft transport accepts
+	// on instead of binding RaftAddr, as httptest.Server.Listener: for
+	// tests and embedders that must hold their port across restarts, with
+	// no moment at which another process could take it. Its address takes
+	// RaftAddr's place (advertised unless RaftAdvertise is set). NewNode
+	// takes ownership: the Node closes it on Close, and NewNode closes it
+	// when it returns an error. Default nil: bind RaftAddr.
+	RaftListener net.Listener
 	// RaftAdvertise is the address other servers dial to reach this one.
 	// Empty means the bound address, which must then not be unspecified
 	// (0.0.0.0 or ::).
@@ -158,9 +166,13 @@ func (c NodeConfig) Validate() error {
 	if c.RaftLog != RaftLogBolt && c.RaftLog != RaftLogWAL {
 		return bad("RaftLog", "unknown raft log store %q (want bolt or wal)", c.RaftLog)
 	}
-	host, _, err := splitHostPort(c.RaftAddr)
+	bindField, bindAddr := "RaftAddr", c.RaftAddr
+	if c.RaftListener != nil {
+		bindField, bindAddr = "RaftListener", c.RaftListener.Addr().String()
+	}
+	host, _, err := splitHostPort(bindAddr)
 	if err != nil {
-		return bad("RaftAddr", "%v", err)
+		return bad(bindField, "%v", err)
 	}
 	if c.RaftAdvertise != "" {
 		ahost, aport, err := splitHostPort(c.RaftAdvertise)
@@ -171,7 +183,7 @@ func (c NodeConfig) Validate() error {
 			return bad("RaftAdvertise", "%q is not an address other servers can dial", c.RaftAdvertise)
 		}
 	} else if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		return bad("RaftAdvertise", "must be set when RaftAddr %q binds all interfaces", c.RaftAddr)
+		return bad("RaftAdvertise", "must be set when %s %q binds all interfaces", bindField, bindAddr)
 	}
 	switch {
 	case c.HeartbeatTimeout < 5*time.Millisecond:

@@ -73,8 +73,15 @@ type Store struct {
 // (mlog.ErrOldFormat; see CheckDataFormat) before anything is changed; a
 // new one is marked with the current format first. It returns
 // ErrInvalidConfig, mlog.ErrOldFormat, mlog.ErrCorrupt or a wrapped I/O or
-// network error.
-func Open(cfg Config) (*Store, error) {
+// network error. It owns cfg.Node.RaftListener, as NewNode: on error it
+// is closed.
+func Open(cfg Config) (_ *Store, err error) {
+	handed := false // cfg.Node.RaftListener was handed to NewNode, which closes it on error
+	defer func() {
+		if err != nil && !handed && cfg.Node.RaftListener != nil {
+			_ = cfg.Node.RaftListener.Close()
+		}
+	}()
 	if cfg.SnapshotBytes == 0 {
 		cfg.SnapshotBytes = DefaultSnapshotBytes
 	}
@@ -100,7 +107,6 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{cfg: cfg, fatal: make(chan error, 1), stop: make(chan struct{})}
-	var err error
 	s.fsm, err = NewFSM(FSMConfig{
 		Dir:           filepath.Join(cfg.Node.DataDir, "fsm"),
 		LogSync:       cfg.LogSync,
@@ -116,6 +122,7 @@ func Open(cfg Config) (*Store, error) {
 		s.fsm.Close()
 		return nil, err
 	}
+	handed = true
 	if s.node, err = NewNode(cfg.Node, s.fsm, s.snaps); err != nil {
 		s.fsm.Close()
 		return nil, err
