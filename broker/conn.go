@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/minibroker/minibroker/internal/auth"
 	"github.com/minibroker/minibroker/internal/wire"
 )
 
@@ -29,6 +30,11 @@ type conn struct {
 
 	inflight atomic.Int32   // requests read and not yet answered
 	handlers sync.WaitGroup // request goroutines
+
+	// principal is who the connection is authenticated as; set once (from
+	// a verified TLS client certificate in handshake) by the reader
+	// goroutine before it reads a request, and read by the requests after.
+	principal auth.Principal
 }
 
 func newConn(b *Broker, nc net.Conn) *conn {
@@ -50,6 +56,9 @@ func (c *conn) serve() {
 		c.nc.Close()
 		c.handlers.Wait()
 	}()
+	if !c.handshake() {
+		return
+	}
 	br := bufio.NewReaderSize(c.nc, 64<<10)
 	log := c.b.logger.With("remote", c.nc.RemoteAddr().String())
 	for {

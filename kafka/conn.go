@@ -16,6 +16,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/minibroker/minibroker/internal/auth"
 	"github.com/minibroker/minibroker/internal/wire"
 )
 
@@ -36,6 +37,11 @@ type conn struct {
 	slots    chan *slot
 	inflight atomic.Int32   // len of slots plus the one being written
 	handlers sync.WaitGroup // goroutines started by async
+
+	// principal is who the connection is authenticated as; set once (from
+	// a verified TLS client certificate in handshake) by the reader
+	// goroutine before it reads a request, and read by the requests after.
+	principal auth.Principal
 }
 
 // slot is one request's place in the response order. The handler calls
@@ -67,6 +73,11 @@ func newConn(s *Server, nc net.Conn) *conn {
 // idles out, or the server closes. It blocks, and returns after closing the
 // connection and waiting for its goroutines.
 func (c *conn) serve() {
+	if !c.handshake() {
+		c.cancel()
+		c.nc.Close()
+		return
+	}
 	wdone := make(chan struct{})
 	go func() {
 		defer close(wdone)
