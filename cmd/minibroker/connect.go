@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/minibroker/minibroker/client"
@@ -63,6 +64,16 @@ func (a *app) clientConfig(brokers []string) client.Config {
 		Logger:      slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		TLS:         a.tls.cfg,
 	}
+}
+
+// preRun runs before every command: it applies the settings (flags not
+// given from the environment and the config file), then loads the tools'
+// TLS files.
+func (a *app) preRun(cmd *cobra.Command) error {
+	if err := applySettings(cmd, a.getenv); err != nil {
+		return err
+	}
+	return a.loadClientTLS()
 }
 
 // clientTLS is the TLS of the tools' clients.

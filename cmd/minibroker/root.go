@@ -96,16 +96,11 @@ environment variables (MINIBROKER_*) and the config file.`,
   minibroker consume orders --group billing --from-beginning
   minibroker group describe billing
   minibroker cluster status`,
-		Args:          groupArgs,
-		RunE:          showHelp,
-		SilenceErrors: true,
-		SilenceUsage:  true,
-		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			if err := applySettings(cmd, a.getenv); err != nil {
-				return err
-			}
-			return a.loadClientTLS()
-		},
+		Args:              groupArgs,
+		RunE:              showHelp,
+		SilenceErrors:     true,
+		SilenceUsage:      true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error { return a.preRun(cmd) },
 	}
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return usageErrorf("%s: %w", cmdName(cmd), err)
