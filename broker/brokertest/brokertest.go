@@ -223,7 +223,13 @@ func (c *Cluster) Restart(i int) *broker.Broker {
 	if c.brokers[i] != nil {
 		return c.brokers[i]
 	}
-	b, err := faultnet.StartBroker(context.Background(), c.cfgs[i])
+	var b *broker.Broker
+	var err error
+	if c.net != nil {
+		b, err = c.net.StartBroker(context.Background(), i, c.cfgs[i]) // on its held Raft port
+	} else {
+		b, err = faultnet.StartBroker(context.Background(), c.cfgs[i])
+	}
 	if err != nil {
 		c.t.Fatalf("brokertest: start n%d: %v", i+1, err)
 	}

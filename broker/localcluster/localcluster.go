@@ -147,7 +147,13 @@ func (c *Cluster) Restart(i int) error {
 	if up {
 		return nil
 	}
-	b, err := faultnet.StartBroker(context.Background(), cfg)
+	var b *broker.Broker
+	var err error
+	if c.net != nil {
+		b, err = c.net.StartBroker(context.Background(), i, cfg) // on its held Raft port
+	} else {
+		b, err = faultnet.StartBroker(context.Background(), cfg)
+	}
 	if err != nil {
 		return fmt.Errorf("localcluster: start node %d: %w", i+1, err)
 	}

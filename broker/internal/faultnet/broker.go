@@ -1,6 +1,7 @@
 package faultnet
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -15,10 +16,12 @@ import (
 //   - unless cfg.RaftPeerAddr is set already (then node i dials its peers
 //     directly, and only the links towards it can be cut), it routes the
 //     node's Raft dials through its link proxies; a RaftAddr with port 0
-//     gets a free port reserved now, since the proxies towards the node
-//     must know where to dial before it has started (another program
-//     could take the port before the node binds it: it then fails to
-//     start with "address in use");
+//     gets a free port now, since the proxies towards the node must know
+//     where to dial before it has started. On Linux the port is held
+//     (bound, not listening) until StartBroker hands it to the node, and
+//     again whenever the node is down (Stopped), so that no other
+//     program can take it; elsewhere it is released, and another program
+//     could take it before the node binds it (StartBroker then retries);
 //   - unless cfg.AdvertiseAddr is set, clients are told a front proxy's
 //     address; so with Kafka and cfg.KafkaAdvertisedAddr. Connections to
 //     a front proxy wait until Started tells where the node listens.
@@ -27,11 +30,29 @@ import (
 func (nt *Net) Prepare(i int, cfg *broker.Config) error {
 	if cfg.RaftPeerAddr == nil {
 		if host, port, err := net.SplitHostPort(cfg.RaftAddr); err == nil && port == "0" {
-			addr, err := reservePort(host)
-			if err != nil {
-				return fmt.Errorf("faultnet: reserve a raft port: %w", err)
+			h, err := holdLow(host)
+			switch {
+			case err == nil:
+				cfg.RaftAddr = h.addr
+				nt.mu.Lock()
+				if nt.closed {
+					h.release()
+				} else {
+					if old := nt.holds[i]; old != nil { // prepared twice
+						old.release()
+					}
+					nt.holdAddr[i], nt.holds[i] = h.addr, h
+				}
+				nt.mu.Unlock()
+			case errors.Is(err, errHoldUnsupported):
+				addr, err := reservePort(host)
+				if err != nil {
+					return fmt.Errorf("faultnet: reserve a raft port: %w", err)
+				}
+				cfg.RaftAddr = addr
+			default:
+				return fmt.Errorf("faultnet: hold a raft port: %w", err)
 			}
-			cfg.RaftAddr = addr
 		}
 		cfg.RaftPeerAddr = func(id string) string { return nt.RaftPeerAddr(i, id) }
 	}
@@ -145,14 +166,17 @@ func (nt *Net) Started(i int, b *broker.Broker, cfg *broker.Config) error {
 	return nil
 }
 
-// Stopped tells that node i is down: its front proxies stop listening
-// (clients are refused, as by the stopped broker) and close their
-// connections, until Started.
+// Stopped tells that node i is down (its broker closed): its front
+// proxies stop listening (clients are refused, as by the stopped broker)
+// and close their connections, until Started; its Raft port, if Prepare
+// held it, is held again (peers are refused too), until StartBroker. It
+// does not block.
 func (nt *Net) Stopped(i int) {
 	nt.mu.Lock()
-	defer nt.mu.Unlock()
 	for _, p := range nt.fronts[i] {
 		p.stopLocked()
 		p.target = ""
 	}
+	nt.mu.Unlock()
+	nt.hold(i)
 }

@@ -30,5 +30,8 @@
 // Cuts and pauses are states of the network, not of the process: they
 // outlast a Kill and a Restart of the node until Heal or Resume. While a
 // node is down (Stopped), its front proxies do not listen, so clients are
-// refused as by a killed broker.
+// refused as by a killed broker; on Linux its Raft port is held by a
+// socket that is bound but does not listen, so its peers are refused too,
+// and no other process can take the port before the node starts again on
+// it (Net.StartBroker hands the socket to the node as its Raft listener).
 package faultnet

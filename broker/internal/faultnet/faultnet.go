@@ -23,6 +23,12 @@ type Net struct {
 	ids []string
 	// raftAddr[j] is node j's Raft transport address ("" until known).
 	raftAddr []string
+	// holdAddr[j] is node j's Raft port, when Prepare chose it and holds it
+	// while node j is down ("" otherwise). holds[j] is that hold: non-nil
+	// only while node j is down (nil too if the port could not be held
+	// again after a stop) and nt is not closed.
+	holdAddr []string
+	holds    []*portHold
 	// fronts[k] are node k's front proxies (native, then Kafka, when set).
 	fronts [][]*proxy
 	// cutRaft[k]: node k's Raft links are cut. cutClients[k]: its front
@@ -39,6 +45,7 @@ type Net struct {
 // opened is closed).
 func New(n int) (*Net, error) {
 	nt := &Net{n: n, links: make([]*proxy, n*n), ids: make([]string, n), raftAddr: make([]string, n),
+		holdAddr: make([]string, n), holds: make([]*portHold, n),
 		fronts: make([][]*proxy, n), cutRaft: make([]bool, n), cutClients: make([]bool, n), paused: make([]bool, n),
 		changed: make(chan struct{})}
 	for i := range n {
@@ -165,14 +172,20 @@ func (nt *Net) heldLocked(p *proxy) bool {
 	return nt.paused[p.from] || nt.paused[p.to] || nt.raftAddr[p.to] == ""
 }
 
-// Close closes every proxy and connection and blocks until their
-// goroutines have returned. Idempotent.
+// Close closes every proxy and connection, releases the held Raft ports
+// and blocks until the proxies' goroutines have returned. Idempotent.
 func (nt *Net) Close() {
 	nt.mu.Lock()
 	if !nt.closed {
 		nt.closed = true
 		for _, p := range nt.allLocked() {
 			p.stopLocked()
+		}
+		for i, h := range nt.holds {
+			if h != nil {
+				h.release()
+				nt.holds[i] = nil
+			}
 		}
 		close(nt.changed)
 	}
