@@ -124,3 +124,27 @@ func waitConns(t *testing.T, b *Broker) {
 		time.Sleep(2 * time.Millisecond) // polling a condition
 	}
 }
+
+// TestValidateTLS: TLS must present a certificate; PeerTLS must present
+// one both ways and require the other side's.
+func TestValidateTLS(t *testing.T) {
+	cert := []tls.Certificate{{}}
+	for _, tc := range []struct {
+		name     string
+		tls      *tls.Config
+		peer     *tls.Config
+		wantFail bool
+	}{
+		{"none", nil, nil, false},
+		{"tls without certificate", &tls.Config{}, nil, true},
+		{"tls", &tls.Config{Certificates: cert}, nil, false},
+		{"peer without client certificate", nil, &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return nil, nil }, ClientAuth: tls.RequireAndVerifyClientCert}, true},
+		{"peer not requiring client certificates", nil, &tls.Config{Certificates: cert}, true},
+		{"peer", nil, &tls.Config{Certificates: cert, ClientAuth: tls.RequireAndVerifyClientCert}, false},
+	} {
+		err := Config{DataDir: "d", TLS: tc.tls, PeerTLS: tc.peer}.Validate()
+		if got := errors.Is(err, ErrInvalidConfig); got != tc.wantFail {
+			t.Errorf("%s: Validate = %v", tc.name, err)
+		}
+	}
+}
