@@ -73,10 +73,10 @@ type tlsHandshaker interface {
 
 // handshake completes the TLS handshake of a connection accepted on a TLS
 // listener, in the connection's goroutine, and takes the connection's
-// principal from a verified client certificate. It reports false when the
-// handshake failed: the listener's FailureLog has counted and logged it
-// (rate limited) and closed the connection. A plaintext connection is
-// left as it is.
+// principal from a verified client certificate unless it has one. It
+// reports false when the handshake failed: the listener's FailureLog has
+// counted and logged it (rate limited) and closed the connection. A
+// plaintext connection is left as it is.
 func (c *conn) handshake() bool {
 	hs, ok := c.nc.(tlsHandshaker)
 	if !ok {
@@ -85,7 +85,9 @@ func (c *conn) handshake() bool {
 	if err := hs.HandshakeContext(c.ctx); err != nil {
 		return false
 	}
-	if p, ok := tlsconf.Principal(hs.ConnectionState()); ok {
+	// A connection already authenticated (with authentication off, every
+	// connection is the anonymous superuser) keeps its principal.
+	if p, ok := tlsconf.Principal(hs.ConnectionState()); ok && !c.principal.Authenticated() {
 		c.principal = p
 	}
 	return true
@@ -108,8 +110,15 @@ func (b *Broker) dialPeer(ctx context.Context, addr string) (net.Conn, error) {
 // (Config.PeerTLS): a node without a certificate of the cluster's CA
 // cannot join. Without PeerTLS it allows everything.
 func (c *conn) requireNode() error {
-	if c.b.cfg.PeerTLS == nil || c.principal.Node {
+	if c.b.cfg.PeerTLS == nil {
 		return nil
+	}
+	// The certificate decides, not the principal: with authentication
+	// off every connection is the anonymous superuser.
+	if hs, ok := c.nc.(tlsHandshaker); ok {
+		if p, ok := tlsconf.Principal(hs.ConnectionState()); ok && p.Node {
+			return nil
+		}
 	}
 	return wire.Err(wire.CodeMalformed, "joining needs a node certificate of the cluster's CA (mutual TLS)")
 }

@@ -17,10 +17,10 @@ type tlsHandshaker interface {
 
 // handshake completes the TLS handshake of a connection accepted on a TLS
 // listener, in the connection's goroutine, and takes its principal from a
-// verified client certificate. It reports false when the handshake failed:
-// the listener's tlsconf.FailureLog has counted and logged it (rate
-// limited) and the connection is closed. A plaintext connection is left
-// as it is.
+// verified client certificate unless it has one. It reports false when the
+// handshake failed: the listener's tlsconf.FailureLog has counted and
+// logged it (rate limited) and the connection is closed. A plaintext
+// connection is left as it is.
 func (c *conn) handshake() bool {
 	hs, ok := c.nc.(tlsHandshaker)
 	if !ok {
@@ -29,7 +29,9 @@ func (c *conn) handshake() bool {
 	if err := hs.HandshakeContext(c.ctx); err != nil {
 		return false
 	}
-	if p, ok := tlsconf.Principal(hs.ConnectionState()); ok {
+	// A connection already authenticated (with authentication off, every
+	// connection is the anonymous superuser) keeps its principal.
+	if p, ok := tlsconf.Principal(hs.ConnectionState()); ok && !c.principal.Authenticated() {
 		c.principal = p
 	}
 	return true
