@@ -36,3 +36,11 @@ func (c *conn) handshake() bool {
 	}
 	return true
 }
+
+// isTLS reports whether the connection came through a TLS listener (its
+// net.Conn is a *tlsconf.Conn, not a *tls.Conn: check with this, not a
+// type assertion to *tls.Conn).
+func (c *conn) isTLS() bool {
+	_, ok := c.nc.(tlsHandshaker)
+	return ok
+}

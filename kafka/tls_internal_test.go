@@ -88,3 +88,17 @@ func TestTLSPrincipalFromClientCertificate(t *testing.T) {
 		t.Fatalf("principals %+v; want alice", got)
 	}
 }
+
+// TestIsTLS: a connection of a TLS listener is TLS (a *tlsconf.Conn), a
+// plain one is not.
+func TestIsTLS(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	if (&conn{nc: a}).isTLS() {
+		t.Fatal("a plain connection counts as TLS")
+	}
+	if !(&conn{nc: tlsconf.Server(a, &tls.Config{}, time.Second, nil)}).isTLS() {
+		t.Fatal("a TLS listener's connection does not count as TLS")
+	}
+}
