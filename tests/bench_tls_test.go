@@ -23,7 +23,9 @@ func BenchmarkSecurity(b *testing.B) {
 		name string
 		mod  func(b *testing.B, dir string) (func(int, *broker.Config), *tls.Config)
 	}{
-		{"plaintext", func(*testing.B, string) (func(int, *broker.Config), *tls.Config) { return func(int, *broker.Config) {}, nil }},
+		{"plaintext", func(*testing.B, string) (func(int, *broker.Config), *tls.Config) {
+			return func(int, *broker.Config) {}, nil
+		}},
 		{"tls", func(b *testing.B, dir string) (func(int, *broker.Config), *tls.Config) {
 			return brokertest.TLS(b, dir), brokertest.ClientTLS(b, dir, "")
 		}},
