@@ -66,6 +66,12 @@ shutting down). --metrics-addr serves the last three on an address of their
 own. If the default console address is taken (a second node on this
 machine), serve warns and goes on without the console.
 
+--tls-cert, --tls-key and --tls-ca (all three: this node's certificate, with
+common name node:<id>, its key, and the cluster's CA) serve TLS on the client
+and Kafka listeners and require mutual TLS on the Raft port; the files are
+re-read when they change. 'minibroker certs create' makes a set for a quick
+start; see docs/security.md.
+
 On SIGINT or SIGTERM it stops accepting clients, answers the requests in
 flight, hands leadership over to another node if it leads, closes its data
 and exits 0 (within 30s; a second signal kills it at once).
