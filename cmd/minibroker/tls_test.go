@@ -123,3 +123,22 @@ func TestServeOverTLS(t *testing.T) {
 		t.Fatal("a plaintext client reached the TLS listener")
 	}
 }
+
+// TestBenchOverTLS: `minibroker bench` with --tls-ca drives a TLS cluster
+// through the native client and, with --kafka, through franz-go.
+func TestBenchOverTLS(t *testing.T) {
+	dir := t.TempDir()
+	c := brokertest.NewCluster(t, 1, brokertest.TLS(t, dir))
+	tools := newCLI(t)
+	tools.env["MINIBROKER_TLS_CA"] = filepath.Join(dir, "ca.crt")
+	r := tools.run("bench", "produce", "--brokers", c.Addrs()[0], "--count", "200", "--format", "json")
+	wantExit(t, r, exitOK)
+	if res := lastJSON(t, r); res.Messages != 200 || res.Errors != 0 {
+		t.Fatalf("native produce over TLS: %+v", res)
+	}
+	r = tools.run("bench", "produce", "--kafka", "--brokers", c.KafkaAddrs()[0], "--topic", "kb", "--count", "200", "--format", "json")
+	wantExit(t, r, exitOK, `created topic "kb"`)
+	if res := lastJSON(t, r); res.Messages != 200 || res.Errors != 0 {
+		t.Fatalf("Kafka produce over TLS: %+v", res)
+	}
+}
