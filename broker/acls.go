@@ -120,7 +120,7 @@ func (b *Broker) createACLsAnywhere(ctx context.Context, acls []auth.ACL) error 
 		return err
 	}
 	var resp wire.CreateACLsResponse
-	if err := callPeer(ctx, addr, wire.CreateACLs, &wire.CreateACLsRequest{ACLs: aclsToWire(acls)}, &resp); err != nil {
+	if err := b.callPeer(ctx, addr, wire.CreateACLs, &wire.CreateACLsRequest{ACLs: aclsToWire(acls)}, &resp); err != nil {
 		return err
 	}
 	return resp.Err()
@@ -143,7 +143,7 @@ func (b *Broker) deleteACLsAnywhere(ctx context.Context, filters []auth.Filter) 
 			Name: f.Name, Operation: int8(f.Operation), Permission: int8(f.Permission)}
 	}
 	var resp wire.DeleteACLsResponse
-	if err := callPeer(ctx, addr, wire.DeleteACLs, req, &resp); err != nil {
+	if err := b.callPeer(ctx, addr, wire.DeleteACLs, req, &resp); err != nil {
 		return nil, err
 	}
 	if err := resp.Err(); err != nil {

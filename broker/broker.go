@@ -71,6 +71,10 @@ type Broker struct {
 	closeErr  error
 	done      chan struct{} // closed when the first Close has finished
 
+	// tlsFails counts failed TLS handshakes per listener (tls.go); set in
+	// Start before anything listens, read-only after.
+	tlsFails tlsFailures
+
 	fatalMu sync.Mutex // guards fatal
 	fatal   error      // why the broker closed itself (fatal.go); nil otherwise
 }
@@ -123,6 +127,8 @@ func Start(cfg Config) (_ *Broker, err error) {
 	var httpLn net.Listener
 	b := &Broker{cfg: cfg, id: id, logger: cfg.Logger.With("node", id), ln: ln, conns: map[*conn]struct{}{},
 		draining: make(chan struct{}), graceful: make(chan struct{}), done: make(chan struct{})}
+	b.tlsFails = newTLSFailures(b)
+	b.ln = b.wrapTLS(ln, listenerNative)
 	kln, err := b.listenKafka()
 	if err != nil {
 		ln.Close()
@@ -153,6 +159,7 @@ func Start(cfg Config) (_ *Broker, err error) {
 			LeaderLeaseTimeout: cfg.LeaderLeaseTimeout, SnapshotThreshold: cfg.SnapshotThreshold,
 			TrailingLogs: cfg.TrailingLogs, SnapshotInterval: cfg.SnapshotInterval, Logger: cfg.Logger,
 			RaftPeerAddr: cfg.RaftPeerAddr, UnsafeNoSync: cfg.UnsafeNoFsync, RaftLog: cfg.RaftLog,
+			RaftTLS: cfg.PeerTLS, RaftTLSFailures: b.tlsFails[listenerRaft],
 		},
 		LogSync: cfg.LogSync,
 		LogFS:   cfg.LogFS,
@@ -168,6 +175,7 @@ func Start(cfg Config) (_ *Broker, err error) {
 		return nil, err
 	}
 	b.metrics = newMetrics(b)
+	b.registerTLSMetrics(b.metrics.reg)
 	if httpLn != nil {
 		b.serveHTTP(httpLn)
 	}

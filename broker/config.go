@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -105,6 +106,24 @@ type Config struct {
 
 	// Logger receives the broker's structured logs; nil discards them.
 	Logger *slog.Logger
+
+	// TLS, if set, serves the client listeners (native and Kafka, on the
+	// same ports) over TLS with this configuration; it must present a
+	// certificate (Certificates, GetCertificate or GetConfigForClient).
+	// A verified client certificate authenticates the connection as its
+	// common name (a node for "node:<id>", see auth.Principal). Build it
+	// with tlsconf.Reloader.ServerConfig to follow certificate rotations.
+	// Default nil: plaintext.
+	TLS *tls.Config
+	// PeerTLS, if set, is mutual TLS between nodes: the Raft transport
+	// accepts and dials with it, and so do broker-to-broker calls (joining,
+	// asking the leader for a producer id) when TLS is set. It must
+	// present a certificate when dialing (Certificates or
+	// GetClientCertificate) and when accepting, and require and verify the
+	// other side's (tls.RequireAndVerifyClientCert); see
+	// tlsconf.Reloader.PeerConfig, which also refuses certificates that
+	// are not nodes'. Default nil: plaintext Raft.
+	PeerTLS *tls.Config
 
 	// Hooks for fault injection and special deployments. Their zero values
 	// keep the normal behaviour.
@@ -221,6 +240,28 @@ func (c Config) Validate() error {
 		return bad("Bootstrap and Join exclude each other")
 	case c.RaftLog != replication.RaftLogBolt && c.RaftLog != replication.RaftLogWAL:
 		return bad("RaftLog %q is not bolt or wal", c.RaftLog)
+	}
+	return c.validateTLS()
+}
+
+// validateTLS checks that TLS and PeerTLS can present certificates, and
+// that PeerTLS requires the other side's.
+func (c Config) validateTLS() error {
+	hasServerCert := func(t *tls.Config) bool {
+		return len(t.Certificates) > 0 || t.GetCertificate != nil || t.GetConfigForClient != nil
+	}
+	if c.TLS != nil && !hasServerCert(c.TLS) {
+		return fmt.Errorf("%w: TLS has no certificate to present", ErrInvalidConfig)
+	}
+	if p := c.PeerTLS; p != nil {
+		switch {
+		case !hasServerCert(p):
+			return fmt.Errorf("%w: PeerTLS has no certificate to present", ErrInvalidConfig)
+		case len(p.Certificates) == 0 && p.GetClientCertificate == nil:
+			return fmt.Errorf("%w: PeerTLS has no client certificate: nodes authenticate each other with one", ErrInvalidConfig)
+		case p.GetConfigForClient == nil && p.ClientAuth != tls.RequireAndVerifyClientCert:
+			return fmt.Errorf("%w: PeerTLS must require and verify client certificates (tls.RequireAndVerifyClientCert)", ErrInvalidConfig)
+		}
 	}
 	return nil
 }

@@ -32,7 +32,8 @@ type conn struct {
 	handlers sync.WaitGroup // request goroutines
 
 	// principal is who the connection is authenticated as (the zero value:
-	// not authenticated). Set once by the reader goroutine, before the
+	// not authenticated). Set once by the reader goroutine (from a verified
+	// TLS client certificate in handshake, or by authentication) before the
 	// requests it authorizes are read; read by request goroutines.
 	principal auth.Principal
 	// reqHdr is the header of the request being dispatched; owned by the
@@ -59,6 +60,9 @@ func (c *conn) serve() {
 		c.nc.Close()
 		c.handlers.Wait()
 	}()
+	if !c.handshake() {
+		return
+	}
 	br := bufio.NewReaderSize(c.nc, 64<<10)
 	log := c.b.logger.With("remote", c.nc.RemoteAddr().String())
 	for {

@@ -32,6 +32,10 @@ func (c *conn) dispatch(hdr wire.RequestHeader, body []byte) error {
 	case wire.ListOffsets:
 		return answerCtx(c, hdr, body, c.b.listOffsets)
 	case wire.JoinCluster:
+		if err := c.requireNode(); err != nil {
+			c.respondErr(corr, hdr.APIKey, err)
+			return nil
+		}
 		return answerCtx(c, hdr, body, c.b.joinCluster)
 	case wire.InitProducer:
 		return serve(c, body, func(*wire.InitProducerRequest) { c.replyTo(corr, wire.InitProducer, c.b.initProducer(c.ctx)) })

@@ -19,6 +19,7 @@ func (b *Broker) listenKafka() (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: kafka listen: %w", err)
 	}
+	ln = b.wrapTLS(ln, listenerKafka) // Kafka's SSL on the same port
 	b.kafkaListen = ln.Addr().String()
 	b.kafkaAddr = b.cfg.KafkaAdvertisedAddr
 	if b.kafkaAddr == "" {
@@ -85,7 +86,7 @@ func (b *Broker) initProducerAnywhere(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("%w: no leader known", ErrNoLeader)
 	}
 	var resp wire.InitProducerResponse
-	if err := callPeer(ctx, addr, wire.InitProducer, &wire.InitProducerRequest{}, &resp); err != nil {
+	if err := b.callPeer(ctx, addr, wire.InitProducer, &wire.InitProducerRequest{}, &resp); err != nil {
 		return 0, err
 	}
 	if resp.ErrorCode != wire.CodeNone {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"time"
 
 	"github.com/minibroker/minibroker/internal/wire"
@@ -13,10 +12,10 @@ import (
 // callPeer sends one request to another broker's client address and
 // decodes the response into resp. It dials a fresh connection each time:
 // brokers talk to each other over the client protocol only to join, which
-// is rare. It blocks until the answer, an error, or the end of ctx.
-func callPeer(ctx context.Context, addr string, key wire.APIKey, req any, resp any) error {
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", addr)
+// is rare. With TLS it presents this node's certificate (Config.PeerTLS;
+// see dialPeer). It blocks until the answer, an error, or the end of ctx.
+func (b *Broker) callPeer(ctx context.Context, addr string, key wire.APIKey, req any, resp any) error {
+	nc, err := b.dialPeer(ctx, addr)
 	if err != nil {
 		return fmt.Errorf("broker: dial %s: %w", addr, err)
 	}
@@ -56,7 +55,7 @@ func (b *Broker) join(ctx context.Context, addrs []string) error {
 		for _, addr := range addrs {
 			for hops := 0; addr != "" && hops < 3; hops++ {
 				var resp wire.JoinClusterResponse
-				err := callPeer(ctx, addr, wire.JoinCluster, req, &resp)
+				err := b.callPeer(ctx, addr, wire.JoinCluster, req, &resp)
 				if err == nil {
 					err = resp.Err()
 				}

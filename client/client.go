@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -171,6 +172,9 @@ func (cl *Client) dial(ctx context.Context, addr string, e *connEntry) {
 		dialFn = d.DialContext
 	}
 	nc, err := dialFn(dctx, "tcp", addr)
+	if err == nil && cl.cfg.TLS != nil {
+		nc, err = handshakeTLS(dctx, nc, cl.cfg.TLS, addr)
+	}
 	stop()
 	cancel()
 
@@ -332,4 +336,24 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// handshakeTLS runs a TLS handshake over nc, dialed to addr, with a copy
+// of cfg whose ServerName is addr's host unless cfg names one. It blocks
+// until done or ctx ends; on error it closes nc.
+func handshakeTLS(ctx context.Context, nc net.Conn, cfg *tls.Config, addr string) (net.Conn, error) {
+	if cfg.ServerName == "" {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			host = addr
+		}
+		cfg = cfg.Clone()
+		cfg.ServerName = host
+	}
+	tc := tls.Client(nc, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		_ = nc.Close()
+		return nil, fmt.Errorf("TLS handshake: %w", err)
+	}
+	return tc, nil
 }

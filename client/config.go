@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"math"
@@ -50,6 +51,13 @@ type Config struct {
 	MaxFrame int
 	// Logger receives connection and retry events. Default: discard.
 	Logger *slog.Logger
+	// TLS, if set, speaks TLS to the brokers with this configuration (its
+	// RootCAs: the cluster's CA; Certificates or GetClientCertificate: a
+	// client certificate, which authenticates the client as its common
+	// name). ServerName defaults to each broker's host, so a broker's
+	// certificate must name the host or IP address it is dialed at. The
+	// handshake counts against DialTimeout. Default nil: plaintext.
+	TLS *tls.Config
 }
 
 // Validate reports the first problem with c as a *ConfigError (matching

@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"crypto/tls"
 	"embed"
 	"errors"
 	"fmt"
@@ -31,6 +32,10 @@ type Config struct {
 	Interval time.Duration
 	// Logger receives the console's logs; nil discards them.
 	Logger *slog.Logger
+	// ClientTLS is the TLS configuration of the console's client of the
+	// cluster, needed when the broker serves TLS (broker.Config.TLS).
+	// Default nil: plaintext.
+	ClientTLS *tls.Config
 	// LabDir is the parent of the lab clusters' temporary directories
 	// ("" : the system's temporary directory).
 	LabDir string
@@ -83,7 +88,7 @@ func New(cfg Config) (*Console, error) {
 		return nil, fmt.Errorf("console: templates: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &Console{cfg: cfg, log: logger, lc: &lazyClient{addr: cfg.Broker.Addr()}, tmpl: tmpl, cancel: cancel, done: make(chan struct{}), labs: newLabRuns(cfg.LabDir, cfg.LabSizes)}
+	c := &Console{cfg: cfg, log: logger, lc: &lazyClient{addr: cfg.Broker.Addr(), tls: cfg.ClientTLS}, tmpl: tmpl, cancel: cancel, done: make(chan struct{}), labs: newLabRuns(cfg.LabDir, cfg.LabSizes)}
 	c.smp = newSampler(cfg.Broker, c.lc, cfg.Interval)
 	c.routes()
 	c.wg.Add(1)

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"sync"
@@ -18,6 +19,7 @@ var errConsoleClosed = errors.New("console: closed")
 // have no leader) when serve starts the console. Safe for concurrent use.
 type lazyClient struct {
 	addr string
+	tls  *tls.Config // the client's TLS; nil: plaintext
 
 	mu     sync.Mutex // guards cl and closed; held while connecting
 	cl     *client.Client
@@ -36,7 +38,7 @@ func (l *lazyClient) get() (*client.Client, error) {
 	case l.cl != nil:
 		return l.cl, nil
 	}
-	cl, err := client.New(client.Config{Brokers: []string{l.addr}, RequestTimeout: 3 * time.Second, DialTimeout: time.Second})
+	cl, err := client.New(client.Config{Brokers: []string{l.addr}, RequestTimeout: 3 * time.Second, DialTimeout: time.Second, TLS: l.tls})
 	if err != nil {
 		return nil, fmt.Errorf("console: cluster not reachable through %s yet: %w", l.addr, err)
 	}

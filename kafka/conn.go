@@ -39,8 +39,9 @@ type conn struct {
 	handlers sync.WaitGroup // goroutines started by async
 
 	// principal is who the connection is authenticated as (the zero value:
-	// not authenticated). Set once by the reader goroutine, before the
-	// requests it authorizes are read; read by handlers.
+	// not authenticated). Set once by the reader goroutine (from a verified
+	// TLS client certificate in handshake, or by SASL) before the requests
+	// it authorizes are read; read by handlers.
 	principal auth.Principal
 }
 
@@ -73,6 +74,11 @@ func newConn(s *Server, nc net.Conn) *conn {
 // idles out, or the server closes. It blocks, and returns after closing the
 // connection and waiting for its goroutines.
 func (c *conn) serve() {
+	if !c.handshake() {
+		c.cancel()
+		c.nc.Close()
+		return
+	}
 	wdone := make(chan struct{})
 	go func() {
 		defer close(wdone)

@@ -166,6 +166,9 @@ func NewNode(cfg NodeConfig, fsm raft.BatchingFSM, snaps raft.SnapshotStore) (_ 
 		return nil, fmt.Errorf("replication: raft transport: %v is not a TCP address other servers can dial", stream.Addr())
 	}
 	tcfg.Stream = stream
+	if cfg.RaftTLS != nil {
+		tcfg.Stream = &tlsStream{StreamLayer: stream, cfg: cfg.RaftTLS, fails: cfg.RaftTLSFailures}
+	}
 	n.trans = raft.NewNetworkTransportWithConfig(tcfg)
 	owned = nil // closed with the transport from now on
 	cleanup = append(cleanup, n.trans.Close)

@@ -2,6 +2,7 @@ package replication
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
+
+	"github.com/minibroker/minibroker/internal/tlsconf"
 )
 
 // NodeConfig configures a Node. The zero value of every optional field means
@@ -71,6 +74,19 @@ type NodeConfig struct {
 
 	// Logger receives raft's and the node's logs. Nil discards them.
 	Logger *slog.Logger
+
+	// RaftTLS, if set, is mutual TLS on the Raft transport, both ways (see
+	// stream_tls.go): accepting, it must require and verify the peer's
+	// certificate; dialing, it presents this node's. Build it with
+	// tlsconf.Reloader.PeerConfig, which also follows certificate
+	// rotations and refuses certificates that are not nodes'. A failed
+	// handshake closes that connection only; the listener keeps serving.
+	// Default nil: plain TCP.
+	RaftTLS *tls.Config
+	// RaftTLSFailures, if set, counts and logs (rate limited) the failed
+	// TLS handshakes on the Raft port. Default nil: not counted; raft's
+	// transport does not log them either.
+	RaftTLSFailures *tlsconf.FailureLog
 
 	// Hooks for fault injection and special deployments. Their zero values
 	// keep the normal behaviour.

@@ -219,7 +219,7 @@ func (o *benchOpts) setup(ctx context.Context, a *app) (_ *benchEnv, err error) 
 // setupKafka creates the topic through CreateTopics and makes env's target
 // franz-go at brokers (Kafka addresses).
 func (o *benchOpts) setupKafka(ctx context.Context, a *app, env *benchEnv, brokers []string) (*benchEnv, error) {
-	created, err := kbench.CreateTopic(ctx, brokers, o.topic, o.partitions)
+	created, err := (&kbench.Kafka{Brokers: brokers, TLS: a.tls.cfg}).CreateTopic(ctx, o.topic, o.partitions)
 	if err != nil {
 		return nil, fmt.Errorf("%w (is a Kafka listener at %s?)", err, strings.Join(brokers, ","))
 	}
@@ -227,7 +227,7 @@ func (o *benchOpts) setupKafka(ctx context.Context, a *app, env *benchEnv, broke
 		fmt.Fprintf(a.stderr, "created topic %q with %d %s\n", o.topic, o.partitions, plural(int(o.partitions), "partition"))
 	}
 	acks := map[client.Acks]int{client.AcksNone: 0, client.AcksLeader: 1, client.AcksAll: -1}[parseAcks(o.acks.value)]
-	env.kafka = &kbench.Kafka{Brokers: brokers, Acks: acks, Linger: o.linger, BatchBytes: int32(min(o.batch, 1<<30)), Group: true}
+	env.kafka = &kbench.Kafka{Brokers: brokers, Acks: acks, Linger: o.linger, BatchBytes: int32(min(o.batch, 1<<30)), Group: true, TLS: a.tls.cfg}
 	env.target = env.kafka
 	return env, nil
 }

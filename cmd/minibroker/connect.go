@@ -1,14 +1,17 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/minibroker/minibroker/client"
+	"github.com/minibroker/minibroker/internal/tlsconf"
 )
 
 // What `minibroker serve` uses with no flags, and so where the tools look
@@ -59,7 +62,51 @@ func (a *app) clientConfig(brokers []string) client.Config {
 		Brokers:     brokers,
 		DialTimeout: dialTimeout,
 		Logger:      slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		TLS:         a.tls.cfg,
 	}
+}
+
+// preRun runs before every command: it applies the settings (flags not
+// given from the environment and the config file), then loads the tools'
+// TLS files.
+func (a *app) preRun(cmd *cobra.Command) error {
+	if err := applySettings(cmd, a.getenv); err != nil {
+		return err
+	}
+	return a.loadClientTLS()
+}
+
+// clientTLS is the TLS of the tools' clients.
+type clientTLS struct {
+	files tlsconf.Files // --tls-ca, --tls-cert, --tls-key
+	cfg   *tls.Config   // loaded from files; nil: plaintext
+}
+
+// clientTLSFlags adds the tools' --tls-ca, --tls-cert and --tls-key
+// (settings: MINIBROKER_TLS_CA ..., keys "tls-ca" ...) to fs, a persistent
+// flag set of the root: every tool has them. serve has flags of the same
+// names (its own certificate), which take their place there.
+func (a *app) clientTLSFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&a.tls.files.CAFile, "tls-ca", "", "CA certificate (PEM) to verify the brokers with: speak TLS to them")
+	fs.StringVar(&a.tls.files.CertFile, "tls-cert", "", "client certificate (PEM) to present to the brokers (with --tls-key); implies TLS")
+	fs.StringVar(&a.tls.files.KeyFile, "tls-key", "", "private key (PEM) of --tls-cert")
+	markSettings(fs, "tls-ca", "tls-cert", "tls-key")
+}
+
+// loadClientTLS loads the tools' TLS files, if any are given: with only
+// --tls-cert and --tls-key the system's roots verify the brokers. Errors:
+// a *usageError naming the flags.
+func (a *app) loadClientTLS() error {
+	f := a.tls.files
+	if f == (tlsconf.Files{}) {
+		return nil
+	}
+	r, err := tlsconf.New(f, nil)
+	if err != nil {
+		return usageErrorf("--tls-ca, --tls-cert, --tls-key: %w", err)
+	}
+	a.tls.cfg = r.ClientConfig()
+	return nil
 }
 
 // withClient connects to brokers (see connect), runs fn with the client

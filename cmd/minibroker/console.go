@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,6 +24,9 @@ type consoleSettings struct {
 	addr     string // --http-addr; "" turns the console off
 	explicit bool   // addr was given (flag, environment or file), not the default
 	write    bool   // --console-write
+	// clientTLS is the console's client TLS (set by runServe with TLS);
+	// nil: plaintext.
+	clientTLS *tls.Config
 }
 
 // consoleServer is the console's HTTP server, beside a broker.
@@ -55,7 +59,7 @@ func startConsole(cs consoleSettings, b *broker.Broker, logger *slog.Logger) (*c
 		logger.Warn("web console listening beyond this machine: it has no authentication, so anyone who can reach it can read every message"+map[bool]string{true: " and delete topics", false: ""}[cs.write],
 			"flag", "--http-addr", "addr", cs.addr)
 	}
-	con, err := console.New(console.Config{Broker: b, Write: cs.write, Logger: logger})
+	con, err := console.New(console.Config{Broker: b, Write: cs.write, Logger: logger, ClientTLS: cs.clientTLS})
 	if err != nil {
 		ln.Close()
 		return nil, err

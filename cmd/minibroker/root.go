@@ -40,6 +40,9 @@ type app struct {
 	// serve runs a broker with cfg until ctx ends; nil means runServe.
 	// Tests replace it to see the resolved configuration.
 	serve func(ctx context.Context, a *app, cfg serveConfig) error
+	// tls is the tools' client TLS (--tls-ca, --tls-cert, --tls-key);
+	// loaded before a command runs (connect.go).
+	tls clientTLS
 }
 
 // run executes the command line args and returns the process's exit code.
@@ -97,7 +100,7 @@ environment variables (MINIBROKER_*) and the config file.`,
 		RunE:              showHelp,
 		SilenceErrors:     true,
 		SilenceUsage:      true,
-		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error { return applySettings(cmd, a.getenv) },
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error { return a.preRun(cmd) },
 	}
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return usageErrorf("%s: %w", cmdName(cmd), err)
@@ -105,6 +108,7 @@ environment variables (MINIBROKER_*) and the config file.`,
 	root.PersistentFlags().String("config", "",
 		"TOML config file whose keys are flag names")
 	markSettings(root.PersistentFlags(), "config")
+	a.clientTLSFlags(root.PersistentFlags())
 	root.AddCommand(
 		newServeCmd(a),
 		newTopicCmd(a),
@@ -117,6 +121,7 @@ environment variables (MINIBROKER_*) and the config file.`,
 		newDemoCmd(a),
 		newBenchCmd(a),
 		newACLCmd(a),
+		newCertsCmd(a),
 	)
 	return root
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/minibroker/minibroker/broker"
+	"github.com/minibroker/minibroker/internal/tlsconf"
 	"github.com/minibroker/minibroker/replication"
 )
 
@@ -24,6 +25,7 @@ type serveConfig struct {
 	logFormat string        // text or json
 	logLevel  string        // debug, info, warn or error
 	console   consoleSettings
+	tls       tlsconf.Files // --tls-cert, --tls-key, --tls-ca; all or none
 }
 
 // shutdownTimeout bounds a graceful stop after SIGINT or SIGTERM.
@@ -64,6 +66,12 @@ shutting down). --metrics-addr serves the last three on an address of their
 own. If the default console address is taken (a second node on this
 machine), serve warns and goes on without the console.
 
+--tls-cert, --tls-key and --tls-ca (all three: this node's certificate, with
+common name node:<id>, its key, and the cluster's CA) serve TLS on the client
+and Kafka listeners and require mutual TLS on the Raft port; the files are
+re-read when they change. 'minibroker certs create' makes a set for a quick
+start; see docs/security.md.
+
 On SIGINT or SIGTERM it stops accepting clients, answers the requests in
 flight, hands leadership over to another node if it leads, closes its data
 and exits 0 (within 30s; a second signal kills it at once).
@@ -103,6 +111,9 @@ Logs go to stderr; the lines saying where the node serves go to stdout.`,
 					return usageErrorf("serve: --http-addr %q is not HOST:PORT: %w", a, err)
 				}
 			}
+			if t := sc.tls; t != (tlsconf.Files{}) && (t.CertFile == "" || t.KeyFile == "" || t.CAFile == "") {
+				return usageErrorf("serve: --tls-cert, --tls-key and --tls-ca go together (TLS for clients and mutual TLS between nodes)")
+			}
 			sc.console.explicit = cmd.Flags().Changed("http-addr")
 			sc.broker.Join = join
 			sc.logFormat, sc.logLevel = logFormat.value, logLevel.value
@@ -130,6 +141,10 @@ Logs go to stderr; the lines saying where the node serves go to stdout.`,
 	f.Var(raftLog, "raft-log", "Raft log store of a new data dir: bolt (raft-boltdb) or wal (raft-wal); a data dir keeps the one it was created with")
 	f.StringVar(&sc.console.addr, "http-addr", defaultHTTPAddr, "HTTP address of the web console, with /metrics, /healthz and /readyz too (HOST:PORT; \"\" turns it off; the default is skipped with a warning if taken)")
 	f.BoolVar(&sc.console.write, "console-write", false, "let the web console create and delete topics and reset groups (default: read-only)")
+	f.StringVar(&sc.tls.CertFile, "tls-cert", "", "this node's certificate (PEM; common name node:<id>): TLS on the client and Kafka listeners, mutual TLS on Raft; re-read when it changes")
+	f.StringVar(&sc.tls.KeyFile, "tls-key", "", "the private key (PEM) of --tls-cert")
+	f.StringVar(&sc.tls.CAFile, "tls-ca", "", "the cluster's CA certificate (PEM): verifies the other nodes and client certificates")
+	markSettings(f, "tls-cert", "tls-key", "tls-ca")
 	markSettings(f, "http-addr", "console-write")
 	markSettings(f, "id", "data", "addr", "kafka-addr", "kafka-advertised-addr", "auto-create-topics", "raft-addr", "bootstrap", "join", "metrics-addr", "log-format", "log-level", "raft-log")
 	return cmd
@@ -152,6 +167,20 @@ func runServe(ctx context.Context, a *app, sc serveConfig) error {
 	logger := newLogger(a.stderr, sc.logFormat, sc.logLevel)
 	cfg := sc.broker
 	cfg.Logger = logger
+	if sc.tls != (tlsconf.Files{}) {
+		r, err := tlsconf.New(sc.tls, logger.With("tls", "reloader"))
+		if err != nil {
+			return usageErrorf("serve: --tls-cert, --tls-key, --tls-ca: %w", err)
+		}
+		if cfg.TLS, err = r.ServerConfig(); err != nil {
+			return usageErrorf("serve: %w", err)
+		}
+		if cfg.PeerTLS, err = r.PeerConfig(); err != nil {
+			return usageErrorf("serve: %w", err)
+		}
+		// The console's client: the CA, and this node's certificate.
+		sc.console.clientTLS = r.ClientConfig()
+	}
 	for _, addr := range []struct{ flag, addr string }{{"--addr", cfg.Addr}, {"--kafka-addr", cfg.KafkaAddr}, {"--raft-addr", cfg.RaftAddr}} {
 		if addr.addr != "" && exposed(addr.addr) {
 			logger.Warn("listening beyond this machine: minibroker has no authentication or encryption yet, so anyone who can reach this address can read, write and delete topics",

@@ -11,6 +11,7 @@ package kbench
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"time"
@@ -46,6 +47,9 @@ type Kafka struct {
 	// CommitEveryPoll makes each group Poll commit what it delivered and
 	// wait for the commit; otherwise franz-go auto-commits. Only with Group.
 	CommitEveryPoll bool
+	// TLS, if set, speaks TLS to the brokers (kgo.DialTLSConfig). Default
+	// nil: plaintext.
+	TLS *tls.Config
 }
 
 var _ bench.Target = (*Kafka)(nil)
@@ -54,7 +58,11 @@ var _ bench.Target = (*Kafka)(nil)
 const commitTimeout = 30 * time.Second
 
 func (k *Kafka) base() []kgo.Opt {
-	return []kgo.Opt{kgo.SeedBrokers(k.Brokers...), kgo.RetryTimeout(30 * time.Second)}
+	opts := []kgo.Opt{kgo.SeedBrokers(k.Brokers...), kgo.RetryTimeout(30 * time.Second)}
+	if k.TLS != nil {
+		opts = append(opts, kgo.DialTLSConfig(k.TLS))
+	}
+	return opts
 }
 
 // Producer opens a kgo.Client producing to topic; it checks that the

@@ -24,7 +24,12 @@ func kmsgMetadata(topic string) *kmsg.MetadataRequest {
 // CreateTopics. A topic that exists already is not an error. It blocks
 // until the broker answers or ctx ends.
 func CreateTopic(ctx context.Context, brokers []string, topic string, partitions int32) (created bool, err error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	return (&Kafka{Brokers: brokers}).CreateTopic(ctx, topic, partitions)
+}
+
+// CreateTopic is the function CreateTopic on k's brokers, with k's TLS.
+func (k *Kafka) CreateTopic(ctx context.Context, topic string, partitions int32) (created bool, err error) {
+	cl, err := kgo.NewClient(k.base()...)
 	if err != nil {
 		return false, err
 	}

@@ -1,0 +1,124 @@
+package broker
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/minibroker/minibroker/internal/tlsconf"
+	"github.com/minibroker/minibroker/internal/wire"
+)
+
+// Listener names of the TLS handshake failure counts (the listener label
+// of minibroker_tls_handshake_failures_total).
+const (
+	listenerNative = "native"
+	listenerKafka  = "kafka"
+	listenerRaft   = "raft"
+)
+
+// handshakeTimeout bounds a TLS handshake on every listener.
+const handshakeTimeout = 10 * time.Second
+
+// tlsFailures counts and logs (rate limited) the failed handshakes of
+// each listener; set in Start (before anything listens), read-only after.
+type tlsFailures map[string]*tlsconf.FailureLog
+
+func newTLSFailures(b *Broker) tlsFailures {
+	f := tlsFailures{}
+	for _, name := range []string{listenerNative, listenerKafka, listenerRaft} {
+		f[name] = tlsconf.NewFailureLog(b.logger, name)
+	}
+	return f
+}
+
+// wrapTLS serves ln with Config.TLS when it is set: each connection's
+// handshake runs in its own goroutine (conn.handshake), bounded by
+// handshakeTimeout. Without TLS it returns ln.
+func (b *Broker) wrapTLS(ln net.Listener, name string) net.Listener {
+	if b.cfg.TLS == nil {
+		return ln
+	}
+	return tlsconf.NewListener(ln, b.cfg.TLS, handshakeTimeout, b.tlsFails[name])
+}
+
+// registerTLSMetrics adds minibroker_tls_handshake_failures_total to reg.
+func (b *Broker) registerTLSMetrics(reg *prometheus.Registry) {
+	for name, f := range b.tlsFails {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace:   metricsNamespace,
+			Name:        "tls_handshake_failures_total",
+			Help:        "TLS handshakes that failed (plaintext on a TLS port, an untrusted or missing certificate, a timeout), by listener.",
+			ConstLabels: prometheus.Labels{"listener": name},
+		}, func() float64 { return float64(f.Total()) }))
+	}
+}
+
+// TLSHandshakeFailures returns how many TLS handshakes failed on the
+// listener named "native", "kafka" or "raft" (0 for another name). Safe
+// for concurrent use.
+func (b *Broker) TLSHandshakeFailures(listener string) uint64 {
+	return b.tlsFails[listener].Total()
+}
+
+// tlsHandshaker is a connection accepted on a TLS listener
+// (tlsconf.NewListener): its handshake runs on demand.
+type tlsHandshaker interface {
+	HandshakeContext(ctx context.Context) error
+	ConnectionState() tls.ConnectionState
+}
+
+// handshake completes the TLS handshake of a connection accepted on a TLS
+// listener, in the connection's goroutine, and takes the connection's
+// principal from a verified client certificate unless it has one. It
+// reports false when the handshake failed: the listener's FailureLog has
+// counted and logged it (rate limited) and closed the connection. A
+// plaintext connection is left as it is.
+func (c *conn) handshake() bool {
+	hs, ok := c.nc.(tlsHandshaker)
+	if !ok {
+		return true
+	}
+	if err := hs.HandshakeContext(c.ctx); err != nil {
+		return false
+	}
+	// A connection already authenticated (with authentication off, every
+	// connection is the anonymous superuser) keeps its principal.
+	if p, ok := tlsconf.Principal(hs.ConnectionState()); ok && !c.principal.Authenticated() {
+		c.principal = p
+	}
+	return true
+}
+
+// dialPeer dials another broker's client address: over TLS with
+// Config.PeerTLS (presenting this node's certificate) when the client
+// listeners speak TLS (Config.TLS), else plain TCP.
+func (b *Broker) dialPeer(ctx context.Context, addr string) (net.Conn, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil || b.cfg.TLS == nil || b.cfg.PeerTLS == nil {
+		return nc, err
+	}
+	return tlsconf.Client(ctx, nc, b.cfg.PeerTLS, addr, handshakeTimeout)
+}
+
+// requireNode refuses a request only nodes may send (JoinCluster) on a
+// connection that is not a node's, when nodes authenticate each other
+// (Config.PeerTLS): a node without a certificate of the cluster's CA
+// cannot join. Without PeerTLS it allows everything.
+func (c *conn) requireNode() error {
+	if c.b.cfg.PeerTLS == nil {
+		return nil
+	}
+	// The certificate decides, not the principal: with authentication
+	// off every connection is the anonymous superuser.
+	if hs, ok := c.nc.(tlsHandshaker); ok {
+		if p, ok := tlsconf.Principal(hs.ConnectionState()); ok && p.Node {
+			return nil
+		}
+	}
+	return wire.Err(wire.CodeMalformed, "joining needs a node certificate of the cluster's CA (mutual TLS)")
+}

@@ -1,0 +1,272 @@
+package tlsconf
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/minibroker/minibroker/internal/auth"
+)
+
+// Validity of the certificates this file creates.
+const (
+	DefaultCAValidity   = 10 * 365 * 24 * time.Hour
+	DefaultCertValidity = 365 * 24 * time.Hour
+)
+
+// CA is a certificate authority that signs node and client certificates:
+// ECDSA P-256, for a quick start and for tests (an operator with a PKI
+// uses its own). Its methods are safe for concurrent use.
+type CA struct {
+	Cert *x509.Certificate
+	Key  *ecdsa.PrivateKey
+}
+
+// NewCA creates a self-signed CA named name, valid for validity (<= 0:
+// DefaultCAValidity). Errors come from the key generator.
+func NewCA(name string, validity time.Duration) (*CA, error) {
+	if validity <= 0 {
+		validity = DefaultCAValidity
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("tlsconf: CA key: %w", err)
+	}
+	tmpl, err := template(name, validity)
+	if err != nil {
+		return nil, err
+	}
+	tmpl.IsCA = true
+	tmpl.BasicConstraintsValid = true
+	tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, fmt.Errorf("tlsconf: CA certificate: %w", err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("tlsconf: CA certificate: %w", err)
+	}
+	return &CA{Cert: cert, Key: key}, nil
+}
+
+// LoadCA reads a CA written by WriteFiles (or any PEM certificate and EC
+// key pair). Errors wrap ErrLoad.
+func LoadCA(certFile, keyFile string) (*CA, error) {
+	cb, err := os.ReadFile(certFile)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrLoad, err)
+	}
+	kb, err := os.ReadFile(keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrLoad, err)
+	}
+	cblk, _ := pem.Decode(cb)
+	kblk, _ := pem.Decode(kb)
+	if cblk == nil || kblk == nil {
+		return nil, fmt.Errorf("%w: %s or %s is not PEM", ErrLoad, certFile, keyFile)
+	}
+	cert, err := x509.ParseCertificate(cblk.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrLoad, certFile, err)
+	}
+	key, err := x509.ParseECPrivateKey(kblk.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrLoad, keyFile, err)
+	}
+	return &CA{Cert: cert, Key: key}, nil
+}
+
+// CertPEM returns the CA certificate in PEM.
+func (ca *CA) CertPEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw})
+}
+
+// KeyPEM returns the CA's private key in PEM.
+func (ca *CA) KeyPEM() ([]byte, error) { return keyPEM(ca.Key) }
+
+// NodeCert creates the certificate of node id: common name
+// auth.NodePrefix+id, for servers and clients (nodes dial each other),
+// valid for 127.0.0.1, ::1, localhost and hosts (names or IP addresses).
+// validity <= 0 means DefaultCertValidity. It returns the certificate and
+// key in PEM.
+func (ca *CA) NodeCert(id string, hosts []string, validity time.Duration) (certPEM, keyPEM []byte, err error) {
+	if id == "" {
+		return nil, nil, errors.New("tlsconf: node id is empty")
+	}
+	return ca.issue(auth.NodePrefix+id, append([]string{"127.0.0.1", "::1", "localhost"}, hosts...),
+		[]x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, validity)
+}
+
+// ClientCert creates a client certificate for user (its common name, the
+// principal a broker authenticates it as). validity <= 0 means
+// DefaultCertValidity. It returns the certificate and key in PEM.
+func (ca *CA) ClientCert(user string, validity time.Duration) (certPEM, keyPEM []byte, err error) {
+	if user == "" {
+		return nil, nil, errors.New("tlsconf: user name is empty")
+	}
+	return ca.issue(user, nil, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, validity)
+}
+
+func (ca *CA) issue(cn string, hosts []string, usage []x509.ExtKeyUsage, validity time.Duration) ([]byte, []byte, error) {
+	if validity <= 0 {
+		validity = DefaultCertValidity
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("tlsconf: key: %w", err)
+	}
+	tmpl, err := template(cn, validity)
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+	tmpl.ExtKeyUsage = usage
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else if h != "" {
+			tmpl.DNSNames = append(tmpl.DNSNames, h)
+		}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("tlsconf: certificate for %s: %w", cn, err)
+	}
+	kp, err := keyPEM(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), kp, nil
+}
+
+// template is a certificate template with a random serial number.
+func template(cn string, validity time.Duration) (*x509.Certificate, error) {
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return nil, fmt.Errorf("tlsconf: serial: %w", err)
+	}
+	now := time.Now()
+	return &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: cn, Organization: []string{"minibroker"}},
+		NotBefore:    now.Add(-time.Hour), // tolerate clocks a little behind
+		NotAfter:     now.Add(validity),
+	}, nil
+}
+
+func keyPEM(key *ecdsa.PrivateKey) ([]byte, error) {
+	der, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("tlsconf: key: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), nil
+}
+
+// Layout of the files WriteFiles writes in its directory.
+const (
+	CAFileName  = "ca.crt"
+	CAKeyName   = "ca.key"
+	certSuffix  = ".crt"
+	keySuffix   = ".key"
+	nodePrefix  = "node-"
+	clientStart = "client-"
+)
+
+// NodeFiles returns the Files of node id in dir as WriteFiles names them:
+// node-<id>.crt, node-<id>.key and ca.crt.
+func NodeFiles(dir, id string) Files {
+	return Files{CertFile: filepath.Join(dir, nodePrefix+id+certSuffix), KeyFile: filepath.Join(dir, nodePrefix+id+keySuffix),
+		CAFile: filepath.Join(dir, CAFileName)}
+}
+
+// ClientFiles returns the Files of client user in dir as WriteFiles names
+// them: client-<user>.crt, client-<user>.key and ca.crt.
+func ClientFiles(dir, user string) Files {
+	return Files{CertFile: filepath.Join(dir, clientStart+user+certSuffix), KeyFile: filepath.Join(dir, clientStart+user+keySuffix),
+		CAFile: filepath.Join(dir, CAFileName)}
+}
+
+// WriteFiles creates a CA in dir (ca.crt, ca.key) unless dir has one
+// already, then a certificate for each node (see NodeFiles; valid for
+// hosts too) and each client (see ClientFiles). Keys are written mode
+// 0600. It returns the paths written. Errors: the file system's, ErrLoad
+// for an existing CA that does not load.
+func WriteFiles(dir string, nodes, clients, hosts []string) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("tlsconf: %w", err)
+	}
+	caCert, caKey := filepath.Join(dir, CAFileName), filepath.Join(dir, CAKeyName)
+	var written []string
+	ca, err := LoadCA(caCert, caKey)
+	if errors.Is(err, os.ErrNotExist) {
+		if ca, err = NewCA("minibroker CA", 0); err != nil {
+			return nil, err
+		}
+		kp, err := ca.KeyPEM()
+		if err != nil {
+			return nil, err
+		}
+		if err := writeFile(caKey, kp, 0o600); err != nil {
+			return nil, err
+		}
+		if err := writeFile(caCert, ca.CertPEM(), 0o644); err != nil {
+			return nil, err
+		}
+		written = append(written, caCert, caKey)
+	} else if err != nil {
+		return nil, err
+	}
+	write := func(f Files, cp, kp []byte) error {
+		if err := writeFile(f.KeyFile, kp, 0o600); err != nil {
+			return err
+		}
+		if err := writeFile(f.CertFile, cp, 0o644); err != nil {
+			return err
+		}
+		written = append(written, f.CertFile, f.KeyFile)
+		return nil
+	}
+	for _, n := range nodes {
+		cp, kp, err := ca.NodeCert(n, hosts, 0)
+		if err != nil {
+			return written, err
+		}
+		if err := write(NodeFiles(dir, n), cp, kp); err != nil {
+			return written, err
+		}
+	}
+	for _, u := range clients {
+		cp, kp, err := ca.ClientCert(u, 0)
+		if err != nil {
+			return written, err
+		}
+		if err := write(ClientFiles(dir, u), cp, kp); err != nil {
+			return written, err
+		}
+	}
+	return written, nil
+}
+
+// writeFile writes data to name through a temporary file and a rename,
+// so a Reloader never reads half a file.
+func writeFile(name string, data []byte, perm os.FileMode) error {
+	tmp := name + ".tmp"
+	if err := os.WriteFile(tmp, data, perm); err != nil {
+		return fmt.Errorf("tlsconf: %w", err)
+	}
+	if err := os.Rename(tmp, name); err != nil {
+		return fmt.Errorf("tlsconf: %w", err)
+	}
+	return nil
+}

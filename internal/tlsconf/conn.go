@@ -1,0 +1,185 @@
+package tlsconf
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultHandshakeTimeout bounds a handshake when no timeout is given.
+const DefaultHandshakeTimeout = 10 * time.Second
+
+// Conn is the server side of a TLS connection whose handshake runs at the
+// first Read, Write or Handshake call, bounded by a timeout: in the
+// goroutine that serves the connection, never in an accept loop. A failed
+// handshake is recorded in the FailureLog and closes the connection; every
+// later call returns the handshake's error (wrapping ErrHandshake).
+// Conn is safe for concurrent use as a net.Conn is.
+type Conn struct {
+	*tls.Conn
+	timeout time.Duration
+	fails   *FailureLog
+
+	once sync.Once
+	err  error // the handshake's result; set once, inside once
+}
+
+// Server wraps nc (an accepted connection) in a Conn with cfg. timeout
+// <= 0 means DefaultHandshakeTimeout; fails may be nil.
+func Server(nc net.Conn, cfg *tls.Config, timeout time.Duration, fails *FailureLog) *Conn {
+	if timeout <= 0 {
+		timeout = DefaultHandshakeTimeout
+	}
+	return &Conn{Conn: tls.Server(nc, cfg), timeout: timeout, fails: fails}
+}
+
+// HandshakeContext runs the handshake once, bounded by ctx and the
+// Conn's timeout; concurrent and later calls wait for it and return its
+// result. On failure the connection is closed and the error (wrapping
+// ErrHandshake) is recorded in the FailureLog.
+func (c *Conn) HandshakeContext(ctx context.Context) error {
+	c.once.Do(func() {
+		hctx, cancel := context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+		if err := c.Conn.HandshakeContext(hctx); err != nil {
+			c.err = fmt.Errorf("%w with %s: %w", ErrHandshake, c.RemoteAddr(), err)
+			c.fails.Record(c.RemoteAddr(), err)
+			_ = c.Conn.Close()
+		}
+	})
+	return c.err
+}
+
+// Handshake is HandshakeContext without a context of its own.
+func (c *Conn) Handshake() error { return c.HandshakeContext(context.Background()) }
+
+// Read handshakes first (see HandshakeContext), then reads.
+func (c *Conn) Read(p []byte) (int, error) {
+	if err := c.Handshake(); err != nil {
+		return 0, err
+	}
+	return c.Conn.Read(p)
+}
+
+// Write handshakes first (see HandshakeContext), then writes.
+func (c *Conn) Write(p []byte) (int, error) {
+	if err := c.Handshake(); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(p)
+}
+
+// NewListener returns a listener whose Accept wraps each connection of ln
+// in a Conn (see Server). Closing it closes ln.
+func NewListener(ln net.Listener, cfg *tls.Config, timeout time.Duration, fails *FailureLog) net.Listener {
+	return &listener{Listener: ln, cfg: cfg, timeout: timeout, fails: fails}
+}
+
+type listener struct {
+	net.Listener
+	cfg     *tls.Config
+	timeout time.Duration
+	fails   *FailureLog
+}
+
+func (l *listener) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return Server(nc, l.cfg, l.timeout, l.fails), nil
+}
+
+// Client runs the client side of a handshake over nc, which was dialed to
+// addr (host:port): with a copy of cfg whose ServerName is addr's host
+// unless cfg names one, bounded by ctx and timeout (<= 0:
+// DefaultHandshakeTimeout). Besides what cfg verifies, it checks the
+// server's certificate against the host name or IP address, which
+// PeerConfig leaves to it; a cfg with InsecureSkipVerify and no
+// VerifyConnection is not checked at all. On error nc is closed; the error
+// wraps ErrHandshake.
+func Client(ctx context.Context, nc net.Conn, cfg *tls.Config, addr string, timeout time.Duration) (*tls.Conn, error) {
+	if timeout <= 0 {
+		timeout = DefaultHandshakeTimeout
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	cfg = cfg.Clone()
+	if cfg.ServerName == "" {
+		cfg.ServerName = host
+	}
+	tc := tls.Client(nc, cfg)
+	hctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := tc.HandshakeContext(hctx); err != nil {
+		_ = nc.Close()
+		return nil, fmt.Errorf("%w with %s: %w", ErrHandshake, addr, err)
+	}
+	if cfg.InsecureSkipVerify && cfg.VerifyConnection != nil {
+		if err := tc.ConnectionState().PeerCertificates[0].VerifyHostname(cfg.ServerName); err != nil {
+			_ = nc.Close()
+			return nil, fmt.Errorf("%w with %s: %w", ErrHandshake, addr, err)
+		}
+	}
+	return tc, nil
+}
+
+// FailureLog counts failed handshakes of one listener and logs them, at
+// most one line a second plus the count of those not logged in between.
+// A nil *FailureLog records nothing. Safe for concurrent use.
+type FailureLog struct {
+	log      *slog.Logger
+	listener string
+	total    atomic.Uint64
+
+	mu         sync.Mutex // guards last and suppressed
+	last       time.Time  // when the last line was logged
+	suppressed int        // failures since then, not logged
+}
+
+// NewFailureLog returns a FailureLog that logs to logger (nil: discard)
+// with the attribute listener=name.
+func NewFailureLog(logger *slog.Logger, name string) *FailureLog {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &FailureLog{log: logger, listener: name}
+}
+
+// Record counts one failed handshake with remote and logs it unless a
+// line was logged less than a second ago. It does not block on I/O other
+// than the logger's.
+func (f *FailureLog) Record(remote net.Addr, err error) {
+	if f == nil {
+		return
+	}
+	f.total.Add(1)
+	f.mu.Lock()
+	now := time.Now()
+	if now.Sub(f.last) < time.Second {
+		f.suppressed++
+		f.mu.Unlock()
+		return
+	}
+	f.last = now
+	n := f.suppressed
+	f.suppressed = 0
+	f.mu.Unlock()
+	f.log.Warn("TLS handshake failed; connection closed", "listener", f.listener, "remote", remote.String(),
+		"error", err, "suppressed_since_last_line", n)
+}
+
+// Total returns the number of failed handshakes recorded.
+func (f *FailureLog) Total() uint64 {
+	if f == nil {
+		return 0
+	}
+	return f.total.Load()
+}
