@@ -163,4 +163,3 @@ func VerifyPlain(msg []byte, lookup CredLookup) (string, error) {
 }
 
 func constantEqual(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }
-
