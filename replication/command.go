@@ -29,6 +29,8 @@ const (
 	CmdDigest                           // DigestCmd
 	CmdKafkaGroup                       // KafkaGroupCmd
 	CmdDeleteOffsets                    // DeleteOffsetsCmd
+	CmdPutUser                          // PutUserCmd (16)
+	CmdDeleteUser                       // DeleteUserCmd (17)
 	// Only add to the end.
 )
 
@@ -64,6 +66,10 @@ func (t CommandType) String() string {
 		return "KafkaGroup"
 	case CmdDeleteOffsets:
 		return "DeleteOffsets"
+	case CmdPutUser:
+		return "PutUser"
+	case CmdDeleteUser:
+		return "DeleteUser"
 	}
 	return fmt.Sprintf("CommandType(%d)", uint8(t))
 }

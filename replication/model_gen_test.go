@@ -62,8 +62,12 @@ func (g *modelGen) step() (ct CommandType, data []byte, typ raft.LogType) {
 		ct, data = g.createTopic()
 	case r < 10:
 		ct, data = CmdDeleteTopic, g.enc(CmdDeleteTopic, &DeleteTopicCmd{Name: g.topicName()})
-	case r < 52:
+	case r < 50:
 		ct, data = CmdAppend, g.append()
+	case r < 51:
+		ct, data = CmdPutUser, g.putUser()
+	case r < 52:
+		ct, data = CmdDeleteUser, g.deleteUser()
 	case r < 56:
 		ct, data = CmdInitProducer, g.enc(CmdInitProducer, &InitProducerCmd{Timestamp: g.now()})
 		g.pids = append(g.pids, int64(g.index))
@@ -436,7 +440,7 @@ func (g *modelGen) legacyCommit() []byte {
 func (g *modelGen) garbage() (CommandType, []byte) {
 	types := []CommandType{CmdCreateTopic, CmdDeleteTopic, CmdAppend, CmdCommitOffset, CmdRegisterNode, CmdInitProducer,
 		CmdHousekeeping, CmdSyncGroup, CmdRemoveMembers, CmdCommitOffsets, CmdResetOffsets, CmdDeleteGroup, CmdDigest,
-		CmdKafkaGroup, CmdDeleteOffsets}
+		CmdKafkaGroup, CmdDeleteOffsets, CmdPutUser, CmdDeleteUser}
 	ct := types[g.pick(len(types))]
 	switch g.pick(4) {
 	case 0:
@@ -503,6 +507,10 @@ func describeEntry(l *raft.Log) string {
 		v = &KafkaGroupCmd{}
 	case CmdDeleteOffsets:
 		v = &DeleteOffsetsCmd{}
+	case CmdPutUser:
+		v = &PutUserCmd{}
+	case CmdDeleteUser:
+		v = &DeleteUserCmd{}
 	default:
 		return fmt.Sprintf("#%d %v (%d bytes)", l.Index, ct, len(l.Data))
 	}

@@ -67,6 +67,9 @@ type metaState struct {
 	// state without groups encodes as it did before groups existed.
 	Groups    map[string]*Group `msgpack:"-"`
 	GroupList []*Group          `msgpack:"gr,omitempty"`
+	// Users are the SCRAM users (users.go), sorted by name. Apply replaces
+	// an entry rather than changing it in place (readers share them).
+	Users []*User `msgpack:"us,omitempty"`
 }
 
 type nodeNum struct {
@@ -134,6 +137,7 @@ func (m *metaState) clone() *metaState {
 	for _, g := range c.GroupList {
 		c.Groups[g.Name] = g
 	}
+	c.Users = append([]*User(nil), m.Users...)
 	return c
 }
 
@@ -171,6 +175,7 @@ func (m *metaState) afterDecode() {
 		}
 	}
 	m.GroupList = nil
+	m.Users = sanitizeUsers(m.Users)
 }
 
 // sortedTopics returns the topics ordered by name.
