@@ -50,6 +50,16 @@ var (
 
 	// Replica verification (VerifyCluster).
 	ErrDigestUnavailable = wire.ErrDigestUnavailable
+
+	// Authentication and users: ErrSaslAuthentication for a refused
+	// login (wrong user or password; the broker closes the connection),
+	// ErrUnauthenticated for a request on a connection that has not
+	// logged in (Config.User and Password unset while the broker requires
+	// them).
+	ErrSaslAuthentication = wire.ErrSaslAuthentication
+	ErrUnauthenticated    = wire.ErrUnauthenticated
+	ErrInvalidUser        = wire.ErrInvalidUser
+	ErrUnknownUser        = wire.ErrUnknownUser
 )
 
 // Errors of the client itself.

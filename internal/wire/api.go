@@ -39,6 +39,11 @@ const (
 	// ProposeDigest and ReplicaDigest compare replicas (verify.go).
 	ProposeDigest APIKey = 19
 	ReplicaDigest APIKey = 20
+	// Authentication and users (auth.go).
+	SaslAuthenticate APIKey = 21
+	PutUser          APIKey = 22
+	DeleteUser       APIKey = 23
+	ListUsers        APIKey = 24
 )
 
 // VersionRange is the inclusive range of versions of one API that this
@@ -78,6 +83,10 @@ var apiTable = [...]apiInfo{
 	RemoveNode:      {"RemoveNode", VersionRange{0, 0}},
 	ProposeDigest:   {"ProposeDigest", VersionRange{0, 0}},
 	ReplicaDigest:   {"ReplicaDigest", VersionRange{0, 0}},
+	SaslAuthenticate: {"SaslAuthenticate", VersionRange{0, 0}},
+	PutUser:          {"PutUser", VersionRange{0, 0}},
+	DeleteUser:       {"DeleteUser", VersionRange{0, 0}},
+	ListUsers:        {"ListUsers", VersionRange{0, 0}},
 }
 
 // known reports whether k is in this version's API table.

@@ -30,7 +30,9 @@ func TestCheckVersion(t *testing.T) {
 		{RemoveNode, 0, nil},
 		{ProposeDigest, 0, nil},
 		{ReplicaDigest, 0, nil},
-		{ReplicaDigest + 1, 0, ErrUnknownAPI},
+		{SaslAuthenticate, 0, nil},
+		{ListUsers, 0, nil},
+		{ListUsers + 1, 0, ErrUnknownAPI},
 		{0xFFFF, 0, ErrUnknownAPI},
 	} {
 		err := CheckVersion(tc.key, tc.version)
@@ -68,6 +70,10 @@ func TestAPIKeys(t *testing.T) {
 		{DeleteGroup, 18, "DeleteGroup"},
 		{ProposeDigest, 19, "ProposeDigest"},
 		{ReplicaDigest, 20, "ReplicaDigest"},
+		{SaslAuthenticate, 21, "SaslAuthenticate"},
+		{PutUser, 22, "PutUser"},
+		{DeleteUser, 23, "DeleteUser"},
+		{ListUsers, 24, "ListUsers"},
 	}
 	known := 0
 	for k := range apiTable {
@@ -109,7 +115,9 @@ func TestCodeNumbers(t *testing.T) {
 		CodeUnknownProducer, CodeUnknownGroup, CodeUnknownMember, CodeIllegalGeneration,
 		CodeRebalanceInProgress, CodeNotAssigned, CodeOffsetRegression, CodeGroupNotEmpty,
 		CodeInvalidGroup, CodeUnknownNode, CodeMemberIDRequired, CodeDigestUnavailable,
-		CodeGroupProtocolMismatch,
+		CodeGroupProtocolMismatch, CodeTopicAuthorization, CodeGroupAuthorization,
+		CodeClusterAuthorization, CodeSaslAuthentication, CodeUnauthenticated, CodeInvalidUser,
+		CodeUnknownUser,
 	}
 	for i, c := range want {
 		if int(c) != i {

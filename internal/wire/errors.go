@@ -48,6 +48,13 @@ const (
 	CodeMemberIDRequired                  // JoinGroup: join again with the member id in the response
 	CodeDigestUnavailable                 // ReplicaDigest: no digest at that index on this node; propose a new one (the same request gets the same answer)
 	CodeGroupProtocolMismatch             // the group name is in use by Kafka clients (or the other way round)
+	CodeTopicAuthorization                // the principal may not do this to the topic (ACLs)
+	CodeGroupAuthorization                // the principal may not do this to the group (ACLs)
+	CodeClusterAuthorization              // the principal may not do this to the cluster (ACLs)
+	CodeSaslAuthentication                // SaslAuthenticate failed: unknown user, wrong password or bad message (the connection closes)
+	CodeUnauthenticated                   // the connection must authenticate (SaslAuthenticate) first (the connection closes)
+	CodeInvalidUser                       // PutUser/DeleteUser: bad user name, mechanism or password
+	CodeUnknownUser                       // DeleteUser: no such user (or no credential of that mechanism)
 )
 
 // Sentinel errors, one per non-zero Code. Compare with errors.Is: errors
@@ -88,6 +95,16 @@ var (
 	// ErrGroupProtocolMismatch: a native consumer joined or committed to a
 	// group that Kafka clients use (with members), or the other way round.
 	ErrGroupProtocolMismatch = errors.New("minibroker: group is in use by Kafka clients")
+	// Authorization: the connection's principal lacks a permission (see
+	// docs/security.md). Not retriable: an administrator must grant it.
+	ErrTopicAuthorization   = errors.New("minibroker: not authorized for the topic")
+	ErrGroupAuthorization   = errors.New("minibroker: not authorized for the group")
+	ErrClusterAuthorization = errors.New("minibroker: not authorized for the cluster")
+	// Authentication (docs/security.md).
+	ErrSaslAuthentication = errors.New("minibroker: authentication failed")
+	ErrUnauthenticated    = errors.New("minibroker: not authenticated")
+	ErrInvalidUser        = errors.New("minibroker: invalid user")
+	ErrUnknownUser        = errors.New("minibroker: unknown user")
 )
 
 // codeInfo is one row of codeTable.
@@ -134,6 +151,13 @@ var codeTable = [...]codeInfo{
 	CodeMemberIDRequired:      {"MemberIDRequired", ErrMemberIDRequired, false},
 	CodeDigestUnavailable:     {"DigestUnavailable", ErrDigestUnavailable, false},
 	CodeGroupProtocolMismatch: {"GroupProtocolMismatch", ErrGroupProtocolMismatch, false},
+	CodeTopicAuthorization:    {"TopicAuthorization", ErrTopicAuthorization, false},
+	CodeGroupAuthorization:    {"GroupAuthorization", ErrGroupAuthorization, false},
+	CodeClusterAuthorization:  {"ClusterAuthorization", ErrClusterAuthorization, false},
+	CodeSaslAuthentication:    {"SaslAuthentication", ErrSaslAuthentication, false},
+	CodeUnauthenticated:       {"Unauthenticated", ErrUnauthenticated, false},
+	CodeInvalidUser:           {"InvalidUser", ErrInvalidUser, false},
+	CodeUnknownUser:           {"UnknownUser", ErrUnknownUser, false},
 }
 
 // known reports whether c is in this version's code table.

@@ -152,7 +152,7 @@ func samples() []sample {
 		{"ReplicaDigestResponseError", ReplicaDigest, true,
 			&ReplicaDigestResponse{ErrorCode: CodeDigestUnavailable, ErrorMessage: "replayed"},
 			func() message { return new(ReplicaDigestResponse) }},
-	}, groupSamples()...)
+	}, append(groupSamples(), authSamples()...)...)
 }
 
 // requestSamples and responseSamples split samples() by direction.
