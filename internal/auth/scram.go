@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -172,4 +173,35 @@ func VerifyPassword(c ScramCred, password string) bool {
 		return false
 	}
 	return constantEqual(d.StoredKey, c.StoredKey) && constantEqual(d.ServerKey, c.ServerKey)
+}
+
+// CredFromSaltedPassword builds a credential from a salted password
+// (PBKDF2 output, as Kafka's AlterUserScramCredentials sends it): StoredKey
+// = H(HMAC(salted, "Client Key")), ServerKey = HMAC(salted, "Server Key").
+// The salted password must be the mechanism's hash size. Errors:
+// ErrUnknownMechanism, ErrInvalidCredential.
+func CredFromSaltedPassword(mech string, salt []byte, iterations int, salted []byte) (ScramCred, error) {
+	h, err := hashOf(mech)
+	if err != nil {
+		return ScramCred{}, err
+	}
+	if n := h().Size(); len(salted) != n {
+		return ScramCred{}, fmt.Errorf("%w: salted password of %d bytes, want %d", ErrInvalidCredential, len(salted), n)
+	}
+	mac := func(key []byte, s string) []byte {
+		m := hmac.New(h, key)
+		m.Write([]byte(s))
+		return m.Sum(nil)
+	}
+	ck := h()
+	ck.Write(mac(salted, "Client Key"))
+	c := ScramCred{
+		Mechanism: mech, Iterations: iterations,
+		Salt:      append([]byte(nil), salt...),
+		StoredKey: ck.Sum(nil), ServerKey: mac(salted, "Server Key"),
+	}
+	if err := ValidateCred(c); err != nil {
+		return ScramCred{}, err
+	}
+	return c, nil
 }

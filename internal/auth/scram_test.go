@@ -142,3 +142,32 @@ func TestValidateUserName(t *testing.T) {
 		}
 	}
 }
+
+func TestCredFromSaltedPassword(t *testing.T) {
+	// The same password through PBKDF2 here and through the library's
+	// derivation gives the same keys.
+	for _, mech := range ScramMechanisms() {
+		want, err := DeriveCred(mech, "pw", []byte("salty"), 4096)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, _ := hashOf(mech)
+		salted, err := pbkdf2Key(h, "pw", []byte("salty"), 4096)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := CredFromSaltedPassword(mech, []byte("salty"), 4096, salted)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !constantEqual(got.StoredKey, want.StoredKey) || !constantEqual(got.ServerKey, want.ServerKey) {
+			t.Fatalf("%s: keys differ", mech)
+		}
+		if _, err := CredFromSaltedPassword(mech, []byte("s"), 4096, salted[1:]); !errors.Is(err, ErrInvalidCredential) {
+			t.Fatalf("short salted password: %v", err)
+		}
+		if _, err := CredFromSaltedPassword(mech, []byte("s"), 10, salted); !errors.Is(err, ErrInvalidCredential) {
+			t.Fatalf("few iterations: %v", err)
+		}
+	}
+}
