@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/minibroker/minibroker/internal/auth"
 	"github.com/minibroker/minibroker/internal/wire"
 )
 
@@ -29,11 +30,25 @@ type conn struct {
 
 	inflight atomic.Int32   // requests read and not yet answered
 	handlers sync.WaitGroup // request goroutines
+
+	// principal is who the connection is authenticated as (anonymous
+	// superuser when authentication is off). Set by the reader goroutine
+	// before it dispatches anything the principal matters to; read by
+	// request goroutines it starts after.
+	principal auth.Principal
+	// sasl and saslMech are the SASL exchange in progress, owned by the
+	// reader goroutine (auth.go).
+	sasl     *auth.ScramServer
+	saslMech string
 }
 
 func newConn(b *Broker, nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(b.ctx)
-	return &conn{b: b, nc: nc, ctx: ctx, cancel: cancel, bw: bufio.NewWriterSize(nc, 64<<10)}
+	c := &conn{b: b, nc: nc, ctx: ctx, cancel: cancel, bw: bufio.NewWriterSize(nc, 64<<10)}
+	if !b.cfg.authOn() {
+		c.principal = anonymous
+	}
+	return c
 }
 
 // serve reads requests until the connection fails, is closed, turns out
@@ -94,6 +109,16 @@ func (c *conn) serve() {
 		if err := wire.CheckVersion(hdr.APIKey, hdr.APIVersion); err != nil {
 			c.respondErr(hdr.CorrelationID, hdr.APIKey, err)
 			continue
+		}
+		if hdr.APIKey == wire.SaslAuthenticate {
+			if !c.saslAuthenticate(hdr.CorrelationID, body) {
+				return
+			}
+			continue
+		}
+		if !c.principal.Authenticated() {
+			c.refuseUnauthenticated(hdr)
+			return
 		}
 		if int(c.inflight.Load()) >= c.b.cfg.MaxInFlight {
 			c.respondErr(hdr.CorrelationID, hdr.APIKey, wire.Err(wire.CodeTooManyInFlight, "too many requests in flight on this connection"))

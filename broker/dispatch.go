@@ -60,6 +60,12 @@ func (c *conn) dispatch(hdr wire.RequestHeader, body []byte) error {
 		return answerCtx(c, hdr, body, c.b.proposeDigest)
 	case wire.ReplicaDigest:
 		return answerCtx(c, hdr, body, c.b.replicaDigest)
+	case wire.PutUser:
+		return answerCtx(c, hdr, body, c.putUser)
+	case wire.DeleteUser:
+		return answerCtx(c, hdr, body, c.deleteUser)
+	case wire.ListUsers:
+		return answerCtx(c, hdr, body, c.listUsers)
 	}
 	// CheckVersion accepted a key this switch does not serve: a bug.
 	c.respondErr(corr, hdr.APIKey, wire.Err(wire.CodeUnknownAPI, hdr.APIKey.String()+" is not served"))

@@ -82,7 +82,7 @@ func (b *Broker) initProducerAnywhere(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("%w: no leader known", ErrNoLeader)
 	}
 	var resp wire.InitProducerResponse
-	if err := callPeer(ctx, addr, wire.InitProducer, &wire.InitProducerRequest{}, &resp); err != nil {
+	if err := b.callPeer(ctx, addr, wire.InitProducer, &wire.InitProducerRequest{}, &resp); err != nil {
 		return 0, err
 	}
 	if resp.ErrorCode != wire.CodeNone {

@@ -13,8 +13,9 @@ import (
 // callPeer sends one request to another broker's client address and
 // decodes the response into resp. It dials a fresh connection each time:
 // brokers talk to each other over the client protocol only to join, which
-// is rare. It blocks until the answer, an error, or the end of ctx.
-func callPeer(ctx context.Context, addr string, key wire.APIKey, req any, resp any) error {
+// is rare. With authentication on it logs in first (authenticatePeer). It
+// blocks until the answer, an error, or the end of ctx.
+func (b *Broker) callPeer(ctx context.Context, addr string, key wire.APIKey, req any, resp any) error {
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -28,6 +29,10 @@ func callPeer(ctx context.Context, addr string, key wire.APIKey, req any, resp a
 	}
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Now()) })
 	defer stop()
+	br := bufio.NewReader(nc)
+	if err := b.authenticatePeer(nc, br); err != nil {
+		return fmt.Errorf("broker: log in to %s: %w", addr, err)
+	}
 	frame, err := wire.EncodeRequest(nil, wire.RequestHeader{APIKey: key, CorrelationID: 1}, req)
 	if err != nil {
 		return err
@@ -35,7 +40,7 @@ func callPeer(ctx context.Context, addr string, key wire.APIKey, req any, resp a
 	if _, err := nc.Write(frame); err != nil {
 		return fmt.Errorf("broker: send to %s: %w", addr, err)
 	}
-	payload, err := wire.ReadFrame(bufio.NewReader(nc), wire.DefaultMaxFrame, nil)
+	payload, err := wire.ReadFrame(br, wire.DefaultMaxFrame, nil)
 	if err != nil {
 		return fmt.Errorf("broker: read from %s: %w", addr, err)
 	}
@@ -56,7 +61,7 @@ func (b *Broker) join(ctx context.Context, addrs []string) error {
 		for _, addr := range addrs {
 			for hops := 0; addr != "" && hops < 3; hops++ {
 				var resp wire.JoinClusterResponse
-				err := callPeer(ctx, addr, wire.JoinCluster, req, &resp)
+				err := b.callPeer(ctx, addr, wire.JoinCluster, req, &resp)
 				if err == nil {
 					err = resp.Err()
 				}

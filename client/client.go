@@ -173,6 +173,18 @@ func (cl *Client) dial(ctx context.Context, addr string, e *connEntry) {
 	nc, err := dialFn(dctx, "tcp", addr)
 	stop()
 	cancel()
+	if err == nil {
+		if lerr := cl.login(ctx, nc); lerr != nil {
+			nc.Close()
+			cl.mu.Lock()
+			defer cl.mu.Unlock()
+			e.err = lerr
+			if cl.conns[addr] == e {
+				delete(cl.conns, addr)
+			}
+			return
+		}
+	}
 
 	cl.mu.Lock()
 	defer cl.mu.Unlock()

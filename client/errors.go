@@ -60,6 +60,9 @@ var (
 	ErrUnauthenticated    = wire.ErrUnauthenticated
 	ErrInvalidUser        = wire.ErrInvalidUser
 	ErrUnknownUser        = wire.ErrUnknownUser
+	// ErrClusterAuthorization: the user may not do this to the cluster
+	// (user administration needs a superuser).
+	ErrClusterAuthorization = wire.ErrClusterAuthorization
 )
 
 // Errors of the client itself.
