@@ -44,6 +44,10 @@ func (b *Broker) startKafka(ln net.Listener) error {
 		IdleTimeout:      b.cfg.IdleTimeout,
 		AutoCreateTopics: b.cfg.AutoCreateTopics,
 		InitProducer:     b.initProducerAnywhere,
+		RequireAuth:      b.cfg.authOn(),
+		OnAuthFailure: func(mech, user, remote string, err error) {
+			b.authFailed("kafka", mech, user, remote, err)
+		},
 	})
 	if err != nil {
 		ln.Close()

@@ -64,6 +64,16 @@ type Config struct {
 	// expire members quickly) and 30 minutes.
 	GroupMinSessionTimeout time.Duration
 	GroupMaxSessionTimeout time.Duration
+	// RequireAuth makes every connection authenticate (SASL SCRAM-SHA-256
+	// or SCRAM-SHA-512; PLAIN on TLS connections) against the store's
+	// users before anything but ApiVersions, SaslHandshake and
+	// SaslAuthenticate is served. Default false: every connection is an
+	// anonymous superuser.
+	RequireAuth bool
+	// OnAuthFailure, if set, is called (on the connection's reader
+	// goroutine) for every failed authentication, before the connection
+	// closes: the broker counts and logs them. It must not block.
+	OnAuthFailure func(mechanism, user, remote string, err error)
 }
 
 // Defaults for Config's zero fields.

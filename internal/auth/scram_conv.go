@@ -2,8 +2,11 @@ package auth
 
 import (
 	"bytes"
+	"crypto/hmac"
 	"crypto/subtle"
+	"encoding/base64"
 	"fmt"
+	"strings"
 
 	"github.com/xdg-go/scram"
 )
@@ -23,8 +26,15 @@ type CredLookup func(user, mech string) (ScramCred, bool)
 // takes the client-final and returns the server-final. It is not safe for
 // concurrent use; one connection's reader goroutine owns it.
 type ScramServer struct {
-	mech string
-	conv *scram.ServerConversation
+	mech   string
+	lookup CredLookup
+	conv   *scram.ServerConversation
+	// What the first round saw, for the client-final message of a client
+	// that prefixes the nonce (see finalCompat): the client-first-message
+	// bare, the gs2 header, the server-first message and its nonce.
+	c1bare, gs2, s1, nonce string
+	first                  bool // the first round is done
+	done, valid            bool // finished by finalCompat
 }
 
 // NewScramServer starts a conversation for a SCRAM mechanism that looks
@@ -47,7 +57,7 @@ func NewScramServer(mech string, lookup CredLookup) (*ScramServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
-	return &ScramServer{mech: mech, conv: srv.NewConversation()}, nil
+	return &ScramServer{mech: mech, lookup: lookup, conv: srv.NewConversation()}, nil
 }
 
 // Step feeds the client's next message and returns the server's answer;
@@ -56,7 +66,7 @@ func NewScramServer(mech string, lookup CredLookup) (*ScramServer, error) {
 // nil, is the RFC's "e=..." message the client may be sent). Messages
 // over MaxSASLMessage bytes fail. It never panics on client input.
 func (s *ScramServer) Step(msg []byte) (resp []byte, done bool, err error) {
-	if s.conv.Done() {
+	if s.conv.Done() || s.done {
 		return nil, true, fmt.Errorf("%w: conversation already finished", ErrAuthFailed)
 	}
 	if len(msg) > MaxSASLMessage {
@@ -65,7 +75,21 @@ func (s *ScramServer) Step(msg []byte) (resp []byte, done bool, err error) {
 	if bytes.IndexByte(msg, 0) >= 0 {
 		return nil, false, fmt.Errorf("%w: NUL in SCRAM message", ErrAuthFailed)
 	}
+	if s.first {
+		if r, ok := finalNonce(string(msg)); ok && s.nonce != "" && r != s.nonce && strings.HasSuffix(r, s.nonce) {
+			return s.finalCompat(string(msg))
+		}
+	}
 	out, err := s.conv.Step(string(msg))
+	if err == nil && !s.first {
+		s.first = true
+		parts := strings.SplitN(string(msg), ",", 3) // gs2 flag, authzid, bare (the library parsed it)
+		if len(parts) == 3 {
+			s.gs2, s.c1bare = parts[0]+","+parts[1]+",", parts[2]
+		}
+		s.s1 = out
+		s.nonce, _ = strings.CutPrefix(strings.SplitN(out, ",", 2)[0], "r=")
+	}
 	if err != nil {
 		var r []byte
 		if out != "" {
@@ -86,7 +110,64 @@ func (s *ScramServer) Step(msg []byte) (resp []byte, done bool, err error) {
 func (s *ScramServer) User() string { return s.conv.Username() }
 
 // Valid reports whether the exchange finished with a verified proof.
-func (s *ScramServer) Valid() bool { return s.conv.Done() && s.conv.Valid() }
+func (s *ScramServer) Valid() bool { return s.valid || s.conv.Done() && s.conv.Valid() }
+
+// finalNonce returns the r= attribute of a client-final message.
+func finalNonce(c2 string) (string, bool) {
+	fields := strings.Split(c2, ",")
+	if len(fields) < 3 {
+		return "", false
+	}
+	return strings.CutPrefix(fields[1], "r=")
+}
+
+// finalCompat verifies a client-final message whose nonce is the client's
+// nonce followed by the whole nonce of the server-first message, as
+// librdkafka 2.0 sends it (it prepends its nonce once more). RFC 5802
+// wants the nonce exactly; Kafka's broker accepts a nonce that ends with
+// the server's (and the proof covers the message as sent), so Kafka
+// clients built on librdkafka 2.0 (kcat among them) work with it, and
+// here too. Everything else is checked as the RFC says.
+func (s *ScramServer) finalCompat(c2 string) ([]byte, bool, error) {
+	s.done = true
+	fail := func(why string) ([]byte, bool, error) {
+		return nil, false, fmt.Errorf("%w: %s: %s", ErrAuthFailed, s.mech, why)
+	}
+	h, _ := hashOf(s.mech)
+	cred, ok := s.lookup(s.conv.Username(), s.mech)
+	if !ok || ValidateCred(cred) != nil {
+		return fail("no credential")
+	}
+	fields := strings.Split(c2, ",")
+	if fields[0] != "c="+base64.StdEncoding.EncodeToString([]byte(s.gs2)) || s.gs2 == "" || s.gs2[0] == 'p' {
+		return fail("channel binding mismatch")
+	}
+	pf, ok := strings.CutPrefix(fields[len(fields)-1], "p=")
+	if !ok {
+		return fail("no proof")
+	}
+	proof, err := base64.StdEncoding.DecodeString(pf)
+	if err != nil || len(proof) != len(cred.StoredKey) {
+		return fail("malformed proof")
+	}
+	mac := func(key []byte, msg string) []byte {
+		m := hmac.New(h, key)
+		m.Write([]byte(msg))
+		return m.Sum(nil)
+	}
+	authMsg := s.c1bare + "," + s.s1 + "," + c2[:strings.LastIndex(c2, ",")]
+	sig := mac(cred.StoredKey, authMsg)
+	for i := range proof {
+		proof[i] ^= sig[i]
+	}
+	sum := h()
+	sum.Write(proof)
+	if !hmac.Equal(sum.Sum(nil), cred.StoredKey) {
+		return fail("invalid proof")
+	}
+	s.valid = true
+	return []byte("v=" + base64.StdEncoding.EncodeToString(mac(cred.ServerKey, authMsg))), true, nil
+}
 
 // ScramClient is the client side of a SCRAM conversation, for the
 // broker's own calls to its peers. Not safe for concurrent use.
