@@ -31,6 +31,10 @@ type Config struct {
 	Interval time.Duration
 	// Logger receives the console's logs; nil discards them.
 	Logger *slog.Logger
+	// User and Password log the console's client in when the cluster
+	// requires authentication (serve --auth scram: serve passes the admin
+	// credentials). Empty: no login.
+	User, Password string
 	// LabDir is the parent of the lab clusters' temporary directories
 	// ("" : the system's temporary directory).
 	LabDir string
@@ -83,7 +87,7 @@ func New(cfg Config) (*Console, error) {
 		return nil, fmt.Errorf("console: templates: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &Console{cfg: cfg, log: logger, lc: &lazyClient{addr: cfg.Broker.Addr()}, tmpl: tmpl, cancel: cancel, done: make(chan struct{}), labs: newLabRuns(cfg.LabDir, cfg.LabSizes)}
+	c := &Console{cfg: cfg, log: logger, lc: &lazyClient{addr: cfg.Broker.Addr(), user: cfg.User, password: cfg.Password}, tmpl: tmpl, cancel: cancel, done: make(chan struct{}), labs: newLabRuns(cfg.LabDir, cfg.LabSizes)}
 	c.smp = newSampler(cfg.Broker, c.lc, cfg.Interval)
 	c.routes()
 	c.wg.Add(1)

@@ -17,7 +17,8 @@ var errConsoleClosed = errors.New("console: closed")
 // the node the console runs beside may still be replaying its log (or
 // have no leader) when serve starts the console. Safe for concurrent use.
 type lazyClient struct {
-	addr string
+	addr           string
+	user, password string // the login, when the cluster requires one
 
 	mu     sync.Mutex // guards cl and closed; held while connecting
 	cl     *client.Client
@@ -36,7 +37,8 @@ func (l *lazyClient) get() (*client.Client, error) {
 	case l.cl != nil:
 		return l.cl, nil
 	}
-	cl, err := client.New(client.Config{Brokers: []string{l.addr}, RequestTimeout: 3 * time.Second, DialTimeout: time.Second})
+	cl, err := client.New(client.Config{Brokers: []string{l.addr}, RequestTimeout: 3 * time.Second, DialTimeout: time.Second,
+		User: l.user, Password: l.password})
 	if err != nil {
 		return nil, fmt.Errorf("console: cluster not reachable through %s yet: %w", l.addr, err)
 	}

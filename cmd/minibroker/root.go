@@ -40,6 +40,8 @@ type app struct {
 	// serve runs a broker with cfg until ctx ends; nil means runServe.
 	// Tests replace it to see the resolved configuration.
 	serve func(ctx context.Context, a *app, cfg serveConfig) error
+	// login is the tools' --user and password (user.go).
+	login loginOpts
 }
 
 // run executes the command line args and returns the process's exit code.
@@ -116,6 +118,7 @@ environment variables (MINIBROKER_*) and the config file.`,
 		newVersionCmd(a),
 		newDemoCmd(a),
 		newBenchCmd(a),
+		newUserCmd(a),
 	)
 	return root
 }

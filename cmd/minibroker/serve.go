@@ -26,6 +26,13 @@ type serveConfig struct {
 	console   consoleSettings
 }
 
+// The environment variables of the first superuser (see
+// broker.Config.AdminUser).
+const (
+	adminUserEnv     = "MINIBROKER_ADMIN_USER"
+	adminPasswordEnv = "MINIBROKER_ADMIN_PASSWORD"
+)
+
 // shutdownTimeout bounds a graceful stop after SIGINT or SIGTERM.
 const shutdownTimeout = 30 * time.Second
 
@@ -36,6 +43,7 @@ func newServeCmd(a *app) *cobra.Command {
 		logFormat = newEnum("text", "text", "json")
 		logLevel  = newEnum("info", "debug", "info", "warn", "error")
 		raftLog   = newEnum(string(replication.RaftLogBolt), string(replication.RaftLogBolt), string(replication.RaftLogWAL))
+		auth      = newEnum(string(broker.AuthNone), string(broker.AuthNone), string(broker.AuthSCRAM))
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -107,6 +115,17 @@ Logs go to stderr; the lines saying where the node serves go to stdout.`,
 			sc.broker.Join = join
 			sc.logFormat, sc.logLevel = logFormat.value, logLevel.value
 			sc.broker.RaftLog = replication.RaftLogStore(raftLog.value)
+			sc.broker.Auth = broker.AuthMode(auth.value)
+			// The first superuser comes from the environment only: a
+			// password flag would show in ps and shell history.
+			sc.broker.AdminUser, _ = a.getenv(adminUserEnv)
+			sc.broker.AdminPassword, _ = a.getenv(adminPasswordEnv)
+			if (sc.broker.AdminUser == "") != (sc.broker.AdminPassword == "") {
+				return usageErrorf("serve: set both %s and %s, or neither", adminUserEnv, adminPasswordEnv)
+			}
+			if sc.broker.Auth == broker.AuthSCRAM {
+				sc.console.user, sc.console.password = sc.broker.AdminUser, sc.broker.AdminPassword
+			}
 			serve := a.serve
 			if serve == nil {
 				serve = runServe
@@ -131,6 +150,8 @@ Logs go to stderr; the lines saying where the node serves go to stdout.`,
 	f.StringVar(&sc.console.addr, "http-addr", defaultHTTPAddr, "HTTP address of the web console, with /metrics, /healthz and /readyz too (HOST:PORT; \"\" turns it off; the default is skipped with a warning if taken)")
 	f.BoolVar(&sc.console.write, "console-write", false, "let the web console create and delete topics and reset groups (default: read-only)")
 	markSettings(f, "http-addr", "console-write")
+	f.Var(auth, "auth", "client authentication: none, or scram (SASL SCRAM on both listeners; the first superuser from "+adminUserEnv+" and "+adminPasswordEnv+")")
+	markSettings(f, "auth")
 	markSettings(f, "id", "data", "addr", "kafka-addr", "kafka-advertised-addr", "auto-create-topics", "raft-addr", "bootstrap", "join", "metrics-addr", "log-format", "log-level", "raft-log")
 	return cmd
 }
@@ -152,8 +173,11 @@ func runServe(ctx context.Context, a *app, sc serveConfig) error {
 	logger := newLogger(a.stderr, sc.logFormat, sc.logLevel)
 	cfg := sc.broker
 	cfg.Logger = logger
+	if cfg.Auth == broker.AuthSCRAM && cfg.AdminUser == "" {
+		logger.Warn("--auth scram without " + adminUserEnv + ": only users that exist already can log in, and nodes cannot log in to each other")
+	}
 	for _, addr := range []struct{ flag, addr string }{{"--addr", cfg.Addr}, {"--kafka-addr", cfg.KafkaAddr}, {"--raft-addr", cfg.RaftAddr}} {
-		if addr.addr != "" && exposed(addr.addr) {
+		if addr.addr != "" && exposed(addr.addr) && cfg.Auth != broker.AuthSCRAM {
 			logger.Warn("listening beyond this machine: minibroker has no authentication or encryption yet, so anyone who can reach this address can read, write and delete topics",
 				"flag", addr.flag, "addr", addr.addr)
 		}
