@@ -110,4 +110,3 @@ func TestClientSCRAM(t *testing.T) {
 		})
 	}
 }
-
