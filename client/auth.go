@@ -51,11 +51,16 @@ func (cl *Client) login(ctx context.Context, nc net.Conn) error {
 	defer stop()
 
 	mech := cl.cfg.Mechanism
-	sc, err := scramHash(mech).NewClientUnprepped(cl.cfg.User, cl.cfg.Password, "")
-	if err != nil {
-		return fmt.Errorf("minibroker: log in: %w", err)
+	cl.scramOnce.Do(func() {
+		cl.scram, cl.scramErr = scramHash(mech).NewClientUnprepped(cl.cfg.User, cl.cfg.Password, "")
+		if cl.scramErr == nil {
+			cl.scram = cl.scram.WithMinIterations(4096)
+		}
+	})
+	if cl.scramErr != nil {
+		return fmt.Errorf("minibroker: log in: %w", cl.scramErr)
 	}
-	conv := sc.WithMinIterations(4096).NewConversation()
+	conv := cl.scram.NewConversation()
 	msg, err := conv.Step("")
 	if err != nil {
 		return fmt.Errorf("minibroker: log in: %w", err)

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/xdg-go/scram"
+
 	"github.com/minibroker/minibroker/internal/wire"
 )
 
@@ -37,6 +39,13 @@ type Client struct {
 	flight *flight      // the metadata refresh in progress, or nil
 
 	closeOnce sync.Once
+
+	// scram is the SCRAM client of Config.User (auth.go), made once: it
+	// caches the keys derived from the password (PBKDF2) per salt and
+	// iteration count, so only a client's first login pays for them.
+	scramOnce sync.Once
+	scram     *scram.Client
+	scramErr  error
 }
 
 // connEntry is a connection being dialed or dialed.
