@@ -98,6 +98,10 @@ func (c *conn) serve() {
 		c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
 		close(c.slots)
 		<-wdone
+	} else if errors.Is(err, errUnauthenticated) {
+		if ok, suppressed := c.s.authLog.Allow(time.Now()); ok {
+			c.log.Warn("closing kafka connection", "error", err, "suppressed_since_last", suppressed)
+		}
 	} else if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && c.ctx.Err() == nil {
 		c.log.Warn("closing kafka connection", "error", err)
 	}
@@ -165,7 +169,7 @@ func (c *conn) dispatch(frame []byte) error {
 		return nil
 	}
 	if !c.principal.Authenticated() && !preAuthAPI(start.Key) {
-		return fmt.Errorf("%w: %s before authentication (the listener requires SASL)", errMalformed, kmsg.NameForKey(start.Key))
+		return fmt.Errorf("%w: %s (the listener requires SASL)", errUnauthenticated, kmsg.NameForKey(start.Key))
 	}
 	req := kmsg.RequestForKey(start.Key)
 	req.SetVersion(start.Version)

@@ -18,6 +18,10 @@ const (
 	codeSaslAuthenticationFailed int16 = 58
 )
 
+// errUnauthenticated ends a connection that sent a request before it
+// authenticated (logged rate-limited: a client can cause it at will).
+var errUnauthenticated = errors.New("kafka: request before authentication")
+
 // errAuthClose ends the reading of a connection whose authentication
 // failed: the writer sends the answers queued (the failure last) and
 // closes it.

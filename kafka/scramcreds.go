@@ -53,7 +53,7 @@ func handleDescribeUserSCRAMCredentials(c *conn, sl *slot, kreq kmsg.Request) {
 		}
 		return r
 	}
-	if req.Users == nil {
+	if len(req.Users) == 0 { // null or empty: every user, as Kafka
 		for _, u := range c.s.store.Users() {
 			resp.Results = append(resp.Results, result(u))
 		}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/minibroker/minibroker/internal/auth"
 	"github.com/minibroker/minibroker/replication"
 )
 
@@ -161,7 +162,9 @@ type Server struct {
 	cfg    Config // defaults applied; read-only
 	logger *slog.Logger
 	store  *replication.Store
-	groups *coordinator // the Kafka group coordinator (groups.go)
+	// authLog rate-limits the log lines of unauthenticated requests.
+	authLog auth.LogLimiter
+	groups  *coordinator // the Kafka group coordinator (groups.go)
 
 	ctx    context.Context // ends at Close: unblocks handlers
 	cancel context.CancelFunc
