@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/minibroker/minibroker/internal/auth"
 	"github.com/minibroker/minibroker/kafka"
 	"github.com/minibroker/minibroker/replication"
 )
@@ -66,6 +67,9 @@ type Broker struct {
 	draining  chan struct{}
 	graceful  chan struct{}
 	drainOnce sync.Once
+
+	// authLog rate-limits the log lines of failed authentications.
+	authLog auth.LogLimiter
 
 	closeOnce sync.Once
 	closeErr  error
@@ -180,12 +184,18 @@ func Start(cfg Config) (_ *Broker, err error) {
 		b.serveHTTP(httpLn)
 	}
 	b.markReplayTarget()
+	// ACLs apply when connections authenticate; before the listeners serve.
+	b.authz.enforce.Store(b.cfg.authOn())
 	b.coord = newCoordinator(b)
 	b.wg.Add(3)
 	go b.acceptLoop()
 	go b.registrar()
 	go b.coord.run()
 	go b.watchFatal()
+	if cfg.AdminUser != "" {
+		b.wg.Add(1)
+		go b.ensureAdmin()
+	}
 	if err := b.startKafka(kln); err != nil {
 		b.Close()
 		return nil, err
@@ -275,6 +285,7 @@ func (b *Broker) waitReady(fresh, bootstrap bool) error {
 	if err := b.waitRegistered(ctx); err != nil {
 		return fmt.Errorf("%w: registering this node's addresses: %v", ErrStartTimeout, err)
 	}
+	b.awaitAdmin(ctx)
 	return nil
 }
 

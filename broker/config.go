@@ -148,6 +148,19 @@ type Config struct {
 	// power loss then loses writes acknowledged with acks=1 and acks=all.
 	// Default false: every write to the Raft log is fsynced.
 	UnsafeNoFsync bool
+
+	// Auth is how clients authenticate: AuthNone ("" or "none", the
+	// default: nobody, every connection is an anonymous superuser) or
+	// AuthSCRAM (SASL SCRAM on the native and Kafka listeners; see
+	// docs/security.md).
+	Auth AuthMode
+	// AdminUser and AdminPassword name the first superuser: whenever this
+	// node is the leader and the cluster has no user AdminUser, it creates
+	// it (SCRAM-SHA-256 and SCRAM-SHA-512 credentials; the password is not
+	// stored). With AuthSCRAM the node also logs in to its peers with them
+	// (JoinCluster, InitProducer forwarding). Both or neither.
+	AdminUser     string
+	AdminPassword string
 }
 
 // Defaults for Config's zero fields.
@@ -240,6 +253,9 @@ func (c Config) Validate() error {
 		return bad("Bootstrap and Join exclude each other")
 	case c.RaftLog != replication.RaftLogBolt && c.RaftLog != replication.RaftLogWAL:
 		return bad("RaftLog %q is not bolt or wal", c.RaftLog)
+	}
+	if err := c.validateAuth(); err != nil {
+		return bad("%v", err)
 	}
 	return c.validateTLS()
 }

@@ -32,18 +32,28 @@ type conn struct {
 	handlers sync.WaitGroup // request goroutines
 
 	// principal is who the connection is authenticated as (the zero value:
-	// not authenticated). Set once by the reader goroutine (from a verified
-	// TLS client certificate in handshake, or by authentication) before the
-	// requests it authorizes are read; read by request goroutines.
+	// not authenticated; the anonymous superuser when authentication is
+	// off). Set by the reader goroutine (from a verified TLS client
+	// certificate in handshake, or by SaslAuthenticate) before it
+	// dispatches anything the principal matters to; read by request
+	// goroutines it starts after.
 	principal auth.Principal
 	// reqHdr is the header of the request being dispatched; owned by the
 	// reader goroutine (see serve in dispatch.go).
 	reqHdr wire.RequestHeader
+	// sasl and saslMech are the SASL exchange in progress, owned by the
+	// reader goroutine (auth.go).
+	sasl     *auth.ScramServer
+	saslMech string
 }
 
 func newConn(b *Broker, nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(b.ctx)
-	return &conn{b: b, nc: nc, ctx: ctx, cancel: cancel, bw: bufio.NewWriterSize(nc, 64<<10)}
+	c := &conn{b: b, nc: nc, ctx: ctx, cancel: cancel, bw: bufio.NewWriterSize(nc, 64<<10)}
+	if !b.cfg.authOn() {
+		c.principal = anonymous
+	}
+	return c
 }
 
 // serve reads requests until the connection fails, is closed, turns out
@@ -107,6 +117,16 @@ func (c *conn) serve() {
 		if err := wire.CheckVersion(hdr.APIKey, hdr.APIVersion); err != nil {
 			c.respondErr(hdr.CorrelationID, hdr.APIKey, err)
 			continue
+		}
+		if hdr.APIKey == wire.SaslAuthenticate {
+			if !c.saslAuthenticate(hdr.CorrelationID, body) {
+				return
+			}
+			continue
+		}
+		if !c.principal.Authenticated() {
+			c.refuseUnauthenticated(hdr)
+			return
 		}
 		if int(c.inflight.Load()) >= c.b.cfg.MaxInFlight {
 			c.respondErr(hdr.CorrelationID, hdr.APIKey, wire.Err(wire.CodeTooManyInFlight, "too many requests in flight on this connection"))

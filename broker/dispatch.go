@@ -71,6 +71,12 @@ func (c *conn) dispatch(hdr wire.RequestHeader, body []byte) error {
 		return answerCtx(c, hdr, body, c.b.deleteACLs)
 	case wire.DescribeACLs:
 		return answer(c, hdr, body, c.b.describeACLs)
+	case wire.PutUser:
+		return answerCtx(c, hdr, body, c.putUser)
+	case wire.DeleteUser:
+		return answerCtx(c, hdr, body, c.deleteUser)
+	case wire.ListUsers:
+		return answerCtx(c, hdr, body, c.listUsers)
 	}
 	// CheckVersion accepted a key this switch does not serve: a bug.
 	c.respondErr(corr, hdr.APIKey, wire.Err(wire.CodeUnknownAPI, hdr.APIKey.String()+" is not served"))

@@ -48,6 +48,10 @@ func (b *Broker) startKafka(ln net.Listener) error {
 		CreateACLs:       b.createACLsAnywhere,
 		DeleteACLs:       b.deleteACLsAnywhere,
 		EnforceACLs:      b.authz.enforce.Load(),
+		RequireAuth:      b.cfg.authOn(),
+		OnAuthFailure: func(mech, user, remote string, err error) {
+			b.authFailed("kafka", mech, user, remote, err)
+		},
 	})
 	if err != nil {
 		ln.Close()

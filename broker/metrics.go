@@ -85,6 +85,8 @@ type metrics struct {
 	connsOpen     prometheus.Gauge
 	connsAccepted prometheus.Counter
 	requestErrors *prometheus.CounterVec // by api and code
+
+	authFailures *prometheus.CounterVec // by listener (native, kafka) and mechanism
 }
 
 // newMetrics creates b's metrics and registry, with the Go runtime and
@@ -139,6 +141,10 @@ func newMetrics(b *Broker) *metrics {
 	m.connsAccepted = counter("connections_accepted_total", "Client connections accepted.")
 	m.requestErrors = counterVec("request_errors_total",
 		"Requests answered with an error, by API (or unknown) and error code.", "api", "code")
+
+	m.authFailures = counterVec("auth_failures_total",
+		"Failed authentications (refused SASL exchanges), by listener (native, kafka) and mechanism.",
+		"listener", "mechanism")
 
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),

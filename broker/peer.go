@@ -13,7 +13,9 @@ import (
 // decodes the response into resp. It dials a fresh connection each time:
 // brokers talk to each other over the client protocol only to join, which
 // is rare. With TLS it presents this node's certificate (Config.PeerTLS;
-// see dialPeer). It blocks until the answer, an error, or the end of ctx.
+// see dialPeer); else, with authentication on, it logs in first
+// (authenticatePeer). It blocks until the answer, an error, or the end of
+// ctx.
 func (b *Broker) callPeer(ctx context.Context, addr string, key wire.APIKey, req any, resp any) error {
 	nc, err := b.dialPeer(ctx, addr)
 	if err != nil {
@@ -27,6 +29,10 @@ func (b *Broker) callPeer(ctx context.Context, addr string, key wire.APIKey, req
 	}
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Now()) })
 	defer stop()
+	br := bufio.NewReader(nc)
+	if err := b.authenticatePeer(nc, br); err != nil {
+		return fmt.Errorf("broker: log in to %s: %w", addr, err)
+	}
 	frame, err := wire.EncodeRequest(nil, wire.RequestHeader{APIKey: key, CorrelationID: 1}, req)
 	if err != nil {
 		return err
@@ -34,7 +40,7 @@ func (b *Broker) callPeer(ctx context.Context, addr string, key wire.APIKey, req
 	if _, err := nc.Write(frame); err != nil {
 		return fmt.Errorf("broker: send to %s: %w", addr, err)
 	}
-	payload, err := wire.ReadFrame(bufio.NewReader(nc), wire.DefaultMaxFrame, nil)
+	payload, err := wire.ReadFrame(br, wire.DefaultMaxFrame, nil)
 	if err != nil {
 		return fmt.Errorf("broker: read from %s: %w", addr, err)
 	}

@@ -99,11 +99,16 @@ func (c *conn) handshake() bool {
 func (b *Broker) dialPeer(ctx context.Context, addr string) (net.Conn, error) {
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil || b.cfg.TLS == nil || b.cfg.PeerTLS == nil {
+	if err != nil || !b.peerTLS() {
 		return nc, err
 	}
 	return tlsconf.Client(ctx, nc, b.cfg.PeerTLS, addr, handshakeTimeout)
 }
+
+// peerTLS reports whether this node talks to its peers' client listeners
+// over mutual TLS (Config.TLS and Config.PeerTLS both set), presenting its
+// node certificate, which authenticates it as a node.
+func (b *Broker) peerTLS() bool { return b.cfg.TLS != nil && b.cfg.PeerTLS != nil }
 
 // requireNode refuses a request only nodes may send (JoinCluster) on a
 // connection that is not a node's, when nodes authenticate each other
@@ -120,5 +125,5 @@ func (c *conn) requireNode() error {
 			return nil
 		}
 	}
-	return wire.Err(wire.CodeMalformed, "joining needs a node certificate of the cluster's CA (mutual TLS)")
+	return wire.Err(wire.CodeClusterAuthorization, "joining needs a node certificate of the cluster's CA (mutual TLS)")
 }

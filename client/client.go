@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/xdg-go/scram"
+
 	"github.com/minibroker/minibroker/internal/wire"
 )
 
@@ -38,6 +40,13 @@ type Client struct {
 	flight *flight      // the metadata refresh in progress, or nil
 
 	closeOnce sync.Once
+
+	// scram is the SCRAM client of Config.User (auth.go), made once: it
+	// caches the keys derived from the password (PBKDF2) per salt and
+	// iteration count, so only a client's first login pays for them.
+	scramOnce sync.Once
+	scram     *scram.Client
+	scramErr  error
 }
 
 // connEntry is a connection being dialed or dialed.
@@ -177,6 +186,18 @@ func (cl *Client) dial(ctx context.Context, addr string, e *connEntry) {
 	}
 	stop()
 	cancel()
+	if err == nil {
+		if lerr := cl.login(ctx, nc); lerr != nil {
+			nc.Close()
+			cl.mu.Lock()
+			defer cl.mu.Unlock()
+			e.err = lerr
+			if cl.conns[addr] == e {
+				delete(cl.conns, addr)
+			}
+			return
+		}
+	}
 
 	cl.mu.Lock()
 	defer cl.mu.Unlock()

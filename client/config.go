@@ -58,6 +58,14 @@ type Config struct {
 	// certificate must name the host or IP address it is dialed at. The
 	// handshake counts against DialTimeout. Default nil: plaintext.
 	TLS *tls.Config
+	// User and Password log every connection in (SASL SCRAM) when the
+	// broker requires authentication (serve --auth scram). Empty User:
+	// no login. Mechanism is MechSCRAMSHA512 (the default) or
+	// MechSCRAMSHA256. A refused login fails requests with
+	// ErrSaslAuthentication.
+	User      string
+	Password  string
+	Mechanism string
 }
 
 // Validate reports the first problem with c as a *ConfigError (matching
@@ -81,6 +89,10 @@ func (c Config) Validate() error {
 		return &ConfigError{"MetadataMaxAge", "must not be negative"}
 	case c.MaxFrame != 0 && (c.MaxFrame < minMaxFrame || c.MaxFrame > math.MaxUint32):
 		return &ConfigError{"MaxFrame", fmt.Sprintf("%d is outside [%d, %d]", c.MaxFrame, minMaxFrame, uint64(math.MaxUint32))}
+	case c.User == "" && c.Password != "":
+		return &ConfigError{"User", "a Password needs a User"}
+	case c.Mechanism != "" && scramHash(c.Mechanism) == nil:
+		return &ConfigError{"Mechanism", fmt.Sprintf("%q is not %s or %s", c.Mechanism, MechSCRAMSHA256, MechSCRAMSHA512)}
 	}
 	return nil
 }
@@ -101,6 +113,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Mechanism == "" {
+		c.Mechanism = MechSCRAMSHA512
 	}
 	c.Brokers = append([]string(nil), c.Brokers...)
 	return c

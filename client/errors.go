@@ -53,8 +53,19 @@ var (
 
 	// Authorization: the client's user lacks a permission on the topic,
 	// group or cluster (an administrator grants it: minibroker acl add).
-	ErrTopicAuthorization   = wire.ErrTopicAuthorization
-	ErrGroupAuthorization   = wire.ErrGroupAuthorization
+	ErrTopicAuthorization = wire.ErrTopicAuthorization
+	ErrGroupAuthorization = wire.ErrGroupAuthorization
+	// Authentication and users: ErrSaslAuthentication for a refused
+	// login (wrong user or password; the broker closes the connection),
+	// ErrUnauthenticated for a request on a connection that has not
+	// logged in (Config.User and Password unset while the broker requires
+	// them).
+	ErrSaslAuthentication = wire.ErrSaslAuthentication
+	ErrUnauthenticated    = wire.ErrUnauthenticated
+	ErrInvalidUser        = wire.ErrInvalidUser
+	ErrUnknownUser        = wire.ErrUnknownUser
+	// ErrClusterAuthorization: the user may not do this to the cluster
+	// (user administration needs a superuser).
 	ErrClusterAuthorization = wire.ErrClusterAuthorization
 )
 

@@ -36,6 +36,10 @@ type Config struct {
 	// cluster, needed when the broker serves TLS (broker.Config.TLS).
 	// Default nil: plaintext.
 	ClientTLS *tls.Config
+	// User and Password log the console's client in when the cluster
+	// requires authentication (serve --auth scram: serve passes the admin
+	// credentials). Empty: no login.
+	User, Password string
 	// LabDir is the parent of the lab clusters' temporary directories
 	// ("" : the system's temporary directory).
 	LabDir string
@@ -88,7 +92,7 @@ func New(cfg Config) (*Console, error) {
 		return nil, fmt.Errorf("console: templates: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &Console{cfg: cfg, log: logger, lc: &lazyClient{addr: cfg.Broker.Addr(), tls: cfg.ClientTLS}, tmpl: tmpl, cancel: cancel, done: make(chan struct{}), labs: newLabRuns(cfg.LabDir, cfg.LabSizes)}
+	c := &Console{cfg: cfg, log: logger, lc: &lazyClient{addr: cfg.Broker.Addr(), tls: cfg.ClientTLS, user: cfg.User, password: cfg.Password}, tmpl: tmpl, cancel: cancel, done: make(chan struct{}), labs: newLabRuns(cfg.LabDir, cfg.LabSizes)}
 	c.smp = newSampler(cfg.Broker, c.lc, cfg.Interval)
 	c.routes()
 	c.wg.Add(1)

@@ -18,8 +18,9 @@ var errConsoleClosed = errors.New("console: closed")
 // the node the console runs beside may still be replaying its log (or
 // have no leader) when serve starts the console. Safe for concurrent use.
 type lazyClient struct {
-	addr string
-	tls  *tls.Config // the client's TLS; nil: plaintext
+	addr           string
+	tls            *tls.Config // the client's TLS; nil: plaintext
+	user, password string      // the login, when the cluster requires one
 
 	mu     sync.Mutex // guards cl and closed; held while connecting
 	cl     *client.Client
@@ -38,7 +39,8 @@ func (l *lazyClient) get() (*client.Client, error) {
 	case l.cl != nil:
 		return l.cl, nil
 	}
-	cl, err := client.New(client.Config{Brokers: []string{l.addr}, RequestTimeout: 3 * time.Second, DialTimeout: time.Second, TLS: l.tls})
+	cl, err := client.New(client.Config{Brokers: []string{l.addr}, RequestTimeout: 3 * time.Second, DialTimeout: time.Second, TLS: l.tls,
+		User: l.user, Password: l.password})
 	if err != nil {
 		return nil, fmt.Errorf("console: cluster not reachable through %s yet: %w", l.addr, err)
 	}

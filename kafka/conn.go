@@ -39,10 +39,17 @@ type conn struct {
 	handlers sync.WaitGroup // goroutines started by async
 
 	// principal is who the connection is authenticated as (the zero value:
-	// not authenticated). Set once by the reader goroutine (from a verified
-	// TLS client certificate in handshake, or by SASL) before the requests
-	// it authorizes are read; read by handlers.
+	// not authenticated; the anonymous superuser when authentication is
+	// off). Set by the reader goroutine (from a verified TLS client
+	// certificate in handshake, or by SASL in sasl.go) before it dispatches
+	// anything the principal matters to; read by the handlers it starts
+	// after.
 	principal auth.Principal
+	// saslMech, sasl and authFailed are the SASL exchange's state, owned
+	// by the reader goroutine.
+	saslMech   string
+	sasl       *auth.ScramServer
+	authFailed bool
 }
 
 // slot is one request's place in the response order. The handler calls
@@ -54,6 +61,9 @@ type slot struct {
 	// closeConn closes the connection once the answers before this slot
 	// are written (an acks=0 Produce that failed). Set before done closes.
 	closeConn bool
+	// closeAfter closes the connection once this slot's answer is written
+	// (a failed authentication). Set before done closes.
+	closeAfter bool
 }
 
 // finish sets the response (nil: no response, acks=0) and releases the
@@ -65,9 +75,13 @@ func (sl *slot) finish(resp kmsg.Response) {
 
 func newConn(s *Server, nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(s.ctx)
-	return &conn{s: s, nc: nc, ctx: ctx, cancel: cancel,
+	c := &conn{s: s, nc: nc, ctx: ctx, cancel: cancel,
 		log:   s.logger.With("remote", nc.RemoteAddr().String()),
 		slots: make(chan *slot, s.cfg.MaxInFlight)}
+	if !s.cfg.RequireAuth {
+		c.principal = anonymous
+	}
+	return c
 }
 
 // serve runs the connection until it fails, closes, sends something bad,
@@ -85,12 +99,24 @@ func (c *conn) serve() {
 		c.writeLoop()
 	}()
 	err := c.readLoop()
-	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && c.ctx.Err() == nil {
+	authClose := errors.Is(err, errAuthClose)
+	if authClose {
+		// Let the writer send the refusal (the last slot), then close.
+		c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		close(c.slots)
+		<-wdone
+	} else if errors.Is(err, errUnauthenticated) {
+		if ok, suppressed := c.s.authLog.Allow(time.Now()); ok {
+			c.log.Warn("closing kafka connection", "error", err, "suppressed_since_last", suppressed)
+		}
+	} else if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && c.ctx.Err() == nil {
 		c.log.Warn("closing kafka connection", "error", err)
 	}
 	c.cancel()
 	c.nc.Close()
-	close(c.slots)
+	if !authClose {
+		close(c.slots)
+	}
 	<-wdone
 	c.handlers.Wait()
 }
@@ -149,6 +175,9 @@ func (c *conn) dispatch(frame []byte) error {
 		sl.finish(unsupportedApiVersions())
 		return nil
 	}
+	if !c.principal.Authenticated() && !preAuthAPI(start.Key) {
+		return fmt.Errorf("%w: %s (the listener requires SASL)", errUnauthenticated, kmsg.NameForKey(start.Key))
+	}
 	req := kmsg.RequestForKey(start.Key)
 	req.SetVersion(start.Version)
 	hdr, body, err := parseHeader(frame, req.IsFlexible())
@@ -163,6 +192,9 @@ func (c *conn) dispatch(frame []byte) error {
 		return err
 	}
 	api.handle(c, sl, req)
+	if c.authFailed {
+		return errAuthClose
+	}
 	return nil
 }
 
@@ -234,6 +266,11 @@ func (c *conn) writeLoop() {
 		}
 		buf = appendResponse(buf[:0], sl.hdr, sl.resp)
 		if _, err := bw.Write(buf); err != nil {
+			c.fail()
+			return
+		}
+		if sl.closeAfter {
+			bw.Flush()
 			c.fail()
 			return
 		}

@@ -32,6 +32,9 @@ var served = map[int16][2]int16{
 	8: {0, 8}, 9: {0, 7}, 10: {0, 4}, 11: {0, 7}, 12: {0, 4}, 13: {0, 4}, 14: {0, 5}, 15: {0, 5}, 16: {0, 4}, 42: {0, 2}, 47: {0, 0},
 	// ACLs: DescribeAcls, CreateAcls, DeleteAcls.
 	29: {0, 3}, 30: {0, 3}, 31: {0, 3},
+	// SASL (SaslHandshake v0 is advertised, as Kafka does, and answered
+	// UNSUPPORTED_VERSION) and SCRAM credentials.
+	17: {0, 1}, 36: {0, 2}, 50: {0, 0}, 51: {0, 0},
 }
 
 func checkKeys(t *testing.T, keys []kmsg.ApiVersionsResponseApiKey) {

@@ -76,6 +76,16 @@ type Config struct {
 	// the connection's principal (docs/security.md); set when connections
 	// authenticate. Default false: everything is allowed.
 	EnforceACLs bool
+	// RequireAuth makes every connection authenticate (SASL SCRAM-SHA-256
+	// or SCRAM-SHA-512; PLAIN on TLS connections) against the store's
+	// users before anything but ApiVersions, SaslHandshake and
+	// SaslAuthenticate is served. Default false: every connection is an
+	// anonymous superuser.
+	RequireAuth bool
+	// OnAuthFailure, if set, is called (on the connection's reader
+	// goroutine) for every failed authentication, before the connection
+	// closes: the broker counts and logs them. It must not block.
+	OnAuthFailure func(mechanism, user, remote string, err error)
 }
 
 // Defaults for Config's zero fields.
@@ -169,7 +179,9 @@ type Server struct {
 	cfg    Config // defaults applied; read-only
 	logger *slog.Logger
 	store  *replication.Store
-	groups *coordinator // the Kafka group coordinator (groups.go)
+	// authLog rate-limits the log lines of unauthenticated requests.
+	authLog auth.LogLimiter
+	groups  *coordinator // the Kafka group coordinator (groups.go)
 
 	ctx    context.Context // ends at Close: unblocks handlers
 	cancel context.CancelFunc

@@ -29,6 +29,8 @@ const (
 	CmdDigest                           // DigestCmd
 	CmdKafkaGroup                       // KafkaGroupCmd
 	CmdDeleteOffsets                    // DeleteOffsetsCmd
+	CmdPutUser                          // PutUserCmd (16)
+	CmdDeleteUser                       // DeleteUserCmd (17)
 	// Only add to the end.
 )
 
@@ -71,6 +73,10 @@ func (t CommandType) String() string {
 		return "KafkaGroup"
 	case CmdDeleteOffsets:
 		return "DeleteOffsets"
+	case CmdPutUser:
+		return "PutUser"
+	case CmdDeleteUser:
+		return "DeleteUser"
 	case CmdCreateACLs:
 		return "CreateACLs"
 	case CmdDeleteACLs:

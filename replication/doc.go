@@ -20,7 +20,9 @@
 //     DeleteOffsets (groups_kafka.go); and the legacy
 //     CommitOffset, which nothing writes any more; and Digest, which
 //     changes nothing but makes every replica fingerprint its state at
-//     that index (digest_cluster.go). Apply is deterministic:
+//     that index (digest_cluster.go); PutUser and DeleteUser, the SCRAM
+//     users (users.go: salted keys derived by the broker, never a
+//     password). Apply is deterministic:
 //     offsets are assigned there, the leader stamps times (and, for offset
 //     checks, partition bounds) into commands, and an entry is never
 //     applied twice, even when raft replays its log after a crash (see

@@ -191,6 +191,21 @@ var (
 	ErrOffsetOutOfRange = mlog.ErrOffsetOutOfRange
 )
 
+// Errors of users (users.go). Apply returns them as the entry's response;
+// the store checks the same before proposing.
+var (
+	// ErrInvalidUser: a user command with a bad name (auth.ValidateUserName)
+	// or credential (auth.ValidateCred: mechanism, iterations, salt or key
+	// lengths), two credentials of one mechanism, or a new user without
+	// any credential.
+	ErrInvalidUser = errors.New("replication: invalid user")
+	// ErrUnknownUser: DeleteUser of a user (or of a user's mechanism) that
+	// does not exist.
+	ErrUnknownUser = errors.New("replication: unknown user")
+	// ErrUserExists: a PutUser with Create set for a user that exists.
+	ErrUserExists = errors.New("replication: user already exists")
+)
+
 // Errors of access-control lists (acls.go).
 var (
 	// ErrInvalidACL is auth.ErrInvalidACL under this package's name: an ACL

@@ -195,6 +195,10 @@ func (f *FSM) apply(l *raft.Log) any {
 		return f.applyKafkaGroup(l.Index, body)
 	case CmdDeleteOffsets:
 		return f.applyDeleteOffsets(l.Index, body)
+	case CmdPutUser:
+		return f.applyPutUser(l.Index, body)
+	case CmdDeleteUser:
+		return f.applyDeleteUser(l.Index, body)
 	case CmdCreateACLs:
 		return f.applyCreateACLs(l.Index, body)
 	case CmdDeleteACLs:

@@ -195,7 +195,7 @@ func fuzzEntries(t *testing.T, data []byte) []*raft.Log {
 	var out []*raft.Log
 	types := []CommandType{CmdCreateTopic, CmdDeleteTopic, CmdAppend, CmdCommitOffset, CmdRegisterNode, CmdInitProducer,
 		CmdHousekeeping, CmdSyncGroup, CmdRemoveMembers, CmdCommitOffsets, CmdResetOffsets, CmdDeleteGroup,
-		CmdKafkaGroup, CmdDeleteOffsets}
+		CmdKafkaGroup, CmdDeleteOffsets, CmdPutUser, CmdDeleteUser}
 	for len(r.b) > 0 && len(out) < 48 {
 		index := uint64(len(out) + 1)
 		op := int(r.u8()) % (len(types) + 2)
@@ -313,6 +313,19 @@ func fuzzEntries(t *testing.T, data []byte) []*raft.Log {
 			body = c
 		case CmdDeleteOffsets:
 			body = &DeleteOffsetsCmd{Group: r.group(), Partitions: []TopicPartitions{{Topic: r.topic(), Partitions: []int32{r.i32(), r.i32()}}}}
+		case CmdPutUser:
+			c := &PutUserCmd{Name: r.name("alice", "bob", ""), Create: r.u8()%2 == 0}
+			for i := r.u8() % 3; i > 0; i-- {
+				c.Creds = append(c.Creds, ScramCred{Mechanism: r.name("SCRAM-SHA-256", "SCRAM-SHA-512", "X"),
+					Iterations: int(r.i32()), Salt: r.bytes(int(r.u8() % 4)), StoredKey: r.bytes(int(r.u8() % 70)), ServerKey: r.bytes(int(r.u8() % 70))})
+			}
+			if r.u8()%2 == 0 {
+				su := r.u8()%2 == 0
+				c.Superuser = &su
+			}
+			body = c
+		case CmdDeleteUser:
+			body = &DeleteUserCmd{Name: r.name("alice", "bob", ""), Mechanism: r.name("", "SCRAM-SHA-256", "SCRAM-SHA-512", "X")}
 		}
 		data, err := encodeCommand(ct, body)
 		if err != nil {

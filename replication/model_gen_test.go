@@ -65,8 +65,14 @@ func (g *modelGen) step() (ct CommandType, data []byte, typ raft.LogType) {
 		ct, data = CmdDeleteTopic, g.enc(CmdDeleteTopic, &DeleteTopicCmd{Name: g.topicName()})
 	case r < 50:
 		ct, data = CmdAppend, g.append()
-	case r < 52:
+	case r < 51:
 		ct, data = g.acls()
+	case r < 52:
+		if g.chance(0.7) {
+			ct, data = CmdPutUser, g.putUser()
+		} else {
+			ct, data = CmdDeleteUser, g.deleteUser()
+		}
 	case r < 56:
 		ct, data = CmdInitProducer, g.enc(CmdInitProducer, &InitProducerCmd{Timestamp: g.now()})
 		g.pids = append(g.pids, int64(g.index))
@@ -439,7 +445,7 @@ func (g *modelGen) legacyCommit() []byte {
 func (g *modelGen) garbage() (CommandType, []byte) {
 	types := []CommandType{CmdCreateTopic, CmdDeleteTopic, CmdAppend, CmdCommitOffset, CmdRegisterNode, CmdInitProducer,
 		CmdHousekeeping, CmdSyncGroup, CmdRemoveMembers, CmdCommitOffsets, CmdResetOffsets, CmdDeleteGroup, CmdDigest,
-		CmdKafkaGroup, CmdDeleteOffsets, CmdCreateACLs, CmdDeleteACLs}
+		CmdKafkaGroup, CmdDeleteOffsets, CmdPutUser, CmdDeleteUser, CmdCreateACLs, CmdDeleteACLs}
 	ct := types[g.pick(len(types))]
 	switch g.pick(4) {
 	case 0:
@@ -506,6 +512,10 @@ func describeEntry(l *raft.Log) string {
 		v = &KafkaGroupCmd{}
 	case CmdDeleteOffsets:
 		v = &DeleteOffsetsCmd{}
+	case CmdPutUser:
+		v = &PutUserCmd{}
+	case CmdDeleteUser:
+		v = &DeleteUserCmd{}
 	case CmdCreateACLs:
 		v = &CreateACLsCmd{}
 	case CmdDeleteACLs:

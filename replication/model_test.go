@@ -382,6 +382,7 @@ func metaDiff(got, want *metaState) string {
 		wg = append(wg, *g)
 	}
 	cmp("groups", gg, wg)
+	cmp("users", got.Users, want.Users)
 	if b.Len() == 0 {
 		gc, wc := got.clone(), want.clone()
 		gc.Index, wc.Index = 0, 0

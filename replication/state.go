@@ -70,6 +70,9 @@ type metaState struct {
 	// state without groups encodes as it did before groups existed.
 	Groups    map[string]*Group `msgpack:"-"`
 	GroupList []*Group          `msgpack:"gr,omitempty"`
+	// Users are the SCRAM users (users.go), sorted by name. Apply replaces
+	// an entry rather than changing it in place (readers share them).
+	Users []*User `msgpack:"us,omitempty"`
 	// ACLs are the access-control lists (acls.go), sorted by auth.Compare
 	// and unique. Apply replaces the slice, never modifies it in place.
 	ACLs []auth.ACL `msgpack:"acl,omitempty"`
@@ -140,6 +143,7 @@ func (m *metaState) clone() *metaState {
 	for _, g := range c.GroupList {
 		c.Groups[g.Name] = g
 	}
+	c.Users = append([]*User(nil), m.Users...)
 	c.ACLs = slices.Clone(m.ACLs)
 	return c
 }
@@ -178,6 +182,7 @@ func (m *metaState) afterDecode() {
 		}
 	}
 	m.GroupList = nil
+	m.Users = sanitizeUsers(m.Users)
 }
 
 // sortedTopics returns the topics ordered by name.

@@ -24,7 +24,7 @@ func (c *Cluster) VerifyReplicas() client.VerifyReport {
 			down = append(down, c.cfgs[i].ID)
 		}
 	}
-	return VerifyAddrs(c.t, c.Addrs(), down...)
+	return verifyAddrs(c.t, client.Config{Brokers: c.Addrs(), User: c.cfgs[0].AdminUser, Password: c.cfgs[0].AdminPassword}, down...)
 }
 
 // VerifyAddrs is VerifyReplicas for any cluster (child processes too),
@@ -34,7 +34,14 @@ func (c *Cluster) VerifyReplicas() client.VerifyReport {
 // rounds in a row.
 func VerifyAddrs(t testing.TB, addrs []string, down ...string) client.VerifyReport {
 	t.Helper()
-	cl, err := client.New(client.Config{Brokers: addrs, RequestTimeout: 5 * time.Second, DialTimeout: time.Second})
+	return verifyAddrs(t, client.Config{Brokers: addrs}, down...)
+}
+
+// verifyAddrs is VerifyAddrs with a client configuration (credentials).
+func verifyAddrs(t testing.TB, cfg client.Config, down ...string) client.VerifyReport {
+	t.Helper()
+	cfg.RequestTimeout, cfg.DialTimeout = 5*time.Second, time.Second
+	cl, err := client.New(cfg)
 	if err != nil {
 		t.Fatalf("brokertest: verify: %v", err)
 	}

@@ -52,6 +52,7 @@ rate instead of as fast as possible.`,
 		},
 	}
 	o.flags(cmd.Flags())
+	a.loginFlags(cmd.Flags(), "password-file")
 	cmd.Flags().IntVar(&producers, "producers", 1, "producers sending at once, each with its own connection")
 	cmd.Flags().IntVar(&maxInFlight, "max-in-flight", 0, "unacknowledged messages per producer (1: one at a time; 0: as many as the producer buffers)")
 	cmd.Flags().Float64Var(&rate, "rate", 0, "total messages per second (0: as fast as possible)")
@@ -131,6 +132,7 @@ with --embedded it defaults to --count (or 100000 with --duration).`,
 		},
 	}
 	o.flags(cmd.Flags())
+	a.loginFlags(cmd.Flags(), "password-file")
 	cmd.Flags().StringVar(&group, "group", "", "consumer group (default: a new one, bench-XXXXXXXX)")
 	cmd.Flags().IntVar(&consumers, "consumers", 1, "group members polling at once")
 	cmd.Flags().Var(commit, "commit", "poll: commit after every poll and wait; auto: background auto-commit")
@@ -184,6 +186,7 @@ send, the consumer gets up to --drain to receive what was acknowledged.`,
 		},
 	}
 	o.flags(cmd.Flags())
+	a.loginFlags(cmd.Flags(), "password-file")
 	cmd.Flags().StringVar(&group, "group", "", "consumer group (default: a new one, bench-XXXXXXXX)")
 	cmd.Flags().Float64Var(&rate, "rate", benchDefaultRate, "messages per second")
 	cmd.Flags().DurationVar(&drain, "drain", 10*time.Second, "after the last send, how long to wait for the consumer to catch up")

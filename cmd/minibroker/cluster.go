@@ -18,6 +18,7 @@ func newClusterCmd(a *app) *cobra.Command {
 		RunE:  showHelp,
 	}
 	brokersFlag(cmd.PersistentFlags(), &brokers)
+	a.loginFlags(cmd.PersistentFlags(), "password-file")
 	cmd.AddCommand(newClusterStatusCmd(a, &brokers), newClusterVerifyCmd(a, &brokers), newClusterRemoveCmd(a, &brokers))
 	return cmd
 }

@@ -42,6 +42,9 @@ func brokersFlag(fs *pflag.FlagSet, dst *[]string) {
 // Errors: a *usageError for a malformed address, else an explained error
 // (no broker reachable, ...).
 func (a *app) connect(brokers []string) (*client.Client, error) {
+	if err := a.resolveLogin(); err != nil {
+		return nil, err
+	}
 	cl, err := client.New(a.clientConfig(brokers))
 	var ce *client.ConfigError
 	switch {
@@ -63,6 +66,8 @@ func (a *app) clientConfig(brokers []string) client.Config {
 		DialTimeout: dialTimeout,
 		Logger:      slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		TLS:         a.tls.cfg,
+		User:        a.login.user,
+		Password:    a.login.password,
 	}
 }
 

@@ -27,6 +27,9 @@ type consoleSettings struct {
 	// clientTLS is the console's client TLS (set by runServe with TLS);
 	// nil: plaintext.
 	clientTLS *tls.Config
+	// user and password log the console in (serve sets the admin
+	// credentials when --auth scram).
+	user, password string
 }
 
 // consoleServer is the console's HTTP server, beside a broker.
@@ -59,7 +62,7 @@ func startConsole(cs consoleSettings, b *broker.Broker, logger *slog.Logger) (*c
 		logger.Warn("web console listening beyond this machine: it has no authentication, so anyone who can reach it can read every message"+map[bool]string{true: " and delete topics", false: ""}[cs.write],
 			"flag", "--http-addr", "addr", cs.addr)
 	}
-	con, err := console.New(console.Config{Broker: b, Write: cs.write, Logger: logger, ClientTLS: cs.clientTLS})
+	con, err := console.New(console.Config{Broker: b, Write: cs.write, Logger: logger, ClientTLS: cs.clientTLS, User: cs.user, Password: cs.password})
 	if err != nil {
 		ln.Close()
 		return nil, err

@@ -89,6 +89,7 @@ timestamp is RFC 3339 in UTC with milliseconds.`,
 	}
 	f := cmd.Flags()
 	brokersFlag(f, &o.brokers)
+	a.loginFlags(f, "password-file")
 	f.Int32Var(&o.partition, "partition", -1, "read only this partition; -1: all")
 	f.BoolVar(&o.fromBeginning, "from-beginning", false, "start at the first stored message of each partition (with --group: of each one the group has no committed offset in)")
 	f.Int64Var(&o.offset, "offset", -1, "start at this offset of each partition read (-1: at the end, or the beginning with --from-beginning)")

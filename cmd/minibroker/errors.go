@@ -51,6 +51,12 @@ func explain(err error, brokers []string, topic string) error {
 	switch {
 	case errors.Is(err, context.Canceled):
 		return hint("interrupted")
+	case errors.Is(err, client.ErrSaslAuthentication):
+		return hint("authentication failed at %s: check --user and the password (MINIBROKER_PASSWORD or --password-file): %v", addrs, err)
+	case errors.Is(err, client.ErrUnauthenticated):
+		return hint("the cluster at %s requires authentication: log in with --user and the password in MINIBROKER_PASSWORD or --password-file", addrs)
+	case errors.Is(err, client.ErrClusterAuthorization):
+		return hint("not authorized: %v", err)
 	case errors.Is(err, client.ErrBrokerUnavailable):
 		return hint("no broker reachable at %s — is `minibroker serve` running? (--brokers)", addrs)
 	case errors.Is(err, client.ErrUnknownTopic) && topic != "":

@@ -23,6 +23,7 @@ kept by the cluster: the next offset each partition's reader will process.`,
 		RunE: showHelp,
 	}
 	brokersFlag(cmd.PersistentFlags(), &brokers)
+	a.loginFlags(cmd.PersistentFlags(), "password-file")
 	cmd.AddCommand(
 		newGroupListCmd(a, &brokers),
 		newGroupDescribeCmd(a, &brokers),

@@ -79,6 +79,7 @@ shows progress on stderr while it runs.`,
 	}
 	f := cmd.Flags()
 	brokersFlag(f, &o.brokers)
+	a.loginFlags(f, "password-file")
 	f.Var(o.acks, "acks", "acknowledgement to wait for: 0 (none), 1 (leader) or all (quorum; also: none, leader, -1)")
 	f.StringVar(&o.key, "key", "", "key of every message")
 	f.StringVar(&o.keySep, "key-sep", "", "split each line at the first SEP into key and value")

@@ -43,6 +43,8 @@ type app struct {
 	// tls is the tools' client TLS (--tls-ca, --tls-cert, --tls-key);
 	// loaded before a command runs (connect.go).
 	tls clientTLS
+	// login is the tools' --user and password (user.go).
+	login loginOpts
 }
 
 // run executes the command line args and returns the process's exit code.
@@ -122,6 +124,7 @@ environment variables (MINIBROKER_*) and the config file.`,
 		newBenchCmd(a),
 		newACLCmd(a),
 		newCertsCmd(a),
+		newUserCmd(a),
 	)
 	return root
 }

@@ -28,6 +28,13 @@ type serveConfig struct {
 	tls       tlsconf.Files // --tls-cert, --tls-key, --tls-ca; all or none
 }
 
+// The environment variables of the first superuser (see
+// broker.Config.AdminUser).
+const (
+	adminUserEnv     = "MINIBROKER_ADMIN_USER"
+	adminPasswordEnv = "MINIBROKER_ADMIN_PASSWORD"
+)
+
 // shutdownTimeout bounds a graceful stop after SIGINT or SIGTERM.
 const shutdownTimeout = 30 * time.Second
 
@@ -38,6 +45,7 @@ func newServeCmd(a *app) *cobra.Command {
 		logFormat = newEnum("text", "text", "json")
 		logLevel  = newEnum("info", "debug", "info", "warn", "error")
 		raftLog   = newEnum(string(replication.RaftLogBolt), string(replication.RaftLogBolt), string(replication.RaftLogWAL))
+		auth      = newEnum(string(broker.AuthNone), string(broker.AuthNone), string(broker.AuthSCRAM))
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -118,6 +126,17 @@ Logs go to stderr; the lines saying where the node serves go to stdout.`,
 			sc.broker.Join = join
 			sc.logFormat, sc.logLevel = logFormat.value, logLevel.value
 			sc.broker.RaftLog = replication.RaftLogStore(raftLog.value)
+			sc.broker.Auth = broker.AuthMode(auth.value)
+			// The first superuser comes from the environment only: a
+			// password flag would show in ps and shell history.
+			sc.broker.AdminUser, _ = a.getenv(adminUserEnv)
+			sc.broker.AdminPassword, _ = a.getenv(adminPasswordEnv)
+			if (sc.broker.AdminUser == "") != (sc.broker.AdminPassword == "") {
+				return usageErrorf("serve: set both %s and %s, or neither", adminUserEnv, adminPasswordEnv)
+			}
+			if sc.broker.Auth == broker.AuthSCRAM {
+				sc.console.user, sc.console.password = sc.broker.AdminUser, sc.broker.AdminPassword
+			}
 			serve := a.serve
 			if serve == nil {
 				serve = runServe
@@ -146,6 +165,8 @@ Logs go to stderr; the lines saying where the node serves go to stdout.`,
 	f.StringVar(&sc.tls.CAFile, "tls-ca", "", "the cluster's CA certificate (PEM): verifies the other nodes and client certificates")
 	markSettings(f, "tls-cert", "tls-key", "tls-ca")
 	markSettings(f, "http-addr", "console-write")
+	f.Var(auth, "auth", "client authentication: none, or scram (SASL SCRAM on both listeners; the first superuser from "+adminUserEnv+" and "+adminPasswordEnv+")")
+	markSettings(f, "auth")
 	markSettings(f, "id", "data", "addr", "kafka-addr", "kafka-advertised-addr", "auto-create-topics", "raft-addr", "bootstrap", "join", "metrics-addr", "log-format", "log-level", "raft-log")
 	return cmd
 }
@@ -181,9 +202,12 @@ func runServe(ctx context.Context, a *app, sc serveConfig) error {
 		// The console's client: the CA, and this node's certificate.
 		sc.console.clientTLS = r.ClientConfig()
 	}
+	if cfg.Auth == broker.AuthSCRAM && cfg.AdminUser == "" {
+		logger.Warn("--auth scram without " + adminUserEnv + ": only users that exist already can log in, and nodes cannot log in to each other")
+	}
 	for _, addr := range []struct{ flag, addr string }{{"--addr", cfg.Addr}, {"--kafka-addr", cfg.KafkaAddr}, {"--raft-addr", cfg.RaftAddr}} {
-		if addr.addr != "" && exposed(addr.addr) {
-			logger.Warn("listening beyond this machine: minibroker has no authentication or encryption yet, so anyone who can reach this address can read, write and delete topics",
+		if addr.addr != "" && exposed(addr.addr) && cfg.Auth != broker.AuthSCRAM {
+			logger.Warn("listening beyond this machine without authentication: anyone who can reach this address can read, write and delete topics (see --auth scram and --tls-cert in docs/security.md)",
 				"flag", addr.flag, "addr", addr.addr)
 		}
 	}

@@ -19,6 +19,7 @@ func newTopicCmd(a *app) *cobra.Command {
 		RunE:  showHelp,
 	}
 	brokersFlag(cmd.PersistentFlags(), &brokers)
+	a.loginFlags(cmd.PersistentFlags(), "password-file")
 	cmd.AddCommand(
 		newTopicCreateCmd(a, &brokers),
 		newTopicListCmd(a, &brokers),

@@ -39,7 +39,12 @@ const (
 	// ProposeDigest and ReplicaDigest compare replicas (verify.go).
 	ProposeDigest APIKey = 19
 	ReplicaDigest APIKey = 20
-	// Access-control lists (acls.go). 21-24 are authentication's.
+	// Authentication and users (auth.go).
+	SaslAuthenticate APIKey = 21
+	PutUser          APIKey = 22
+	DeleteUser       APIKey = 23
+	ListUsers        APIKey = 24
+	// Access-control lists (acls.go).
 	CreateACLs   APIKey = 25
 	DeleteACLs   APIKey = 26
 	DescribeACLs APIKey = 27
@@ -61,27 +66,31 @@ type apiInfo struct {
 // Every API is versioned from its first release. A row with an empty name
 // is a key this build does not know (it may have gaps).
 var apiTable = [...]apiInfo{
-	Metadata:        {"Metadata", VersionRange{0, 0}},
-	CreateTopic:     {"CreateTopic", VersionRange{0, 0}},
-	DeleteTopic:     {"DeleteTopic", VersionRange{0, 0}},
-	Produce:         {"Produce", VersionRange{0, 1}}, // v1: ProducerID and Sequence
-	Fetch:           {"Fetch", VersionRange{0, 0}},
-	ListOffsets:     {"ListOffsets", VersionRange{0, 0}},
-	JoinCluster:     {"JoinCluster", VersionRange{0, 0}},
-	InitProducer:    {"InitProducer", VersionRange{0, 0}},
-	JoinGroup:       {"JoinGroup", VersionRange{0, 0}},
-	Heartbeat:       {"Heartbeat", VersionRange{0, 0}},
-	LeaveGroup:      {"LeaveGroup", VersionRange{0, 0}},
-	CommitOffsets:   {"CommitOffsets", VersionRange{0, 0}},
-	FetchOffsets:    {"FetchOffsets", VersionRange{0, 0}},
-	DescribeGroup:   {"DescribeGroup", VersionRange{0, 0}},
-	ListGroups:      {"ListGroups", VersionRange{0, 0}},
-	ResetOffsets:    {"ResetOffsets", VersionRange{0, 0}},
-	DeleteGroup:     {"DeleteGroup", VersionRange{0, 0}},
-	DescribeCluster: {"DescribeCluster", VersionRange{0, 0}},
-	RemoveNode:      {"RemoveNode", VersionRange{0, 0}},
-	ProposeDigest:   {"ProposeDigest", VersionRange{0, 0}},
-	ReplicaDigest:   {"ReplicaDigest", VersionRange{0, 0}},
+	Metadata:         {"Metadata", VersionRange{0, 0}},
+	CreateTopic:      {"CreateTopic", VersionRange{0, 0}},
+	DeleteTopic:      {"DeleteTopic", VersionRange{0, 0}},
+	Produce:          {"Produce", VersionRange{0, 1}}, // v1: ProducerID and Sequence
+	Fetch:            {"Fetch", VersionRange{0, 0}},
+	ListOffsets:      {"ListOffsets", VersionRange{0, 0}},
+	JoinCluster:      {"JoinCluster", VersionRange{0, 0}},
+	InitProducer:     {"InitProducer", VersionRange{0, 0}},
+	JoinGroup:        {"JoinGroup", VersionRange{0, 0}},
+	Heartbeat:        {"Heartbeat", VersionRange{0, 0}},
+	LeaveGroup:       {"LeaveGroup", VersionRange{0, 0}},
+	CommitOffsets:    {"CommitOffsets", VersionRange{0, 0}},
+	FetchOffsets:     {"FetchOffsets", VersionRange{0, 0}},
+	DescribeGroup:    {"DescribeGroup", VersionRange{0, 0}},
+	ListGroups:       {"ListGroups", VersionRange{0, 0}},
+	ResetOffsets:     {"ResetOffsets", VersionRange{0, 0}},
+	DeleteGroup:      {"DeleteGroup", VersionRange{0, 0}},
+	DescribeCluster:  {"DescribeCluster", VersionRange{0, 0}},
+	RemoveNode:       {"RemoveNode", VersionRange{0, 0}},
+	ProposeDigest:    {"ProposeDigest", VersionRange{0, 0}},
+	ReplicaDigest:    {"ReplicaDigest", VersionRange{0, 0}},
+	SaslAuthenticate: {"SaslAuthenticate", VersionRange{0, 0}},
+	PutUser:          {"PutUser", VersionRange{0, 0}},
+	DeleteUser:       {"DeleteUser", VersionRange{0, 0}},
+	ListUsers:        {"ListUsers", VersionRange{0, 0}},
 	CreateACLs:      {"CreateACLs", VersionRange{0, 0}},
 	DeleteACLs:      {"DeleteACLs", VersionRange{0, 0}},
 	DescribeACLs:    {"DescribeACLs", VersionRange{0, 0}},

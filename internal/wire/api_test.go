@@ -30,7 +30,9 @@ func TestCheckVersion(t *testing.T) {
 		{RemoveNode, 0, nil},
 		{ProposeDigest, 0, nil},
 		{ReplicaDigest, 0, nil},
-		{ReplicaDigest + 1, 0, ErrUnknownAPI},
+		{ReplicaDigest + 1, 0, nil},
+		{SaslAuthenticate, 0, nil},
+		{ListUsers, 0, nil},
 		{CreateACLs, 0, nil},
 		{DeleteACLs, 0, nil},
 		{DescribeACLs, 0, nil},
@@ -72,6 +74,10 @@ func TestAPIKeys(t *testing.T) {
 		{DeleteGroup, 18, "DeleteGroup"},
 		{ProposeDigest, 19, "ProposeDigest"},
 		{ReplicaDigest, 20, "ReplicaDigest"},
+		{SaslAuthenticate, 21, "SaslAuthenticate"},
+		{PutUser, 22, "PutUser"},
+		{DeleteUser, 23, "DeleteUser"},
+		{ListUsers, 24, "ListUsers"},
 		{CreateACLs, 25, "CreateACLs"},
 		{DeleteACLs, 26, "DeleteACLs"},
 		{DescribeACLs, 27, "DescribeACLs"},
@@ -116,7 +122,9 @@ func TestCodeNumbers(t *testing.T) {
 		CodeUnknownProducer, CodeUnknownGroup, CodeUnknownMember, CodeIllegalGeneration,
 		CodeRebalanceInProgress, CodeNotAssigned, CodeOffsetRegression, CodeGroupNotEmpty,
 		CodeInvalidGroup, CodeUnknownNode, CodeMemberIDRequired, CodeDigestUnavailable,
-		CodeGroupProtocolMismatch,
+		CodeGroupProtocolMismatch, CodeTopicAuthorization, CodeGroupAuthorization,
+		CodeClusterAuthorization, CodeSaslAuthentication, CodeUnauthenticated, CodeInvalidUser,
+		CodeUnknownUser,
 	}
 	for i, c := range want {
 		if int(c) != i {

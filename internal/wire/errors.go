@@ -51,6 +51,10 @@ const (
 	CodeTopicAuthorization                // the principal may not do this to the topic (ACLs)
 	CodeGroupAuthorization                // the principal may not do this to the group (ACLs)
 	CodeClusterAuthorization              // the principal may not do this to the cluster (ACLs)
+	CodeSaslAuthentication                // SaslAuthenticate failed: unknown user, wrong password or bad message (the connection closes)
+	CodeUnauthenticated                   // the connection must authenticate (SaslAuthenticate) first (the connection closes)
+	CodeInvalidUser                       // PutUser/DeleteUser: bad user name, mechanism or password
+	CodeUnknownUser                       // DeleteUser: no such user (or no credential of that mechanism)
 )
 
 // Sentinel errors, one per non-zero Code. Compare with errors.Is: errors
@@ -96,6 +100,11 @@ var (
 	ErrTopicAuthorization   = errors.New("minibroker: not authorized for the topic")
 	ErrGroupAuthorization   = errors.New("minibroker: not authorized for the group")
 	ErrClusterAuthorization = errors.New("minibroker: not authorized for the cluster")
+	// Authentication (docs/security.md).
+	ErrSaslAuthentication = errors.New("minibroker: authentication failed")
+	ErrUnauthenticated    = errors.New("minibroker: not authenticated")
+	ErrInvalidUser        = errors.New("minibroker: invalid user")
+	ErrUnknownUser        = errors.New("minibroker: unknown user")
 )
 
 // codeInfo is one row of codeTable.
@@ -145,6 +154,10 @@ var codeTable = [...]codeInfo{
 	CodeTopicAuthorization:    {"TopicAuthorization", ErrTopicAuthorization, false},
 	CodeGroupAuthorization:    {"GroupAuthorization", ErrGroupAuthorization, false},
 	CodeClusterAuthorization:  {"ClusterAuthorization", ErrClusterAuthorization, false},
+	CodeSaslAuthentication:    {"SaslAuthentication", ErrSaslAuthentication, false},
+	CodeUnauthenticated:       {"Unauthenticated", ErrUnauthenticated, false},
+	CodeInvalidUser:           {"InvalidUser", ErrInvalidUser, false},
+	CodeUnknownUser:           {"UnknownUser", ErrUnknownUser, false},
 }
 
 // known reports whether c is in this version's code table.

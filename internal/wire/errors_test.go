@@ -17,7 +17,7 @@ func allCodes() []Code {
 }
 
 func TestCodeTableRoundTrip(t *testing.T) {
-	if got, want := len(allCodes()), int(CodeClusterAuthorization)+1; got != want {
+	if got, want := len(allCodes()), int(CodeUnknownUser)+1; got != want {
 		t.Fatalf("code table has %d entries, want %d", got, want)
 	}
 	seen := map[error]Code{}

@@ -152,7 +152,7 @@ func samples() []sample {
 		{"ReplicaDigestResponseError", ReplicaDigest, true,
 			&ReplicaDigestResponse{ErrorCode: CodeDigestUnavailable, ErrorMessage: "replayed"},
 			func() message { return new(ReplicaDigestResponse) }},
-	}, append(groupSamples(), aclSamples()...)...)
+	}, append(append(groupSamples(), aclSamples()...), authSamples()...)...)
 }
 
 // requestSamples and responseSamples split samples() by direction.
