@@ -23,11 +23,12 @@ func (b *Broker) principals() []auth.Principal {
 	return out
 }
 
-// TestTLSClientCertificateSetsPrincipal: a connection that presents a
-// verified client certificate is authenticated as its common name (a node
-// certificate as a superuser node); one without stays anonymous. A
-// JoinCluster without a node certificate is refused when nodes use mutual
-// TLS.
+// TestTLSClientCertificateSetsPrincipal: with authentication on, a
+// connection that presents a verified client certificate is authenticated
+// as its common name (a node certificate as a superuser node) and served
+// without a SASL login; one without a certificate is refused until it
+// logs in (the negative control). A JoinCluster without a node
+// certificate is refused when nodes use mutual TLS.
 func TestTLSClientCertificateSetsPrincipal(t *testing.T) {
 	dir := t.TempDir()
 	if _, err := tlsconf.WriteFiles(dir, []string{"n1", "n2"}, []string{"alice"}, nil); err != nil {
@@ -37,7 +38,7 @@ func TestTLSClientCertificateSetsPrincipal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{DataDir: t.TempDir(), DisableKafka: true}
+	cfg := Config{DataDir: t.TempDir(), DisableKafka: true, Auth: AuthSCRAM}
 	if cfg.TLS, err = r.ServerConfig(); err != nil {
 		t.Fatal(err)
 	}
@@ -81,13 +82,23 @@ func TestTLSClientCertificateSetsPrincipal(t *testing.T) {
 		if err := wire.DecodeBody(body, &resp); err != nil {
 			t.Fatal(err)
 		}
+		if files.CertFile == "" {
+			// No certificate and no login: refused, and the connection
+			// closes (its principal is never set).
+			if resp.ErrorCode != wire.CodeUnauthenticated {
+				t.Fatalf("a request without certificate or login: code %v; want Unauthenticated", resp.ErrorCode)
+			}
+			return resp
+		}
+		if key == wire.Metadata && resp.ErrorCode != wire.CodeNone {
+			t.Fatalf("Metadata with a client certificate and no login: %v", wire.Err(resp.ErrorCode, resp.ErrorMessage))
+		}
 		// The connection is open (its request answered): its principal is
 		// set.
 		got := b.principals()
 		want := map[string]auth.Principal{
 			tlsconf.ClientFiles(dir, "alice").CertFile: {User: "alice"},
 			tlsconf.NodeFiles(dir, "n2").CertFile:      {User: "node:n2", Superuser: true, Node: true},
-			"":                                         {},
 		}[files.CertFile]
 		if len(got) != 1 || got[0] != want {
 			t.Fatalf("principals %+v; want [%+v]", got, want)
@@ -107,7 +118,7 @@ func TestTLSClientCertificateSetsPrincipal(t *testing.T) {
 	if resp.ErrorCode == wire.CodeNone {
 		t.Fatal("a JoinCluster with a user's certificate was accepted")
 	}
-	if err := wire.Err(resp.ErrorCode, resp.ErrorMessage); !errors.Is(err, wire.ErrMalformed) {
+	if err := wire.Err(resp.ErrorCode, resp.ErrorMessage); !errors.Is(err, wire.ErrClusterAuthorization) {
 		t.Fatalf("JoinCluster with a user's certificate: %v", err)
 	}
 	waitConns(t, b)

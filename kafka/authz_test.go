@@ -368,7 +368,7 @@ func TestKafkaSuperuserAndEnforcementOff(t *testing.T) {
 		t.Fatalf("superuser produce: %d", got)
 	}
 	a.srv.authz.enforce.Store(false)
-	anyone := a.client(auth.Principal{})
+	anyone := a.client(auth.Principal{User: "mallory"}) // no ACL at all
 	if got := request[*kmsg.ProduceResponse](t, anyone, produceReq("orders")).Topics[0].Partitions[0].ErrorCode; got != codeNone {
 		t.Fatalf("produce without enforcement: %d", got)
 	}

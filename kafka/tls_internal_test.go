@@ -31,7 +31,9 @@ func TestTLSPrincipalFromClientCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Config{Store: &replication.Store{}, NodeID: "n1"})
+	// Authentication on: the certificate authenticates alice (ApiVersions
+	// needs no login, so the principal is what the handshake set).
+	s, err := New(Config{Store: &replication.Store{}, NodeID: "n1", RequireAuth: true})
 	if err != nil {
 		t.Fatal(err)
 	}
