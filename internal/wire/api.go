@@ -91,9 +91,9 @@ var apiTable = [...]apiInfo{
 	PutUser:          {"PutUser", VersionRange{0, 0}},
 	DeleteUser:       {"DeleteUser", VersionRange{0, 0}},
 	ListUsers:        {"ListUsers", VersionRange{0, 0}},
-	CreateACLs:      {"CreateACLs", VersionRange{0, 0}},
-	DeleteACLs:      {"DeleteACLs", VersionRange{0, 0}},
-	DescribeACLs:    {"DescribeACLs", VersionRange{0, 0}},
+	CreateACLs:       {"CreateACLs", VersionRange{0, 0}},
+	DeleteACLs:       {"DeleteACLs", VersionRange{0, 0}},
+	DescribeACLs:     {"DescribeACLs", VersionRange{0, 0}},
 }
 
 // known reports whether k is in this version's API table.
