@@ -272,9 +272,44 @@ func (cl *Client) partitions(ctx context.Context, topic string) (int32, error) {
 	n, ok = cl.meta.topics[topic]
 	cl.metaMu.RUnlock()
 	if !ok {
-		return 0, fmt.Errorf("minibroker: topic %q: %w", topic, ErrUnknownTopic)
+		return 0, fmt.Errorf("minibroker: topic %q: %w", topic, cl.missingTopic(ctx, topic))
 	}
 	return n, nil
+}
+
+// missingTopic tells why a refreshed metadata lacks topic: a Metadata
+// request naming it gets its own error, ErrTopicAuthorization when the
+// user may not see the topic (the list of all topics leaves such topics
+// out). It returns ErrUnknownTopic when the broker names no other reason
+// or cannot be asked.
+func (cl *Client) missingTopic(ctx context.Context, topic string) error {
+	addrs := cl.candidates()
+	if len(addrs) == 0 {
+		return ErrUnknownTopic
+	}
+	c, err := cl.getConn(ctx, addrs[0])
+	if err != nil {
+		return ErrUnknownTopic
+	}
+	var resp wire.MetadataResponse
+	if err := c.roundTrip(ctx, wire.Metadata, &wire.MetadataRequest{Topics: []string{topic}}, &resp, cl.cfg.RequestTimeout); err != nil || resp.Err() != nil {
+		return ErrUnknownTopic
+	}
+	for _, t := range resp.Topics {
+		if t.Name == topic && t.ErrorCode == wire.CodeTopicAuthorization {
+			return wire.Err(t.ErrorCode, "not authorized to see the topic")
+		}
+	}
+	return ErrUnknownTopic
+}
+
+// Partitions returns the number of partitions of topic, from the cached
+// metadata (refreshed first when the topic is not in it). It blocks for a
+// refresh; it is safe for concurrent use. Errors: ErrUnknownTopic,
+// ErrTopicAuthorization when the user may not see the topic, and those of
+// the metadata request.
+func (cl *Client) Partitions(ctx context.Context, topic string) (int32, error) {
+	return cl.partitions(ctx, topic)
 }
 
 // forgetTopic drops topic from the cache, so its next use refreshes it.

@@ -39,6 +39,21 @@ func TestClientSCRAM(t *testing.T) {
 			if err := admin.CreateUser(ctx, "alice", "alice-pw", client.UserOptions{}); err != nil {
 				t.Fatal(err)
 			}
+			// Before any grant alice may not write "t" (the negative control
+			// of the grant below); then she may read and write it.
+			noACL, err := newAuthClient(t, "alice", "alice-pw", c.Addrs()[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			np := noACL.Producer(client.ProducerConfig{Acks: client.AcksAll})
+			if _, err := np.Produce(ctx, client.Message{Topic: "t", Value: []byte("x")}); !errors.Is(err, client.ErrTopicAuthorization) {
+				t.Fatalf("alice produces without an ACL: %v; want ErrTopicAuthorization", err)
+			}
+			np.Close()
+			if err := admin.CreateACLs(ctx, client.ACL{Principal: "User:alice", Resource: client.ACLTopic, Name: "t", Operation: client.ACLWrite},
+				client.ACL{Principal: "User:alice", Resource: client.ACLTopic, Name: "t", Operation: client.ACLRead}); err != nil {
+				t.Fatal(err)
+			}
 			users, err := admin.ListUsers(ctx)
 			if err != nil || len(users) != 2 || users[0].Name != "admin" || !users[0].Superuser || users[1].Name != "alice" || users[1].Superuser || len(users[1].Mechanisms) != 2 {
 				t.Fatalf("users %+v %v", users, err)
@@ -54,6 +69,11 @@ func TestClientSCRAM(t *testing.T) {
 				waitUntil(t, "alice logs in at "+addr, func() bool { // a follower learns of alice shortly
 					cl, err := client.New(client.Config{Brokers: []string{addr}, User: "alice", Password: "alice-pw", Mechanism: mech, RequestTimeout: 5 * time.Second})
 					if err != nil {
+						return false
+					}
+					// and the node has applied her ACLs: she sees "t".
+					if ts, err := cl.ListTopics(ctx); err != nil || len(ts) != 1 {
+						cl.Close()
 						return false
 					}
 					alice = cl

@@ -99,6 +99,11 @@ func TestCLIAuth(t *testing.T) {
 	}
 	alice := []string{"--user", "alice", "--password-file", pwFile}
 	input := numberedLines(0, 50)
+	// Without an ACL alice may not write events (the control of the grant).
+	if code, _, errs := runCLIEnv(t, nil, input, append([]string{"produce", "events", all}, alice...)...); code == 0 || !strings.Contains(errs, "not authorized") {
+		t.Fatalf("alice produces without an ACL: exit %d: %s", code, errs)
+	}
+	mustCLIEnv(t, admin, "", "acl", "add", "--principal", "alice", "--topic", "events", "--op", "read,write", follower)
 	waitUntil(t, "alice produces", func() bool {
 		code, _, _ := runCLIEnv(t, nil, input, append([]string{"produce", "events", "--brokers=" + addrs[1]}, alice...)...)
 		return code == 0

@@ -161,12 +161,19 @@ number of records between them, as the cluster's leader reports them.`,
 }
 
 // partitionCount returns the number of partitions of topic among topics
-// (from Metadata or ListTopics), or an error wrapping ErrUnknownTopic.
-func partitionCount(topics []client.TopicInfo, topic string) (int32, error) {
+// (from Metadata or ListTopics); for a topic not among them, the error of
+// asking for it by name: ErrTopicAuthorization when the user may not see
+// it, else ErrUnknownTopic.
+func partitionCount(ctx context.Context, cl *client.Client, topics []client.TopicInfo, topic string) (int32, error) {
 	for _, t := range topics {
 		if t.Name == topic {
 			return int32(len(t.Partitions)), nil
 		}
+	}
+	// Not listed: unknown, or hidden from this user (ACLs); the client
+	// asks for the topic by name to tell which.
+	if _, err := cl.Partitions(ctx, topic); err != nil {
+		return 0, err
 	}
 	return 0, fmt.Errorf("topic %q: %w", topic, client.ErrUnknownTopic)
 }
@@ -186,7 +193,7 @@ func describeTopic(ctx context.Context, cl *client.Client, name string) (topicDe
 		return topicDetail{}, err
 	}
 	d := topicDetail{Name: name, Leader: md.LeaderID, LeaderAddr: md.LeaderAddr}
-	n, err := partitionCount(md.Topics, name)
+	n, err := partitionCount(ctx, cl, md.Topics, name)
 	if err != nil {
 		return d, err
 	}
