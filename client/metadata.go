@@ -103,6 +103,18 @@ func (cl *Client) ListTopics(ctx context.Context) ([]TopicInfo, error) {
 	return md.Topics, err
 }
 
+// TopicPartitions returns the number of partitions of topic, from the
+// metadata the client has cached or, for a topic not cached, from a fresh
+// Metadata answer. It blocks until it knows or ctx ends. Errors:
+// ErrUnknownTopic (no such topic), ErrTopicAuthorization (the client's
+// user may not describe the topic, whether or not it exists: a cluster
+// enforcing ACLs leaves such topics out of Metadata and ListTopics),
+// ErrClosed, ctx's error, or the error reaching the cluster. Safe for
+// concurrent use.
+func (cl *Client) TopicPartitions(ctx context.Context, topic string) (int32, error) {
+	return cl.partitions(ctx, topic)
+}
+
 // leaderSearch bounds how long fetchMetadata keeps asking other nodes
 // after an answer without a leader, so that an unreachable machine (a dial
 // that hangs until DialTimeout) does not hold up every refresh during an
@@ -253,7 +265,9 @@ func (cl *Client) refreshMetadata(ctx context.Context) error {
 // partitions returns the partition count of topic from the cache,
 // refreshing it first if the topic is not cached (and in the background
 // if the cache is older than MetadataMaxAge). Errors: ErrUnknownTopic if
-// the cluster does not know the topic, or those of refreshMetadata.
+// the cluster does not know the topic, ErrTopicAuthorization if the
+// client's user may not describe it (see missingTopic), or those of
+// refreshMetadata.
 func (cl *Client) partitions(ctx context.Context, topic string) (int32, error) {
 	cl.metaMu.RLock()
 	n, ok := cl.meta.topics[topic]
@@ -272,9 +286,35 @@ func (cl *Client) partitions(ctx context.Context, topic string) (int32, error) {
 	n, ok = cl.meta.topics[topic]
 	cl.metaMu.RUnlock()
 	if !ok {
-		return 0, fmt.Errorf("minibroker: topic %q: %w", topic, ErrUnknownTopic)
+		return 0, fmt.Errorf("minibroker: topic %q: %w", topic, cl.missingTopic(ctx, topic))
 	}
 	return n, nil
+}
+
+// missingTopic says why an all-topics Metadata answer left topic out:
+// ErrTopicAuthorization if a Metadata request naming it is answered so (a
+// broker enforcing ACLs leaves out of an all-topics answer the topics the
+// user may not describe, and answers a named one with that code, whether
+// it exists or not), else ErrUnknownTopic. It asks the first candidate
+// that answers. Blocks for at most one round trip per candidate.
+func (cl *Client) missingTopic(ctx context.Context, topic string) error {
+	for _, addr := range cl.candidates() {
+		c, err := cl.getConn(ctx, addr)
+		if err != nil {
+			continue
+		}
+		resp := new(wire.MetadataResponse)
+		if err := c.roundTrip(ctx, wire.Metadata, &wire.MetadataRequest{Topics: []string{topic}}, resp, cl.cfg.RequestTimeout); err != nil || resp.Err() != nil {
+			continue
+		}
+		for _, t := range resp.Topics {
+			if t.Name == topic && t.ErrorCode == wire.CodeTopicAuthorization {
+				return ErrTopicAuthorization
+			}
+		}
+		break
+	}
+	return ErrUnknownTopic
 }
 
 // forgetTopic drops topic from the cache, so its next use refreshes it.

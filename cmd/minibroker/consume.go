@@ -196,7 +196,7 @@ func newSource(ctx context.Context, a *app, cl *client.Client, o consumeOpts) (r
 	if err != nil {
 		return nil, err
 	}
-	n, err := partitionCount(topics, o.topic)
+	n, err := partitionCount(ctx, cl, topics, o.topic)
 	if err != nil {
 		return nil, err
 	}

@@ -230,7 +230,7 @@ func checkPartition(ctx context.Context, cl *client.Client, topic string, part i
 	if err != nil {
 		return err
 	}
-	n, err := partitionCount(topics, topic)
+	n, err := partitionCount(ctx, cl, topics, topic)
 	if err == nil && part >= n {
 		err = noPartition(topic, part, n)
 	}

@@ -161,14 +161,16 @@ number of records between them, as the cluster's leader reports them.`,
 }
 
 // partitionCount returns the number of partitions of topic among topics
-// (from Metadata or ListTopics), or an error wrapping ErrUnknownTopic.
-func partitionCount(topics []client.TopicInfo, topic string) (int32, error) {
+// (a Metadata answer). A topic not among them does not exist or is one the
+// user may not describe (left out of an all-topics answer): the cluster is
+// asked about it by name, for the error that says which.
+func partitionCount(ctx context.Context, cl *client.Client, topics []client.TopicInfo, topic string) (int32, error) {
 	for _, t := range topics {
 		if t.Name == topic {
 			return int32(len(t.Partitions)), nil
 		}
 	}
-	return 0, fmt.Errorf("topic %q: %w", topic, client.ErrUnknownTopic)
+	return cl.TopicPartitions(ctx, topic)
 }
 
 // noPartition is the error for partition part of a topic that has n.
@@ -186,7 +188,7 @@ func describeTopic(ctx context.Context, cl *client.Client, name string) (topicDe
 		return topicDetail{}, err
 	}
 	d := topicDetail{Name: name, Leader: md.LeaderID, LeaderAddr: md.LeaderAddr}
-	n, err := partitionCount(md.Topics, name)
+	n, err := partitionCount(ctx, cl, md.Topics, name)
 	if err != nil {
 		return d, err
 	}
