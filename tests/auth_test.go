@@ -39,6 +39,10 @@ func TestClientSCRAM(t *testing.T) {
 			if err := admin.CreateUser(ctx, "alice", "alice-pw", client.UserOptions{}); err != nil {
 				t.Fatal(err)
 			}
+			// ACLs are enforced with authentication on: alice may write t.
+			if err := admin.CreateACLs(ctx, client.ACL{Principal: "User:alice", Resource: client.ACLTopic, Name: "t", Operation: client.ACLWrite}); err != nil {
+				t.Fatal(err)
+			}
 			users, err := admin.ListUsers(ctx)
 			if err != nil || len(users) != 2 || users[0].Name != "admin" || !users[0].Superuser || users[1].Name != "alice" || users[1].Superuser || len(users[1].Mechanisms) != 2 {
 				t.Fatalf("users %+v %v", users, err)

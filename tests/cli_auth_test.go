@@ -87,6 +87,8 @@ func TestCLIAuth(t *testing.T) {
 	// The admin, through a follower: the writes go to the leader.
 	mustCLIEnv(t, admin, "", "topic", "create", "events", follower)
 	mustCLIEnv(t, admin, "alice-pw\n", "user", "create", "alice", follower)
+	// ACLs are enforced with authentication on: alice may read and write events.
+	mustCLIEnv(t, admin, "", "acl", "add", "--principal", "alice", "--topic", "events", "--op", "read,write", follower)
 	out := mustCLIEnv(t, admin, "", "user", "list", all)
 	if !strings.Contains(out, "admin") || !strings.Contains(out, "alice") || !strings.Contains(out, "SCRAM-SHA-256,SCRAM-SHA-512") {
 		t.Fatalf("user list:\n%s", out)

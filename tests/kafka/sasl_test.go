@@ -90,6 +90,17 @@ func TestSASLFranz(t *testing.T) {
 			t.Fatalf("alter %s: %v %s", a.User, a.Err, a.ErrMessage)
 		}
 	}
+	// ACLs are enforced with authentication on: alice and bob may write
+	// the topic.
+	acls, err := admin.CreateACLs(ctx, kadm.NewACLs().Allow("User:alice", "User:bob").Topics("sasl").Operations(kadm.OpWrite))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range acls {
+		if r.Err != nil {
+			t.Fatalf("create ACL %+v: %v", r, r.Err)
+		}
+	}
 	// Describe is answered by any node, from what it has applied.
 	eventually(t, "describe alice, bob and admin", func() error {
 		desc, err := admin.DescribeUserSCRAMs(ctx)
