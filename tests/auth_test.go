@@ -36,11 +36,13 @@ func TestClientSCRAM(t *testing.T) {
 			if err := admin.CreateTopic(ctx, "t", client.TopicConfig{Partitions: 2}); err != nil {
 				t.Fatal(err)
 			}
-			if err := admin.CreateUser(ctx, "alice", "alice-pw", client.UserOptions{}); err != nil {
+			// ACLs are enforced with authentication on: alice may write t.
+			// (Granted before she exists: a node that knows her has applied
+			// it.)
+			if err := admin.CreateACLs(ctx, client.ACL{Principal: "User:alice", Resource: client.ACLTopic, Name: "t", Operation: client.ACLWrite}); err != nil {
 				t.Fatal(err)
 			}
-			// ACLs are enforced with authentication on: alice may write t.
-			if err := admin.CreateACLs(ctx, client.ACL{Principal: "User:alice", Resource: client.ACLTopic, Name: "t", Operation: client.ACLWrite}); err != nil {
+			if err := admin.CreateUser(ctx, "alice", "alice-pw", client.UserOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			users, err := admin.ListUsers(ctx)

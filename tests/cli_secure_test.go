@@ -94,9 +94,13 @@ func TestCLISecureCluster(t *testing.T) {
 	if code, _, errs := runCLIEnv(t, aliceEnv, input, alice("produce", "orders")...); code == 0 || !strings.Contains(errs, "permission denied") {
 		t.Fatalf("alice produces without an ACL: exit %d: %s", code, errs)
 	}
-	mustCLIEnv(t, admin, "", "acl", "add", "--principal", "alice", "--topic", "orders", "--op", "read,write", brokers)
+	// The group's ACL first: a node that has applied the topic's has both.
 	mustCLIEnv(t, admin, "", "acl", "add", "--principal", "alice", "--group", "g", "--op", "read", brokers)
-	mustCLIEnv(t, aliceEnv, input, alice("produce", "orders", "--acks", "all")...)
+	mustCLIEnv(t, admin, "", "acl", "add", "--principal", "alice", "--topic", "orders", "--op", "read,write", brokers)
+	waitUntil(t, "alice produces", func() bool { // a refusal writes nothing; the node asked may lag a moment
+		code, _, _ := runCLIEnv(t, aliceEnv, input, alice("produce", "orders", "--acks", "all")...)
+		return code == 0
+	})
 	out := mustCLIEnv(t, aliceEnv, "", alice("consume", "orders", "--group", "g", "--from-beginning", "--max", "30")...)
 	if got, want := sortedLines(out), sortedLines(input); !slices.Equal(got, want) {
 		t.Fatalf("alice consumed in g:\n%v\nwant\n%v", got, want)

@@ -60,6 +60,7 @@ func TestSecureACLsRealUsers(t *testing.T) {
 			}
 		}
 	}
+	waitACLsApplied(t, ctx, adminCl, 3, 3)
 	alice := scramMech(false, "alice", "alice-pw")
 	bob := scramMech(true, "bob", "bob-pw")
 	// Each node logs in and authorizes against what it has applied.
@@ -218,4 +219,45 @@ func joinGroup(ctx context.Context, cl *kgo.Client, group string) error {
 		return err
 	}
 	return kerr.ErrorForCode(resp.ErrorCode)
+}
+
+// waitACLsApplied waits until every node the metadata names describes
+// exactly want ACLs (DescribeAcls reads the node's applied state): then a
+// grant or revocation holds whichever node a client asks (InitProducerId
+// and Metadata go to any node). adminCl logs in as a superuser.
+func waitACLsApplied(t *testing.T, ctx context.Context, adminCl *kgo.Client, nodes, want int) {
+	t.Helper()
+	var md kadm.Metadata
+	eventually(t, fmt.Sprintf("metadata names %d brokers", nodes), func() error {
+		var err error
+		if md, err = kadm.NewClient(adminCl).BrokerMetadata(ctx); err != nil {
+			return err
+		}
+		if len(md.Brokers) != nodes {
+			return fmt.Errorf("%d brokers", len(md.Brokers))
+		}
+		return nil
+	})
+	for _, b := range md.Brokers {
+		eventually(t, fmt.Sprintf("node %d describes %d ACLs", b.NodeID, want), func() error {
+			req := kmsg.NewPtrDescribeACLsRequest()
+			req.ResourceType, req.ResourcePatternType = kmsg.ACLResourceTypeAny, kmsg.ACLResourcePatternTypeAny
+			req.Operation, req.PermissionType = kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
+			resp, err := req.RequestWith(ctx, adminCl.Broker(int(b.NodeID)))
+			if err != nil {
+				return err
+			}
+			if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+				return err
+			}
+			n := 0
+			for _, r := range resp.Resources {
+				n += len(r.ACLs)
+			}
+			if n != want {
+				return fmt.Errorf("%d ACLs", n)
+			}
+			return nil
+		})
+	}
 }
