@@ -9,6 +9,7 @@ import (
 	"io"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -197,7 +198,9 @@ func TestSecurePlainRefusedWithoutTLS(t *testing.T) {
 	out, err := exec.CommandContext(kctx, kcat, "-b", c.KafkaAddrs()[0], "-X", "security.protocol=SASL_PLAINTEXT",
 		"-X", "sasl.mechanisms=PLAIN", "-X", "sasl.username="+saslAdmin, "-X", "sasl.password="+saslAdminPw,
 		"-L", "-m", "2").CombinedOutput()
-	if err == nil || kctx.Err() != nil || !strings.Contains(string(out), "PLAIN") {
+	offered := regexp.MustCompile(`supported mechanisms: (\S+)`).FindSubmatch(out)
+	if err == nil || kctx.Err() != nil || !strings.Contains(string(out), "Unsupported SASL mechanism") ||
+		offered == nil || strings.Contains(string(offered[1]), "PLAIN") {
 		t.Fatalf("kcat PLAIN without TLS: %v\n%s", err, out)
 	}
 }
