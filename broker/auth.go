@@ -50,9 +50,24 @@ func (c Config) validateAuth() error {
 	return nil
 }
 
-// lookupCred reads a user's credential from this node's applied state.
+// loginReplayWait bounds how long a login for a user this node does not
+// know waits while the node re-applies its log after a restart (replay.go):
+// the users are in that log, so until then every login would be refused.
+const loginReplayWait = 10 * time.Second
+
+// lookupCred reads a user's credential from this node's applied state, for
+// a login on either listener. A user not found on a node still re-applying
+// its log is looked up again once the replay is done (it blocks up to
+// loginReplayWait, or until the broker closes). Safe for concurrent use.
 func (b *Broker) lookupCred(user, mech string) (auth.ScramCred, bool) {
 	u, ok := b.store.User(user)
+	if !ok && !b.replayed() {
+		ctx, cancel := context.WithTimeout(b.ctx, loginReplayWait)
+		defer cancel()
+		if b.waitReplayed(ctx) == nil {
+			u, ok = b.store.User(user)
+		}
+	}
 	if !ok {
 		return auth.ScramCred{}, false
 	}

@@ -45,6 +45,7 @@ func (b *Broker) startKafka(ln net.Listener) error {
 		IdleTimeout:      b.cfg.IdleTimeout,
 		AutoCreateTopics: b.cfg.AutoCreateTopics,
 		InitProducer:     b.initProducerAnywhere,
+		LookupCred:       b.lookupCred,
 		CreateACLs:       b.createACLsAnywhere,
 		DeleteACLs:       b.deleteACLsAnywhere,
 		EnforceACLs:      b.authz.enforce.Load(),

@@ -103,6 +103,18 @@ func (cl *Client) ListTopics(ctx context.Context) ([]TopicInfo, error) {
 	return md.Topics, err
 }
 
+// TopicPartitions returns the number of partitions of topic, from the
+// metadata the client has cached or, for a topic not cached, from a fresh
+// Metadata answer. It blocks until it knows or ctx ends. Errors:
+// ErrUnknownTopic (no such topic), ErrTopicAuthorization (the client's
+// user may not describe the topic, whether or not it exists: a cluster
+// enforcing ACLs leaves such topics out of Metadata and ListTopics),
+// ErrClosed, ctx's error, or the error reaching the cluster. Safe for
+// concurrent use.
+func (cl *Client) TopicPartitions(ctx context.Context, topic string) (int32, error) {
+	return cl.partitions(ctx, topic)
+}
+
 // leaderSearch bounds how long fetchMetadata keeps asking other nodes
 // after an answer without a leader, so that an unreachable machine (a dial
 // that hangs until DialTimeout) does not hold up every refresh during an
@@ -253,7 +265,9 @@ func (cl *Client) refreshMetadata(ctx context.Context) error {
 // partitions returns the partition count of topic from the cache,
 // refreshing it first if the topic is not cached (and in the background
 // if the cache is older than MetadataMaxAge). Errors: ErrUnknownTopic if
-// the cluster does not know the topic, or those of refreshMetadata.
+// the cluster does not know the topic, ErrTopicAuthorization if the
+// client's user may not describe it (see missingTopic), or those of
+// refreshMetadata.
 func (cl *Client) partitions(ctx context.Context, topic string) (int32, error) {
 	cl.metaMu.RLock()
 	n, ok := cl.meta.topics[topic]
@@ -277,39 +291,30 @@ func (cl *Client) partitions(ctx context.Context, topic string) (int32, error) {
 	return n, nil
 }
 
-// missingTopic tells why a refreshed metadata lacks topic: a Metadata
-// request naming it gets its own error, ErrTopicAuthorization when the
-// user may not see the topic (the list of all topics leaves such topics
-// out). It returns ErrUnknownTopic when the broker names no other reason
-// or cannot be asked.
+// missingTopic says why an all-topics Metadata answer left topic out:
+// ErrTopicAuthorization if a Metadata request naming it is answered so (a
+// broker enforcing ACLs leaves out of an all-topics answer the topics the
+// user may not describe, and answers a named one with that code, whether
+// it exists or not), else ErrUnknownTopic. It asks the first candidate
+// that answers. Blocks for at most one round trip per candidate.
 func (cl *Client) missingTopic(ctx context.Context, topic string) error {
-	addrs := cl.candidates()
-	if len(addrs) == 0 {
-		return ErrUnknownTopic
-	}
-	c, err := cl.getConn(ctx, addrs[0])
-	if err != nil {
-		return ErrUnknownTopic
-	}
-	var resp wire.MetadataResponse
-	if err := c.roundTrip(ctx, wire.Metadata, &wire.MetadataRequest{Topics: []string{topic}}, &resp, cl.cfg.RequestTimeout); err != nil || resp.Err() != nil {
-		return ErrUnknownTopic
-	}
-	for _, t := range resp.Topics {
-		if t.Name == topic && t.ErrorCode == wire.CodeTopicAuthorization {
-			return wire.Err(t.ErrorCode, "not authorized to see the topic")
+	for _, addr := range cl.candidates() {
+		c, err := cl.getConn(ctx, addr)
+		if err != nil {
+			continue
 		}
+		resp := new(wire.MetadataResponse)
+		if err := c.roundTrip(ctx, wire.Metadata, &wire.MetadataRequest{Topics: []string{topic}}, resp, cl.cfg.RequestTimeout); err != nil || resp.Err() != nil {
+			continue
+		}
+		for _, t := range resp.Topics {
+			if t.Name == topic && t.ErrorCode == wire.CodeTopicAuthorization {
+				return ErrTopicAuthorization
+			}
+		}
+		break
 	}
 	return ErrUnknownTopic
-}
-
-// Partitions returns the number of partitions of topic, from the cached
-// metadata (refreshed first when the topic is not in it). It blocks for a
-// refresh; it is safe for concurrent use. Errors: ErrUnknownTopic,
-// ErrTopicAuthorization when the user may not see the topic, and those of
-// the metadata request.
-func (cl *Client) Partitions(ctx context.Context, topic string) (int32, error) {
-	return cl.partitions(ctx, topic)
 }
 
 // forgetTopic drops topic from the cache, so its next use refreshes it.

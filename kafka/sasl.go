@@ -138,8 +138,12 @@ func (c *conn) authFail(sl *slot, mech, user string, err error) {
 	}
 }
 
-// lookupCred reads a user's credential from the applied state.
+// lookupCred reads a user's credential: Config.LookupCred, by default from
+// the applied state.
 func (s *Server) lookupCred(user, mech string) (auth.ScramCred, bool) {
+	if f := s.cfg.LookupCred; f != nil {
+		return f(user, mech)
+	}
 	u, ok := s.store.User(user)
 	if !ok {
 		return auth.ScramCred{}, false

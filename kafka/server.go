@@ -58,6 +58,11 @@ type Config struct {
 	// that asks the leader when this node is a follower, as clients send
 	// InitProducerId to any broker.
 	InitProducer func(ctx context.Context) (int64, error)
+	// LookupCred returns a user's SCRAM credential for a login (SCRAM and
+	// PLAIN); it may block. Default: read from Store's applied state. The
+	// broker sets one that, on a node still re-applying its log after a
+	// restart, waits for that before refusing a user it does not know.
+	LookupCred func(user, mech string) (auth.ScramCred, bool)
 	// GroupMinSessionTimeout and GroupMaxSessionTimeout bound the session
 	// timeout a JoinGroup may ask for (Kafka's group.min.session.timeout.ms
 	// and group.max.session.timeout.ms); outside them it is answered

@@ -2,7 +2,6 @@ package tests
 
 import (
 	"context"
-	"crypto/tls"
 	"sync"
 	"testing"
 	"time"
@@ -12,37 +11,74 @@ import (
 	"github.com/minibroker/minibroker/client"
 )
 
+// securityModes are BenchmarkSecurity's variants: TLS on every link
+// (clients and Raft, mutual TLS between nodes), SCRAM authentication with
+// ACLs enforced, both, or neither.
+var securityModes = []struct {
+	name       string
+	tls, scram bool
+}{
+	{"plaintext", false, false},
+	{"tls", true, false},
+	{"scram", false, true},
+	{"tls+scram", true, true},
+}
+
 // BenchmarkSecurity measures produce (acks=all, 100-byte messages,
-// batching, 3 nodes) and consume (a Reader over one partition) with TLS on
-// every link (clients and Raft, mutual TLS between nodes) beside
-// plaintext, in the same run:
+// batching, 3 nodes) and consume (a Reader over one partition) with TLS,
+// with SCRAM (the client logs in as a user who is no superuser, so every
+// request's ACL check runs too), with both, and with neither, in the same
+// run:
 //
-//	go test -run=^$ -bench Security -benchtime=3s ./tests
+//	go test -run=^$ -bench Security -benchtime=2s ./tests
 func BenchmarkSecurity(b *testing.B) {
-	modes := []struct {
-		name string
-		mod  func(b *testing.B, dir string) (func(int, *broker.Config), *tls.Config)
-	}{
-		{"plaintext", func(*testing.B, string) (func(int, *broker.Config), *tls.Config) {
-			return func(int, *broker.Config) {}, nil
-		}},
-		{"tls", func(b *testing.B, dir string) (func(int, *broker.Config), *tls.Config) {
-			return brokertest.TLS(b, dir), brokertest.ClientTLS(b, dir, "")
-		}},
-	}
-	for _, m := range modes {
+	for _, m := range securityModes {
 		secured := func(b *testing.B) *client.Client {
-			mod, tcfg := m.mod(b, b.TempDir())
-			c := brokertest.NewCluster(b, 3, mod, func(_ int, cfg *broker.Config) {
+			dir := b.TempDir()
+			mods := []func(int, *broker.Config){func(_ int, cfg *broker.Config) {
 				cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = time.Second, time.Second, 500*time.Millisecond
-			})
-			cl, err := client.New(client.Config{Brokers: c.Addrs(), TLS: tcfg})
+			}}
+			var cfg client.Config
+			if m.tls {
+				mods = append(mods, brokertest.TLS(b, dir))
+				cfg.TLS = brokertest.ClientTLS(b, dir, "") // no certificate: the login is SCRAM's, or none
+			}
+			if m.scram {
+				mods = append(mods, brokertest.SCRAM("admin", "admin-pw"))
+			}
+			c := brokertest.NewCluster(b, 3, mods...)
+			cfg.Brokers = c.Addrs()
+			ctx := context.Background()
+			if m.scram {
+				admin := cfg
+				admin.User, admin.Password = "admin", "admin-pw"
+				acl, err := client.New(admin)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer acl.Close()
+				if err := acl.CreateTopic(ctx, "bench", client.TopicConfig{Partitions: 1}); err != nil {
+					b.Fatal(err)
+				}
+				if err := acl.CreateUser(ctx, "bench", "bench-pw", client.UserOptions{}); err != nil {
+					b.Fatal(err)
+				}
+				for _, op := range []client.ACLOperation{client.ACLRead, client.ACLWrite} {
+					if err := acl.CreateACLs(ctx, client.ACL{Principal: "User:bench", Resource: client.ACLTopic, Name: "bench", Operation: op}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				cfg.User, cfg.Password = "bench", "bench-pw"
+			}
+			cl, err := client.New(cfg)
 			if err != nil {
 				b.Fatal(err)
 			}
 			b.Cleanup(func() { cl.Close() })
-			if err := cl.CreateTopic(context.Background(), "bench", client.TopicConfig{Partitions: 1}); err != nil {
-				b.Fatal(err)
+			if !m.scram {
+				if err := cl.CreateTopic(ctx, "bench", client.TopicConfig{Partitions: 1}); err != nil {
+					b.Fatal(err)
+				}
 			}
 			return cl
 		}

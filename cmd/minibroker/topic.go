@@ -161,21 +161,16 @@ number of records between them, as the cluster's leader reports them.`,
 }
 
 // partitionCount returns the number of partitions of topic among topics
-// (from Metadata or ListTopics); for a topic not among them, the error of
-// asking for it by name: ErrTopicAuthorization when the user may not see
-// it, else ErrUnknownTopic.
+// (a Metadata answer). A topic not among them does not exist or is one the
+// user may not describe (left out of an all-topics answer): the cluster is
+// asked about it by name, for the error that says which.
 func partitionCount(ctx context.Context, cl *client.Client, topics []client.TopicInfo, topic string) (int32, error) {
 	for _, t := range topics {
 		if t.Name == topic {
 			return int32(len(t.Partitions)), nil
 		}
 	}
-	// Not listed: unknown, or hidden from this user (ACLs); the client
-	// asks for the topic by name to tell which.
-	if _, err := cl.Partitions(ctx, topic); err != nil {
-		return 0, err
-	}
-	return 0, fmt.Errorf("topic %q: %w", topic, client.ErrUnknownTopic)
+	return cl.TopicPartitions(ctx, topic)
 }
 
 // noPartition is the error for partition part of a topic that has n.

@@ -71,7 +71,8 @@ func saslClient(t *testing.T, addrs []string, m sasl.Mechanism, opts ...kgo.Opt)
 func TestSASLFranz(t *testing.T) {
 	c := newSASLCluster(t, 3)
 	ctx := ctxFor(t)
-	admin := kadm.NewClient(saslClient(t, c.KafkaAddrs(), scramMech(true, saslAdmin, saslAdminPw)))
+	adminCl := saslClient(t, c.KafkaAddrs(), scramMech(true, saslAdmin, saslAdminPw))
+	admin := kadm.NewClient(adminCl)
 	if _, err := admin.CreateTopic(ctx, 3, 1, nil, "sasl"); err != nil {
 		t.Fatal(err)
 	}
@@ -90,6 +91,18 @@ func TestSASLFranz(t *testing.T) {
 			t.Fatalf("alter %s: %v %s", a.User, a.Err, a.ErrMessage)
 		}
 	}
+	// ACLs are enforced with authentication on: alice and bob may write
+	// the topic.
+	acls, err := admin.CreateACLs(ctx, kadm.NewACLs().Allow("User:alice", "User:bob").Topics("sasl").Operations(kadm.OpWrite))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range acls {
+		if r.Err != nil {
+			t.Fatalf("create ACL %+v: %v", r, r.Err)
+		}
+	}
+	waitACLsApplied(t, ctx, adminCl, 3, 2)
 	// Describe is answered by any node, from what it has applied.
 	eventually(t, "describe alice, bob and admin", func() error {
 		desc, err := admin.DescribeUserSCRAMs(ctx)
