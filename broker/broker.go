@@ -39,10 +39,12 @@ type Broker struct {
 	kafkaAddr   string
 	kafkaListen string       // the Kafka listener's bound address
 	coord       *coordinator // consumer groups; active while this node leads
-	// replayTo is the last index of the Raft log at start (set in Start,
-	// read-only after); caughtUp turns true once it is applied (replay.go).
-	replayTo uint64
-	caughtUp atomic.Bool
+	// replayTo is the last index of the Raft log at start and replayFSMTo
+	// the last one the FSM applies (set in Start, read-only after);
+	// caughtUp turns true once they are applied (replay.go).
+	replayTo    uint64
+	replayFSMTo uint64
+	caughtUp    atomic.Bool
 	// metrics is set in Start before anything serves; read-only after.
 	metrics *metrics
 	// authz checks requests against the ACLs (authz.go).

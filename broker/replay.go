@@ -15,10 +15,16 @@ import (
 // answer reads from its state machine (Metadata); clients ask another
 // node or retry.
 
-// markReplayTarget records the last index of the local Raft log at start:
-// the node has caught up once it has applied that far.
+// markReplayTarget records the last index of the local Raft log at start,
+// and the last one of those raft hands to the FSM: the node has caught up
+// once raft has applied the first and the FSM the second.
 func (b *Broker) markReplayTarget() {
 	b.replayTo = b.store.Node().Stats().LastLogIndex
+	fsmTo, err := b.store.Node().LastFSMEntryIndex()
+	if err != nil {
+		b.logger.Warn("reading the raft log's last entries; replay is judged by raft's applied index only", "error", err)
+	}
+	b.replayFSMTo = fsmTo
 }
 
 // replayed reports whether the node has applied everything its Raft log
@@ -27,7 +33,10 @@ func (b *Broker) replayed() bool {
 	if b.caughtUp.Load() {
 		return true
 	}
-	if b.store.Node().AppliedIndex() < b.replayTo {
+	// raft's applied index counts entries handed to the FSM goroutine,
+	// before their effects are visible; the FSM's own index tells when they
+	// are (it never reaches a trailing no-op, which raft applies itself).
+	if b.store.Node().AppliedIndex() < b.replayTo || b.store.FSM().AppliedIndex() < b.replayFSMTo {
 		return false
 	}
 	b.caughtUp.Store(true)

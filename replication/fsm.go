@@ -77,10 +77,14 @@ type FSM struct {
 	// Owned by the FSM goroutine.
 	now     int64 // the FSM's clock, ms: see tick
 	applied uint64
-	failed  error // set once a local error stopped the FSM
-	woken   []*partition
-	stageN  int
-	scratch []byte // reused copy of the batch being appended (see applyAppend)
+	// appliedIdx is applied, published for AppliedIndex (other
+	// goroutines); stored by the FSM goroutine after each batch, open and
+	// restore.
+	appliedIdx atomic.Uint64
+	failed     error // set once a local error stopped the FSM
+	woken      []*partition
+	stageN     int
+	scratch    []byte // reused copy of the batch being appended (see applyAppend)
 
 	// persistMu serializes Persist and Restore: both write the state dir's
 	// metadata file.
@@ -154,8 +158,15 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	}
 	f.woken = f.woken[:0]
 	f.digests.noteApplied(f.applied)
+	f.appliedIdx.Store(f.applied)
 	return resps
 }
+
+// AppliedIndex is the Raft index of the last entry this FSM has applied:
+// its state reflects every entry up to it. raft's own applied index
+// (Node.AppliedIndex) runs ahead of it: raft counts entries applied once it
+// has handed them to the FSM goroutine. Safe for concurrent use.
+func (f *FSM) AppliedIndex() uint64 { return f.appliedIdx.Load() }
 
 // apply dispatches one command. An unknown command type panics: it means
 // this binary is older than the cluster's log, and guessing would diverge.

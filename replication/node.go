@@ -363,6 +363,36 @@ func (n *Node) Stats() Stats {
 // not block.
 func (n *Node) AppliedIndex() uint64 { return n.raft.AppliedIndex() }
 
+// lastFSMEntryScan bounds how far back LastFSMEntryIndex looks.
+const lastFSMEntryScan = 1024
+
+// LastFSMEntryIndex returns the index of the last entry of the local Raft
+// log that raft hands to the FSM (a command or a configuration; raft
+// applies no-ops and barriers itself), looking back at most
+// lastFSMEntryScan entries; 0 if there is none among them. Meant for a
+// node's start, to know when its FSM has re-applied its log (compare with
+// FSM.AppliedIndex). It blocks for log reads; errors are the log store's.
+func (n *Node) LastFSMEntryIndex() (uint64, error) {
+	first, err := n.store.FirstIndex()
+	if err != nil {
+		return 0, err
+	}
+	last, err := n.store.LastIndex()
+	if err != nil {
+		return 0, err
+	}
+	for i := last; i >= first && i > 0 && last-i < lastFSMEntryScan; i-- {
+		var l raft.Log
+		if err := n.store.GetLog(i, &l); err != nil {
+			return 0, err
+		}
+		if l.Type == raft.LogCommand || l.Type == raft.LogConfiguration {
+			return i, nil
+		}
+	}
+	return 0, nil
+}
+
 func (n *Node) isStopping() bool {
 	select {
 	case <-n.stopping:
