@@ -30,6 +30,7 @@ refused. See docs/security.md for what each request needs.`,
 		RunE: showHelp,
 	}
 	brokersFlag(cmd.PersistentFlags(), &brokers)
+	a.loginFlags(cmd.PersistentFlags(), "password-file")
 	cmd.AddCommand(newACLAddCmd(a, &brokers), newACLRemoveCmd(a, &brokers), newACLListCmd(a, &brokers))
 	return cmd
 }
