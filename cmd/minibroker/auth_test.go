@@ -1,11 +1,16 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/minibroker/minibroker/broker/brokertest"
+	"github.com/minibroker/minibroker/internal/tlsconf"
 )
 
 // TestACLCommandsLogIn: acl add, list and remove log in like the other
@@ -29,4 +34,68 @@ func TestACLCommandsLogIn(t *testing.T) {
 	delete(c.env, "MINIBROKER_PASSWORD")
 	wantOut(t, c.run("acl", "remove", "--user", "admin", "--password-file", pw, "--principal", "alice", "--topic", "orders", "--op", "read"),
 		"removed: User:alice allow read on topic orders")
+}
+
+// TestServeConsoleOverTLSWithSCRAM: serve with TLS and --auth scram (and
+// the admin credentials in its environment) gives a console that reaches
+// the cluster: its client is authenticated by the node's certificate and
+// does not also try a SCRAM login, which the broker would refuse and
+// count as a failed authentication.
+func TestServeConsoleOverTLSWithSCRAM(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := tlsconf.WriteFiles(dir, []string{"n1"}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	f := tlsconf.NodeFiles(dir, "n1")
+	c := newCLI(t)
+	c.env["MINIBROKER_ADMIN_USER"] = "admin"
+	c.env["MINIBROKER_ADMIN_PASSWORD"] = "admin-pw"
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	var out, errb lockedBuffer
+	code := make(chan int, 1)
+	go func() {
+		code <- run(ctx, c.app(nil, &out, &errb), []string{"serve", "--id", "n1", "--data", t.TempDir(), "--auth", "scram",
+			"--addr", "127.0.0.1:0", "--kafka-addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
+			"--tls-cert", f.CertFile, "--tls-key", f.KeyFile, "--tls-ca", f.CAFile})
+	}()
+	defer func() {
+		cancel()
+		<-code
+	}()
+	line := regexp.MustCompile(`console on http://(\S+)/ `)
+	var addr string
+	waitFor(t, "serve to print the console's address", func() bool {
+		if m := line.FindStringSubmatch(out.String()); m != nil {
+			addr = m[1]
+		}
+		return addr != "" || len(code) > 0
+	})
+	if addr == "" {
+		t.Fatalf("serve exited: %s", errb.String())
+	}
+	base := "http://" + addr
+	var body string
+	waitFor(t, "the console to reach the cluster", func() bool {
+		var status int
+		status, body = httpGetBody(t, base+"/cluster")
+		return status == 200 && strings.Contains(body, `<td class="role">leader</td><td>yes</td>`) &&
+			!strings.Contains(body, "cluster status unavailable")
+	})
+	if _, metrics := httpGetBody(t, base+"/metrics"); strings.Contains(metrics, "minibroker_auth_failures_total{") {
+		t.Fatalf("failed authentications counted:\n%s", grepLines(metrics, "minibroker_auth_failures_total"))
+	}
+	if strings.Contains(errb.String(), "authentication failed") {
+		t.Fatalf("serve logged failed authentications:\n%s", errb.String())
+	}
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var keep []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
 }

@@ -134,7 +134,10 @@ Logs go to stderr; the lines saying where the node serves go to stdout.`,
 			if (sc.broker.AdminUser == "") != (sc.broker.AdminPassword == "") {
 				return usageErrorf("serve: set both %s and %s, or neither", adminUserEnv, adminPasswordEnv)
 			}
-			if sc.broker.Auth == broker.AuthSCRAM {
+			// The console's client logs in with the admin credentials;
+			// with TLS it presents this node's certificate instead, which
+			// authenticates it (a SASL login on top would be refused).
+			if sc.broker.Auth == broker.AuthSCRAM && sc.tls == (tlsconf.Files{}) {
 				sc.console.user, sc.console.password = sc.broker.AdminUser, sc.broker.AdminPassword
 			}
 			serve := a.serve
