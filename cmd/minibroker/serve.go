@@ -205,14 +205,8 @@ func runServe(ctx context.Context, a *app, sc serveConfig) error {
 		// The console's client: the CA, and this node's certificate.
 		sc.console.clientTLS = r.ClientConfig()
 	}
-	if cfg.Auth == broker.AuthSCRAM && cfg.AdminUser == "" {
-		logger.Warn("--auth scram without " + adminUserEnv + ": only users that exist already can log in, and nodes cannot log in to each other")
-	}
-	for _, addr := range []struct{ flag, addr string }{{"--addr", cfg.Addr}, {"--kafka-addr", cfg.KafkaAddr}, {"--raft-addr", cfg.RaftAddr}} {
-		if addr.addr != "" && exposed(addr.addr) && cfg.Auth != broker.AuthSCRAM {
-			logger.Warn("listening beyond this machine without authentication: anyone who can reach this address can read, write and delete topics (see --auth scram and --tls-cert in docs/security.md)",
-				"flag", addr.flag, "addr", addr.addr)
-		}
+	for _, w := range startWarnings(cfg) {
+		logger.Warn(w.msg, w.args...)
 	}
 	b, err := startBroker(ctx, cfg)
 	if err != nil {
@@ -314,6 +308,29 @@ func explainStart(err error, cfg broker.Config) error {
 			"the node did not become ready: %v — for a cluster, start the other nodes too", err)}
 	}
 	return err
+}
+
+// startWarning is one line serve logs at warn level as it starts.
+type startWarning struct {
+	msg  string
+	args []any // slog attributes
+}
+
+// startWarnings returns what serve warns about before it starts a node
+// with cfg: --auth scram without the admin pair, and addresses beyond
+// this machine that anyone could use.
+func startWarnings(cfg broker.Config) []startWarning {
+	var ws []startWarning
+	if cfg.Auth == broker.AuthSCRAM && cfg.AdminUser == "" {
+		ws = append(ws, startWarning{msg: "--auth scram without " + adminUserEnv + ": only users that exist already can log in, and nodes cannot log in to each other"})
+	}
+	for _, addr := range []struct{ flag, addr string }{{"--addr", cfg.Addr}, {"--kafka-addr", cfg.KafkaAddr}, {"--raft-addr", cfg.RaftAddr}} {
+		if addr.addr != "" && exposed(addr.addr) && cfg.Auth != broker.AuthSCRAM {
+			ws = append(ws, startWarning{msg: "listening beyond this machine without authentication: anyone who can reach this address can read, write and delete topics (see --auth scram and --tls-cert in docs/security.md)",
+				args: []any{"flag", addr.flag, "addr", addr.addr}})
+		}
+	}
+	return ws
 }
 
 // exposed reports whether addr may be reachable from other machines: its
