@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -9,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minibroker/minibroker/broker"
 	"github.com/minibroker/minibroker/broker/brokertest"
 	"github.com/minibroker/minibroker/internal/tlsconf"
 )
@@ -98,4 +101,41 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(keep, "\n")
+}
+
+// TestStartWarnings: serve warns about an address beyond this machine
+// without authentication, and about a Raft address beyond this machine
+// without TLS even with --auth scram (it does not cover the Raft port).
+func TestStartWarnings(t *testing.T) {
+	msgs := func(cfg broker.Config) string {
+		var all []string
+		for _, w := range startWarnings(cfg) {
+			all = append(all, fmt.Sprint(append([]any{w.msg}, w.args...)...))
+		}
+		return strings.Join(all, "\n")
+	}
+	local := broker.Config{Addr: "127.0.0.1:9094", KafkaAddr: "127.0.0.1:9092", RaftAddr: "127.0.0.1:9093"}
+	if got := msgs(local); got != "" {
+		t.Fatalf("loopback only: %s", got)
+	}
+	open := broker.Config{Addr: "0.0.0.0:9094", KafkaAddr: "0.0.0.0:9092", RaftAddr: "0.0.0.0:9093"}
+	if got := msgs(open); strings.Count(got, "without authentication") != 3 {
+		t.Fatalf("every address exposed, no auth: %s", got)
+	}
+	scram := open
+	scram.Auth, scram.AdminUser, scram.AdminPassword = broker.AuthSCRAM, "admin", "pw"
+	got := msgs(scram)
+	if !strings.Contains(got, "Raft listening beyond this machine without TLS") || !strings.Contains(got, "0.0.0.0:9093") ||
+		strings.Contains(got, "9094") || strings.Contains(got, "9092") {
+		t.Fatalf("--auth scram without TLS: want one warning, for the Raft address: %q", got)
+	}
+	withTLS := scram
+	withTLS.PeerTLS = &tls.Config{}
+	if got := msgs(withTLS); got != "" {
+		t.Fatalf("--auth scram and TLS: %s", got)
+	}
+	withTLS.AdminUser, withTLS.AdminPassword = "", ""
+	if got := msgs(withTLS); !strings.Contains(got, "only users that exist already") || strings.Contains(got, "nodes cannot log in") {
+		t.Fatalf("--auth scram and TLS without the admin pair: %s", got)
+	}
 }

@@ -317,16 +317,31 @@ type startWarning struct {
 }
 
 // startWarnings returns what serve warns about before it starts a node
-// with cfg: --auth scram without the admin pair, and addresses beyond
-// this machine that anyone could use.
+// with cfg: --auth scram without the admin pair, addresses beyond this
+// machine without authentication, and a Raft address beyond this machine
+// without TLS (--auth does not cover the Raft port: only mutual TLS
+// does). cfg.PeerTLS set means TLS is on.
 func startWarnings(cfg broker.Config) []startWarning {
 	var ws []startWarning
+	tlsOn := cfg.PeerTLS != nil
 	if cfg.Auth == broker.AuthSCRAM && cfg.AdminUser == "" {
-		ws = append(ws, startWarning{msg: "--auth scram without " + adminUserEnv + ": only users that exist already can log in, and nodes cannot log in to each other"})
+		msg := "--auth scram without " + adminUserEnv + ": only users that exist already can log in, and nodes cannot log in to each other"
+		if tlsOn {
+			// The node certificates authenticate the nodes.
+			msg = "--auth scram without " + adminUserEnv + ": only users that exist already can log in"
+		}
+		ws = append(ws, startWarning{msg: msg})
 	}
 	for _, addr := range []struct{ flag, addr string }{{"--addr", cfg.Addr}, {"--kafka-addr", cfg.KafkaAddr}, {"--raft-addr", cfg.RaftAddr}} {
-		if addr.addr != "" && exposed(addr.addr) && cfg.Auth != broker.AuthSCRAM {
+		if addr.addr == "" || !exposed(addr.addr) {
+			continue
+		}
+		switch {
+		case cfg.Auth != broker.AuthSCRAM:
 			ws = append(ws, startWarning{msg: "listening beyond this machine without authentication: anyone who can reach this address can read, write and delete topics (see --auth scram and --tls-cert in docs/security.md)",
+				args: []any{"flag", addr.flag, "addr", addr.addr}})
+		case addr.flag == "--raft-addr" && !tlsOn:
+			ws = append(ws, startWarning{msg: "Raft listening beyond this machine without TLS: --auth does not cover the Raft port, anyone who can reach it can vote and append entries (see --tls-cert in docs/security.md)",
 				args: []any{"flag", addr.flag, "addr", addr.addr}})
 		}
 	}
