@@ -28,7 +28,8 @@ type consoleSettings struct {
 	// nil: plaintext.
 	clientTLS *tls.Config
 	// user and password log the console in (serve sets the admin
-	// credentials when --auth scram).
+	// credentials when --auth scram without TLS; with TLS, this node's
+	// certificate in clientTLS authenticates it).
 	user, password string
 }
 

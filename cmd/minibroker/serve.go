@@ -134,7 +134,10 @@ Logs go to stderr; the lines saying where the node serves go to stdout.`,
 			if (sc.broker.AdminUser == "") != (sc.broker.AdminPassword == "") {
 				return usageErrorf("serve: set both %s and %s, or neither", adminUserEnv, adminPasswordEnv)
 			}
-			if sc.broker.Auth == broker.AuthSCRAM {
+			// The console's client logs in with the admin credentials;
+			// with TLS it presents this node's certificate instead, which
+			// authenticates it (a SASL login on top would be refused).
+			if sc.broker.Auth == broker.AuthSCRAM && sc.tls == (tlsconf.Files{}) {
 				sc.console.user, sc.console.password = sc.broker.AdminUser, sc.broker.AdminPassword
 			}
 			serve := a.serve
@@ -202,14 +205,8 @@ func runServe(ctx context.Context, a *app, sc serveConfig) error {
 		// The console's client: the CA, and this node's certificate.
 		sc.console.clientTLS = r.ClientConfig()
 	}
-	if cfg.Auth == broker.AuthSCRAM && cfg.AdminUser == "" {
-		logger.Warn("--auth scram without " + adminUserEnv + ": only users that exist already can log in, and nodes cannot log in to each other")
-	}
-	for _, addr := range []struct{ flag, addr string }{{"--addr", cfg.Addr}, {"--kafka-addr", cfg.KafkaAddr}, {"--raft-addr", cfg.RaftAddr}} {
-		if addr.addr != "" && exposed(addr.addr) && cfg.Auth != broker.AuthSCRAM {
-			logger.Warn("listening beyond this machine without authentication: anyone who can reach this address can read, write and delete topics (see --auth scram and --tls-cert in docs/security.md)",
-				"flag", addr.flag, "addr", addr.addr)
-		}
+	for _, w := range startWarnings(cfg) {
+		logger.Warn(w.msg, w.args...)
 	}
 	b, err := startBroker(ctx, cfg)
 	if err != nil {
@@ -311,6 +308,44 @@ func explainStart(err error, cfg broker.Config) error {
 			"the node did not become ready: %v — for a cluster, start the other nodes too", err)}
 	}
 	return err
+}
+
+// startWarning is one line serve logs at warn level as it starts.
+type startWarning struct {
+	msg  string
+	args []any // slog attributes
+}
+
+// startWarnings returns what serve warns about before it starts a node
+// with cfg: --auth scram without the admin pair, addresses beyond this
+// machine without authentication, and a Raft address beyond this machine
+// without TLS (--auth does not cover the Raft port: only mutual TLS
+// does). cfg.PeerTLS set means TLS is on.
+func startWarnings(cfg broker.Config) []startWarning {
+	var ws []startWarning
+	tlsOn := cfg.PeerTLS != nil
+	if cfg.Auth == broker.AuthSCRAM && cfg.AdminUser == "" {
+		msg := "--auth scram without " + adminUserEnv + ": only users that exist already can log in, and nodes cannot log in to each other"
+		if tlsOn {
+			// The node certificates authenticate the nodes.
+			msg = "--auth scram without " + adminUserEnv + ": only users that exist already can log in"
+		}
+		ws = append(ws, startWarning{msg: msg})
+	}
+	for _, addr := range []struct{ flag, addr string }{{"--addr", cfg.Addr}, {"--kafka-addr", cfg.KafkaAddr}, {"--raft-addr", cfg.RaftAddr}} {
+		if addr.addr == "" || !exposed(addr.addr) {
+			continue
+		}
+		switch {
+		case cfg.Auth != broker.AuthSCRAM:
+			ws = append(ws, startWarning{msg: "listening beyond this machine without authentication: anyone who can reach this address can read, write and delete topics (see --auth scram and --tls-cert in docs/security.md)",
+				args: []any{"flag", addr.flag, "addr", addr.addr}})
+		case addr.flag == "--raft-addr" && !tlsOn:
+			ws = append(ws, startWarning{msg: "Raft listening beyond this machine without TLS: --auth does not cover the Raft port, anyone who can reach it can vote and append entries (see --tls-cert in docs/security.md)",
+				args: []any{"flag", addr.flag, "addr", addr.addr}})
+		}
+	}
+	return ws
 }
 
 // exposed reports whether addr may be reachable from other machines: its
