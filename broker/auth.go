@@ -60,25 +60,12 @@ const loginReplayWait = 10 * time.Second
 // its log is looked up again once the replay is done (it blocks up to
 // loginReplayWait, or until the broker closes). Safe for concurrent use.
 func (b *Broker) lookupCred(user, mech string) (auth.ScramCred, bool) {
-	u, ok := b.store.User(user)
-	if !ok && !b.replayed() {
+	if _, ok := b.store.User(user); !ok && !b.replayed() {
 		ctx, cancel := context.WithTimeout(b.ctx, loginReplayWait)
 		defer cancel()
-		if b.waitReplayed(ctx) == nil {
-			u, ok = b.store.User(user)
-		}
+		_ = b.waitReplayed(ctx) // then look once more, replayed or not
 	}
-	if !ok {
-		return auth.ScramCred{}, false
-	}
-	return u.Cred(mech)
-}
-
-// principalOf is the principal of a user who just authenticated: its
-// superuser flag read from the applied state.
-func (b *Broker) principalOf(user string) auth.Principal {
-	u, _ := b.store.User(user)
-	return auth.Principal{User: user, Superuser: u.Superuser}
+	return b.store.Cred(user, mech)
 }
 
 // mechLabel bounds the mechanism label of the failure metric.
@@ -137,7 +124,7 @@ func (c *conn) saslAuthenticate(corr uint32, body []byte) bool {
 		return fail(c.sasl.User(), err)
 	}
 	if done {
-		c.principal = c.b.principalOf(c.sasl.User())
+		c.principal = c.b.store.Principal(c.sasl.User())
 		c.sasl = nil
 	}
 	c.reply(corr, wire.SaslAuthenticate, wire.CodeNone, wire.SaslAuthenticateResponse{Bytes: out, Done: done})

@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"crypto/tls"
 	"net"
 	"time"
 
@@ -64,33 +63,17 @@ func (b *Broker) TLSHandshakeFailures(listener string) uint64 {
 	return b.tlsFails[listener].Total()
 }
 
-// tlsHandshaker is a connection accepted on a TLS listener
-// (tlsconf.NewListener): its handshake runs on demand.
-type tlsHandshaker interface {
-	HandshakeContext(ctx context.Context) error
-	ConnectionState() tls.ConnectionState
-}
-
 // handshake completes the TLS handshake of a connection accepted on a TLS
 // listener, in the connection's goroutine, and takes the connection's
-// principal from a verified client certificate unless it has one. It
-// reports false when the handshake failed: the listener's FailureLog has
-// counted and logged it (rate limited) and closed the connection. A
-// plaintext connection is left as it is.
+// principal from a verified client certificate unless it has one (with
+// authentication off, every connection is the anonymous superuser and
+// keeps that). It reports false when the handshake failed: the listener's
+// FailureLog has counted and logged it (rate limited) and closed the
+// connection. A plaintext connection is left as it is.
 func (c *conn) handshake() bool {
-	hs, ok := c.nc.(tlsHandshaker)
-	if !ok {
-		return true
-	}
-	if err := hs.HandshakeContext(c.ctx); err != nil {
-		return false
-	}
-	// A connection already authenticated (with authentication off, every
-	// connection is the anonymous superuser) keeps its principal.
-	if p, ok := tlsconf.Principal(hs.ConnectionState()); ok && !c.principal.Authenticated() {
-		c.principal = p
-	}
-	return true
+	p, ok := tlsconf.Accept(c.ctx, c.nc, c.principal)
+	c.principal = p
+	return ok
 }
 
 // dialPeer dials another broker's client address: over TLS with
@@ -120,10 +103,8 @@ func (c *conn) requireNode() error {
 	}
 	// The certificate decides, not the principal: with authentication
 	// off every connection is the anonymous superuser.
-	if hs, ok := c.nc.(tlsHandshaker); ok {
-		if p, ok := tlsconf.Principal(hs.ConnectionState()); ok && p.Node {
-			return nil
-		}
+	if p, ok := tlsconf.PeerPrincipal(c.nc); ok && p.Node {
+		return nil
 	}
 	return wire.Err(wire.CodeClusterAuthorization, "joining needs a node certificate of the cluster's CA (mutual TLS)")
 }

@@ -102,7 +102,7 @@ func handleSASLAuthenticate(c *conn, sl *slot, kreq kmsg.Request) {
 			fail(codeSaslAuthenticationFailed, "", err)
 			return
 		}
-		c.principal = c.s.principalOf(user)
+		c.principal = c.s.store.Principal(user)
 		sl.finish(resp)
 		return
 	}
@@ -121,7 +121,7 @@ func handleSASLAuthenticate(c *conn, sl *slot, kreq kmsg.Request) {
 	}
 	resp.SASLAuthBytes = out
 	if done {
-		c.principal = c.s.principalOf(c.sasl.User())
+		c.principal = c.s.store.Principal(c.sasl.User())
 		c.sasl = nil
 	}
 	sl.finish(resp)
@@ -144,15 +144,5 @@ func (s *Server) lookupCred(user, mech string) (auth.ScramCred, bool) {
 	if f := s.cfg.LookupCred; f != nil {
 		return f(user, mech)
 	}
-	u, ok := s.store.User(user)
-	if !ok {
-		return auth.ScramCred{}, false
-	}
-	return u.Cred(mech)
-}
-
-// principalOf is the principal of a user who just authenticated.
-func (s *Server) principalOf(user string) auth.Principal {
-	u, _ := s.store.User(user)
-	return auth.Principal{User: user, Superuser: u.Superuser}
+	return s.store.Cred(user, mech)
 }

@@ -240,6 +240,24 @@ func copyUser(u *User) User {
 // a follower). Safe for concurrent use.
 func (s *Store) User(name string) (User, bool) { return s.fsm.User(name) }
 
+// Cred returns the credential of user for the SCRAM mechanism mech from
+// this node's applied state; false if there is no such user or
+// credential. Safe for concurrent use.
+func (s *Store) Cred(user, mech string) (ScramCred, bool) {
+	u, ok := s.fsm.User(user)
+	if !ok {
+		return ScramCred{}, false
+	}
+	return u.Cred(mech)
+}
+
+// Principal is the principal of user, who has just authenticated: its
+// superuser flag as this node has applied it. Safe for concurrent use.
+func (s *Store) Principal(user string) auth.Principal {
+	u, _ := s.fsm.User(user)
+	return auth.Principal{User: user, Superuser: u.Superuser}
+}
+
 // Users returns every user, sorted by name. Safe for concurrent use.
 func (s *Store) Users() []User { return s.fsm.Users() }
 

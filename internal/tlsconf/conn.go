@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/minibroker/minibroker/internal/auth"
 )
 
 // DefaultHandshakeTimeout bounds a handshake when no timeout is given.
@@ -53,6 +55,45 @@ func (c *Conn) HandshakeContext(ctx context.Context) error {
 		}
 	})
 	return c.err
+}
+
+// Accept completes the handshake of nc when it came from a TLS listener
+// (NewListener) and returns the principal the connection has after it: p,
+// or, when p is not authenticated and the client presented a verified
+// certificate, the certificate's (see Principal). ok is false when the
+// handshake failed: the listener's FailureLog has counted it and nc is
+// closed. A plaintext connection returns p, true. It blocks for the
+// handshake, bounded by the listener's timeout and ctx.
+func Accept(ctx context.Context, nc net.Conn, p auth.Principal) (_ auth.Principal, ok bool) {
+	c, isTLS := nc.(*Conn)
+	if !isTLS {
+		return p, true
+	}
+	if err := c.HandshakeContext(ctx); err != nil {
+		return p, false
+	}
+	if cp, ok := Principal(c.ConnectionState()); ok && !p.Authenticated() {
+		return cp, true
+	}
+	return p, true
+}
+
+// IsTLS reports whether nc came from a TLS listener (NewListener): check
+// with it, not with a type assertion to *tls.Conn.
+func IsTLS(nc net.Conn) bool {
+	_, ok := nc.(*Conn)
+	return ok
+}
+
+// PeerPrincipal returns the principal of nc's verified client
+// certificate, if nc came from a TLS listener, its handshake succeeded and
+// the client presented one.
+func PeerPrincipal(nc net.Conn) (auth.Principal, bool) {
+	c, ok := nc.(*Conn)
+	if !ok || c.HandshakeContext(context.Background()) != nil {
+		return auth.Principal{}, false
+	}
+	return Principal(c.ConnectionState())
 }
 
 // Handshake is HandshakeContext without a context of its own.
