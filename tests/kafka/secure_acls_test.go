@@ -227,18 +227,7 @@ func joinGroup(ctx context.Context, cl *kgo.Client, group string) error {
 // and Metadata go to any node). adminCl logs in as a superuser.
 func waitACLsApplied(t *testing.T, ctx context.Context, adminCl *kgo.Client, nodes, want int) {
 	t.Helper()
-	var md kadm.Metadata
-	eventually(t, fmt.Sprintf("metadata names %d brokers", nodes), func() error {
-		var err error
-		if md, err = kadm.NewClient(adminCl).BrokerMetadata(ctx); err != nil {
-			return err
-		}
-		if len(md.Brokers) != nodes {
-			return fmt.Errorf("%d brokers", len(md.Brokers))
-		}
-		return nil
-	})
-	for _, b := range md.Brokers {
+	for _, b := range waitBrokers(t, ctx, adminCl, nodes).Brokers {
 		eventually(t, fmt.Sprintf("node %d describes %d ACLs", b.NodeID, want), func() error {
 			req := kmsg.NewPtrDescribeACLsRequest()
 			req.ResourceType, req.ResourcePatternType = kmsg.ACLResourceTypeAny, kmsg.ACLResourcePatternTypeAny

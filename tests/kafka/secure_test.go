@@ -221,17 +221,7 @@ func TestSecureFranzThroughEveryNode(t *testing.T) {
 	}
 
 	// InitProducerId asked of each node in turn: distinct producer ids.
-	var md kadm.Metadata
-	eventually(t, "metadata names 3 brokers", func() error {
-		var err error
-		if md, err = admin.BrokerMetadata(ctx); err != nil {
-			return err
-		}
-		if len(md.Brokers) != 3 {
-			return fmt.Errorf("%d brokers: %+v", len(md.Brokers), md.Brokers)
-		}
-		return nil
-	})
+	md := waitBrokers(t, ctx, adminCl, 3)
 	ids := map[int64]bool{}
 	for _, b := range md.Brokers {
 		req := kmsg.NewPtrInitProducerIDRequest()
@@ -242,7 +232,7 @@ func TestSecureFranzThroughEveryNode(t *testing.T) {
 		}
 		r := resp.(*kmsg.InitProducerIDResponse)
 		if err := kerr.ErrorForCode(r.ErrorCode); err != nil || r.ProducerID < 0 || ids[r.ProducerID] {
-			t.Fatalf("InitProducerId at node %d (leader %d): %v %+v", b.NodeID, md.Controller, err, r)
+			t.Fatalf("InitProducerId at node %d (leader %d): %v %+v", b.NodeID, md.ControllerID, err, r)
 		}
 		ids[r.ProducerID] = true
 	}
