@@ -43,6 +43,18 @@ type Config struct {
 	// LabDir is the parent of the lab clusters' temporary directories
 	// ("" : the system's temporary directory).
 	LabDir string
+	// Addr is the address the console is served on, as bound
+	// ("127.0.0.1:9095"). The console answers only requests whose Host is
+	// one of its names (a defence against DNS rebinding): localhost,
+	// 127.0.0.1 and [::1] with this port, this IP with this port (unless it
+	// is 0.0.0.0 or ::), and AllowedHosts. Default "": the loopback names
+	// with any port.
+	Addr string
+	// AllowedHosts are further names (or IP addresses) the console answers
+	// to, as in Host headers: "name" (any port) or "name:port". A console
+	// bound to 0.0.0.0 or :: answers only loopback names unless its names
+	// are listed here. Errors in New: ErrAllowedHost.
+	AllowedHosts []string
 	// LabSizes are how much a lab run does (zero: lab.ManualSizes, about
 	// ten seconds of producing; tests make them smaller).
 	LabSizes lab.Sizes
@@ -60,6 +72,8 @@ type Console struct {
 	smp    *sampler
 	tmpl   *template.Template
 	mux    *http.ServeMux
+	hosts  *hostCheck
+	root   http.Handler // mux behind the Host check
 	labs   *labRuns
 	cancel context.CancelFunc
 	done   chan struct{}  // closed by Close: live streams end
@@ -75,7 +89,8 @@ type Console struct {
 // New starts a console of cfg.Broker and its sampler goroutine. It does
 // not contact the cluster (its client connects on first use, so a node
 // still replaying its log gets a console that shows so). Errors:
-// ErrNoBroker, a template that does not parse. Close it when done.
+// ErrNoBroker, ErrAllowedHost, an Addr that is not HOST:PORT, a template
+// that does not parse. Close it when done.
 func New(cfg Config) (*Console, error) {
 	if cfg.Broker == nil {
 		return nil, ErrNoBroker
@@ -87,12 +102,16 @@ func New(cfg Config) (*Console, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	hosts, err := newHostCheck(cfg.Addr, cfg.AllowedHosts)
+	if err != nil {
+		return nil, err
+	}
 	tmpl, err := template.New("").Funcs(funcs).ParseFS(assets, "assets/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("console: templates: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &Console{cfg: cfg, log: logger, lc: &lazyClient{addr: cfg.Broker.Addr(), tls: cfg.ClientTLS, user: cfg.User, password: cfg.Password}, tmpl: tmpl, cancel: cancel, done: make(chan struct{}), labs: newLabRuns(cfg.LabDir, cfg.LabSizes)}
+	c := &Console{cfg: cfg, log: logger, lc: &lazyClient{addr: cfg.Broker.Addr(), tls: cfg.ClientTLS, user: cfg.User, password: cfg.Password}, tmpl: tmpl, hosts: hosts, cancel: cancel, done: make(chan struct{}), labs: newLabRuns(cfg.LabDir, cfg.LabSizes)}
 	c.smp = newSampler(cfg.Broker, c.lc, cfg.Interval)
 	c.routes()
 	c.wg.Add(1)
@@ -103,8 +122,10 @@ func New(cfg Config) (*Console, error) {
 	return c, nil
 }
 
-// ServeHTTP serves the console's pages.
-func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) { c.mux.ServeHTTP(w, r) }
+// ServeHTTP serves the console's pages to requests whose Host is one of
+// the console's names (Config.Addr, Config.AllowedHosts); others get 421
+// Misdirected Request.
+func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) { c.root.ServeHTTP(w, r) }
 
 // Close stops the sampler, any lab run and the client. It blocks until
 // they have stopped. Idempotent; it returns the client's Close error.
@@ -127,7 +148,8 @@ func (c *Console) routes() {
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/cluster", http.StatusFound) })
 	mux.HandleFunc("GET /cluster", c.clusterPage)
-	mux.HandleFunc("GET /cluster/verify", c.verify)
+	mux.HandleFunc("GET /cluster/verify", c.lastVerify)
+	mux.HandleFunc("POST /cluster/verify", c.sameOrigin(c.verify))
 	mux.HandleFunc("GET /topics", c.topicsPage)
 	mux.HandleFunc("GET /topics/{name}", c.topicPage)
 	mux.HandleFunc("GET /groups", c.groupsPage)
@@ -144,6 +166,7 @@ func (c *Console) routes() {
 	mux.HandleFunc("POST /lab/runs/{id}/stop", c.sameOrigin(c.labStop))
 	mux.HandleFunc("GET /lab/runs/{id}/events", c.labEvents)
 	c.mux = mux
+	c.root = c.hosts.wrap(mux)
 }
 
 func (c *Console) lastVerdict() *verdict {
@@ -158,12 +181,20 @@ func (c *Console) setVerdict(v *verdict) {
 	c.last = v
 }
 
-// sameOrigin refuses a POST whose Origin (sent by browsers) names another
-// site: a page elsewhere must not drive this console.
+// sameOrigin guards a state-changing request: it refuses one that a
+// browser marks as sent by another site (Sec-Fetch-Site cross-site or
+// same-site) or whose Origin names another origin than the console's
+// Host. A page elsewhere must not drive this console. (The Host itself
+// was checked by hostCheck, so Origin == Host means one of the console's
+// own names.)
 func (c *Console) sameOrigin(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if s := r.Header.Get("Sec-Fetch-Site"); s == "cross-site" || s == "same-site" {
+			http.Error(w, "cross-site request refused (Sec-Fetch-Site: "+s+")", http.StatusForbidden)
+			return
+		}
 		if o := r.Header.Get("Origin"); o != "" && o != "http://"+r.Host && o != "https://"+r.Host {
-			http.Error(w, "cross-origin request refused", http.StatusForbidden)
+			http.Error(w, "cross-origin request refused (Origin "+o+")", http.StatusForbidden)
 			return
 		}
 		h(w, r)

@@ -22,7 +22,11 @@
 // The console is read-only unless Config.Write is set: then it also
 // creates and deletes topics and resets groups' offsets. It has no
 // authentication: serve it on loopback (the default) or behind a proxy
-// that authenticates.
+// that authenticates. It answers only requests whose Host is one of its
+// names (Config.Addr, Config.AllowedHosts), so that a web page cannot
+// reach it through DNS rebinding, and refuses state-changing requests
+// (all POSTs, including the replica check) that a browser marks as
+// cross-site or whose Origin is not its own.
 //
 // A Console is an http.Handler. It reads the cluster through a client
 // connected to its broker, and the broker itself (Broker.NodeState,
@@ -31,7 +35,8 @@
 // updates render the latest one, so any number of open pages cost the
 // cluster one set of requests per interval.
 //
-// Files: console.go (Config, New, routes), sampler.go (snapshots),
+// Files: console.go (Config, New, routes, origin checks), hostcheck.go
+// (the Host check), sampler.go (snapshots),
 // chart.go (SVG), pages.go (page handlers), live.go (server-sent events),
 // browse.go (message browser), write.go (write actions), labweb.go (the
 // lab), assets/ (templates, CSS, script).

@@ -121,6 +121,7 @@ func (s *snapshot) group(name string) *groupRow {
 // (each run proposes a Raft entry: not on every page load).
 type verdict struct {
 	At     time.Time
+	None   bool // no verify has run yet: Text says so
 	OK     bool
 	Text   string
 	Report client.VerifyReport
@@ -128,11 +129,25 @@ type verdict struct {
 
 const verifyFresh = 10 * time.Second // a verdict younger than this is reused
 
+// lastVerify (GET /cluster/verify) shows the latest verdict and proposes
+// nothing: a GET is what any page can make a browser send (an <img src>).
+func (c *Console) lastVerify(w http.ResponseWriter, _ *http.Request) {
+	v := c.lastVerdict()
+	if v == nil {
+		v = &verdict{None: true, Text: "not verified yet: press “verify now”"}
+	}
+	c.render(w, "verify", v)
+}
+
+// verify (POST /cluster/verify, behind sameOrigin) runs `cluster verify`,
+// which proposes a digest entry through Raft, unless a verdict younger
+// than verifyFresh exists and the form does not ask for a fresh one
+// (fresh=1). It renders the verdict.
 func (c *Console) verify(w http.ResponseWriter, r *http.Request) {
 	c.verifyRun.Lock() // one run at a time; a request that waited reuses its verdict
 	defer c.verifyRun.Unlock()
 	v := c.lastVerdict()
-	if v == nil || time.Since(v.At) > verifyFresh || r.URL.Query().Get("fresh") != "" {
+	if v == nil || time.Since(v.At) > verifyFresh || r.FormValue("fresh") != "" {
 		ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
 		defer cancel()
 		var rep client.VerifyReport

@@ -13,6 +13,7 @@ import (
 
 	"github.com/minibroker/minibroker/broker"
 	"github.com/minibroker/minibroker/console"
+	"github.com/spf13/pflag"
 )
 
 // defaultHTTPAddr is where serve offers the web console (and /metrics,
@@ -24,6 +25,9 @@ type consoleSettings struct {
 	addr     string // --http-addr; "" turns the console off
 	explicit bool   // addr was given (flag, environment or file), not the default
 	write    bool   // --console-write
+	// allowedHosts are the further names the console answers to
+	// (--http-allowed-hosts): its Host check refuses any other name.
+	allowedHosts []string
 	// clientTLS is the console's client TLS (set by runServe with TLS);
 	// nil: plaintext.
 	clientTLS *tls.Config
@@ -31,6 +35,15 @@ type consoleSettings struct {
 	// credentials when --auth scram without TLS; with TLS, this node's
 	// certificate in clientTLS authenticates it).
 	user, password string
+}
+
+// addConsoleHostFlag adds serve's --http-allowed-hosts setting to f.
+func addConsoleHostFlag(f *pflag.FlagSet, cs *consoleSettings) {
+	f.StringSliceVar(&cs.allowedHosts, "http-allowed-hosts", nil,
+		"further host names (NAME or NAME:PORT, comma-separated) the web console answers to in the Host header; "+
+			"it always answers localhost, 127.0.0.1 and [::1] on its port and the IP it is bound to, and refuses other names "+
+			"(DNS rebinding): list the names clients use, needed when --http-addr is 0.0.0.0 or [::]")
+	markSettings(f, "http-allowed-hosts")
 }
 
 // consoleServer is the console's HTTP server, beside a broker.
@@ -42,7 +55,8 @@ type consoleServer struct {
 }
 
 // startConsole serves the web console of b on cs.addr: the pages, and
-// /metrics, /healthz and /readyz as on --metrics-addr. It returns nil
+// /metrics, /healthz and /readyz as on --metrics-addr, all behind the
+// console's Host check (console.Console.GuardHost). It returns nil
 // (and no error) when the console is off, or when the default address is
 // taken (another node on this machine has it: serve goes on without,
 // saying so); a busy address given explicitly is an error. It does not
@@ -63,7 +77,20 @@ func startConsole(cs consoleSettings, b *broker.Broker, logger *slog.Logger) (*c
 		logger.Warn("web console listening beyond this machine: it has no authentication, so anyone who can reach it can read every message"+map[bool]string{true: " and delete topics", false: ""}[cs.write],
 			"flag", "--http-addr", "addr", cs.addr)
 	}
-	con, err := console.New(console.Config{Broker: b, Write: cs.write, Logger: logger, ClientTLS: cs.clientTLS, User: cs.user, Password: cs.password})
+	bound := ln.Addr().String()
+	allowed := cs.allowedHosts
+	host, _, _ := net.SplitHostPort(cs.addr)
+	if host != "" && net.ParseIP(host) == nil {
+		// Bound by name (--http-addr name:port): the console answers to it.
+		_, port, _ := net.SplitHostPort(bound)
+		allowed = append([]string{net.JoinHostPort(host, port)}, allowed...)
+	}
+	if ip := net.ParseIP(host); (host == "" || (ip != nil && ip.IsUnspecified())) && len(cs.allowedHosts) == 0 {
+		logger.Warn("web console on all interfaces answers only to localhost, 127.0.0.1 and [::1] (a defence against DNS rebinding): list the names and addresses clients use with --http-allowed-hosts",
+			"flag", "--http-addr", "addr", cs.addr)
+	}
+	con, err := console.New(console.Config{Broker: b, Write: cs.write, Logger: logger, ClientTLS: cs.clientTLS, User: cs.user, Password: cs.password,
+		Addr: bound, AllowedHosts: allowed})
 	if err != nil {
 		ln.Close()
 		return nil, err
@@ -75,7 +102,7 @@ func startConsole(cs consoleSettings, b *broker.Broker, logger *slog.Logger) (*c
 	}
 	mux.Handle("/", con)
 	s := &consoleServer{con: con, ln: ln, err: make(chan error, 1),
-		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}}
+		srv: &http.Server{Handler: con.GuardHost(mux), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}}
 	go func() { s.err <- s.srv.Serve(ln) }()
 	return s, nil
 }

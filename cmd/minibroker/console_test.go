@@ -26,6 +26,62 @@ func httpGetBody(t *testing.T, u string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// hostGet GETs u with the given Host header.
+func hostGet(t *testing.T, u, host string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest("GET", u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = host
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestConsoleRefusesRebindingHost: everything on the console's listener
+// (the pages, /metrics, /healthz, /readyz) refuses a Host that is not one
+// of the console's names, as a DNS-rebinding page sends, and answers the
+// loopback names on its port.
+func TestConsoleRefusesRebindingHost(t *testing.T) {
+	b := brokertest.NewBroker(t)
+	logger := slog.New(slog.DiscardHandler)
+	s, err := startConsole(consoleSettings{addr: "127.0.0.1:0", explicit: true, write: true}, b, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.stop(context.Background())
+	_, port, _ := net.SplitHostPort(s.addr())
+	base := "http://" + s.addr()
+	for _, path := range []string{"/metrics", "/healthz", "/readyz", "/cluster", "/api/snapshot", "/topics"} {
+		if code, body := hostGet(t, base+path, "evil.example:"+port); code != http.StatusMisdirectedRequest || !strings.Contains(body, "not a name of this console") {
+			t.Errorf("%s with Host evil.example:%s: %d %q, want 421", path, port, code, body)
+		}
+		for _, host := range []string{"127.0.0.1:" + port, "localhost:" + port} {
+			waitFor(t, path+" with Host "+host, func() bool {
+				code, _ := hostGet(t, base+path, host)
+				return code == http.StatusOK // /readyz: once the node leads
+			})
+		}
+	}
+	req, _ := http.NewRequest("POST", base+"/topics", strings.NewReader("name=x"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Host = "evil.example:" + port
+	req.Header.Set("Origin", "http://evil.example:"+port)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMisdirectedRequest {
+		t.Fatalf("create topic from a rebinding page: %d", resp.StatusCode)
+	}
+}
+
 // TestServeConsole: serve offers the console on --http-addr, with
 // /metrics, /healthz and /readyz beside it, read-only by default, and
 // stops it on SIGINT.
@@ -38,7 +94,7 @@ func TestServeConsole(t *testing.T) {
 	code := make(chan int, 1)
 	go func() {
 		code <- run(sctx, c.app(nil, &out, &errb), []string{"serve", "--kafka-addr", "127.0.0.1:0", "--data", t.TempDir(),
-			"--addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"})
+			"--addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--http-allowed-hosts", "console.test,other.test:1"})
 	}()
 	line := regexp.MustCompile(`minibroker n1 console on http://(\S+)/ \(metrics /metrics, health /healthz, /readyz\)\n`)
 	var addr string
@@ -58,6 +114,17 @@ func TestServeConsole(t *testing.T) {
 	} {
 		if code, body := httpGetBody(t, base+path); code != 200 || !strings.Contains(body, want) {
 			t.Fatalf("%s: %d, lacks %q:\n%s", path, code, want, body)
+		}
+	}
+	// --http-allowed-hosts: its names are answered, others refused, on
+	// /metrics as on the pages.
+	_, port, _ := net.SplitHostPort(addr)
+	for host, want := range map[string]int{"console.test": 200, "console.test:" + port: 200, "localhost:" + port: 200,
+		"other.test:" + port: 421, "evil.example:" + port: 421} {
+		for _, path := range []string{"/metrics", "/cluster"} {
+			if code, body := hostGet(t, base+path, host); code != want {
+				t.Fatalf("%s with Host %s: %d, want %d:\n%s", path, host, code, want, body)
+			}
 		}
 	}
 	resp, err := http.PostForm(base+"/topics", url.Values{"name": {"x"}})

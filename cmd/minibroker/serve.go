@@ -168,6 +168,7 @@ Logs go to stderr; the lines saying where the node serves go to stdout.`,
 	f.StringVar(&sc.tls.CAFile, "tls-ca", "", "the cluster's CA certificate (PEM): verifies the other nodes and client certificates")
 	markSettings(f, "tls-cert", "tls-key", "tls-ca")
 	markSettings(f, "http-addr", "console-write")
+	addConsoleHostFlag(f, &sc.console)
 	f.Var(auth, "auth", "client authentication: none, or scram (SASL SCRAM on both listeners; the first superuser from "+adminUserEnv+" and "+adminPasswordEnv+")")
 	markSettings(f, "auth")
 	markSettings(f, "id", "data", "addr", "kafka-addr", "kafka-advertised-addr", "auto-create-topics", "raft-addr", "bootstrap", "join", "metrics-addr", "log-format", "log-level", "raft-log")

@@ -144,7 +144,7 @@ func TestEnvName(t *testing.T) {
 		}
 	}
 	names := settingNames(newRootCmd(&app{}))
-	want := []string{"addr", "auth", "auto-create-topics", "bootstrap", "brokers", "config", "console-write", "data", "http-addr", "id", "join", "kafka-addr", "kafka-advertised-addr", "log-format", "log-level", "metrics-addr", "raft-addr", "raft-log", "tls-ca", "tls-cert", "tls-key", "user"}
+	want := []string{"addr", "auth", "auto-create-topics", "bootstrap", "brokers", "config", "console-write", "data", "http-addr", "http-allowed-hosts", "id", "join", "kafka-addr", "kafka-advertised-addr", "log-format", "log-level", "metrics-addr", "raft-addr", "raft-log", "tls-ca", "tls-cert", "tls-key", "user"}
 	if got := sortedKeys(names); !slices.Equal(got, want) {
 		t.Fatalf("settings %v, want %v", got, want)
 	}
