@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/xdg-go/scram"
 )
@@ -15,6 +16,19 @@ import (
 // client-first or client-final message, or a PLAIN token). Real ones are
 // a few hundred bytes.
 const MaxSASLMessage = 4096
+
+// MaxPreAuthFrame bounds a request frame read from a connection that has
+// not authenticated yet on a listener that requires authentication: what
+// such a peer may send (ApiVersions, SaslHandshake, SaslAuthenticate with
+// at most MaxSASLMessage bytes) fits with room to spare, and a stranger
+// cannot make the broker buffer a 100 MiB frame before it checks who is
+// asking.
+const MaxPreAuthFrame = 64 << 10
+
+// LoginTimeout is how long a listener that requires authentication gives a
+// new connection to complete its login (counted from the accept); a
+// connection still anonymous after it is closed.
+const LoginTimeout = 10 * time.Second
 
 // CredLookup returns a user's credential for a mechanism, or false when
 // the user or that mechanism's credential does not exist. The broker
