@@ -187,3 +187,26 @@ func (c *conn) fetchOffsets(ctx context.Context, req *wire.FetchOffsetsRequest) 
 	})
 	return resp
 }
+
+// describeGroup is Broker.describeGroup for this connection's principal:
+// the topics it may not Describe are left out of the group's offsets (with
+// their high watermarks and lag) and of its members' subscriptions and
+// assignments, so that Describe on a group does not reveal them (the
+// group's own permission was checked by authorizeRequest).
+func (c *conn) describeGroup(ctx context.Context, req *wire.DescribeGroupRequest) wire.DescribeGroupResponse {
+	resp := c.b.describeGroup(ctx, req)
+	if !c.b.authz.enforce.Load() || c.principal.Superuser {
+		return resp
+	}
+	f := c.b.store.FSM()
+	hidden := func(topic string) bool {
+		return !f.Authorize(c.principal, auth.OpDescribe, auth.ResourceTopic, topic)
+	}
+	resp.Offsets = slices.DeleteFunc(resp.Offsets, func(o wire.GroupOffsetInfo) bool { return hidden(o.Topic) })
+	for i := range resp.Members {
+		m := &resp.Members[i]
+		m.Topics = slices.DeleteFunc(slices.Clone(m.Topics), hidden)
+		m.Assignment = slices.DeleteFunc(m.Assignment, func(a wire.TopicPartitions) bool { return hidden(a.Topic) })
+	}
+	return resp
+}
