@@ -94,7 +94,20 @@ func (c *conn) authorizeRequest(req any) error {
 		}
 		return authzError(c.principal, auth.OpIdempotentWrite, cluster, auth.ClusterName)
 	case *wire.JoinGroupRequest:
-		return c.authorize(auth.OpRead, group, r.Group)
+		if err := c.authorize(auth.OpRead, group, r.Group); err != nil {
+			return err
+		}
+		// A subscription may name only topics the principal may
+		// Describe: else the assignment would reveal a hidden topic's
+		// existence and partition count. Kafka's consumer sees such a
+		// topic fail with TOPIC_AUTHORIZATION_FAILED (its Metadata
+		// request), and so does this JoinGroup, whether the topic
+		// exists or not.
+		for _, t := range r.Topics {
+			if err := c.authorize(auth.OpDescribe, topic, t); err != nil {
+				return err
+			}
+		}
 	case *wire.HeartbeatRequest:
 		return c.authorize(auth.OpRead, group, r.Group)
 	case *wire.LeaveGroupRequest:

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"slices"
 	"testing"
 
@@ -97,3 +98,19 @@ func TestDescribeGroupHidesUndescribableTopics(t *testing.T) {
 	}
 }
 
+// A JoinGroup whose subscription names a topic the principal may not
+// Describe is refused with TopicAuthorization (whether the topic exists
+// or not), instead of assigning its partitions.
+func TestJoinGroupRefusesUndescribableTopics(t *testing.T) {
+	_, _, alice := groupTopicsFixture(t)
+	for _, topics := range [][]string{{"hidden"}, {"visible", "hidden"}, {"nosuch"}} {
+		resp, err := alice.join("g", topics...)
+		if !errors.Is(err, client.ErrTopicAuthorization) || len(resp.Assignment) > 0 {
+			t.Errorf("join subscribed to %v: %v, assignment %+v; want TopicAuthorization", topics, err, resp.Assignment)
+		}
+	}
+	resp, err := alice.join("g", "visible")
+	if err != nil || len(resp.Assignment) != 1 || resp.Assignment[0].Topic != "visible" {
+		t.Fatalf("join subscribed to visible: %v, assignment %+v", err, resp.Assignment)
+	}
+}
