@@ -94,7 +94,20 @@ func (c *conn) authorizeRequest(req any) error {
 		}
 		return authzError(c.principal, auth.OpIdempotentWrite, cluster, auth.ClusterName)
 	case *wire.JoinGroupRequest:
-		return c.authorize(auth.OpRead, group, r.Group)
+		if err := c.authorize(auth.OpRead, group, r.Group); err != nil {
+			return err
+		}
+		// A subscription may name only topics the principal may
+		// Describe: else the assignment would reveal a hidden topic's
+		// existence and partition count. Kafka's consumer sees such a
+		// topic fail with TOPIC_AUTHORIZATION_FAILED (its Metadata
+		// request), and so does this JoinGroup, whether the topic
+		// exists or not.
+		for _, t := range r.Topics {
+			if err := c.authorize(auth.OpDescribe, topic, t); err != nil {
+				return err
+			}
+		}
 	case *wire.HeartbeatRequest:
 		return c.authorize(auth.OpRead, group, r.Group)
 	case *wire.LeaveGroupRequest:
@@ -185,5 +198,28 @@ func (c *conn) fetchOffsets(ctx context.Context, req *wire.FetchOffsetsRequest) 
 	resp.Offsets = slices.DeleteFunc(resp.Offsets, func(o wire.PartitionOffset) bool {
 		return !f.Authorize(c.principal, auth.OpDescribe, auth.ResourceTopic, o.Topic)
 	})
+	return resp
+}
+
+// describeGroup is Broker.describeGroup for this connection's principal:
+// the topics it may not Describe are left out of the group's offsets (with
+// their high watermarks and lag) and of its members' subscriptions and
+// assignments, so that Describe on a group does not reveal them (the
+// group's own permission was checked by authorizeRequest).
+func (c *conn) describeGroup(ctx context.Context, req *wire.DescribeGroupRequest) wire.DescribeGroupResponse {
+	resp := c.b.describeGroup(ctx, req)
+	if !c.b.authz.enforce.Load() || c.principal.Superuser {
+		return resp
+	}
+	f := c.b.store.FSM()
+	hidden := func(topic string) bool {
+		return !f.Authorize(c.principal, auth.OpDescribe, auth.ResourceTopic, topic)
+	}
+	resp.Offsets = slices.DeleteFunc(resp.Offsets, func(o wire.GroupOffsetInfo) bool { return hidden(o.Topic) })
+	for i := range resp.Members {
+		m := &resp.Members[i]
+		m.Topics = slices.DeleteFunc(slices.Clone(m.Topics), hidden)
+		m.Assignment = slices.DeleteFunc(m.Assignment, func(a wire.TopicPartitions) bool { return hidden(a.Topic) })
+	}
 	return resp
 }

@@ -26,7 +26,7 @@ type conn struct {
 	cancel context.CancelFunc
 
 	wmu sync.Mutex    // guards bw and serializes response frames
-	bw  *bufio.Writer // buffered writer over nc
+	bw  *bufio.Writer // buffered writer over nc; nil until the first response
 
 	inflight atomic.Int32   // requests read and not yet answered
 	handlers sync.WaitGroup // request goroutines
@@ -49,7 +49,7 @@ type conn struct {
 
 func newConn(b *Broker, nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(b.ctx)
-	c := &conn{b: b, nc: nc, ctx: ctx, cancel: cancel, bw: bufio.NewWriterSize(nc, 64<<10)}
+	c := &conn{b: b, nc: nc, ctx: ctx, cancel: cancel}
 	if !b.cfg.authOn() {
 		c.principal = anonymous
 	}
@@ -75,14 +75,24 @@ func (c *conn) serve() {
 	}
 	br := bufio.NewReaderSize(c.nc, 64<<10)
 	log := c.b.logger.With("remote", c.nc.RemoteAddr().String())
+	// A connection that must log in gets loginTimeout from the accept to
+	// do so, and small frames until it has.
+	loginBy := time.Now().Add(loginTimeout)
 	for {
-		c.nc.SetReadDeadline(time.Now().Add(c.b.cfg.IdleTimeout))
+		deadline, maxFrame := time.Now().Add(c.b.cfg.IdleTimeout), c.b.cfg.MaxFrameBytes
+		if !c.principal.Authenticated() {
+			maxFrame = min(maxFrame, auth.MaxPreAuthFrame)
+			if loginBy.Before(deadline) {
+				deadline = loginBy
+			}
+		}
+		c.nc.SetReadDeadline(deadline)
 		// Checked after setting the deadline: Shutdown closes draining
 		// before it sets a past deadline, so one of the two stops us.
 		if c.b.isDraining() {
 			return
 		}
-		frame, err := wire.ReadFrame(br, c.b.cfg.MaxFrameBytes, nil)
+		frame, err := wire.ReadFrame(br, maxFrame, nil)
 		if err != nil {
 			var fse *wire.FrameSizeError
 			switch {
@@ -90,6 +100,10 @@ func (c *conn) serve() {
 				return
 			case errors.Is(err, os.ErrDeadlineExceeded):
 				if c.ctx.Err() != nil {
+					return
+				}
+				if !c.principal.Authenticated() {
+					log.Info("closing connection that did not log in", "within", loginTimeout)
 					return
 				}
 				if c.inflight.Load() > 0 {
@@ -140,6 +154,10 @@ func (c *conn) serve() {
 	}
 }
 
+// loginTimeout is auth.LoginTimeout; a variable so tests can shorten it
+// (before they start a broker).
+var loginTimeout = auth.LoginTimeout
+
 // async runs fn in a request goroutine, counting it in flight.
 func (c *conn) async(fn func()) {
 	c.inflight.Add(1)
@@ -165,6 +183,9 @@ func (c *conn) respond(corr uint32, body any) {
 			wire.ErrorResponse{ErrorCode: wire.CodeUnknown, ErrorMessage: "broker could not encode the response"})
 	}
 	c.wmu.Lock()
+	if c.bw == nil {
+		c.bw = bufio.NewWriterSize(c.nc, 64<<10)
+	}
 	c.nc.SetWriteDeadline(time.Now().Add(c.b.cfg.IdleTimeout))
 	if _, err := c.bw.Write(frame); err == nil {
 		c.bw.Flush()

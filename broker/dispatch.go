@@ -50,7 +50,7 @@ func (c *conn) dispatch(hdr wire.RequestHeader, body []byte) error {
 	case wire.FetchOffsets:
 		return answerCtx(c, hdr, body, c.fetchOffsets)
 	case wire.DescribeGroup:
-		return answerCtx(c, hdr, body, c.b.describeGroup)
+		return answerCtx(c, hdr, body, c.describeGroup)
 	case wire.ListGroups:
 		return serve(c, body, func(*wire.ListGroupsRequest) { c.replyTo(corr, wire.ListGroups, c.listGroups()) })
 	case wire.ResetOffsets:

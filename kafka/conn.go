@@ -124,23 +124,39 @@ func (c *conn) serve() {
 // readLoop reads and dispatches requests until an error.
 func (c *conn) readLoop() error {
 	br := bufio.NewReaderSize(c.nc, 64<<10)
+	// A connection that must log in gets loginTimeout from the accept to
+	// do so, and small frames until it has.
+	loginBy := time.Now().Add(loginTimeout)
 	for {
 		// Wait for a frame's first byte under the idle deadline: a timeout
 		// before it loses nothing, so the connection stays open while a
 		// long poll is in flight.
-		c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
+		deadline, maxFrame := time.Now().Add(c.s.cfg.IdleTimeout), c.s.cfg.MaxFrameBytes
+		preAuth := !c.principal.Authenticated()
+		if preAuth {
+			maxFrame = min(maxFrame, auth.MaxPreAuthFrame)
+			if loginBy.Before(deadline) {
+				deadline = loginBy
+			}
+		}
+		c.nc.SetReadDeadline(deadline)
 		if _, err := br.Peek(1); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) && preAuth {
+				return fmt.Errorf("%w: no login within %v", errUnauthenticated, loginTimeout)
+			}
 			if errors.Is(err, os.ErrDeadlineExceeded) && c.inflight.Load() > 0 && c.ctx.Err() == nil {
 				continue // not idle
 			}
 			return err
 		}
-		c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
+		if !preAuth {
+			c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
+		}
 		// The native protocol's framing is Kafka's too (a 4-byte size, then
 		// the payload): the size is checked before anything is allocated,
 		// and the buffer grows as bytes arrive. A new buffer per frame:
 		// kmsg's byte fields point into it.
-		frame, err := wire.ReadFrame(br, c.s.cfg.MaxFrameBytes, nil)
+		frame, err := wire.ReadFrame(br, maxFrame, nil)
 		if err != nil {
 			return fmt.Errorf("%w: %v", errMalformed, err)
 		}
@@ -149,6 +165,10 @@ func (c *conn) readLoop() error {
 		}
 	}
 }
+
+// loginTimeout is auth.LoginTimeout; a variable so tests can shorten it
+// (before they start a server).
+var loginTimeout = auth.LoginTimeout
 
 // dispatch parses one request and hands it to its handler, in a new slot.
 // An error closes the connection.

@@ -41,7 +41,7 @@ func handleMetadata(c *conn, sl *slot, kreq kmsg.Request) {
 		}
 	}
 	if len(missing) == 0 || !c.s.store.Node().IsReady() {
-		sl.finish(c.filterMetadata(c.s.metadata(req, all, createErrs), all))
+		sl.finish(c.filterMetadata(req, c.s.metadata(req, all, createErrs), all))
 		return
 	}
 	c.async(func() {
@@ -54,17 +54,25 @@ func handleMetadata(c *conn, sl *slot, kreq kmsg.Request) {
 				createErrs[name] = err
 			}
 		}
-		sl.finish(c.filterMetadata(c.s.metadata(req, all, createErrs), all))
+		sl.finish(c.filterMetadata(req, c.s.metadata(req, all, createErrs), all))
 	})
 }
 
-// filterMetadata keeps the topics the connection's principal may
-// Describe: the others are left out of an all-topics answer and answered
-// TOPIC_AUTHORIZATION_FAILED (without partitions or id) when named, as
-// Kafka does.
-func (c *conn) filterMetadata(resp *kmsg.MetadataResponse, all bool) *kmsg.MetadataResponse {
+// filterMetadata keeps the topics of req's answer resp the connection's
+// principal may Describe: the others are left out of an all-topics answer
+// and answered TOPIC_AUTHORIZATION_FAILED without partitions when asked
+// for, as Kafka does: one named keeps its name (without the id), one asked
+// for by id keeps its id and gets a null name (the principal did not know
+// the name).
+func (c *conn) filterMetadata(req *kmsg.MetadataRequest, resp *kmsg.MetadataResponse, all bool) *kmsg.MetadataResponse {
 	if !c.s.authz.enforce.Load() || c.principal.Superuser {
 		return resp
+	}
+	named := map[string]bool{}
+	for _, rt := range req.Topics {
+		if rt.Topic != nil {
+			named[*rt.Topic] = true
+		}
 	}
 	kept := resp.Topics[:0]
 	for _, mt := range resp.Topics {
@@ -76,7 +84,12 @@ func (c *conn) filterMetadata(resp *kmsg.MetadataResponse, all bool) *kmsg.Metad
 			continue
 		}
 		denied := kmsg.NewMetadataResponseTopic()
-		denied.Topic, denied.ErrorCode = mt.Topic, codeTopicAuthorizationFailed
+		denied.ErrorCode = codeTopicAuthorizationFailed
+		if named[*mt.Topic] {
+			denied.Topic = mt.Topic
+		} else {
+			denied.TopicID = mt.TopicID
+		}
 		kept = append(kept, denied)
 	}
 	resp.Topics = kept

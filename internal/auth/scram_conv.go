@@ -3,10 +3,14 @@ package auth
 import (
 	"bytes"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
+	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/xdg-go/scram"
 )
@@ -15,6 +19,19 @@ import (
 // client-first or client-final message, or a PLAIN token). Real ones are
 // a few hundred bytes.
 const MaxSASLMessage = 4096
+
+// MaxPreAuthFrame bounds a request frame read from a connection that has
+// not authenticated yet on a listener that requires authentication: what
+// such a peer may send (ApiVersions, SaslHandshake, SaslAuthenticate with
+// at most MaxSASLMessage bytes) fits with room to spare, and a stranger
+// cannot make the broker buffer a 100 MiB frame before it checks who is
+// asking.
+const MaxPreAuthFrame = 64 << 10
+
+// LoginTimeout is how long a listener that requires authentication gives a
+// new connection to complete its login (counted from the accept); a
+// connection still anonymous after it is closed.
+const LoginTimeout = 10 * time.Second
 
 // CredLookup returns a user's credential for a mechanism, or false when
 // the user or that mechanism's credential does not exist. The broker
@@ -47,7 +64,10 @@ func NewScramServer(mech string, lookup CredLookup) (*ScramServer, error) {
 	srv, err := h.NewServer(func(user string) (scram.StoredCredentials, error) {
 		c, ok := lookup(user, mech)
 		if !ok || ValidateCred(c) != nil {
-			return scram.StoredCredentials{}, fmt.Errorf("no %s credential for the user", mech)
+			// Answer as if the user existed (RFC 5802 section 9): the
+			// exchange fails at the proof, as a wrong password does,
+			// so it does not tell who has an account.
+			return fakeCred(mech, user), nil
 		}
 		return scram.StoredCredentials{
 			KeyFactors: scram.KeyFactors{Salt: string(c.Salt), Iters: c.Iterations},
@@ -169,10 +189,39 @@ func (s *ScramServer) finalCompat(c2 string) ([]byte, bool, error) {
 	return []byte("v=" + base64.StdEncoding.EncodeToString(mac(cred.ServerKey, authMsg))), true, nil
 }
 
+// fakeKey keys the fake credentials of unknown users (fakeCred): 32
+// random bytes drawn once per process.
+var fakeKey = sync.OnceValue(func() []byte {
+	k := make([]byte, 32)
+	rand.Read(k) // never fails (crypto/rand)
+	return k
+})
+
+// fakeCred is the credential an unknown user appears to have in a SCRAM
+// exchange: a salt of SaltLen bytes and DefaultIterations, like a user
+// added with NewCred, and keys no proof matches. The salt is the same for
+// the same (mech, user) as long as the process runs, so asking twice does
+// not tell an unknown user from a known one; another node, or this one
+// after a restart, answers another salt (docs/security.md). mech must be a
+// SCRAM mechanism (hashOf accepts it).
+func fakeCred(mech, user string) scram.StoredCredentials {
+	h, _ := hashOf(mech)
+	derive := func(label string) []byte {
+		m := hmac.New(h, fakeKey())
+		m.Write([]byte(label + "\x00" + mech + "\x00" + user))
+		return m.Sum(nil)
+	}
+	return scram.StoredCredentials{
+		KeyFactors: scram.KeyFactors{Salt: string(derive("salt")[:SaltLen]), Iters: DefaultIterations},
+		StoredKey:  derive("stored key"), ServerKey: derive("server key"),
+	}
+}
+
 // ScramClient is the client side of a SCRAM conversation, for the
 // broker's own calls to its peers. Not safe for concurrent use.
 type ScramClient struct {
-	conv *scram.ClientConversation
+	conv  *scram.ClientConversation
+	steps int // Step calls so far
 }
 
 // NewScramClient starts a client conversation for user and password
@@ -193,6 +242,15 @@ func NewScramClient(mech, user, password string) (*ScramClient, error) {
 // next client message. After the server-final message it returns nil and
 // done; an error means the server could not be verified or refused.
 func (c *ScramClient) Step(challenge []byte) (msg []byte, done bool, err error) {
+	c.steps++
+	if c.steps == 2 {
+		// The server-first message: refuse an iteration count over
+		// MaxIterations before the library derives the salted password
+		// (a hostile server could make it run PBKDF2 for minutes).
+		if n, ok := serverFirstIterations(string(challenge)); ok && n > MaxIterations {
+			return nil, false, fmt.Errorf("%w: server asks %d iterations, over %d", ErrAuthFailed, n, MaxIterations)
+		}
+	}
 	out, err := c.conv.Step(string(challenge))
 	if err != nil {
 		return nil, false, fmt.Errorf("%w: %v", ErrAuthFailed, err)
@@ -201,6 +259,19 @@ func (c *ScramClient) Step(challenge []byte) (msg []byte, done bool, err error) 
 		return nil, true, nil
 	}
 	return []byte(out), false, nil
+}
+
+// serverFirstIterations returns the i= attribute of a server-first
+// message; false when there is none or it is not a number (the library
+// refuses such a message).
+func serverFirstIterations(s1 string) (int, bool) {
+	for f := range strings.SplitSeq(s1, ",") {
+		if v, ok := strings.CutPrefix(f, "i="); ok {
+			n, err := strconv.Atoi(v)
+			return n, err == nil
+		}
+	}
+	return 0, false
 }
 
 // ParsePlain splits a SASL PLAIN message (RFC 4616): authzid NUL authcid
@@ -234,13 +305,29 @@ func VerifyPlain(msg []byte, lookup CredLookup) (string, error) {
 	}
 	for _, m := range ScramMechanisms() {
 		if c, ok := lookup(u, m); ok {
-			if VerifyPassword(c, p) {
+			if plainVerify(c, p) {
 				return u, nil
 			}
 			return "", fmt.Errorf("%w: PLAIN: wrong password", ErrAuthFailed)
 		}
 	}
+	// Spend the time a known user's check takes, so the answer's delay
+	// does not tell who has an account.
+	plainVerify(dummyCred(), p)
 	return "", fmt.Errorf("%w: PLAIN: unknown user", ErrAuthFailed)
 }
+
+// plainVerify is VerifyPassword; a variable so tests can count the
+// derivations VerifyPlain runs.
+var plainVerify = VerifyPassword
+
+// dummyCred is the credential VerifyPlain checks an unknown user's
+// password against: a SCRAM-SHA-256 one with DefaultIterations, as NewCred
+// makes, derived on first use.
+var dummyCred = sync.OnceValue(func() ScramCred {
+	// Constant, valid arguments: DeriveCred cannot fail.
+	c, _ := DeriveCred(MechSCRAMSHA256, "minibroker dummy password", make([]byte, SaltLen), DefaultIterations)
+	return c
+})
 
 func constantEqual(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }
