@@ -34,10 +34,18 @@ func newTLSFailures(b *Broker) tlsFailures {
 	return f
 }
 
+// testWrapListener, set only by this package's tests before Start (never
+// while a broker starts), wraps each client listener Start binds, to
+// inject Accept faults. nil in production.
+var testWrapListener func(ln net.Listener, name string) net.Listener
+
 // wrapTLS serves ln with Config.TLS when it is set: each connection's
 // handshake runs in its own goroutine (conn.handshake), bounded by
 // handshakeTimeout. Without TLS it returns ln.
 func (b *Broker) wrapTLS(ln net.Listener, name string) net.Listener {
+	if testWrapListener != nil {
+		ln = testWrapListener(ln, name)
+	}
 	if b.cfg.TLS == nil {
 		return ln
 	}
