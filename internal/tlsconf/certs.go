@@ -60,8 +60,10 @@ func NewCA(name string, validity time.Duration) (*CA, error) {
 	return &CA{Cert: cert, Key: key}, nil
 }
 
-// LoadCA reads a CA written by WriteFiles (or any PEM certificate and EC
-// key pair). Errors wrap ErrLoad.
+// LoadCA reads a CA written by WriteFiles (or any PEM CA certificate and
+// its EC key). It blocks while reading the files. Errors wrap ErrLoad: a
+// file that cannot be read or parsed, a key that is not the certificate's,
+// a certificate that is not a CA's.
 func LoadCA(certFile, keyFile string) (*CA, error) {
 	cb, err := os.ReadFile(certFile)
 	if err != nil {
@@ -83,6 +85,12 @@ func LoadCA(certFile, keyFile string) (*CA, error) {
 	key, err := x509.ParseECPrivateKey(kblk.Bytes)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrLoad, keyFile, err)
+	}
+	if pub, ok := cert.PublicKey.(*ecdsa.PublicKey); !ok || !pub.Equal(&key.PublicKey) {
+		return nil, fmt.Errorf("%w: the key in %s is not the key of the certificate in %s", ErrLoad, keyFile, certFile)
+	}
+	if !cert.BasicConstraintsValid || !cert.IsCA || (cert.KeyUsage != 0 && cert.KeyUsage&x509.KeyUsageCertSign == 0) {
+		return nil, fmt.Errorf("%w: %s is not a CA certificate (it cannot sign certificates)", ErrLoad, certFile)
 	}
 	return &CA{Cert: cert, Key: key}, nil
 }
@@ -197,19 +205,42 @@ func ClientFiles(dir, user string) Files {
 		CAFile: filepath.Join(dir, CAFileName)}
 }
 
-// WriteFiles creates a CA in dir (ca.crt, ca.key) unless dir has one
-// already, then a certificate for each node (see NodeFiles; valid for
-// hosts too) and each client (see ClientFiles). Keys are written mode
-// 0600. It returns the paths written. Errors: the file system's, ErrLoad
-// for an existing CA that does not load.
+// WriteFiles creates a CA in dir (ca.crt, ca.key) when dir has neither
+// file, else loads the CA there (LoadCA), then writes a certificate for
+// each node (see NodeFiles; valid for hosts too) and each client (see
+// ClientFiles). Keys are written mode 0600. It returns the paths written.
+// It blocks on the file system. Errors: the file system's; ErrLoad for an
+// existing CA that does not load, and when only one of ca.crt and ca.key
+// exists (nothing is written then: a new CA would lock out every node
+// that trusts the old one).
 func WriteFiles(dir string, nodes, clients, hosts []string) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("tlsconf: %w", err)
 	}
 	caCert, caKey := filepath.Join(dir, CAFileName), filepath.Join(dir, CAKeyName)
 	var written []string
-	ca, err := LoadCA(caCert, caKey)
-	if errors.Is(err, os.ErrNotExist) {
+	haveCert, err := exists(caCert)
+	if err != nil {
+		return nil, err
+	}
+	haveKey, err := exists(caKey)
+	if err != nil {
+		return nil, err
+	}
+	var ca *CA
+	switch {
+	case haveCert != haveKey:
+		have, lack := caCert, caKey
+		if haveKey {
+			have, lack = caKey, caCert
+		}
+		return nil, fmt.Errorf("%w: %s exists but %s does not: restore it (or remove both to create a new CA, which nodes trusting the old one will refuse)",
+			ErrLoad, have, lack)
+	case haveCert:
+		if ca, err = LoadCA(caCert, caKey); err != nil {
+			return nil, err
+		}
+	default:
 		if ca, err = NewCA("minibroker CA", 0); err != nil {
 			return nil, err
 		}
@@ -224,8 +255,6 @@ func WriteFiles(dir string, nodes, clients, hosts []string) ([]string, error) {
 			return nil, err
 		}
 		written = append(written, caCert, caKey)
-	} else if err != nil {
-		return nil, err
 	}
 	write := func(f Files, cp, kp []byte) error {
 		if err := writeFile(f.KeyFile, kp, 0o600); err != nil {
@@ -269,4 +298,17 @@ func writeFile(name string, data []byte, perm os.FileMode) error {
 		return fmt.Errorf("tlsconf: %w", err)
 	}
 	return nil
+}
+
+// exists reports whether name exists (a dangling symbolic link counts).
+func exists(name string) (bool, error) {
+	_, err := os.Lstat(name)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, os.ErrNotExist):
+		return false, nil
+	default:
+		return false, fmt.Errorf("tlsconf: %w", err)
+	}
 }

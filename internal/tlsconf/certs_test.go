@@ -1,0 +1,85 @@
+package tlsconf
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestWriteFilesRefusesHalfACA: with only one of ca.crt and ca.key in
+// the directory (the key moved offline, or a lost certificate),
+// WriteFiles fails with ErrLoad and leaves the directory as it was; it
+// creates a CA only when both are absent.
+func TestWriteFilesRefusesHalfACA(t *testing.T) {
+	for _, missing := range []string{CAKeyName, CAFileName} {
+		t.Run("without "+missing, func(t *testing.T) {
+			dir := t.TempDir()
+			if _, err := WriteFiles(dir, []string{"n1"}, nil, nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(filepath.Join(dir, missing), filepath.Join(t.TempDir(), missing)); err != nil {
+				t.Fatal(err)
+			}
+			kept := CAFileName
+			if missing == CAFileName {
+				kept = CAKeyName
+			}
+			before, err := os.ReadFile(filepath.Join(dir, kept))
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, err := WriteFiles(dir, []string{"n2"}, nil, nil)
+			if !errors.Is(err, ErrLoad) {
+				t.Fatalf("WriteFiles without %s: wrote %v, error %v; want ErrLoad", missing, w, err)
+			}
+			after, _ := os.ReadFile(filepath.Join(dir, kept))
+			if !bytes.Equal(before, after) {
+				t.Fatalf("%s was replaced", kept)
+			}
+			if _, err := os.Stat(filepath.Join(dir, missing)); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("%s was created: %v", missing, err)
+			}
+			if _, err := os.Stat(NodeFiles(dir, "n2").CertFile); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("a certificate for n2 was written: %v", err)
+			}
+		})
+	}
+}
+
+// TestLoadCAChecksKeyAndCA: LoadCA refuses a key that is not the
+// certificate's and a certificate that is not a CA (ErrLoad); the
+// negative control loads.
+func TestLoadCAChecksKeyAndCA(t *testing.T) {
+	dir := t.TempDir()
+	ca, other := newCA(t), newCA(t)
+	write := func(name string, data []byte) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		mustWrite(t, p, data)
+		return p
+	}
+	key := func(ca *CA) []byte {
+		t.Helper()
+		kp, err := ca.KeyPEM()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kp
+	}
+	caCert, caKey, otherKey := write("ca.crt", ca.CertPEM()), write("ca.key", key(ca)), write("other.key", key(other))
+	if _, err := LoadCA(caCert, caKey); err != nil {
+		t.Fatalf("a CA and its key: %v", err)
+	}
+	if _, err := LoadCA(caCert, otherKey); !errors.Is(err, ErrLoad) {
+		t.Errorf("a CA with another CA's key: %v; want ErrLoad", err)
+	}
+	leafPEM, leafKey, err := ca.NodeCert("n1", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadCA(write("leaf.crt", leafPEM), write("leaf.key", leafKey)); !errors.Is(err, ErrLoad) {
+		t.Errorf("a node certificate as the CA: %v; want ErrLoad", err)
+	}
+}
