@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/minibroker/minibroker/internal/auth"
@@ -116,12 +117,47 @@ func (ca *CA) NodeCert(id string, hosts []string, validity time.Duration) (certP
 		[]x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, validity)
 }
 
+// CheckNames reports whether WriteFiles can write certificates for nodes
+// and clients: each name is non-empty and contains no path separator
+// ("/" or "\") and no "..", since it becomes part of a file name; a
+// client name does not start with auth.NodePrefix (it would authenticate
+// as a node). Errors wrap ErrInvalidName.
+func CheckNames(nodes, clients []string) error {
+	check := func(kind, name string) error {
+		switch {
+		case name == "":
+			return fmt.Errorf("%w: empty %s name", ErrInvalidName, kind)
+		case strings.ContainsAny(name, `/\`) || strings.Contains(name, ".."):
+			return fmt.Errorf("%w: %s %q: a name may contain no path separator and no \"..\"", ErrInvalidName, kind, name)
+		}
+		return nil
+	}
+	for _, n := range nodes {
+		if err := check("node", n); err != nil {
+			return err
+		}
+	}
+	for _, c := range clients {
+		if err := check("client", c); err != nil {
+			return err
+		}
+		if strings.HasPrefix(c, auth.NodePrefix) {
+			return fmt.Errorf("%w: client %q: names starting with %q are nodes'", ErrInvalidName, c, auth.NodePrefix)
+		}
+	}
+	return nil
+}
+
 // ClientCert creates a client certificate for user (its common name, the
 // principal a broker authenticates it as). validity <= 0 means
-// DefaultCertValidity. It returns the certificate and key in PEM.
+// DefaultCertValidity. It returns the certificate and key in PEM. A user
+// starting with auth.NodePrefix is refused (ErrInvalidName).
 func (ca *CA) ClientCert(user string, validity time.Duration) (certPEM, keyPEM []byte, err error) {
 	if user == "" {
 		return nil, nil, errors.New("tlsconf: user name is empty")
+	}
+	if strings.HasPrefix(user, auth.NodePrefix) {
+		return nil, nil, fmt.Errorf("%w: client %q: names starting with %q are nodes'", ErrInvalidName, user, auth.NodePrefix)
 	}
 	return ca.issue(user, nil, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, validity)
 }
@@ -212,8 +248,11 @@ func ClientFiles(dir, user string) Files {
 // It blocks on the file system. Errors: the file system's; ErrLoad for an
 // existing CA that does not load, and when only one of ca.crt and ca.key
 // exists (nothing is written then: a new CA would lock out every node
-// that trusts the old one).
+// that trusts the old one); ErrInvalidName for a name CheckNames refuses.
 func WriteFiles(dir string, nodes, clients, hosts []string) ([]string, error) {
+	if err := CheckNames(nodes, clients); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("tlsconf: %w", err)
 	}

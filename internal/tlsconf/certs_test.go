@@ -2,6 +2,7 @@ package tlsconf
 
 import (
 	"bytes"
+	"crypto/x509"
 	"errors"
 	"os"
 	"path/filepath"
@@ -81,5 +82,63 @@ func TestLoadCAChecksKeyAndCA(t *testing.T) {
 	}
 	if _, err := LoadCA(write("leaf.crt", leafPEM), write("leaf.key", leafKey)); !errors.Is(err, ErrLoad) {
 		t.Errorf("a node certificate as the CA: %v; want ErrLoad", err)
+	}
+}
+
+// TestPeerPortRefusesClientOnlyNodeName: a certificate of the cluster's CA
+// named node:evil but issued for clients only (no ServerAuth usage, as
+// a user's certificate) is refused on the peer (Raft) port; real node
+// certificates carry both usages and are accepted (the control).
+func TestPeerPortRefusesClientOnlyNodeName(t *testing.T) {
+	ca := newCA(t)
+	dir := t.TempDir()
+	p1, err := reloader(t, writeNode(t, ca, dir, "n1")).PeerConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, err := reloader(t, writeNode(t, ca, dir, "n2")).PeerConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if serr, cerr, _, _ := handshake(t, p1, p2); serr != nil || cerr != nil {
+		t.Fatalf("two nodes: server %v, client %v", serr, cerr)
+	}
+	cp, kp, err := ca.issue("node:evil", nil, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evil := Files{CertFile: filepath.Join(dir, "evil.crt"), KeyFile: filepath.Join(dir, "evil.key"), CAFile: filepath.Join(dir, CAFileName)}
+	mustWrite(t, evil.CertFile, cp)
+	mustWrite(t, evil.KeyFile, kp)
+	serr, _, _, _ := handshake(t, p1, reloader(t, evil).ClientConfig())
+	if !errors.Is(serr, ErrHandshake) {
+		t.Fatalf("a client-only certificate named node:evil on the peer port: server %v; want a refused handshake", serr)
+	}
+}
+
+// TestWriteFilesRefusesBadNames: names that would pass for a node
+// (node:x as a client) or leave the directory (path separators, "..")
+// are refused with ErrInvalidName before anything is written.
+func TestWriteFilesRefusesBadNames(t *testing.T) {
+	for _, tc := range []struct{ nodes, clients []string }{
+		{clients: []string{"node:evil"}},
+		{clients: []string{"../alice"}},
+		{clients: []string{"a/b"}},
+		{clients: []string{`a\b`}},
+		{clients: []string{".."}},
+		{nodes: []string{"../n1"}},
+		{nodes: []string{"n/1"}},
+	} {
+		dir := t.TempDir()
+		w, err := WriteFiles(dir, tc.nodes, tc.clients, nil)
+		if !errors.Is(err, ErrInvalidName) {
+			t.Errorf("nodes %q clients %q: wrote %v, error %v; want ErrInvalidName", tc.nodes, tc.clients, w, err)
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+			t.Errorf("nodes %q clients %q: %d files written", tc.nodes, tc.clients, len(ents))
+		}
+	}
+	if _, err := WriteFiles(t.TempDir(), []string{"n1"}, []string{"alice", "svc.orders"}, nil); err != nil {
+		t.Fatalf("good names: %v", err)
 	}
 }
