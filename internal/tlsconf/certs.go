@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -244,7 +245,8 @@ func ClientFiles(dir, user string) Files {
 // WriteFiles creates a CA in dir (ca.crt, ca.key) when dir has neither
 // file, else loads the CA there (LoadCA), then writes a certificate for
 // each node (see NodeFiles; valid for hosts too) and each client (see
-// ClientFiles). Keys are written mode 0600. It returns the paths written.
+// ClientFiles), creating dir mode 0700 if missing. Keys are written mode
+// 0600, certificates 0644 (see writeFile). It returns the paths written.
 // It blocks on the file system. Errors: the file system's; ErrLoad for an
 // existing CA that does not load, and when only one of ca.crt and ca.key
 // exists (nothing is written then: a new CA would lock out every node
@@ -253,7 +255,7 @@ func WriteFiles(dir string, nodes, clients, hosts []string) ([]string, error) {
 	if err := CheckNames(nodes, clients); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("tlsconf: %w", err)
 	}
 	caCert, caKey := filepath.Join(dir, CAFileName), filepath.Join(dir, CAKeyName)
@@ -326,17 +328,54 @@ func WriteFiles(dir string, nodes, clients, hosts []string) ([]string, error) {
 	return written, nil
 }
 
-// writeFile writes data to name through a temporary file and a rename,
-// so a Reloader never reads half a file.
-func writeFile(name string, data []byte, perm os.FileMode) error {
-	tmp := name + ".tmp"
-	if err := os.WriteFile(tmp, data, perm); err != nil {
+// writeFile writes data to name, mode perm, through a new temporary file
+// in the same directory (os.CreateTemp: never a leftover file or a
+// symbolic link someone placed there), synced and renamed over name, then
+// syncs the directory: a Reloader never reads half a file, and a crash
+// leaves the old file or the new one. It blocks on the file system.
+func writeFile(name string, data []byte, perm os.FileMode) (err error) {
+	dir := filepath.Dir(name)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(name)+".tmp*")
+	if err != nil {
 		return fmt.Errorf("tlsconf: %w", err)
 	}
-	if err := os.Rename(tmp, name); err != nil {
-		return fmt.Errorf("tlsconf: %w", err)
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+			_ = os.Remove(f.Name())
+			err = fmt.Errorf("tlsconf: %w", err)
+		}
+	}()
+	if err = f.Chmod(perm); err != nil {
+		return err
 	}
-	return nil
+	if _, err = f.Write(data); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(f.Name(), name); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// syncDir makes a rename in dir durable. Windows cannot sync a
+// directory; there it does nothing.
+func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // exists reports whether name exists (a dangling symbolic link counts).

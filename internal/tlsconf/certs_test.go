@@ -142,3 +142,49 @@ func TestWriteFilesRefusesBadNames(t *testing.T) {
 		t.Fatalf("good names: %v", err)
 	}
 }
+
+// TestWriteFilesKeysPrivate: keys come out mode 0600 whatever was lying
+// around: a world-readable leftover <key>.tmp is neither reused (its mode
+// kept) nor followed when it is a symbolic link; a new directory is
+// created mode 0700.
+func TestWriteFilesKeysPrivate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "certs")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	key := NodeFiles(dir, "n1").KeyFile
+	if err := os.WriteFile(key+".tmp", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	outside := filepath.Join(t.TempDir(), "outside")
+	if err := os.WriteFile(outside, []byte("untouched"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	caKey := filepath.Join(dir, CAKeyName)
+	if err := os.Symlink(outside, caKey+".tmp"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := WriteFiles(dir, []string{"n1"}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{key, caKey} {
+		fi, err := os.Lstat(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v; want a regular file, 0600", name, fi.Mode())
+		}
+	}
+	if b, _ := os.ReadFile(outside); string(b) != "untouched" {
+		t.Errorf("the file a leftover symbolic link points to was overwritten: %.40q", b)
+	}
+
+	fresh := filepath.Join(t.TempDir(), "new", "certs")
+	if _, err := WriteFiles(fresh, []string{"n1"}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(fresh); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("new directory: %v %v; want mode 0700", fi.Mode(), err)
+	}
+}
