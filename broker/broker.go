@@ -308,17 +308,34 @@ func (b *Broker) waitRegistered(ctx context.Context) error {
 	}
 }
 
-// acceptLoop accepts client connections until the listener closes.
+// acceptLoop accepts client connections until the listener closes or the
+// broker closes or drains. A failed Accept (out of file descriptors, and
+// the like) is logged and retried with backoff (5ms doubling to 1s), as
+// the Kafka listener does, never the end of the port.
 func (b *Broker) acceptLoop() {
 	defer b.wg.Done()
+	var backoff time.Duration
 	for {
 		nc, err := b.ln.Accept()
 		if err != nil {
-			if b.ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
-				b.logger.Error("accept failed", "error", err)
+			if b.ctx.Err() != nil || b.isDraining() || errors.Is(err, net.ErrClosed) {
+				return
 			}
-			return
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			b.logger.Warn("accept failed; retrying", "error", err, "in", backoff)
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-b.ctx.Done():
+				t.Stop()
+				return
+			case <-b.draining:
+				t.Stop()
+				return
+			}
+			continue
 		}
+		backoff = 0
 		c := newConn(b, nc)
 		b.mu.Lock()
 		if b.ctx.Err() != nil || b.isDraining() {

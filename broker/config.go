@@ -117,7 +117,7 @@ type Config struct {
 	TLS *tls.Config
 	// PeerTLS, if set, is mutual TLS between nodes: the Raft transport
 	// accepts and dials with it, and so do broker-to-broker calls (joining,
-	// asking the leader for a producer id) when TLS is set. It must
+	// asking the leader for a producer id). It requires TLS. It must
 	// present a certificate when dialing (Certificates or
 	// GetClientCertificate) and when accepting, and require and verify the
 	// other side's (tls.RequireAndVerifyClientCert); see
@@ -260,8 +260,10 @@ func (c Config) Validate() error {
 	return c.validateTLS()
 }
 
-// validateTLS checks that TLS and PeerTLS can present certificates, and
-// that PeerTLS requires the other side's.
+// validateTLS checks that TLS and PeerTLS can present certificates, that
+// PeerTLS requires the other side's, and that PeerTLS comes with TLS
+// (under PeerTLS a JoinCluster needs a node certificate on the client
+// port, which a plaintext port never has: no node could join).
 func (c Config) validateTLS() error {
 	hasServerCert := func(t *tls.Config) bool {
 		return len(t.Certificates) > 0 || t.GetCertificate != nil || t.GetConfigForClient != nil
@@ -271,6 +273,8 @@ func (c Config) validateTLS() error {
 	}
 	if p := c.PeerTLS; p != nil {
 		switch {
+		case c.TLS == nil:
+			return fmt.Errorf("%w: PeerTLS needs TLS: nodes call each other on the client port, over TLS with their node certificates", ErrInvalidConfig)
 		case !hasServerCert(p):
 			return fmt.Errorf("%w: PeerTLS has no certificate to present", ErrInvalidConfig)
 		case len(p.Certificates) == 0 && p.GetClientCertificate == nil:

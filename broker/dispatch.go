@@ -32,11 +32,7 @@ func (c *conn) dispatch(hdr wire.RequestHeader, body []byte) error {
 	case wire.ListOffsets:
 		return answerCtx(c, hdr, body, c.b.listOffsets)
 	case wire.JoinCluster:
-		if err := c.requireNode(); err != nil {
-			c.respondErr(corr, hdr.APIKey, err)
-			return nil
-		}
-		return answerCtx(c, hdr, body, c.b.joinCluster)
+		return answerCtx(c, hdr, body, c.joinCluster) // checks requireNode
 	case wire.InitProducer:
 		return serve(c, body, func(*wire.InitProducerRequest) { c.replyTo(corr, wire.InitProducer, c.b.initProducer(c.ctx)) })
 	case wire.JoinGroup:

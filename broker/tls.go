@@ -2,11 +2,13 @@ package broker
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/minibroker/minibroker/internal/auth"
 	"github.com/minibroker/minibroker/internal/tlsconf"
 	"github.com/minibroker/minibroker/internal/wire"
 )
@@ -34,10 +36,18 @@ func newTLSFailures(b *Broker) tlsFailures {
 	return f
 }
 
+// testWrapListener, set only by this package's tests before Start (never
+// while a broker starts), wraps each client listener Start binds, to
+// inject Accept faults. nil in production.
+var testWrapListener func(ln net.Listener, name string) net.Listener
+
 // wrapTLS serves ln with Config.TLS when it is set: each connection's
 // handshake runs in its own goroutine (conn.handshake), bounded by
 // handshakeTimeout. Without TLS it returns ln.
 func (b *Broker) wrapTLS(ln net.Listener, name string) net.Listener {
+	if testWrapListener != nil {
+		ln = testWrapListener(ln, name)
+	}
 	if b.cfg.TLS == nil {
 		return ln
 	}
@@ -93,18 +103,35 @@ func (b *Broker) dialPeer(ctx context.Context, addr string) (net.Conn, error) {
 // node certificate, which authenticates it as a node.
 func (b *Broker) peerTLS() bool { return b.cfg.TLS != nil && b.cfg.PeerTLS != nil }
 
-// requireNode refuses a request only nodes may send (JoinCluster) on a
-// connection that is not a node's, when nodes authenticate each other
-// (Config.PeerTLS): a node without a certificate of the cluster's CA
-// cannot join. Without PeerTLS it allows everything.
-func (c *conn) requireNode() error {
+// joinCluster answers a JoinCluster request after requireNode allowed it
+// for the node the request names.
+func (c *conn) joinCluster(ctx context.Context, req *wire.JoinClusterRequest) wire.JoinClusterResponse {
+	if err := c.requireNode(req.ID); err != nil {
+		return wire.JoinClusterResponse{ErrorCode: codeOf(err), ErrorMessage: err.Error()}
+	}
+	return c.b.joinCluster(ctx, req)
+}
+
+// requireNode refuses a request only node id may send about itself
+// (JoinCluster) on a connection that is not that node's, when nodes
+// authenticate each other (Config.PeerTLS): the connection must present a
+// certificate of the cluster's CA whose common name is
+// auth.NodePrefix+id, so a node can neither join without one nor
+// re-register another node. Without PeerTLS it allows everything. The
+// error has code CodeClusterAuthorization.
+func (c *conn) requireNode(id string) error {
 	if c.b.cfg.PeerTLS == nil {
 		return nil
 	}
 	// The certificate decides, not the principal: with authentication
 	// off every connection is the anonymous superuser.
-	if p, ok := tlsconf.PeerPrincipal(c.nc); ok && p.Node {
-		return nil
+	p, ok := tlsconf.PeerPrincipal(c.nc)
+	switch {
+	case !ok || !p.Node:
+		return wire.Err(wire.CodeClusterAuthorization, "joining needs a node certificate of the cluster's CA (mutual TLS)")
+	case p.User != auth.NodePrefix+id:
+		return wire.Err(wire.CodeClusterAuthorization, fmt.Sprintf("certificate %q may not join as node %q (its common name must be %q)",
+			p.User, id, auth.NodePrefix+id))
 	}
-	return wire.Err(wire.CodeClusterAuthorization, "joining needs a node certificate of the cluster's CA (mutual TLS)")
+	return nil
 }

@@ -136,10 +136,13 @@ func waitConns(t *testing.T, b *Broker) {
 	}
 }
 
-// TestValidateTLS: TLS must present a certificate; PeerTLS must present
-// one both ways and require the other side's.
+// TestValidateTLS: TLS must present a certificate; PeerTLS needs TLS
+// (JoinCluster then needs a node certificate on the client port, which a
+// plaintext port never has: no node could join) and must present one
+// both ways and require the other side's.
 func TestValidateTLS(t *testing.T) {
 	cert := []tls.Certificate{{}}
+	srv := &tls.Config{Certificates: cert}
 	for _, tc := range []struct {
 		name     string
 		tls      *tls.Config
@@ -149,9 +152,10 @@ func TestValidateTLS(t *testing.T) {
 		{"none", nil, nil, false},
 		{"tls without certificate", &tls.Config{}, nil, true},
 		{"tls", &tls.Config{Certificates: cert}, nil, false},
-		{"peer without client certificate", nil, &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return nil, nil }, ClientAuth: tls.RequireAndVerifyClientCert}, true},
-		{"peer not requiring client certificates", nil, &tls.Config{Certificates: cert}, true},
-		{"peer", nil, &tls.Config{Certificates: cert, ClientAuth: tls.RequireAndVerifyClientCert}, false},
+		{"peer without client certificate", srv, &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return nil, nil }, ClientAuth: tls.RequireAndVerifyClientCert}, true},
+		{"peer not requiring client certificates", srv, &tls.Config{Certificates: cert}, true},
+		{"peer without tls", nil, &tls.Config{Certificates: cert, ClientAuth: tls.RequireAndVerifyClientCert}, true},
+		{"peer", srv, &tls.Config{Certificates: cert, ClientAuth: tls.RequireAndVerifyClientCert}, false},
 	} {
 		err := Config{DataDir: "d", TLS: tc.tls, PeerTLS: tc.peer}.Validate()
 		if got := errors.Is(err, ErrInvalidConfig); got != tc.wantFail {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"os"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -42,17 +44,27 @@ func (s *tlsStream) Accept() (net.Conn, error) {
 }
 
 // Dial connects to a peer and runs the TLS handshake; it blocks for up to
-// timeout for each (raftHandshakeTimeout when timeout is 0). Errors: the
-// dialer's, or one wrapping tlsconf.ErrHandshake.
+// timeout for both together (raftHandshakeTimeout when timeout is 0): the
+// handshake gets what the connect left of it. Errors: the dialer's, or
+// one wrapping tlsconf.ErrHandshake (os.ErrDeadlineExceeded when the
+// connect used up the timeout).
 func (s *tlsStream) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	if timeout <= 0 {
+		timeout = raftHandshakeTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	deadline, _ := ctx.Deadline()
 	nc, err := s.StreamLayer.Dial(address, timeout)
 	if err != nil {
 		return nil, err
 	}
-	if timeout <= 0 {
-		timeout = raftHandshakeTimeout
+	left := time.Until(deadline)
+	if left <= 0 {
+		_ = nc.Close()
+		return nil, fmt.Errorf("%w with %s: %w", tlsconf.ErrHandshake, address, os.ErrDeadlineExceeded)
 	}
-	return tlsconf.Client(context.Background(), nc, s.cfg, string(address), timeout)
+	return tlsconf.Client(ctx, nc, s.cfg, string(address), left)
 }
 
 // raftTLSConn reports a failed handshake to the transport as io.EOF: the

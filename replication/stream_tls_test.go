@@ -1,10 +1,13 @@
 package replication
 
 import (
+	"crypto/tls"
 	"net"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/raft"
 
 	"github.com/minibroker/minibroker/internal/tlsconf"
 )
@@ -63,4 +66,74 @@ func TestRaftTLS(t *testing.T) {
 	}
 	mustApply(t, nodes[0], "x", AcksAll)
 	waitFor(t, "n2 applied over TLS", func() bool { return slices.Equal(nodes[1].fsm.Entries(), []string{"x"}) })
+}
+
+// slowDialStream is a raft.StreamLayer whose Dial takes at least
+// dialTime before it connects, and notes when it began.
+type slowDialStream struct {
+	net.Listener
+	dialTime time.Duration
+	began    time.Time
+}
+
+func (s *slowDialStream) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	s.began = time.Now()
+	for time.Since(s.began) < s.dialTime { // a slow connect, not a synchronization
+		time.Sleep(time.Millisecond)
+	}
+	return net.DialTimeout("tcp", string(address), timeout)
+}
+
+// TestRaftTLSDialOneDeadline: the TLS handshake of a Raft dial must end
+// by the deadline the dial began with: the connect and the handshake
+// share the timeout, the handshake does not get a whole one of its own.
+func TestRaftTLSDialOneDeadline(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := tlsconf.WriteFiles(dir, []string{"n1", "n2"}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	peer := func(id string) *tls.Config {
+		r, err := tlsconf.New(tlsconf.NodeFiles(dir, id), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := r.PeerConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		tlsconf.Server(nc, peer("n2"), testWait, nil).Handshake()
+	}()
+
+	// The handshake's context, as the client certificate request sees it.
+	cfg := peer("n1").Clone()
+	getCert := cfg.GetClientCertificate
+	deadlines := make(chan time.Time, 1)
+	cfg.GetClientCertificate = func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		d, _ := cri.Context().Deadline()
+		deadlines <- d
+		return getCert(cri)
+	}
+	stream := &slowDialStream{Listener: ln, dialTime: 20 * time.Millisecond}
+	const timeout = 5 * time.Second
+	nc, err := (&tlsStream{StreamLayer: stream, cfg: cfg}).Dial(raft.ServerAddress(ln.Addr().String()), timeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc.Close()
+	if d, limit := <-deadlines, stream.began.Add(timeout); d.IsZero() || d.After(limit) {
+		t.Fatalf("handshake deadline %v after the dial's %v (began %v, timeout %v)", d.Sub(limit), limit, stream.began, timeout)
+	}
 }

@@ -25,7 +25,9 @@ func newCertsCmd(a *app) *cobra.Command {
 		Long: `Write a CA (ca.crt, ca.key), a certificate for each node (node-<id>.crt and
 .key: common name node:<id>, valid for 127.0.0.1, ::1, localhost and --hosts)
 and for each client (client-<name>.crt and .key: common name <name>) into
---dir. A CA already in --dir is reused, so nodes and clients can be added later.
+--dir. A CA already in --dir is reused, so nodes and clients can be added later;
+with only one of ca.crt and ca.key there, nothing is written. Names may not
+contain "/", "\" or "..", and a client name may not start with "node:".
 Keys are written mode 0600.
 
 This is for a quick start and for tests: ECDSA P-256 keys, certificates valid
@@ -44,6 +46,9 @@ for a year, and the CA's key on the same disk. In production, use your own PKI
 			}
 			if slices.Contains(nodes, "") || slices.Contains(clients, "") {
 				return usageErrorf("certs create: empty node or client name")
+			}
+			if err := tlsconf.CheckNames(nodes, clients); err != nil {
+				return usageErrorf("certs create: %w", err)
 			}
 			written, err := tlsconf.WriteFiles(dir, nodes, clients, hosts)
 			for _, w := range written {

@@ -13,6 +13,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"time"
 
 	"github.com/minibroker/minibroker/internal/auth"
@@ -60,8 +62,10 @@ func NewCA(name string, validity time.Duration) (*CA, error) {
 	return &CA{Cert: cert, Key: key}, nil
 }
 
-// LoadCA reads a CA written by WriteFiles (or any PEM certificate and EC
-// key pair). Errors wrap ErrLoad.
+// LoadCA reads a CA written by WriteFiles (or any PEM CA certificate and
+// its EC key). It blocks while reading the files. Errors wrap ErrLoad: a
+// file that cannot be read or parsed, a key that is not the certificate's,
+// a certificate that is not a CA's.
 func LoadCA(certFile, keyFile string) (*CA, error) {
 	cb, err := os.ReadFile(certFile)
 	if err != nil {
@@ -83,6 +87,12 @@ func LoadCA(certFile, keyFile string) (*CA, error) {
 	key, err := x509.ParseECPrivateKey(kblk.Bytes)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrLoad, keyFile, err)
+	}
+	if pub, ok := cert.PublicKey.(*ecdsa.PublicKey); !ok || !pub.Equal(&key.PublicKey) {
+		return nil, fmt.Errorf("%w: the key in %s is not the key of the certificate in %s", ErrLoad, keyFile, certFile)
+	}
+	if !cert.BasicConstraintsValid || !cert.IsCA || (cert.KeyUsage != 0 && cert.KeyUsage&x509.KeyUsageCertSign == 0) {
+		return nil, fmt.Errorf("%w: %s is not a CA certificate (it cannot sign certificates)", ErrLoad, certFile)
 	}
 	return &CA{Cert: cert, Key: key}, nil
 }
@@ -108,12 +118,47 @@ func (ca *CA) NodeCert(id string, hosts []string, validity time.Duration) (certP
 		[]x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, validity)
 }
 
+// CheckNames reports whether WriteFiles can write certificates for nodes
+// and clients: each name is non-empty and contains no path separator
+// ("/" or "\") and no "..", since it becomes part of a file name; a
+// client name does not start with auth.NodePrefix (it would authenticate
+// as a node). Errors wrap ErrInvalidName.
+func CheckNames(nodes, clients []string) error {
+	check := func(kind, name string) error {
+		switch {
+		case name == "":
+			return fmt.Errorf("%w: empty %s name", ErrInvalidName, kind)
+		case strings.ContainsAny(name, `/\`) || strings.Contains(name, ".."):
+			return fmt.Errorf("%w: %s %q: a name may contain no path separator and no \"..\"", ErrInvalidName, kind, name)
+		}
+		return nil
+	}
+	for _, n := range nodes {
+		if err := check("node", n); err != nil {
+			return err
+		}
+	}
+	for _, c := range clients {
+		if err := check("client", c); err != nil {
+			return err
+		}
+		if strings.HasPrefix(c, auth.NodePrefix) {
+			return fmt.Errorf("%w: client %q: names starting with %q are nodes'", ErrInvalidName, c, auth.NodePrefix)
+		}
+	}
+	return nil
+}
+
 // ClientCert creates a client certificate for user (its common name, the
 // principal a broker authenticates it as). validity <= 0 means
-// DefaultCertValidity. It returns the certificate and key in PEM.
+// DefaultCertValidity. It returns the certificate and key in PEM. A user
+// starting with auth.NodePrefix is refused (ErrInvalidName).
 func (ca *CA) ClientCert(user string, validity time.Duration) (certPEM, keyPEM []byte, err error) {
 	if user == "" {
 		return nil, nil, errors.New("tlsconf: user name is empty")
+	}
+	if strings.HasPrefix(user, auth.NodePrefix) {
+		return nil, nil, fmt.Errorf("%w: client %q: names starting with %q are nodes'", ErrInvalidName, user, auth.NodePrefix)
 	}
 	return ca.issue(user, nil, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, validity)
 }
@@ -197,19 +242,46 @@ func ClientFiles(dir, user string) Files {
 		CAFile: filepath.Join(dir, CAFileName)}
 }
 
-// WriteFiles creates a CA in dir (ca.crt, ca.key) unless dir has one
-// already, then a certificate for each node (see NodeFiles; valid for
-// hosts too) and each client (see ClientFiles). Keys are written mode
-// 0600. It returns the paths written. Errors: the file system's, ErrLoad
-// for an existing CA that does not load.
+// WriteFiles creates a CA in dir (ca.crt, ca.key) when dir has neither
+// file, else loads the CA there (LoadCA), then writes a certificate for
+// each node (see NodeFiles; valid for hosts too) and each client (see
+// ClientFiles), creating dir mode 0700 if missing. Keys are written mode
+// 0600, certificates 0644 (see writeFile). It returns the paths written.
+// It blocks on the file system. Errors: the file system's; ErrLoad for an
+// existing CA that does not load, and when only one of ca.crt and ca.key
+// exists (nothing is written then: a new CA would lock out every node
+// that trusts the old one); ErrInvalidName for a name CheckNames refuses.
 func WriteFiles(dir string, nodes, clients, hosts []string) ([]string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := CheckNames(nodes, clients); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("tlsconf: %w", err)
 	}
 	caCert, caKey := filepath.Join(dir, CAFileName), filepath.Join(dir, CAKeyName)
 	var written []string
-	ca, err := LoadCA(caCert, caKey)
-	if errors.Is(err, os.ErrNotExist) {
+	haveCert, err := exists(caCert)
+	if err != nil {
+		return nil, err
+	}
+	haveKey, err := exists(caKey)
+	if err != nil {
+		return nil, err
+	}
+	var ca *CA
+	switch {
+	case haveCert != haveKey:
+		have, lack := caCert, caKey
+		if haveKey {
+			have, lack = caKey, caCert
+		}
+		return nil, fmt.Errorf("%w: %s exists but %s does not: restore it (or remove both to create a new CA, which nodes trusting the old one will refuse)",
+			ErrLoad, have, lack)
+	case haveCert:
+		if ca, err = LoadCA(caCert, caKey); err != nil {
+			return nil, err
+		}
+	default:
 		if ca, err = NewCA("minibroker CA", 0); err != nil {
 			return nil, err
 		}
@@ -224,8 +296,6 @@ func WriteFiles(dir string, nodes, clients, hosts []string) ([]string, error) {
 			return nil, err
 		}
 		written = append(written, caCert, caKey)
-	} else if err != nil {
-		return nil, err
 	}
 	write := func(f Files, cp, kp []byte) error {
 		if err := writeFile(f.KeyFile, kp, 0o600); err != nil {
@@ -258,15 +328,65 @@ func WriteFiles(dir string, nodes, clients, hosts []string) ([]string, error) {
 	return written, nil
 }
 
-// writeFile writes data to name through a temporary file and a rename,
-// so a Reloader never reads half a file.
-func writeFile(name string, data []byte, perm os.FileMode) error {
-	tmp := name + ".tmp"
-	if err := os.WriteFile(tmp, data, perm); err != nil {
+// writeFile writes data to name, mode perm, through a new temporary file
+// in the same directory (os.CreateTemp: never a leftover file or a
+// symbolic link someone placed there), synced and renamed over name, then
+// syncs the directory: a Reloader never reads half a file, and a crash
+// leaves the old file or the new one. It blocks on the file system.
+func writeFile(name string, data []byte, perm os.FileMode) (err error) {
+	dir := filepath.Dir(name)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(name)+".tmp*")
+	if err != nil {
 		return fmt.Errorf("tlsconf: %w", err)
 	}
-	if err := os.Rename(tmp, name); err != nil {
-		return fmt.Errorf("tlsconf: %w", err)
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+			_ = os.Remove(f.Name())
+			err = fmt.Errorf("tlsconf: %w", err)
+		}
+	}()
+	if err = f.Chmod(perm); err != nil {
+		return err
 	}
-	return nil
+	if _, err = f.Write(data); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(f.Name(), name); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// syncDir makes a rename in dir durable. Windows cannot sync a
+// directory; there it does nothing.
+func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// exists reports whether name exists (a dangling symbolic link counts).
+func exists(name string) (bool, error) {
+	_, err := os.Lstat(name)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, os.ErrNotExist):
+		return false, nil
+	default:
+		return false, fmt.Errorf("tlsconf: %w", err)
+	}
 }

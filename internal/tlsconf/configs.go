@@ -21,9 +21,19 @@ func (m *material) build() {
 	if m.pool != nil {
 		m.serverCfg.ClientCAs = m.pool
 		m.serverCfg.ClientAuth = tls.VerifyClientCertIfGiven
+		pool := m.pool
 		m.peerCfg = &tls.Config{MinVersion: MinVersion, Certificates: []tls.Certificate{*m.cert},
-			ClientCAs: m.pool, ClientAuth: tls.RequireAndVerifyClientCert,
-			VerifyConnection: func(cs tls.ConnectionState) error { return checkNode(cs.PeerCertificates) }}
+			ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert,
+			VerifyConnection: func(cs tls.ConnectionState) error {
+				// The handshake verified the chain for client use; a node
+				// accepts connections too, so its certificate must be
+				// valid for servers as well: a user's certificate (client
+				// use only) named node:<x> is no node.
+				if _, err := verifyChain(pool, cs.PeerCertificates, x509.ExtKeyUsageServerAuth); err != nil {
+					return fmt.Errorf("%w: not valid for servers (a node certificate is valid for both uses): %w", ErrNotNode, err)
+				}
+				return checkNode(cs.PeerCertificates)
+			}}
 	}
 }
 
@@ -47,7 +57,8 @@ func (r *Reloader) ServerConfig() (*tls.Config, error) {
 // PeerConfig returns the mutual-TLS configuration between nodes, for
 // both sides. Accepting, it presents the current certificate and requires
 // a client certificate signed by the CA whose common name starts with
-// auth.NodePrefix. Dialing, it presents the current certificate and
+// auth.NodePrefix and that is valid for both client and server use, as
+// node certificates are (NodeCert). Dialing, it presents the current certificate and
 // verifies the server's chain against the current CA and that it is a
 // node certificate; dial with Client, which also checks the server's name
 // (host or IP address) against the certificate. Errors: ErrNoCertificate

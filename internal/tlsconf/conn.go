@@ -3,7 +3,9 @@ package tlsconf
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -19,11 +21,15 @@ const DefaultHandshakeTimeout = 10 * time.Second
 // Conn is the server side of a TLS connection whose handshake runs at the
 // first Read, Write or Handshake call, bounded by a timeout: in the
 // goroutine that serves the connection, never in an accept loop. A failed
-// handshake is recorded in the FailureLog and closes the connection; every
-// later call returns the handshake's error (wrapping ErrHandshake).
+// handshake closes the connection, and every later call returns the
+// handshake's error (wrapping ErrHandshake). It is recorded in the
+// FailureLog unless the client closed before sending a byte (a TCP health
+// check) or the handshake was cut by its context or by closing the
+// connection (shutdown).
 // Conn is safe for concurrent use as a net.Conn is.
 type Conn struct {
 	*tls.Conn
+	raw     *readCounter // the accepted connection under Conn
 	timeout time.Duration
 	fails   *FailureLog
 
@@ -37,24 +43,58 @@ func Server(nc net.Conn, cfg *tls.Config, timeout time.Duration, fails *FailureL
 	if timeout <= 0 {
 		timeout = DefaultHandshakeTimeout
 	}
-	return &Conn{Conn: tls.Server(nc, cfg), timeout: timeout, fails: fails}
+	raw := &readCounter{Conn: nc}
+	return &Conn{Conn: tls.Server(raw, cfg), raw: raw, timeout: timeout, fails: fails}
+}
+
+// readCounter notes whether anything was read from its connection.
+type readCounter struct {
+	net.Conn
+	read atomic.Bool // a Read returned at least one byte
+}
+
+func (c *readCounter) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 && !c.read.Load() {
+		c.read.Store(true)
+	}
+	return n, err
 }
 
 // HandshakeContext runs the handshake once, bounded by ctx and the
 // Conn's timeout; concurrent and later calls wait for it and return its
 // result. On failure the connection is closed and the error (wrapping
-// ErrHandshake) is recorded in the FailureLog.
+// ErrHandshake) is recorded in the FailureLog, unless it is no failure of
+// the client's (see Conn).
 func (c *Conn) HandshakeContext(ctx context.Context) error {
 	c.once.Do(func() {
 		hctx, cancel := context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 		if err := c.Conn.HandshakeContext(hctx); err != nil {
 			c.err = fmt.Errorf("%w with %s: %w", ErrHandshake, c.RemoteAddr(), err)
-			c.fails.Record(c.RemoteAddr(), err)
+			if !c.notAFailure(ctx, err) {
+				c.fails.Record(c.RemoteAddr(), err)
+			}
 			_ = c.Conn.Close()
 		}
 	})
 	return c.err
+}
+
+// notAFailure reports whether err, a failed handshake with parent
+// context ctx, is no failure of the client's: it closed the connection
+// without sending a byte, or ctx was canceled, or the connection was
+// closed on this side.
+func (c *Conn) notAFailure(ctx context.Context, err error) bool {
+	switch {
+	case errors.Is(err, io.EOF) && !c.raw.read.Load():
+		return true
+	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+		return true
+	case errors.Is(err, net.ErrClosed):
+		return true
+	}
+	return false
 }
 
 // Accept completes the handshake of nc when it came from a TLS listener

@@ -4,10 +4,12 @@
 //
 // A Reloader holds one node's (or one client's) files: a certificate and
 // its key, and the CA certificate(s) that sign the certificates of the
-// other side. It re-reads them when their size or modification time
-// changes, checked at most once per second, during a handshake. A file
-// that does not load (half written, a key that does not match) keeps the
-// previous material in use; the error is logged and returned by Reload.
+// other side. It re-reads them when they change (size, modification
+// time, and on Linux inode, device and status change time), checked at
+// most once per second, during a handshake. A file that does not load
+// (half written, a key that does not match) keeps the previous material
+// in use; the error is logged and returned by Reload, and the files are
+// read again at every check until they load.
 //
 // Three configurations come out of a Reloader, all TLS 1.2 or newer:
 //

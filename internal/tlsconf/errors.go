@@ -20,4 +20,9 @@ var (
 	// ErrNotNode means a peer's certificate, though signed by the CA, is
 	// not a node certificate (its common name lacks auth.NodePrefix).
 	ErrNotNode = errors.New("tlsconf: peer certificate is not a node certificate")
+
+	// ErrInvalidName means a node or client name cannot be given a
+	// certificate by WriteFiles: it is empty, contains a path separator
+	// or "..", or (a client) starts with auth.NodePrefix.
+	ErrInvalidName = errors.New("tlsconf: invalid node or client name")
 )

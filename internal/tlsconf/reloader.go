@@ -20,8 +20,8 @@ type Files struct {
 	CAFile   string // CA certificates that sign the other side's certificates
 }
 
-// checkInterval is the least time between two looks at the files' sizes
-// and modification times.
+// checkInterval is the least time between two looks at the files' stamps
+// (see stamp).
 const checkInterval = time.Second
 
 // Reloader holds the material loaded from Files and re-reads it when the
@@ -30,13 +30,15 @@ type Reloader struct {
 	files Files
 	log   *slog.Logger
 
-	mu sync.Mutex // guards mat, stamps, checked
+	mu sync.Mutex // guards mat, stamps, failed, checked
 	// mat is the material in use: the last that loaded completely.
 	mat *material
-	// stamps are the files' size and modification time when last looked
-	// at (loaded, or failed to load: a file that failed is not re-read
-	// until it changes again).
-	stamps  [3]stamp
+	// stamps are the files' stamps when last read (whether the read
+	// loaded or failed).
+	stamps [3]stamp
+	// failed is set while the last read failed: every check re-reads the
+	// files then, changed stamps or not, until a read loads.
+	failed  bool
 	checked time.Time // when the stamps were last compared
 }
 
@@ -50,10 +52,17 @@ type material struct {
 	serverCfg, peerCfg *tls.Config
 }
 
+// stamp tells whether a file changed: its size and modification time,
+// and where the platform has them (stamp_linux.go) its device, inode and
+// status change time, so a file replaced by one of the same size with its
+// modification time kept (cp -p, rsync -t, tar), or whose permissions
+// were fixed, still counts as changed. Comparable with ==.
 type stamp struct {
-	size int64
-	mod  time.Time
-	err  bool // the file could not be stat'ed
+	size       int64
+	mod        time.Time
+	dev, ino   uint64
+	ctimeNanos int64
+	err        bool // the file could not be stat'ed
 }
 
 // New loads files and returns a Reloader for them. It returns an error
@@ -86,9 +95,9 @@ func New(files Files, logger *slog.Logger) (*Reloader, error) {
 func (r *Reloader) Files() Files { return r.files }
 
 // Reload re-reads the files now if any changed since they were last
-// read. On an error (wrapping ErrLoad) the material in use is kept, and
-// the files are not read again until they change once more. It blocks
-// while reading the files.
+// read, or if that read failed. On an error (wrapping ErrLoad) the
+// material in use is kept, and the next check (Reload, or a handshake a
+// second later) reads the files again. It blocks while reading the files.
 func (r *Reloader) Reload() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -98,15 +107,22 @@ func (r *Reloader) Reload() error {
 func (r *Reloader) reloadLocked() error {
 	r.checked = time.Now()
 	st := r.stat()
-	if st == r.stamps {
+	changed := st != r.stamps
+	if !changed && !r.failed {
 		return nil
 	}
 	r.stamps = st
 	m, err := load(r.files)
 	if err != nil {
-		r.log.Error("TLS files changed but do not load; keeping the previous certificates", "error", err)
+		if changed || !r.failed {
+			r.log.Error("TLS files changed but do not load; keeping the previous certificates (retrying every second)", "error", err)
+		} else {
+			r.log.Debug("TLS files still do not load; keeping the previous certificates", "error", err)
+		}
+		r.failed = true
 		return err
 	}
+	r.failed = false
 	r.mat = m
 	attrs := []any{"cert", r.files.CertFile, "ca", r.files.CAFile}
 	if m.leaf != nil {
@@ -142,7 +158,7 @@ func (r *Reloader) stat() [3]stamp {
 			st[i].err = true
 			continue
 		}
-		st[i] = stamp{size: fi.Size(), mod: fi.ModTime()}
+		st[i] = fileStamp(fi)
 	}
 	return st
 }
