@@ -314,7 +314,11 @@ func fuzzEntries(t *testing.T, data []byte) []*raft.Log {
 		case CmdDeleteOffsets:
 			body = &DeleteOffsetsCmd{Group: r.group(), Partitions: []TopicPartitions{{Topic: r.topic(), Partitions: []int32{r.i32(), r.i32()}}}}
 		case CmdPutUser:
-			c := &PutUserCmd{Name: r.name("alice", "bob", ""), Create: r.u8()%2 == 0}
+			k := r.u8()
+			c := &PutUserCmd{Name: r.name("alice", "bob", ""), Create: k%2 == 0, Replace: k%8 > 5}
+			for i := k / 64; i > 0; i-- {
+				c.Delete = append(c.Delete, r.name("SCRAM-SHA-256", "SCRAM-SHA-512", "X"))
+			}
 			for i := r.u8() % 3; i > 0; i-- {
 				c.Creds = append(c.Creds, ScramCred{Mechanism: r.name("SCRAM-SHA-256", "SCRAM-SHA-512", "X"),
 					Iterations: int(r.i32()), Salt: r.bytes(int(r.u8() % 4)), StoredKey: r.bytes(int(r.u8() % 70)), ServerKey: r.bytes(int(r.u8() % 70))})
