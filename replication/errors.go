@@ -204,8 +204,9 @@ var (
 	ErrUnknownUser = errors.New("replication: unknown user")
 	// ErrUserExists: a PutUser with Create set for a user that exists.
 	ErrUserExists = errors.New("replication: user already exists")
-	// ErrTooManyUsers: a PutUser that would create user MaxUsers+1.
-	ErrTooManyUsers = errors.New("replication: too many users")
+	// ErrTooManyUsers: a PutUser that would create user MaxUsers+1. It
+	// wraps ErrInvalidUser.
+	ErrTooManyUsers = fmt.Errorf("%w: too many users", ErrInvalidUser)
 )
 
 // Errors of access-control lists (acls.go).
