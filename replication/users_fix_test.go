@@ -60,13 +60,13 @@ func TestPutUserDeleteAndAddInOneCommand(t *testing.T) {
 		c    PutUserCmd
 		want error
 	}{
-		"delete missing mech":  {PutUserCmd{Name: "admin", Delete: []string{auth.MechSCRAMSHA256}}, ErrUnknownUser},
-		"delete on no user":    {PutUserCmd{Name: "nobody", Delete: []string{auth.MechSCRAMSHA256}}, ErrUnknownUser},
-		"delete unknown mech":  {PutUserCmd{Name: "admin", Delete: []string{"MD5"}}, ErrInvalidUser},
-		"delete twice":         {PutUserCmd{Name: "admin", Delete: []string{auth.MechSCRAMSHA512, auth.MechSCRAMSHA512}}, ErrInvalidUser},
-		"delete and put same":  {PutUserCmd{Name: "admin", Creds: []ScramCred{c512}, Delete: []string{auth.MechSCRAMSHA512}}, ErrInvalidUser},
-		"delete with replace":  {PutUserCmd{Name: "admin", Creds: []ScramCred{c256}, Delete: []string{auth.MechSCRAMSHA512}, Replace: true}, ErrInvalidUser},
-		"delete with create":   {PutUserCmd{Name: "zed", Creds: []ScramCred{c256}, Delete: []string{auth.MechSCRAMSHA512}, Create: true}, ErrInvalidUser},
+		"delete missing mech": {PutUserCmd{Name: "admin", Delete: []string{auth.MechSCRAMSHA256}}, ErrUnknownUser},
+		"delete on no user":   {PutUserCmd{Name: "nobody", Delete: []string{auth.MechSCRAMSHA256}}, ErrUnknownUser},
+		"delete unknown mech": {PutUserCmd{Name: "admin", Delete: []string{"MD5"}}, ErrInvalidUser},
+		"delete twice":        {PutUserCmd{Name: "admin", Delete: []string{auth.MechSCRAMSHA512, auth.MechSCRAMSHA512}}, ErrInvalidUser},
+		"delete and put same": {PutUserCmd{Name: "admin", Creds: []ScramCred{c512}, Delete: []string{auth.MechSCRAMSHA512}}, ErrInvalidUser},
+		"delete with replace": {PutUserCmd{Name: "admin", Creds: []ScramCred{c256}, Delete: []string{auth.MechSCRAMSHA512}, Replace: true}, ErrInvalidUser},
+		"delete with create":  {PutUserCmd{Name: "zed", Creds: []ScramCred{c256}, Delete: []string{auth.MechSCRAMSHA512}, Create: true}, ErrInvalidUser},
 	} {
 		if err := errOf(h.apply(CmdPutUser, &tc.c)); !errors.Is(err, tc.want) {
 			t.Errorf("%s: %v, want %v", name, err, tc.want)
