@@ -196,6 +196,9 @@ func (b *Broker) putUser(ctx context.Context, req *wire.PutUserRequest) error {
 	if err := auth.ValidateUserName(req.Name); err != nil {
 		return fmt.Errorf("%w: %w", replication.ErrInvalidUser, err)
 	}
+	if !auth.PrintableText(req.Name) { // Apply's check is laxer: it must not depend on Unicode tables
+		return fmt.Errorf("%w: %w: %q holds a non-printable character", replication.ErrInvalidUser, auth.ErrInvalidUserName, req.Name)
+	}
 	if req.Password == "" {
 		return fmt.Errorf("%w: empty password", replication.ErrInvalidUser)
 	}

@@ -90,3 +90,15 @@ func TestClusterAlterCannotTouchSuperusers(t *testing.T) {
 		t.Fatalf("ops deletes bob: %v %q", du.ErrorCode, du.ErrorMessage)
 	}
 }
+
+// TestPutUserRefusesNonPrintableName: the broker refuses, before Raft, a
+// name that Apply's table-free check would accept (a zero-width space).
+func TestPutUserRefusesNonPrintableName(t *testing.T) {
+	b := startEnforcing(t)
+	ac := rawAs(t, b, auth.Principal{User: "admin", Superuser: true})
+	var pu wire.PutUserResponse
+	ac.call(wire.PutUser, &wire.PutUserRequest{Name: "ad\u200bmin", Password: "x"}, &pu)
+	if pu.ErrorCode != wire.CodeInvalidUser {
+		t.Fatalf("zero-width space in a name: %v %q", pu.ErrorCode, pu.ErrorMessage)
+	}
+}

@@ -184,6 +184,10 @@ func (s *Server) alterUser(ctx context.Context, p auth.Principal, ua *userAlter)
 	if err := auth.ValidateUserName(ua.name); err != nil {
 		return kerr(codeUnacceptableCredential, err.Error())
 	}
+	if _, exists := s.store.User(ua.name); !exists && !auth.PrintableText(ua.name) {
+		// Apply's check is laxer (it must not depend on Unicode tables).
+		return kerr(codeUnacceptableCredential, fmt.Sprintf("user name %q holds a non-printable character", ua.name))
+	}
 	if !s.store.Node().IsReady() {
 		return kerr(codeNotController, "not the Raft leader: ask the controller that Metadata names")
 	}
