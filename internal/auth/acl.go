@@ -402,13 +402,57 @@ func (p Permission) String() string {
 }
 
 // AuthorizeAny reports whether p may perform op on at least one resource
-// of type res under acls: some allow ACL names a resource (its literal
-// name, or its prefix as a name) on which Authorize grants op. Kafka uses
-// it for InitProducerId without a transactional id (Write on any topic).
-// Safe for concurrent use if acls is not modified meanwhile.
+// of type res under acls, existing or not, with Kafka's rules
+// (authorizeByResourceType): a deny of the literal "*" refuses; else an
+// allow that grants op answers yes unless the denies cover every name it
+// covers: a literal name denied literally or by a prefix of it, a prefix
+// denied by a prefix of it (a literal deny does not cover a prefix: other
+// names start with it). Kafka uses it for InitProducerId without a
+// transactional id (Write on any topic). It takes one pass over acls plus
+// one over the allows (each checks the prefixes of its name: at most
+// MaxNameLen look-ups), so the cost is linear in len(acls). Safe for
+// concurrent use if acls is not modified meanwhile.
 func AuthorizeAny(acls []ACL, p Principal, op Operation, res ResourceType) bool {
 	if p.Superuser {
 		return true
+	}
+	if p.User == "" {
+		return false
+	}
+	var denyLit, denyPre map[string]bool // the principal's denies of op on res
+	for i := range acls {
+		a := &acls[i]
+		if a.Permission != PermissionDeny || a.Resource != res || (a.Operation != op && a.Operation != OpAll) ||
+			!principalMatches(a.Principal, p.User) {
+			continue
+		}
+		switch a.Pattern {
+		case PatternLiteral:
+			if a.Name == WildcardName {
+				return false
+			}
+			if denyLit == nil {
+				denyLit = map[string]bool{}
+			}
+			denyLit[a.Name] = true
+		case PatternPrefixed:
+			if denyPre == nil {
+				denyPre = map[string]bool{}
+			}
+			denyPre[a.Name] = true
+		}
+	}
+	// prefixDenied reports whether a denied prefix starts name.
+	prefixDenied := func(name string) bool {
+		if denyPre == nil {
+			return false
+		}
+		for n := 1; n <= len(name); n++ {
+			if denyPre[name[:n]] {
+				return true
+			}
+		}
+		return false
 	}
 	for i := range acls {
 		a := &acls[i]
@@ -416,8 +460,16 @@ func AuthorizeAny(acls []ACL, p Principal, op Operation, res ResourceType) bool 
 			!principalMatches(a.Principal, p.User) {
 			continue
 		}
-		if Authorize(acls, p, op, res, a.Name) {
-			return true
+		switch a.Pattern {
+		case PatternLiteral:
+			// "*" covers names no finite set of denies covers.
+			if a.Name == WildcardName || (!denyLit[a.Name] && !prefixDenied(a.Name)) {
+				return true
+			}
+		case PatternPrefixed:
+			if !prefixDenied(a.Name) {
+				return true
+			}
 		}
 	}
 	return false
