@@ -91,3 +91,31 @@ func TestStoreACLBoundsBeforeRaft(t *testing.T) {
 		t.Fatalf("create up to the limit: %v", err)
 	}
 }
+
+// TestRestoreSortsAndDedupesACLs: a snapshot whose ACL list is out of
+// order or holds duplicates (damaged, or written by other code) restores
+// to the state straight application reaches, digest included.
+func TestRestoreSortsAndDedupesACLs(t *testing.T) {
+	h := newHarness(t, FSMConfig{})
+	a := topicACL("User:alice", "orders", auth.OpRead, auth.PermissionAllow)
+	b := topicACL("User:bob", "orders", auth.OpWrite, auth.PermissionDeny)
+	h.apply(CmdCreateACLs, &CreateACLsCmd{ACLs: []auth.ACL{a, b}})
+	want, err := h.f.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.f.mu.Lock()
+	h.f.meta.ACLs = []auth.ACL{b, a, b, a}
+	h.f.mu.Unlock()
+	g := restoredCopy(t, h.f)
+	if got := g.f.ACLs(); len(got) != 2 || got[0] != a || got[1] != b {
+		t.Fatalf("restored ACLs %+v", got)
+	}
+	gd, err := g.f.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gd.Meta != want.Meta {
+		t.Fatal("the restored state's digest differs from straight application's")
+	}
+}
