@@ -206,7 +206,7 @@ func (b *Broker) putUser(ctx context.Context, req *wire.PutUserRequest) error {
 	if err != nil {
 		return err
 	}
-	if _, exists := b.store.User(req.Name); !exists && len(b.store.Users()) >= replication.MaxUsers {
+	if _, exists := b.store.User(req.Name); !exists && b.store.UserCount() >= replication.MaxUsers {
 		return fmt.Errorf("%w: the limit is %d users", replication.ErrTooManyUsers, replication.MaxUsers)
 	}
 	cmd := replication.PutUserCmd{Name: req.Name, Superuser: &req.Superuser, Replace: true}

@@ -265,6 +265,13 @@ func (f *FSM) User(name string) (User, bool) {
 	return copyUser(f.meta.Users[i]), true
 }
 
+// UserCount returns the number of users. Safe for concurrent use.
+func (f *FSM) UserCount() int {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return len(f.meta.Users)
+}
+
 // Users returns copies of every user, sorted by name. Safe for concurrent use.
 func (f *FSM) Users() []User {
 	f.mu.RLock()
@@ -313,6 +320,10 @@ func (s *Store) Principal(user string) auth.Principal {
 
 // Users returns every user, sorted by name. Safe for concurrent use.
 func (s *Store) Users() []User { return s.fsm.Users() }
+
+// UserCount returns the number of users this node has applied. Safe for
+// concurrent use.
+func (s *Store) UserCount() int { return s.fsm.UserCount() }
 
 // PutUser creates or changes a user (see PutUserCmd) through Raft and
 // blocks until it is applied here. Leader only. Safe for concurrent use.
