@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/minibroker/minibroker/internal/auth"
@@ -154,6 +155,9 @@ func (c *conn) authorizeUsers(op auth.Operation) error {
 func (c *conn) putUser(ctx context.Context, req *wire.PutUserRequest) wire.PutUserResponse {
 	err := c.authorizeUsers(auth.OpAlter)
 	if err == nil {
+		err = c.authorizeSuperuserChange(req.Name, req.Superuser)
+	}
+	if err == nil {
 		err = c.b.putUser(ctx, req)
 	}
 	r := wire.PutUserResponse{ErrorCode: codeOf(err), ErrorMessage: c.b.errText(err)}
@@ -163,18 +167,49 @@ func (c *conn) putUser(ctx context.Context, req *wire.PutUserRequest) wire.PutUs
 	return r
 }
 
+// authorizeSuperuserChange refuses, unless the connection's principal is
+// a superuser (or nothing is enforced), to make a superuser or to change
+// or delete the user name who is one: cluster Alter alone must not hand
+// out, or take over, the superuser's powers. It reads this node's applied
+// state: a user made a superuser by a command not yet applied here is
+// seen as it was.
+func (c *conn) authorizeSuperuserChange(name string, makeSuper bool) error {
+	if !c.b.authz.enforce.Load() || c.principal.Superuser {
+		return nil
+	}
+	u, exists := c.b.store.User(name)
+	if makeSuper || (exists && u.Superuser) {
+		return fmt.Errorf("%w: %s is not a superuser: only a superuser may create, change or delete a superuser (%q)",
+			wire.ErrClusterAuthorization, c.principal, name)
+	}
+	return nil
+}
+
+// putUser checks the request, derives one credential per mechanism (both
+// when none is named) and proposes them with Replace: the user's
+// credentials of other mechanisms, which hold an older password, are
+// dropped. Mechanisms are checked (known, at most two, duplicates
+// collapsed) and the user limit before any key derivation. It blocks
+// until the command is applied. Errors wrap replication.ErrInvalidUser,
+// or are those of Store.PutUser.
 func (b *Broker) putUser(ctx context.Context, req *wire.PutUserRequest) error {
 	if err := auth.ValidateUserName(req.Name); err != nil {
 		return fmt.Errorf("%w: %w", replication.ErrInvalidUser, err)
 	}
+	if !auth.PrintableText(req.Name) { // Apply's check is laxer: it must not depend on Unicode tables
+		return fmt.Errorf("%w: %w: %q holds a non-printable character", replication.ErrInvalidUser, auth.ErrInvalidUserName, req.Name)
+	}
 	if req.Password == "" {
 		return fmt.Errorf("%w: empty password", replication.ErrInvalidUser)
 	}
-	mechs := req.Mechanisms
-	if len(mechs) == 0 {
-		mechs = auth.ScramMechanisms()
+	mechs, err := userMechanisms(req.Mechanisms)
+	if err != nil {
+		return err
 	}
-	cmd := replication.PutUserCmd{Name: req.Name, Superuser: &req.Superuser}
+	if _, exists := b.store.User(req.Name); !exists && b.store.UserCount() >= replication.MaxUsers {
+		return fmt.Errorf("%w: the limit is %d users", replication.ErrTooManyUsers, replication.MaxUsers)
+	}
+	cmd := replication.PutUserCmd{Name: req.Name, Superuser: &req.Superuser, Replace: true}
 	for _, m := range mechs {
 		cr, err := auth.NewCred(m, req.Password)
 		if err != nil {
@@ -185,9 +220,35 @@ func (b *Broker) putUser(ctx context.Context, req *wire.PutUserRequest) error {
 	return b.store.PutUser(ctx, cmd)
 }
 
+// userMechanisms returns the SCRAM mechanisms a PutUser names, without
+// duplicates, or both when it names none. An unknown mechanism, or more
+// names than there are mechanisms, wraps replication.ErrInvalidUser.
+func userMechanisms(names []string) ([]string, error) {
+	all := auth.ScramMechanisms()
+	if len(names) == 0 {
+		return all, nil
+	}
+	if len(names) > len(all) {
+		return nil, fmt.Errorf("%w: %d mechanisms, at most %d", replication.ErrInvalidUser, len(names), len(all))
+	}
+	var out []string
+	for _, m := range names {
+		if !slices.Contains(all, m) {
+			return nil, fmt.Errorf("%w: %w: %q", replication.ErrInvalidUser, auth.ErrUnknownMechanism, m)
+		}
+		if !slices.Contains(out, m) {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
 // deleteUser deletes a user through Raft.
 func (c *conn) deleteUser(ctx context.Context, req *wire.DeleteUserRequest) wire.DeleteUserResponse {
 	err := c.authorizeUsers(auth.OpAlter)
+	if err == nil {
+		err = c.authorizeSuperuserChange(req.Name, false)
+	}
 	if err == nil {
 		err = c.b.store.DeleteUser(ctx, req.Name, "")
 	}

@@ -96,17 +96,21 @@ type userAlter struct {
 
 // handleAlterUserSCRAMCredentials stores the salted credentials the client
 // sent (their keys derived from its salted password) and deletes
-// mechanisms, per user, through Raft on the leader (NOT_CONTROLLER
-// elsewhere). It needs Alter on the cluster.
+// mechanisms, one Raft command per user (deletions and upsertions applied
+// in one step), on the leader (NOT_CONTROLLER elsewhere). It needs Alter
+// on the cluster, checked before anything else, as Kafka: without it every
+// user's result is CLUSTER_AUTHORIZATION_FAILED. Only a superuser may
+// change a superuser's credentials.
 func handleAlterUserSCRAMCredentials(c *conn, sl *slot, kreq kmsg.Request) {
 	req := kreq.(*kmsg.AlterUserSCRAMCredentialsRequest)
+	authErr := c.authorize(auth.OpAlter, auth.ResourceCluster, auth.ClusterName)
 	var order []*userAlter
 	users := map[string]*userAlter{}
 	get := func(name string) *userAlter {
 		if ua, ok := users[name]; ok {
 			return ua
 		}
-		ua := &userAlter{name: name, put: replication.PutUserCmd{Name: name}}
+		ua := &userAlter{name: name, put: replication.PutUserCmd{Name: name}, err: authErr}
 		users[name] = ua
 		order = append(order, ua)
 		return ua
@@ -123,9 +127,12 @@ func handleAlterUserSCRAMCredentials(c *conn, sl *slot, kreq kmsg.Request) {
 	}
 	for _, d := range req.Deletions {
 		ua := get(d.Name)
+		if ua.err != nil {
+			continue
+		}
 		mech, ok := scramMechs[d.Mechanism]
 		switch {
-		case !once(ua, d.Mechanism) || ua.err != nil:
+		case !once(ua, d.Mechanism):
 		case !ok:
 			ua.err = kerr(codeUnsupportedSaslMechanism, fmt.Sprintf("unknown SCRAM mechanism %d", d.Mechanism))
 		default:
@@ -134,10 +141,10 @@ func handleAlterUserSCRAMCredentials(c *conn, sl *slot, kreq kmsg.Request) {
 	}
 	for _, u := range req.Upsertions {
 		ua := get(u.Name)
-		mech, ok := scramMechs[u.Mechanism]
-		if !once(ua, u.Mechanism) || ua.err != nil {
+		if ua.err != nil || !once(ua, u.Mechanism) {
 			continue
 		}
+		mech, ok := scramMechs[u.Mechanism]
 		if !ok {
 			ua.err = kerr(codeUnsupportedSaslMechanism, fmt.Sprintf("unknown SCRAM mechanism %d", u.Mechanism))
 			continue
@@ -158,9 +165,6 @@ func handleAlterUserSCRAMCredentials(c *conn, sl *slot, kreq kmsg.Request) {
 			r.User = ua.name
 			err := ua.err
 			if err == nil {
-				err = c.authorize(auth.OpAlter, auth.ResourceCluster, auth.ClusterName)
-			}
-			if err == nil {
 				err = c.s.alterUser(ctx, c.principal, ua)
 			}
 			r.ErrorCode, r.ErrorMessage = userErrCode(err), errMessage(err)
@@ -170,23 +174,31 @@ func handleAlterUserSCRAMCredentials(c *conn, sl *slot, kreq kmsg.Request) {
 	})
 }
 
-// alterUser applies one user's part of an AlterUserScramCredentials.
+// alterUser applies one user's part of an AlterUserScramCredentials as one
+// PutUser command: its deletions and upsertions take effect together, the
+// superuser flag stays, and the user is deleted only if no credential is
+// left. A principal that is not a superuser may not change a superuser
+// (CLUSTER_AUTHORIZATION_FAILED, judged on this node's applied users). It
+// blocks until the command is applied.
 func (s *Server) alterUser(ctx context.Context, p auth.Principal, ua *userAlter) error {
 	if err := auth.ValidateUserName(ua.name); err != nil {
 		return kerr(codeUnacceptableCredential, err.Error())
 	}
+	if _, exists := s.store.User(ua.name); !exists && !auth.PrintableText(ua.name) {
+		// Apply's check is laxer (it must not depend on Unicode tables).
+		return kerr(codeUnacceptableCredential, fmt.Sprintf("user name %q holds a non-printable character", ua.name))
+	}
 	if !s.store.Node().IsReady() {
 		return kerr(codeNotController, "not the Raft leader: ask the controller that Metadata names")
 	}
-	for _, m := range ua.deletes {
-		if err := s.store.DeleteUser(ctx, ua.name, m); err != nil {
-			return err
-		}
+	if u, ok := s.store.User(ua.name); ok && u.Superuser && !p.Superuser && s.authz.enforce.Load() {
+		return kerr(codeClusterAuthorizationFailed, fmt.Sprintf("%s is not a superuser: only a superuser may change the superuser %q", p, ua.name))
 	}
-	if len(ua.put.Creds) > 0 {
-		return s.store.PutUser(ctx, ua.put)
+	if len(ua.put.Creds) == 0 && len(ua.deletes) == 0 {
+		return nil
 	}
-	return nil
+	ua.put.Delete = ua.deletes
+	return s.store.PutUser(ctx, ua.put)
 }
 
 // userErrCode maps a user command's error to Kafka's code.

@@ -36,6 +36,10 @@ type DeleteACLsCmd struct {
 // that would pass it with ErrInvalidACL), and so the cost of a check.
 const MaxACLs = 10000
 
+// MaxACLFilters bounds the filters of one Store.DeleteACLs (each is a scan
+// of the ACLs on the leader).
+const MaxACLFilters = 1000
+
 // applyCreateACLs adds ACLs, keeping the list sorted and unique.
 func (f *FSM) applyCreateACLs(index uint64, body []byte) any {
 	return applyMetaCmd(f, index, body, func(c *CreateACLsCmd) any {
@@ -59,9 +63,13 @@ func (f *FSM) applyCreateACLs(index uint64, body []byte) any {
 // applyDeleteACLs removes the named ACLs that exist.
 func (f *FSM) applyDeleteACLs(index uint64, body []byte) any {
 	return applyMetaCmd(f, index, body, func(c *DeleteACLsCmd) any {
+		named := make(map[auth.ACL]struct{}, len(c.ACLs))
+		for _, a := range c.ACLs {
+			named[a] = struct{}{}
+		}
 		var removed, kept []auth.ACL
-		for _, a := range f.meta.ACLs {
-			if slices.Contains(c.ACLs, a) {
+		for _, a := range f.meta.ACLs { // the state's order: sorted
+			if _, ok := named[a]; ok {
 				removed = append(removed, a)
 			} else {
 				kept = append(kept, a)
@@ -114,13 +122,33 @@ func (s *Store) CreateACLs(ctx context.Context, acls []auth.ACL) error {
 	if len(acls) == 0 {
 		return nil
 	}
+	if len(acls) > MaxACLs {
+		return fmt.Errorf("%w: %d ACLs in one request, the limit is %d", ErrInvalidACL, len(acls), MaxACLs)
+	}
 	for _, a := range acls {
 		if err := auth.ValidateACL(a); err != nil {
 			return err
 		}
 	}
+	if n := newACLs(s.fsm.ACLs(), acls); len(s.fsm.ACLs())+n > MaxACLs {
+		return fmt.Errorf("%w: %d ACLs and %d new, the limit is %d", ErrInvalidACL, len(s.fsm.ACLs()), n, MaxACLs)
+	}
 	_, err := s.applyReady(ctx, CmdCreateACLs, func() any { return &CreateACLsCmd{ACLs: acls} })
 	return err
+}
+
+// newACLs counts the distinct ACLs of acls that state (sorted) lacks.
+func newACLs(state, acls []auth.ACL) int {
+	if len(state)+len(acls) <= MaxACLs {
+		return len(acls) // an upper bound is enough
+	}
+	seen := make(map[auth.ACL]struct{}, len(acls))
+	for _, a := range acls {
+		if _, found := slices.BinarySearchFunc(state, a, auth.Compare); !found {
+			seen[a] = struct{}{}
+		}
+	}
+	return len(seen)
 }
 
 // DeleteACLs removes the ACLs each filter selects: the ready leader
@@ -128,9 +156,12 @@ func (s *Store) CreateACLs(ctx context.Context, acls []auth.ACL) error {
 // (DeleteACLsCmd) and blocks until it is applied. It returns, per filter,
 // the ACLs it selected that this command removed (one removed by a
 // concurrent delete in between is not listed). Errors: ErrInvalidACL (a
-// bad filter, nothing proposed), and those of CreateACLs. Safe for
-// concurrent use.
+// bad filter, or more than MaxACLFilters: nothing proposed), and those of
+// CreateACLs. Safe for concurrent use.
 func (s *Store) DeleteACLs(ctx context.Context, filters []auth.Filter) ([][]auth.ACL, error) {
+	if len(filters) > MaxACLFilters {
+		return nil, fmt.Errorf("%w: %d filters, the limit is %d", ErrInvalidACL, len(filters), MaxACLFilters)
+	}
 	for _, fl := range filters {
 		if err := auth.ValidateFilter(fl); err != nil {
 			return nil, err
@@ -154,15 +185,25 @@ func (s *Store) DeleteACLs(ctx context.Context, filters []auth.Filter) ([][]auth
 	if resp != nil && !ok {
 		return nil, fmt.Errorf("replication: delete ACLs: unexpected response %T", resp)
 	}
-	out := make([][]auth.ACL, len(filters))
+	return removedPerFilter(matched, removed), nil
+}
+
+// removedPerFilter returns, per filter, the ACLs it matched that were
+// removed, in the order matched: linear in the ACLs matched.
+func removedPerFilter(matched [][]auth.ACL, removed []auth.ACL) [][]auth.ACL {
+	gone := make(map[auth.ACL]struct{}, len(removed))
+	for _, a := range removed {
+		gone[a] = struct{}{}
+	}
+	out := make([][]auth.ACL, len(matched))
 	for i, m := range matched {
 		for _, a := range m {
-			if slices.Contains(removed, a) {
+			if _, ok := gone[a]; ok {
 				out[i] = append(out[i], a)
 			}
 		}
 	}
-	return out, nil
+	return out
 }
 
 // AuthorizeAny reports whether p may perform op on at least one resource

@@ -199,11 +199,14 @@ var (
 	// lengths), two credentials of one mechanism, or a new user without
 	// any credential.
 	ErrInvalidUser = errors.New("replication: invalid user")
-	// ErrUnknownUser: DeleteUser of a user (or of a user's mechanism) that
-	// does not exist.
+	// ErrUnknownUser: DeleteUser (or PutUser's Delete) of a user, or of a
+	// user's mechanism, that does not exist.
 	ErrUnknownUser = errors.New("replication: unknown user")
 	// ErrUserExists: a PutUser with Create set for a user that exists.
 	ErrUserExists = errors.New("replication: user already exists")
+	// ErrTooManyUsers: a PutUser that would create user MaxUsers+1. It
+	// wraps ErrInvalidUser.
+	ErrTooManyUsers = fmt.Errorf("%w: too many users", ErrInvalidUser)
 )
 
 // Errors of access-control lists (acls.go).

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/hashicorp/raft"
+	"github.com/minibroker/minibroker/internal/auth"
 	mlog "github.com/minibroker/minibroker/log"
 )
 
@@ -180,6 +181,26 @@ var fuzzTopics = []string{"t", "u", "", "../x"}
 
 func (r *fuzzReader) topic() string { return r.name(fuzzTopics...) }
 
+// acls returns up to 3 ACLs, sometimes invalid (a bad principal, host,
+// pattern or operation for the type, a name that is not UTF-8), in no
+// particular order and with duplicates.
+func (r *fuzzReader) acls() []auth.ACL {
+	var out []auth.ACL
+	for i := r.u8() % 4; i > 0; i-- {
+		k := r.u8()
+		out = append(out, auth.ACL{
+			Principal:  r.name("User:alice", "User:*", "alice", "User:"),
+			Host:       r.name("*", "*", "*", "10.0.0.1"),
+			Resource:   auth.ResourceType(1 + k%5),
+			Pattern:    auth.PatternType(2 + k/5%3),
+			Name:       r.name("t", "a", "*", auth.ClusterName, "x\xff"),
+			Operation:  auth.Operation(1 + k/15%12),
+			Permission: auth.Permission(1 + r.u8()%3),
+		})
+	}
+	return out
+}
+
 func (r *fuzzReader) group() string { return r.name("g", "h", "", "a/b") }
 
 func (r *fuzzReader) bounds(topic string, p int32) []PartitionBounds {
@@ -195,7 +216,7 @@ func fuzzEntries(t *testing.T, data []byte) []*raft.Log {
 	var out []*raft.Log
 	types := []CommandType{CmdCreateTopic, CmdDeleteTopic, CmdAppend, CmdCommitOffset, CmdRegisterNode, CmdInitProducer,
 		CmdHousekeeping, CmdSyncGroup, CmdRemoveMembers, CmdCommitOffsets, CmdResetOffsets, CmdDeleteGroup,
-		CmdKafkaGroup, CmdDeleteOffsets, CmdPutUser, CmdDeleteUser}
+		CmdKafkaGroup, CmdDeleteOffsets, CmdPutUser, CmdDeleteUser, CmdCreateACLs, CmdDeleteACLs}
 	for len(r.b) > 0 && len(out) < 48 {
 		index := uint64(len(out) + 1)
 		op := int(r.u8()) % (len(types) + 2)
@@ -314,7 +335,11 @@ func fuzzEntries(t *testing.T, data []byte) []*raft.Log {
 		case CmdDeleteOffsets:
 			body = &DeleteOffsetsCmd{Group: r.group(), Partitions: []TopicPartitions{{Topic: r.topic(), Partitions: []int32{r.i32(), r.i32()}}}}
 		case CmdPutUser:
-			c := &PutUserCmd{Name: r.name("alice", "bob", ""), Create: r.u8()%2 == 0}
+			k := r.u8()
+			c := &PutUserCmd{Name: r.name("alice", "bob", ""), Create: k%2 == 0, Replace: k%8 > 5}
+			for i := k / 64; i > 0; i-- {
+				c.Delete = append(c.Delete, r.name("SCRAM-SHA-256", "SCRAM-SHA-512", "X"))
+			}
 			for i := r.u8() % 3; i > 0; i-- {
 				c.Creds = append(c.Creds, ScramCred{Mechanism: r.name("SCRAM-SHA-256", "SCRAM-SHA-512", "X"),
 					Iterations: int(r.i32()), Salt: r.bytes(int(r.u8() % 4)), StoredKey: r.bytes(int(r.u8() % 70)), ServerKey: r.bytes(int(r.u8() % 70))})
@@ -326,6 +351,10 @@ func fuzzEntries(t *testing.T, data []byte) []*raft.Log {
 			body = c
 		case CmdDeleteUser:
 			body = &DeleteUserCmd{Name: r.name("alice", "bob", ""), Mechanism: r.name("", "SCRAM-SHA-256", "SCRAM-SHA-512", "X")}
+		case CmdCreateACLs:
+			body = &CreateACLsCmd{ACLs: r.acls()}
+		case CmdDeleteACLs:
+			body = &DeleteACLsCmd{ACLs: r.acls()}
 		}
 		data, err := encodeCommand(ct, body)
 		if err != nil {

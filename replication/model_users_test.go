@@ -39,15 +39,21 @@ func (g *modelGen) userName() string {
 }
 
 // putUser upserts a user's credentials and/or superuser flag, sometimes
-// with Create, sometimes malformed.
+// with Create, Replace or mechanisms to delete, sometimes malformed.
 func (g *modelGen) putUser() []byte {
-	c := PutUserCmd{Name: g.userName(), Create: g.chance(0.2)}
+	c := PutUserCmd{Name: g.userName(), Create: g.chance(0.2), Replace: g.chance(0.2)}
 	for i := g.pick(3); i > 0; i-- {
 		c.Creds = append(c.Creds, g.modelCred())
 	}
 	if g.chance(0.5) {
 		su := g.chance(0.5)
 		c.Superuser = &su
+	}
+	if g.chance(0.25) {
+		c.Delete = append(c.Delete, []string{auth.MechSCRAMSHA256, auth.MechSCRAMSHA512, "MD5"}[g.pick(3)])
+		if g.chance(0.2) {
+			c.Delete = append(c.Delete, auth.ScramMechanisms()[g.pick(2)])
+		}
 	}
 	return g.enc(CmdPutUser, &c)
 }

@@ -148,8 +148,9 @@ func (m *metaState) clone() *metaState {
 	return c
 }
 
-// afterDecode rebuilds Offsets, Producers and Groups from their lists. A
-// state encoded before groups existed has no GroupList: no groups.
+// afterDecode rebuilds Offsets, Producers and Groups from their lists,
+// and sorts and dedupes Users and ACLs. A state encoded before groups
+// existed has no GroupList: no groups.
 func (m *metaState) afterDecode() {
 	if m.Topics == nil {
 		m.Topics = map[string]*Topic{}
@@ -183,6 +184,14 @@ func (m *metaState) afterDecode() {
 	}
 	m.GroupList = nil
 	m.Users = sanitizeUsers(m.Users)
+	// Apply keeps ACLs sorted and unique; restore does the same to a list
+	// that is not, so a restored state equals the straight one.
+	if len(m.ACLs) == 0 {
+		m.ACLs = nil
+	} else {
+		slices.SortFunc(m.ACLs, auth.Compare)
+		m.ACLs = slices.Compact(m.ACLs)
+	}
 }
 
 // sortedTopics returns the topics ordered by name.

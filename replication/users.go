@@ -1,8 +1,10 @@
 package replication
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/minibroker/minibroker/internal/auth"
@@ -39,19 +41,31 @@ func (u *User) Mechanisms() []string {
 	return out
 }
 
-// PutUserCmd creates a user or changes one: each of Creds replaces the
-// user's credential of that mechanism (the others stay), and Superuser,
-// when not nil, sets the flag (a new user without it is not a superuser).
-// Create refuses an existing user (ErrUserExists). Apply checks
-// ValidatePutUser (ErrInvalidUser) and that a new user gets at least one
-// credential. The broker derives the credentials (random salt) before
-// proposing: the command is deterministic.
+// PutUserCmd creates a user or changes one, in one step: the credentials
+// of the mechanisms in Delete are removed (ErrUnknownUser if the user has
+// none of one of them), then each of Creds replaces the user's credential
+// of that mechanism; with Replace, every credential not in Creds is
+// dropped too (a new password for the mechanisms given and no other).
+// Superuser, when not nil, sets the flag (a new user without it is not a
+// superuser; otherwise the flag stays). A user left without credentials is
+// deleted. Create refuses an existing user (ErrUserExists); a new user
+// past MaxUsers is refused (ErrTooManyUsers). Apply checks ValidatePutUser
+// (ErrInvalidUser) and that a new user gets at least one credential. The
+// broker derives the credentials (random salt) before proposing: the
+// command is deterministic.
 type PutUserCmd struct {
 	Name      string      `msgpack:"n"`
 	Creds     []ScramCred `msgpack:"c,omitempty"`
 	Superuser *bool       `msgpack:"su,omitempty"`
 	Create    bool        `msgpack:"cr,omitempty"`
+	Replace   bool        `msgpack:"rp,omitempty"`
+	Delete    []string    `msgpack:"dm,omitempty"`
 }
+
+// MaxUsers bounds the number of users in the state: Apply refuses to
+// create one more (ErrTooManyUsers), and the broker checks it before
+// deriving credentials.
+const MaxUsers = 10000
 
 // DeleteUserCmd deletes a user's credential for Mechanism, or the whole
 // user when Mechanism is empty. A user left without credentials is
@@ -78,8 +92,22 @@ func ValidatePutUser(c *PutUserCmd) error {
 		}
 		seen[cr.Mechanism] = true
 	}
-	if len(c.Creds) == 0 && c.Superuser == nil {
+	for _, m := range c.Delete {
+		if _, err := auth.KeyLen(m); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidUser, err)
+		}
+		if seen[m] {
+			return fmt.Errorf("%w: %s named twice", ErrInvalidUser, m)
+		}
+		seen[m] = true
+	}
+	switch {
+	case len(c.Creds) == 0 && c.Superuser == nil && len(c.Delete) == 0:
 		return fmt.Errorf("%w: nothing to change", ErrInvalidUser)
+	case c.Replace && len(c.Creds) == 0:
+		return fmt.Errorf("%w: replace without a credential", ErrInvalidUser)
+	case len(c.Delete) > 0 && (c.Replace || c.Create):
+		return fmt.Errorf("%w: delete with replace or create", ErrInvalidUser)
 	}
 	return nil
 }
@@ -109,17 +137,32 @@ func (f *FSM) applyPutUser(index uint64, body []byte) any {
 			return err
 		}
 		i, ok := f.meta.findUser(c.Name)
-		if ok && c.Create {
+		switch {
+		case ok && c.Create:
 			return fmt.Errorf("%w: %q", ErrUserExists, c.Name)
-		}
-		if !ok && len(c.Creds) == 0 {
+		case !ok && len(c.Delete) > 0:
+			return fmt.Errorf("%w: %q", ErrUnknownUser, c.Name)
+		case !ok && len(c.Creds) == 0:
 			return fmt.Errorf("%w: new user %q needs a credential", ErrInvalidUser, c.Name)
+		case !ok && len(f.meta.Users) >= MaxUsers:
+			return fmt.Errorf("%w: %d users, the limit is %d", ErrTooManyUsers, len(f.meta.Users), MaxUsers)
 		}
 		u := &User{Name: c.Name}
 		if ok {
 			old := f.meta.Users[i]
+			for _, m := range c.Delete {
+				if _, has := old.Cred(m); !has {
+					return fmt.Errorf("%w: %q has no %s credential", ErrUnknownUser, c.Name, m)
+				}
+			}
 			u.Superuser = old.Superuser
-			u.Creds = append(u.Creds, old.Creds...)
+			if !c.Replace {
+				for _, x := range old.Creds {
+					if !slices.Contains(c.Delete, x.Mechanism) {
+						u.Creds = append(u.Creds, x)
+					}
+				}
+			}
 		}
 		if c.Superuser != nil {
 			u.Superuser = *c.Superuser
@@ -127,9 +170,12 @@ func (f *FSM) applyPutUser(index uint64, body []byte) any {
 		for _, cr := range c.Creds {
 			u.Creds = putCred(u.Creds, cr)
 		}
-		if ok {
+		switch {
+		case ok && len(u.Creds) == 0:
+			f.meta.Users = slices.Delete(slices.Clone(f.meta.Users), i, i+1)
+		case ok:
 			f.meta.Users[i] = u // replaced, not changed: readers hold the old one
-		} else {
+		default:
 			f.meta.Users = append(f.meta.Users, nil)
 			copy(f.meta.Users[i+1:], f.meta.Users[i:])
 			f.meta.Users[i] = u
@@ -219,6 +265,13 @@ func (f *FSM) User(name string) (User, bool) {
 	return copyUser(f.meta.Users[i]), true
 }
 
+// UserCount returns the number of users. Safe for concurrent use.
+func (f *FSM) UserCount() int {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return len(f.meta.Users)
+}
+
 // Users returns copies of every user, sorted by name. Safe for concurrent use.
 func (f *FSM) Users() []User {
 	f.mu.RLock()
@@ -230,9 +283,16 @@ func (f *FSM) Users() []User {
 	return out
 }
 
+// copyUser deep-copies u: the caller may change anything in the copy.
 func copyUser(u *User) User {
 	c := *u
-	c.Creds = append([]ScramCred(nil), u.Creds...)
+	c.Creds = make([]ScramCred, len(u.Creds))
+	for i, cr := range u.Creds {
+		cr.Salt = bytes.Clone(cr.Salt)
+		cr.StoredKey = bytes.Clone(cr.StoredKey)
+		cr.ServerKey = bytes.Clone(cr.ServerKey)
+		c.Creds[i] = cr
+	}
 	return c
 }
 
@@ -261,10 +321,15 @@ func (s *Store) Principal(user string) auth.Principal {
 // Users returns every user, sorted by name. Safe for concurrent use.
 func (s *Store) Users() []User { return s.fsm.Users() }
 
+// UserCount returns the number of users this node has applied. Safe for
+// concurrent use.
+func (s *Store) UserCount() int { return s.fsm.UserCount() }
+
 // PutUser creates or changes a user (see PutUserCmd) through Raft and
 // blocks until it is applied here. Leader only. Safe for concurrent use.
 // Errors: ErrInvalidUser (checked before proposing), ErrUserExists,
-// ErrNotLeader, and those of Append.
+// ErrUnknownUser (Delete), ErrTooManyUsers, ErrNotLeader, and those of
+// Append.
 func (s *Store) PutUser(ctx context.Context, c PutUserCmd) error {
 	if err := ValidatePutUser(&c); err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Access control lists, with Kafka's vocabulary and rules, so that a Kafka
@@ -80,7 +81,8 @@ const WildcardHost = "*"
 // WildcardName as a literal ACL's Name matches every resource of its type.
 const WildcardName = "*"
 
-// MaxNameLen bounds an ACL's principal and resource name.
+// MaxNameLen bounds an ACL's resource name. Its principal's name (after
+// "User:") has at most MaxUserNameLen bytes, as a user name.
 const MaxNameLen = 255
 
 // ACL is one access-control entry: Principal may (Allow) or may not (Deny)
@@ -111,10 +113,11 @@ var opsFor = map[ResourceType][]Operation{
 }
 
 // ValidateACL checks that a is a complete, storable ACL: a principal
-// "User:<name>" (or "User:*") of at most MaxNameLen printable characters,
+// "User:<name>" (or "User:*") whose name has at most MaxUserNameLen bytes
+// of StableText,
 // host "*" (an empty host is not accepted: callers fill in "*"), a topic,
 // group or cluster resource, a literal or prefixed pattern (literal only
-// for the cluster, whose name is ClusterName), a non-empty printable name
+// for the cluster, whose name is ClusterName), a non-empty StableText name
 // of at most MaxNameLen bytes, an operation that applies to the resource
 // type, and Allow or Deny. The error wraps ErrInvalidACL. Safe for
 // concurrent use.
@@ -124,7 +127,7 @@ func ValidateACL(a ACL) error {
 	}
 	user, ok := strings.CutPrefix(a.Principal, "User:")
 	switch {
-	case !ok || user == "" || len(a.Principal) > MaxNameLen || !printable(user):
+	case !ok || user == "" || len(user) > MaxUserNameLen || !printable(user):
 		return bad("principal %q: want User:<name> or User:*", a.Principal)
 	case a.Host != WildcardHost:
 		return bad("host %q: only \"*\" is supported", a.Host)
@@ -150,7 +153,36 @@ func ValidateACL(a ACL) error {
 	return bad("operation %v does not apply to %v", a.Operation, a.Resource)
 }
 
-func printable(s string) bool {
+// printable is the check of names inside Apply: StableText.
+func printable(s string) bool { return StableText(s) }
+
+// StableText reports whether s is valid UTF-8 without C0 control
+// characters, DEL or C1 control characters. Its answer depends on no
+// Unicode table, so it is the same under every Go release: the replicated
+// state machine may use it (a table-based check could refuse on an older
+// replica what a newer one accepts, and the replicas would diverge). Safe
+// for concurrent use.
+func StableText(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || (r >= 0x7f && r <= 0x9f) {
+			return false
+		}
+	}
+	return true
+}
+
+// PrintableText reports whether s is valid UTF-8 of characters that
+// unicode.IsPrint accepts (no format characters such as zero-width or
+// bidirectional controls). The answer depends on the Go release's Unicode
+// tables: call it before a command is proposed, never inside Apply. Safe
+// for concurrent use.
+func PrintableText(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
 	for _, r := range s {
 		if !unicode.IsPrint(r) {
 			return false
@@ -370,13 +402,57 @@ func (p Permission) String() string {
 }
 
 // AuthorizeAny reports whether p may perform op on at least one resource
-// of type res under acls: some allow ACL names a resource (its literal
-// name, or its prefix as a name) on which Authorize grants op. Kafka uses
-// it for InitProducerId without a transactional id (Write on any topic).
-// Safe for concurrent use if acls is not modified meanwhile.
+// of type res under acls, existing or not, with Kafka's rules
+// (authorizeByResourceType): a deny of the literal "*" refuses; else an
+// allow that grants op answers yes unless the denies cover every name it
+// covers: a literal name denied literally or by a prefix of it, a prefix
+// denied by a prefix of it (a literal deny does not cover a prefix: other
+// names start with it). Kafka uses it for InitProducerId without a
+// transactional id (Write on any topic). It takes one pass over acls plus
+// one over the allows (each checks the prefixes of its name: at most
+// MaxNameLen look-ups), so the cost is linear in len(acls). Safe for
+// concurrent use if acls is not modified meanwhile.
 func AuthorizeAny(acls []ACL, p Principal, op Operation, res ResourceType) bool {
 	if p.Superuser {
 		return true
+	}
+	if p.User == "" {
+		return false
+	}
+	var denyLit, denyPre map[string]bool // the principal's denies of op on res
+	for i := range acls {
+		a := &acls[i]
+		if a.Permission != PermissionDeny || a.Resource != res || (a.Operation != op && a.Operation != OpAll) ||
+			!principalMatches(a.Principal, p.User) {
+			continue
+		}
+		switch a.Pattern {
+		case PatternLiteral:
+			if a.Name == WildcardName {
+				return false
+			}
+			if denyLit == nil {
+				denyLit = map[string]bool{}
+			}
+			denyLit[a.Name] = true
+		case PatternPrefixed:
+			if denyPre == nil {
+				denyPre = map[string]bool{}
+			}
+			denyPre[a.Name] = true
+		}
+	}
+	// prefixDenied reports whether a denied prefix starts name.
+	prefixDenied := func(name string) bool {
+		if denyPre == nil {
+			return false
+		}
+		for n := 1; n <= len(name); n++ {
+			if denyPre[name[:n]] {
+				return true
+			}
+		}
+		return false
 	}
 	for i := range acls {
 		a := &acls[i]
@@ -384,8 +460,16 @@ func AuthorizeAny(acls []ACL, p Principal, op Operation, res ResourceType) bool 
 			!principalMatches(a.Principal, p.User) {
 			continue
 		}
-		if Authorize(acls, p, op, res, a.Name) {
-			return true
+		switch a.Pattern {
+		case PatternLiteral:
+			// "*" covers names no finite set of denies covers.
+			if a.Name == WildcardName || (!denyLit[a.Name] && !prefixDenied(a.Name)) {
+				return true
+			}
+		case PatternPrefixed:
+			if !prefixDenied(a.Name) {
+				return true
+			}
 		}
 	}
 	return false

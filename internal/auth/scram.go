@@ -5,8 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/xdg-go/scram"
 )
@@ -89,19 +87,16 @@ func KeyLen(mech string) (int, error) {
 func ScramMechanisms() []string { return []string{MechSCRAMSHA256, MechSCRAMSHA512} }
 
 // ValidateUserName checks a user name: 1 to MaxUserNameLen bytes of UTF-8
-// without control characters (so that names print and log safely). The
-// error wraps ErrInvalidUserName.
+// without control characters (C0, DEL, C1: StableText). It does not
+// consult Unicode tables, so the replicated state machine calls it and
+// every Go release agrees; the broker also checks PrintableText before it
+// proposes a new name. The error wraps ErrInvalidUserName.
 func ValidateUserName(name string) error {
 	if len(name) == 0 || len(name) > MaxUserNameLen {
 		return fmt.Errorf("%w: must be 1 to %d bytes", ErrInvalidUserName, MaxUserNameLen)
 	}
-	if !utf8.ValidString(name) {
-		return fmt.Errorf("%w: not UTF-8", ErrInvalidUserName)
-	}
-	for _, r := range name {
-		if !unicode.IsPrint(r) {
-			return fmt.Errorf("%w: %q holds a non-printable character", ErrInvalidUserName, name)
-		}
+	if !StableText(name) {
+		return fmt.Errorf("%w: %q is not UTF-8 or holds a control character", ErrInvalidUserName, name)
 	}
 	return nil
 }
