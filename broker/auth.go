@@ -61,12 +61,14 @@ const loginReplayWait = 10 * time.Second
 // its log is looked up again once the replay is done (it blocks up to
 // loginReplayWait, or until the broker closes). Safe for concurrent use.
 func (b *Broker) lookupCred(user, mech string) (auth.ScramCred, bool) {
-	if _, ok := b.store.User(user); !ok && !b.replayed() {
+	cred, ok := b.store.Cred(user, mech)
+	if !ok && !b.replayed() {
 		ctx, cancel := context.WithTimeout(b.ctx, loginReplayWait)
 		defer cancel()
 		_ = b.waitReplayed(ctx) // then look once more, replayed or not
+		cred, ok = b.store.Cred(user, mech)
 	}
-	return b.store.Cred(user, mech)
+	return cred, ok
 }
 
 // mechLabel bounds the mechanism label of the failure metric.

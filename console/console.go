@@ -71,7 +71,6 @@ type Console struct {
 	lc     *lazyClient
 	smp    *sampler
 	tmpl   *template.Template
-	mux    *http.ServeMux
 	hosts  *hostCheck
 	root   http.Handler // mux behind the Host check
 	labs   *labRuns
@@ -165,7 +164,6 @@ func (c *Console) routes() {
 	mux.HandleFunc("POST /lab/runs/{id}/fault", c.sameOrigin(c.labFault))
 	mux.HandleFunc("POST /lab/runs/{id}/stop", c.sameOrigin(c.labStop))
 	mux.HandleFunc("GET /lab/runs/{id}/events", c.labEvents)
-	c.mux = mux
 	c.root = c.hosts.wrap(mux)
 }
 

@@ -25,9 +25,12 @@ const codeFetchSessionIDNotFound int16 = 70
 // declined: every response has session id 0, so clients send full fetches.
 func handleFetch(c *conn, sl *slot, kreq kmsg.Request) {
 	req := kreq.(*kmsg.FetchRequest)
-	denied := map[string]bool{}
+	var denied map[string]bool // made at the first denial: most fetches have none
 	for _, t := range req.Topics {
 		if !c.topicAllowed(auth.OpRead, t.Topic) {
+			if denied == nil {
+				denied = map[string]bool{}
+			}
 			denied[t.Topic] = true
 		}
 	}

@@ -35,10 +35,11 @@ func handleListOffsets(c *conn, sl *slot, kreq kmsg.Request) {
 		for _, t := range req.Topics {
 			rt := kmsg.NewListOffsetsResponseTopic()
 			rt.Topic = t.Topic
+			describable := c.topicAllowed(auth.OpDescribe, t.Topic)
 			for _, p := range t.Partitions {
 				rp := kmsg.NewListOffsetsResponseTopicPartition()
 				rp.Partition = p.Partition
-				if !c.topicAllowed(auth.OpDescribe, t.Topic) {
+				if !describable {
 					rp.ErrorCode = codeTopicAuthorizationFailed
 				} else if !leader {
 					rp.ErrorCode = codeNotLeaderOrFollower

@@ -60,9 +60,10 @@ func handleOffsetCommit(c *conn, sl *slot, kreq kmsg.Request) {
 	type where struct{ t, p int }
 	var at []where
 	for i, t := range req.Topics {
+		readable := c.topicAllowed(auth.OpRead, t.Topic)
 		for j, p := range t.Partitions {
 			md := deref(p.Metadata)
-			if !c.topicAllowed(auth.OpRead, t.Topic) {
+			if !readable {
 				resp.Topics[i].Partitions[j].ErrorCode = codeTopicAuthorizationFailed
 				continue
 			}

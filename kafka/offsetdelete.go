@@ -48,11 +48,12 @@ func handleOffsetDelete(c *conn, sl *slot, kreq kmsg.Request) {
 		rt.Topic = t.Topic
 		tp := replication.TopicPartitions{Topic: t.Topic}
 		_, topicErr := c.s.store.FSM().Topic(t.Topic)
+		readable := c.topicAllowed(auth.OpRead, t.Topic)
 		for _, p := range t.Partitions {
 			rp := kmsg.NewOffsetDeleteResponseTopicPartition()
 			rp.Partition = p.Partition
 			switch {
-			case !c.topicAllowed(auth.OpRead, t.Topic):
+			case !readable:
 				rp.ErrorCode = codeTopicAuthorizationFailed
 			case subscribed[t.Topic]:
 				rp.ErrorCode = codeGroupSubscribedToTopic

@@ -57,12 +57,13 @@ func handleProduce(c *conn, sl *slot, kreq kmsg.Request) {
 	for ti, t := range req.Topics {
 		rt := kmsg.NewProduceResponseTopic()
 		rt.Topic = t.Topic
+		writable := c.topicAllowed(auth.OpWrite, t.Topic) // once per topic: a check scans the ACLs
 		for pi, p := range t.Partitions {
 			rp := kmsg.NewProduceResponseTopicPartition()
 			rp.Partition = p.Partition
 			var pa []*replication.PendingAppend
 			err := ackErr
-			if err == nil && !c.topicAllowed(auth.OpWrite, t.Topic) {
+			if err == nil && !writable {
 				err = kerr(codeTopicAuthorizationFailed, fmt.Sprintf("%s may not write to topic %q", c.principal, t.Topic))
 			}
 			if err == nil {

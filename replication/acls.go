@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -97,7 +98,17 @@ func (f *FSM) Authorize(p auth.Principal, op auth.Operation, res auth.ResourceTy
 	if p.Superuser {
 		return true
 	}
-	return auth.Authorize(f.ACLs(), p, op, res, name)
+	return auth.Authorize(f.aclsOn(res), p, op, res, name)
+}
+
+// aclsOn returns the applied ACLs on resources of type res: a sub-slice,
+// since the list is sorted by auth.Compare, resource type first (stored
+// ACLs name a concrete type), so that a check scans only its type's ACLs.
+func (f *FSM) aclsOn(res auth.ResourceType) []auth.ACL {
+	acls := f.ACLs()
+	lo, _ := slices.BinarySearchFunc(acls, res, func(a auth.ACL, r auth.ResourceType) int { return cmp.Compare(a.Resource, r) })
+	hi, _ := slices.BinarySearchFunc(acls, res+1, func(a auth.ACL, r auth.ResourceType) int { return cmp.Compare(a.Resource, r) })
+	return acls[lo:hi]
 }
 
 // MatchACLs returns the applied ACLs that filter selects, sorted. Safe for
@@ -212,5 +223,5 @@ func (f *FSM) AuthorizeAny(p auth.Principal, op auth.Operation, res auth.Resourc
 	if p.Superuser {
 		return true
 	}
-	return auth.AuthorizeAny(f.ACLs(), p, op, res)
+	return auth.AuthorizeAny(f.aclsOn(res), p, op, res)
 }

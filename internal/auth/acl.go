@@ -127,7 +127,7 @@ func ValidateACL(a ACL) error {
 	}
 	user, ok := strings.CutPrefix(a.Principal, "User:")
 	switch {
-	case !ok || user == "" || len(user) > MaxUserNameLen || !printable(user):
+	case !ok || user == "" || len(user) > MaxUserNameLen || !StableText(user):
 		return bad("principal %q: want User:<name> or User:*", a.Principal)
 	case a.Host != WildcardHost:
 		return bad("host %q: only \"*\" is supported", a.Host)
@@ -135,7 +135,7 @@ func ValidateACL(a ACL) error {
 		return bad("permission %d: want allow or deny", a.Permission)
 	case a.Pattern != PatternLiteral && a.Pattern != PatternPrefixed:
 		return bad("pattern type %d: want literal or prefixed", a.Pattern)
-	case a.Name == "" || len(a.Name) > MaxNameLen || !printable(a.Name):
+	case a.Name == "" || len(a.Name) > MaxNameLen || !StableText(a.Name):
 		return bad("resource name %q: want 1 to %d printable characters", a.Name, MaxNameLen)
 	}
 	ops, ok := opsFor[a.Resource]
@@ -152,9 +152,6 @@ func ValidateACL(a ACL) error {
 	}
 	return bad("operation %v does not apply to %v", a.Operation, a.Resource)
 }
-
-// printable is the check of names inside Apply: StableText.
-func printable(s string) bool { return StableText(s) }
 
 // StableText reports whether s is valid UTF-8 without C0 control
 // characters, DEL or C1 control characters. Its answer depends on no
@@ -373,19 +370,6 @@ func (o Operation) String() string {
 		return n
 	}
 	return fmt.Sprintf("Operation(%d)", int8(o))
-}
-
-// ParseOperation parses an operation name, case-insensitively and with or
-// without '_' ("read", "describe_configs", "DescribeConfigs"). Any is not
-// accepted.
-func ParseOperation(s string) (Operation, error) {
-	want := strings.ToLower(strings.ReplaceAll(s, "_", ""))
-	for op, n := range opNames {
-		if op != OpAny && strings.ToLower(n) == want {
-			return op, nil
-		}
-	}
-	return 0, fmt.Errorf("%w: unknown operation %q", ErrInvalidACL, s)
 }
 
 // String names a permission.

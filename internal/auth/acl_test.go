@@ -185,20 +185,6 @@ func TestFilterMatches(t *testing.T) {
 	}
 }
 
-func TestParseOperation(t *testing.T) {
-	for in, want := range map[string]Operation{"read": OpRead, "WRITE": OpWrite, "describe_configs": OpDescribeConfigs,
-		"DescribeConfigs": OpDescribeConfigs, "all": OpAll, "idempotent_write": OpIdempotentWrite} {
-		if got, err := ParseOperation(in); err != nil || got != want {
-			t.Errorf("ParseOperation(%q) = %v, %v; want %v", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "any", "reed"} {
-		if _, err := ParseOperation(in); !errors.Is(err, ErrInvalidACL) {
-			t.Errorf("ParseOperation(%q): %v", in, err)
-		}
-	}
-}
-
 // randomACL draws from a small universe so that ACLs often apply to the
 // requests drawn by randomRequest.
 func randomACL(r *rand.Rand) ACL {

@@ -219,10 +219,7 @@ type FailureLog struct {
 	log      *slog.Logger
 	listener string
 	total    atomic.Uint64
-
-	mu         sync.Mutex // guards last and suppressed
-	last       time.Time  // when the last line was logged
-	suppressed int        // failures since then, not logged
+	lines    auth.LogLimiter // one line a second
 }
 
 // NewFailureLog returns a FailureLog that logs to logger (nil: discard)
@@ -242,17 +239,10 @@ func (f *FailureLog) Record(remote net.Addr, err error) {
 		return
 	}
 	f.total.Add(1)
-	f.mu.Lock()
-	now := time.Now()
-	if now.Sub(f.last) < time.Second {
-		f.suppressed++
-		f.mu.Unlock()
+	ok, n := f.lines.Allow(time.Now())
+	if !ok {
 		return
 	}
-	f.last = now
-	n := f.suppressed
-	f.suppressed = 0
-	f.mu.Unlock()
 	f.log.Warn("TLS handshake failed; connection closed", "listener", f.listener, "remote", remote.String(),
 		"error", err, "suppressed_since_last_line", n)
 }
