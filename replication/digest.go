@@ -121,7 +121,7 @@ func (f *FSM) digestLocked() (Digest, error) {
 	f.mu.RLock()
 	meta := f.meta.clone()
 	f.mu.RUnlock()
-	d := Digest{Index: f.applied}
+	d := Digest{Index: f.applied.Load()}
 	meta.Index = 0
 	meta.Clock = f.now
 	topics := meta.sortedTopics()

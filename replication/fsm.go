@@ -75,16 +75,14 @@ type FSM struct {
 	applyMu sync.Mutex
 
 	// Owned by the FSM goroutine.
-	now     int64 // the FSM's clock, ms: see tick
-	applied uint64
-	// appliedIdx is applied, published for AppliedIndex (other
-	// goroutines); stored by the FSM goroutine after each batch, open and
-	// restore.
-	appliedIdx atomic.Uint64
-	failed     error // set once a local error stopped the FSM
-	woken      []*partition
-	stageN     int
-	scratch    []byte // reused copy of the batch being appended (see applyAppend)
+	now int64 // the FSM's clock, ms: see tick
+	// applied is the index of the last entry applied; written by the
+	// FSM goroutine only, atomic for AppliedIndex.
+	applied atomic.Uint64
+	failed  error // set once a local error stopped the FSM
+	woken   []*partition
+	stageN  int
+	scratch []byte // reused copy of the batch being appended (see applyAppend)
 
 	// persistMu serializes Persist and Restore: both write the state dir's
 	// metadata file.
@@ -150,15 +148,14 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 			resps[i] = f.apply(l)
 		}
 		if f.failed == nil {
-			f.applied = l.Index
+			f.applied.Store(l.Index)
 		}
 	}
 	for _, p := range f.woken {
 		p.wake()
 	}
 	f.woken = f.woken[:0]
-	f.digests.noteApplied(f.applied)
-	f.appliedIdx.Store(f.applied)
+	f.digests.noteApplied(f.applied.Load())
 	return resps
 }
 
@@ -166,7 +163,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 // its state reflects every entry up to it. raft's own applied index
 // (Node.AppliedIndex) runs ahead of it: raft counts entries applied once it
 // has handed them to the FSM goroutine. Safe for concurrent use.
-func (f *FSM) AppliedIndex() uint64 { return f.appliedIdx.Load() }
+func (f *FSM) AppliedIndex() uint64 { return f.applied.Load() }
 
 // apply dispatches one command. An unknown command type panics: it means
 // this binary is older than the cluster's log, and guessing would diverge.

@@ -66,8 +66,7 @@ func (f *FSM) open() error {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("replication: read %s: %w", metaFile, err)
 	}
-	f.applied = f.meta.Index
-	f.appliedIdx.Store(f.applied)
+	f.applied.Store(f.meta.Index)
 	f.now, f.meta.Clock = f.meta.Clock, 0 // live in f.now (see metaState.Clock)
 	if f.parts, err = f.openParts(f.stateDir, f.meta); err != nil {
 		return err

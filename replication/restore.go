@@ -179,8 +179,7 @@ func (f *FSM) restore(rc io.ReadCloser) error {
 		p.log.Close()
 		p.wake()
 	}
-	f.applied = m.Meta.Index
-	f.appliedIdx.Store(f.applied)
+	f.applied.Store(m.Meta.Index)
 	f.sinceSnap.Store(0)
 	if err := os.RemoveAll(oldDir); err != nil {
 		f.logger.Warn("removing the replaced state", "dir", oldDir, "error", err)

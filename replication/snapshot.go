@@ -131,7 +131,7 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.stageN++
 	stage := filepath.Join(f.cfg.Dir, stagingDir, fmt.Sprint(f.stageN))
 	meta := f.meta.clone()
-	meta.Index = f.applied
+	meta.Index = f.applied.Load()
 	meta.Clock = f.now
 	m := &manifest{Meta: meta}
 	var logs []*mlog.Log
